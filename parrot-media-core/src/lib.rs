@@ -1,0 +1,4 @@
+//! Sans-IO media core of Parrot.
+#![forbid(unsafe_code)]
+
+pub mod codec;
