@@ -1,0 +1,1 @@
+//! Parrot conformance suite.

@@ -1,0 +1,253 @@
+//! Header names and typed header views (RFC 3261 §7.3, §20, and the extension RFCs).
+//!
+//! Every view borrows from the message it was read from and is parsed when it is asked for.
+
+pub mod auth;
+mod name;
+pub mod name_addr;
+pub mod params;
+pub mod via;
+
+pub use auth::{AuthParams, Challenge, Credentials};
+pub use name::HeaderName;
+pub use name_addr::{ContactValue, NameAddr, NameAddrError};
+pub use params::{Param, Params};
+pub use via::{Transport, Via, BRANCH_MAGIC_COOKIE};
+
+use crate::method::Method;
+use crate::text::{is_token, parse_u32, trim_lws};
+
+/// The CSeq header (§20.16): a sequence number and a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    /// The sequence number (32 bits, §8.1.1.5).
+    pub seq: u32,
+    /// The method, which must equal the request's (§8.1.1.5).
+    pub method: Method,
+}
+
+impl CSeq {
+    /// Parses `1*DIGIT LWS Method`; numbers over 2^32-1 are refused (RFC 4475 §3.1.2.4).
+    pub fn parse(s: &str) -> Option<CSeq> {
+        let s = trim_lws(s);
+        let end = s.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))?;
+        let seq = parse_u32(&s[..end])?;
+        let m = trim_lws(&s[end..]);
+        if !is_token(m) {
+            return None;
+        }
+        Some(CSeq {
+            seq,
+            method: Method::from_token(m),
+        })
+    }
+}
+
+/// A media type: Content-Type (§20.15) or one Accept value (§20.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType<'a> {
+    /// The type, e.g. `application`.
+    pub kind: &'a str,
+    /// The subtype, e.g. `sdp`.
+    pub subtype: &'a str,
+    /// Parameters such as `boundary` or `charset`.
+    pub params: Params<'a>,
+}
+
+impl<'a> MediaType<'a> {
+    /// Parses `type "/" subtype *( SEMI m-parameter )`.
+    pub fn parse(s: &'a str) -> Option<MediaType<'a>> {
+        let s = trim_lws(s);
+        let (main, params) = s.split_once(';').unwrap_or((s, ""));
+        let (kind, subtype) = main.split_once('/')?;
+        let (kind, subtype) = (trim_lws(kind), trim_lws(subtype));
+        if !is_token(kind) || !is_token(subtype) {
+            return None;
+        }
+        let params = Params::new(params);
+        params.is_valid().then_some(MediaType {
+            kind,
+            subtype,
+            params,
+        })
+    }
+
+    /// Whether this is `type/subtype`, case-insensitively.
+    pub fn is(&self, kind: &str, subtype: &str) -> bool {
+        self.kind.eq_ignore_ascii_case(kind) && self.subtype.eq_ignore_ascii_case(subtype)
+    }
+}
+
+/// A header made of a token and parameters: Event (RFC 6665 §8.2.1), Subscription-State
+/// (RFC 6665 §8.2.3), Content-Disposition (§20.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenParams<'a> {
+    /// The token: the event package, the subscription state, the disposition type.
+    pub value: &'a str,
+    /// The parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> TokenParams<'a> {
+    /// Parses `token *( SEMI generic-param )`.
+    pub fn parse(s: &'a str) -> Option<TokenParams<'a>> {
+        let s = trim_lws(s);
+        let (v, p) = s.split_once(';').unwrap_or((s, ""));
+        let v = trim_lws(v);
+        let params = Params::new(p);
+        (is_token(v) && params.is_valid()).then_some(TokenParams { value: v, params })
+    }
+
+    /// The Event `id` parameter (RFC 6665 §8.2.1).
+    pub fn id(&self) -> Option<&'a str> {
+        self.params.value("id")
+    }
+
+    /// The Subscription-State `expires` parameter (RFC 6665 §8.2.3).
+    pub fn expires(&self) -> Option<u32> {
+        self.params.value("expires").and_then(parse_u32)
+    }
+
+    /// The Subscription-State `reason` parameter.
+    pub fn reason(&self) -> Option<&'a str> {
+        self.params.value("reason")
+    }
+
+    /// The Subscription-State `retry-after` parameter.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.params.value("retry-after").and_then(parse_u32)
+    }
+}
+
+/// The Retry-After header (§20.33): seconds, an optional comment and parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter<'a> {
+    /// Delta-seconds.
+    pub seconds: u32,
+    /// The comment, without its parentheses.
+    pub comment: Option<&'a str>,
+    /// Parameters (`duration`).
+    pub params: Params<'a>,
+}
+
+impl<'a> RetryAfter<'a> {
+    /// Parses `delta-seconds [ comment ] *( SEMI retry-param )`.
+    pub fn parse(s: &'a str) -> Option<RetryAfter<'a>> {
+        let s = trim_lws(s);
+        let digits = s.bytes().take_while(|b| b.is_ascii_digit()).count();
+        let seconds = parse_u32(&s[..digits])?;
+        let mut rest = trim_lws(&s[digits..]);
+        let mut comment = None;
+        if let Some(r) = rest.strip_prefix('(') {
+            let close = r.rfind(')')?;
+            comment = Some(&r[..close]);
+            rest = trim_lws(&r[close + 1..]);
+        }
+        let params = match rest {
+            "" => Params::default(),
+            r => Params::new(r.strip_prefix(';')?),
+        };
+        params.is_valid().then_some(RetryAfter {
+            seconds,
+            comment,
+            params,
+        })
+    }
+
+    /// The `duration` parameter.
+    pub fn duration(&self) -> Option<u32> {
+        self.params.value("duration").and_then(parse_u32)
+    }
+}
+
+/// The Date header (§20.17): an RFC 1123 date, always in GMT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipDate {
+    /// Year.
+    pub year: u16,
+    /// Month, 1-12.
+    pub month: u8,
+    /// Day of the month, 1-31.
+    pub day: u8,
+    /// Hour, 0-23.
+    pub hour: u8,
+    /// Minute, 0-59.
+    pub minute: u8,
+    /// Second, 0-60.
+    pub second: u8,
+}
+
+impl SipDate {
+    /// Parses `wkday "," SP date1 SP time SP "GMT"`; any zone but GMT is refused
+    /// (RFC 4475 §3.1.2.12).
+    pub fn parse(s: &str) -> Option<SipDate> {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let s = trim_lws(s);
+        let (wkday, rest) = s.split_once(", ")?;
+        if !DAYS.contains(&wkday) {
+            return None;
+        }
+        let mut parts = rest.split(' ');
+        let day = parts.next()?;
+        let month = parts.next()?;
+        let year = parts.next()?;
+        let time = parts.next()?;
+        if parts.next()? != "GMT" || parts.next().is_some() {
+            return None;
+        }
+        let two = |v: &str| (v.len() == 2).then(|| parse_u32(v)).flatten();
+        let month = MONTHS.iter().position(|m| *m == month)? as u8 + 1;
+        let mut t = time.split(':');
+        let (h, m, sec) = (two(t.next()?)?, two(t.next()?)?, two(t.next()?)?);
+        if t.next().is_some() || year.len() != 4 {
+            return None;
+        }
+        let (day, year) = (two(day)?, parse_u32(year)?);
+        if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+            return None;
+        }
+        Some(SipDate {
+            year: year as u16,
+            month,
+            day: day as u8,
+            hour: h as u8,
+            minute: m as u8,
+            second: sec as u8,
+        })
+    }
+}
+
+/// The Timestamp header (§20.38): a time value and an optional delay, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp<'a> {
+    /// The timestamp, `1*DIGIT [ "." *DIGIT ]`.
+    pub value: &'a str,
+    /// The delay, when a UAS added one.
+    pub delay: Option<&'a str>,
+}
+
+impl<'a> Timestamp<'a> {
+    /// Parses `1*(DIGIT) [ "." *(DIGIT) ] [ LWS delay ]`.
+    pub fn parse(s: &'a str) -> Option<Timestamp<'a>> {
+        let s = trim_lws(s);
+        let (value, delay) = match s.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n')) {
+            Some(i) => (&s[..i], Some(trim_lws(&s[i..]))),
+            None => (s, None),
+        };
+        let num = |v: &str| {
+            let (i, f) = v.split_once('.').unwrap_or((v, ""));
+            !i.is_empty()
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && f.bytes().all(|b| b.is_ascii_digit())
+        };
+        (num(value) && delay.is_none_or(num)).then_some(Timestamp { value, delay })
+    }
+
+    /// The value as seconds.
+    pub fn seconds(&self) -> f64 {
+        self.value.parse().unwrap_or(0.0)
+    }
+}

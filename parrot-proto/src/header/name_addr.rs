@@ -1,0 +1,195 @@
+//! `name-addr` / `addr-spec` values: From, To, Contact, Route, Record-Route, Reply-To,
+//! Refer-To, Referred-By (RFC 3261 §20.10, §20.20, §20.30, §20.34, §20.39, §25.1).
+
+use super::params::Params;
+use crate::text::{is_token_byte, trim_lws, unquote};
+use crate::uri::{Uri, UriError};
+use std::borrow::Cow;
+
+/// A `name-addr` (`"Display" <uri>;params`) or an `addr-spec` (`uri;params`).
+///
+/// In the `addr-spec` form everything after the first `;` is a header parameter, not a URI
+/// parameter (§20.10; RFC 4475 §3.3.12 `cparam01`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    display: Option<&'a str>,
+    uri: Uri<'a>,
+    angle: bool,
+    params: Params<'a>,
+}
+
+/// Why a name-addr did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameAddrError {
+    /// An unterminated quoted display name (RFC 4475 `quotbal`).
+    UnterminatedQuote,
+    /// An unquoted display name with characters other than tokens and spaces (RFC 4475 `baddn`).
+    BadDisplayName,
+    /// `<` without `>`, or text between `>` and the parameters.
+    BadBrackets,
+    /// The URI did not parse (RFC 4475 `badaspec`, `regbadct`).
+    Uri(UriError),
+    /// A malformed header parameter.
+    BadParam,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses one value.
+    pub fn parse(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
+        let s = trim_lws(s);
+        let (display, rest) = if s.starts_with('"') {
+            let end = closing_quote(s).ok_or(NameAddrError::UnterminatedQuote)?;
+            let rest = trim_lws(&s[end + 1..]);
+            if !rest.starts_with('<') {
+                return Err(NameAddrError::BadBrackets);
+            }
+            (Some(&s[..=end]), rest)
+        } else if let Some(lt) = s.find('<') {
+            let d = trim_lws(&s[..lt]);
+            if !d.is_empty()
+                && !d
+                    .bytes()
+                    .all(|b| is_token_byte(b) || matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                return Err(NameAddrError::BadDisplayName);
+            }
+            ((!d.is_empty()).then_some(d), &s[lt..])
+        } else {
+            // addr-spec: the URI ends at the first ';' (header params follow). A URI with
+            // '?', ',' or ';' of its own must be in angle brackets.
+            let (uri, params) = match s.split_once(';') {
+                Some((u, p)) => (trim_lws(u), p),
+                None => (s, ""),
+            };
+            if uri.contains('?') {
+                return Err(NameAddrError::Uri(UriError::BadHeaders));
+            }
+            let uri = Uri::parse(uri).map_err(NameAddrError::Uri)?;
+            let params = Params::new(params);
+            if !params.is_valid() {
+                return Err(NameAddrError::BadParam);
+            }
+            return Ok(NameAddr {
+                display: None,
+                uri,
+                angle: false,
+                params,
+            });
+        };
+        let inner = &rest[1..];
+        let gt = inner.find('>').ok_or(NameAddrError::BadBrackets)?;
+        let uri = Uri::parse(&inner[..gt]).map_err(NameAddrError::Uri)?;
+        let after = trim_lws(&inner[gt + 1..]);
+        let params = if after.is_empty() {
+            ""
+        } else {
+            after.strip_prefix(';').ok_or(NameAddrError::BadBrackets)?
+        };
+        let params = Params::new(params);
+        if !params.is_valid() {
+            return Err(NameAddrError::BadParam);
+        }
+        Ok(NameAddr {
+            display,
+            uri,
+            angle: true,
+            params,
+        })
+    }
+
+    /// The display name as written (quotes kept for a quoted one).
+    pub fn display_name_raw(&self) -> Option<&'a str> {
+        self.display
+    }
+
+    /// The display name with quotes and escapes resolved; UTF-8 is kept (§25.1 `TEXT-UTF8`).
+    pub fn display_name(&self) -> Option<Cow<'a, str>> {
+        let d = self.display?;
+        if d.starts_with('"') {
+            unquote(d)
+        } else {
+            Some(Cow::Borrowed(d))
+        }
+    }
+
+    /// The URI text.
+    pub fn uri_str(&self) -> &'a str {
+        self.uri.as_str()
+    }
+
+    /// The parsed URI (checked when the value was parsed).
+    pub fn uri(&self) -> Uri<'a> {
+        self.uri
+    }
+
+    /// Whether the URI was in angle brackets.
+    pub fn is_name_addr(&self) -> bool {
+        self.angle
+    }
+
+    /// The header parameters (`tag`, `expires`, `q`, ...).
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+
+    /// The `tag` parameter (§19.3).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+
+    /// The Contact `expires` parameter (§20.10), saturating at `u32::MAX`.
+    pub fn expires(&self) -> Option<u32> {
+        self.params.value("expires").and_then(saturating_u32)
+    }
+
+    /// The Contact `q` parameter in thousandths (`q=0.7` is 700), per §20.10 `qvalue`.
+    pub fn q(&self) -> Option<u16> {
+        let v = self.params.value("q")?;
+        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+        if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let whole = match int {
+            "0" => 0u16,
+            "1" => 1000,
+            _ => return None,
+        };
+        let mut f = 0u16;
+        for (i, b) in frac.bytes().enumerate() {
+            f += u16::from(b - b'0') * [100, 10, 1][i];
+        }
+        let q = whole + f;
+        (q <= 1000).then_some(q)
+    }
+}
+
+fn saturating_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(crate::text::parse_u32(s).unwrap_or(u32::MAX))
+}
+
+/// Index of the quote that closes the quoted string starting at `s[0]`.
+pub(crate) fn closing_quote(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// One Contact value: a binding or the `*` wildcard (§10.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactValue<'a> {
+    /// `Contact: *`, only valid with `Expires: 0` in a REGISTER.
+    Star,
+    /// A name-addr or addr-spec.
+    Addr(NameAddr<'a>),
+}

@@ -1,0 +1,185 @@
+//! The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581 `rport`, RFC 5118 IPv6).
+
+use super::params::Params;
+use crate::text::{is_token, trim_lws};
+use crate::uri::{split_hostport, valid_ipv6ish, Host};
+use std::fmt;
+
+/// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
+pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// The transport of a Via (`sent-protocol`'s third part). Unknown tokens are kept
+/// (RFC 4475 §3.1.1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport<'a> {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+    /// SCTP.
+    Sctp,
+    /// WebSocket (RFC 7118).
+    Ws,
+    /// Secure WebSocket (RFC 7118).
+    Wss,
+    /// Any other token.
+    Other(&'a str),
+}
+
+impl<'a> Transport<'a> {
+    /// Classifies a transport token, case-insensitively.
+    pub fn from_token(s: &'a str) -> Transport<'a> {
+        let t = [
+            ("UDP", Transport::Udp),
+            ("TCP", Transport::Tcp),
+            ("TLS", Transport::Tls),
+            ("SCTP", Transport::Sctp),
+            ("WS", Transport::Ws),
+            ("WSS", Transport::Wss),
+        ];
+        t.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, v)| *v)
+            .unwrap_or(Transport::Other(s))
+    }
+
+    /// The token as Parrot writes it.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Other(s) => s,
+        }
+    }
+
+    /// Whether the transport is reliable (§17.1.1.2: timers A, E, G and K collapse).
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+impl fmt::Display for Transport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Via value: `sent-protocol LWS sent-by *( SEMI via-params )`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// The protocol name, `SIP`.
+    pub protocol: &'a str,
+    /// The protocol version, `2.0`.
+    pub version: &'a str,
+    /// The transport.
+    pub transport: Transport<'a>,
+    /// The sent-by host.
+    pub host: Host<'a>,
+    /// The sent-by port, if explicit.
+    pub port: Option<u16>,
+    /// The via-params.
+    pub params: Params<'a>,
+}
+
+/// Why a Via value did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaError;
+
+impl<'a> Via<'a> {
+    /// Parses one Via value. Linear white space (folding included) is allowed around the `/`
+    /// of sent-protocol, before sent-by and around `;` and `=` (RFC 4475 `wsinv`).
+    pub fn parse(s: &'a str) -> Result<Via<'a>, ViaError> {
+        let s = trim_lws(s);
+        let (protocol, rest) = s.split_once('/').ok_or(ViaError)?;
+        let (version, rest) = rest.split_once('/').ok_or(ViaError)?;
+        let rest = trim_lws(rest);
+        let end = rest
+            .find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
+            .ok_or(ViaError)?;
+        let transport = &rest[..end];
+        let rest = trim_lws(&rest[end..]);
+        let (sent_by, params) = match rest.split_once(';') {
+            Some((h, p)) => (trim_lws(h), p),
+            None => (rest, ""),
+        };
+        let (protocol, version) = (trim_lws(protocol), trim_lws(version));
+        if !is_token(protocol) || !is_token(version) || !is_token(transport) {
+            return Err(ViaError);
+        }
+        let (host, port) = split_hostport(sent_by).map_err(|_| ViaError)?;
+        let params = Params::new(params);
+        if !params.is_valid() {
+            return Err(ViaError);
+        }
+        Ok(Via {
+            protocol,
+            version,
+            transport: Transport::from_token(transport),
+            host,
+            port,
+            params,
+        })
+    }
+
+    /// The `branch` parameter (§8.1.1.7).
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+
+    /// Whether the branch starts with the RFC 3261 magic cookie; otherwise the transaction
+    /// layer falls back to RFC 2543 matching (§17.2.3).
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch()
+            .is_some_and(|b| b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE))
+    }
+
+    /// The `received` parameter (§18.2.1). Accepts an IPv6 address with or without brackets
+    /// (RFC 5118 §4.5).
+    pub fn received(&self) -> Option<&'a str> {
+        let v = self.params.value("received")?;
+        Some(v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v))
+    }
+
+    /// The `rport` parameter (RFC 3581): `None` if absent, `Some(None)` if requested without a
+    /// value, `Some(Some(port))` once filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| crate::text::parse_u32(p)).and_then(|p| u16::try_from(p).ok()))
+    }
+
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+
+    /// The `ttl` parameter (0-255).
+    pub fn ttl(&self) -> Option<u8> {
+        self.params
+            .value("ttl")
+            .and_then(crate::text::parse_u32)
+            .and_then(|v| u8::try_from(v).ok())
+    }
+
+    /// Checks the values of the well-known parameters (§25.1 `via-ttl`, `via-received`).
+    pub fn is_valid(&self) -> bool {
+        if self.params.contains("ttl") && self.ttl().is_none() {
+            return false;
+        }
+        if let Some(r) = self.received() {
+            if r.parse::<std::net::Ipv4Addr>().is_err() && !valid_ipv6ish(r) {
+                return false;
+            }
+        }
+        match self.params.value("rport") {
+            Some(p) => crate::text::parse_u32(p).is_some_and(|p| p <= 65535),
+            None => true,
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! The parsed message: a buffer, the positions of its parts, and typed views on demand.
+
+use crate::error::{ErrorKind, ParseError};
+use crate::header::auth::{AuthParams, Challenge, Credentials};
+use crate::header::name_addr::{ContactValue, NameAddr};
+use crate::header::via::Via;
+use crate::header::{CSeq, HeaderName, MediaType, RetryAfter, SipDate, Timestamp, TokenParams};
+use crate::limits::Limits;
+use crate::method::Method;
+use crate::parse::{self, Mode, Outcome};
+use crate::text::{parse_u32, trim_lws, Splitter};
+use crate::uri::Uri;
+use bytes::Bytes;
+use bytestring::ByteString;
+use smallvec::SmallVec;
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderSpan {
+    pub(crate) kind: HeaderName,
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartSpans {
+    Request { method: Span, uri: Span },
+    Response { code: u16, reason: Span },
+}
+
+/// The start line of a message (RFC 3261 §7.1, §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP/2.0`.
+    Request {
+        /// The method.
+        method: Method,
+        /// The Request-URI as written.
+        uri: &'a str,
+    },
+    /// `SIP/2.0 SP Status-Code SP Reason-Phrase`.
+    Response {
+        /// The status code, 100-699.
+        code: u16,
+        /// The reason phrase, UTF-8, possibly empty.
+        reason: &'a str,
+    },
+}
+
+/// One header line as it appears in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The classified name.
+    pub name: HeaderName,
+    /// The name as written (long or compact form, any case).
+    pub name_str: &'a str,
+    /// The value as written, trimmed at both ends; a folded value keeps its line breaks
+    /// (see [`Header::value_unfolded`]).
+    pub value: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// The value with every fold (CRLF followed by white space) replaced by one space (§7.3.1).
+    pub fn value_unfolded(&self) -> Cow<'a, str> {
+        unfold(self.value)
+    }
+}
+
+pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
+    if !v.contains('\n') {
+        return Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' || c == '\n' {
+            while chars.peek().is_some_and(|c| matches!(c, '\r' | '\n' | ' ' | '\t')) {
+                chars.next();
+            }
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A parsed SIP message.
+///
+/// It owns the bytes it was parsed from (a cheap [`Bytes`] handle, shared with the receive
+/// buffer) and the positions of its start line, headers and body. Typed views are parsed when
+/// asked for and borrow from the buffer; [`Message::to_bytes`] gives the message back without
+/// copying. Methods are grouped as in quinn-proto: constructors, then getters, then typed views.
+#[derive(Clone)]
+pub struct Message {
+    raw: Bytes,
+    head: ByteString,
+    start: StartSpans,
+    headers: SmallVec<[HeaderSpan; 16]>,
+    body_start: usize,
+}
+
+impl Message {
+    pub(crate) fn from_parts(
+        raw: Bytes,
+        head: ByteString,
+        start: StartSpans,
+        headers: SmallVec<[HeaderSpan; 16]>,
+        body_start: usize,
+    ) -> Message {
+        Message {
+            raw,
+            head,
+            start,
+            headers,
+            body_start,
+        }
+    }
+
+    /// Parses one message from a datagram with the default [`Limits`] (RFC 3261 §18.3):
+    /// the body is framed by Content-Length when present (trailing octets are discarded,
+    /// RFC 4475 `dblreq`), else it runs to the end of the datagram.
+    pub fn parse(datagram: impl Into<Bytes>) -> Result<Message, ParseError> {
+        Self::parse_with(datagram, &Limits::DEFAULT)
+    }
+
+    /// [`Message::parse`] with explicit limits.
+    pub fn parse_with(datagram: impl Into<Bytes>, limits: &Limits) -> Result<Message, ParseError> {
+        let bytes = datagram.into();
+        match parse::parse(&bytes, limits, Mode::Datagram)? {
+            Outcome::Complete(m, _) => Ok(m),
+            Outcome::Partial => Err(ParseError::new(ErrorKind::UnterminatedHeaders, bytes.len())),
+        }
+    }
+
+    // ---- getters --------------------------------------------------------------------------
+
+    /// The whole message as received, without copying. Serializing a parsed message is this.
+    pub fn to_bytes(&self) -> Bytes {
+        self.raw.clone()
+    }
+
+    /// The message bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The length of the message in bytes.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Always false: a message has at least a start line.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    fn s(&self, span: Span) -> &str {
+        &self.head[span.range()]
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> StartLine<'_> {
+        match self.start {
+            StartSpans::Request { method, uri } => StartLine::Request {
+                method: Method::from_token(self.s(method)),
+                uri: self.s(uri),
+            },
+            StartSpans::Response { code, reason } => StartLine::Response {
+                code,
+                reason: self.s(reason),
+            },
+        }
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartSpans::Request { .. })
+    }
+
+    /// The request method, or `None` for a response.
+    pub fn method(&self) -> Option<Method> {
+        match self.start {
+            StartSpans::Request { method, .. } => Some(Method::from_token(self.s(method))),
+            StartSpans::Response { .. } => None,
+        }
+    }
+
+    /// The method token as written, or `None` for a response.
+    pub fn method_str(&self) -> Option<&str> {
+        match self.start {
+            StartSpans::Request { method, .. } => Some(self.s(method)),
+            StartSpans::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI text, or `None` for a response.
+    pub fn request_uri_str(&self) -> Option<&str> {
+        match self.start {
+            StartSpans::Request { uri, .. } => Some(self.s(uri)),
+            StartSpans::Response { .. } => None,
+        }
+    }
+
+    /// The parsed Request-URI.
+    pub fn request_uri(&self) -> Result<Uri<'_>, ParseError> {
+        let StartSpans::Request { uri, .. } = self.start else {
+            return Err(ParseError::new(ErrorKind::BadStartLine, 0).in_request(false));
+        };
+        Uri::parse(self.s(uri))
+            .map_err(|_| ParseError::new(ErrorKind::BadUri, uri.start as usize).in_request(true))
+    }
+
+    /// The status code, or `None` for a request.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartSpans::Response { code, .. } => Some(code),
+            StartSpans::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase (UTF-8, possibly empty), or `None` for a request.
+    pub fn reason(&self) -> Option<&str> {
+        match self.start {
+            StartSpans::Response { reason, .. } => Some(self.s(reason)),
+            StartSpans::Request { .. } => None,
+        }
+    }
+
+    /// The body, without copying.
+    pub fn body(&self) -> Bytes {
+        self.raw.slice(self.body_start..)
+    }
+
+    /// The body as a slice.
+    pub fn body_slice(&self) -> &[u8] {
+        &self.raw[self.body_start..]
+    }
+
+    /// Every header line in order.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.headers.iter().map(|h| self.header_at(h))
+    }
+
+    fn header_at(&self, h: &HeaderSpan) -> Header<'_> {
+        Header {
+            name: h.kind,
+            name_str: self.s(h.name),
+            value: trim_lws(self.s(h.value)),
+        }
+    }
+
+    /// The number of header lines.
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The first value of a header, trimmed.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.kind == name)
+            .map(|h| trim_lws(self.s(h.value)))
+    }
+
+    /// The first value of a header given by name (for extension headers), case-insensitively.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        let kind = HeaderName::from_name(name.as_bytes());
+        self.headers
+            .iter()
+            .find(|h| {
+                h.kind == kind
+                    && (kind != HeaderName::Other || self.s(h.name).eq_ignore_ascii_case(name))
+            })
+            .map(|h| trim_lws(self.s(h.value)))
+    }
+
+    /// Every line of a header, in order.
+    pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.headers
+            .iter()
+            .filter(move |h| h.kind == name)
+            .map(|h| trim_lws(self.s(h.value)))
+    }
+
+    /// Every value of a list header (§7.3.1): all lines, each split at commas outside quotes
+    /// and angle brackets, trimmed, in order.
+    pub fn header_values(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.header_lines(name)
+            .flat_map(|l| Splitter::new(l, b','))
+            .map(trim_lws)
+    }
+
+    fn offset_of(&self, s: &str) -> usize {
+        (s.as_ptr() as usize).saturating_sub(self.head.as_ptr() as usize)
+    }
+
+    fn bad(&self, name: HeaderName, at: &str, kind: ErrorKind) -> ParseError {
+        ParseError::new(kind, self.offset_of(at))
+            .with_header(name)
+            .in_request(self.is_request())
+    }
+
+    fn single(&self, name: HeaderName) -> Result<&str, ParseError> {
+        self.header(name).ok_or_else(|| {
+            ParseError::new(ErrorKind::MissingHeader, self.head.len())
+                .with_header(name)
+                .in_request(self.is_request())
+        })
+    }
+
+    // ---- typed views ----------------------------------------------------------------------
+
+    /// Every Via value, top first (§20.42).
+    pub fn via(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> + '_ {
+        self.header_values(HeaderName::Via).map(move |v| {
+            Via::parse(v).map_err(|_| self.bad(HeaderName::Via, v, ErrorKind::BadHeaderValue))
+        })
+    }
+
+    /// The topmost Via (§8.2.6.2, §18.2.2).
+    pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        let v = self
+            .header_values(HeaderName::Via)
+            .next()
+            .ok_or_else(|| self.missing(HeaderName::Via))?;
+        Via::parse(v).map_err(|_| self.bad(HeaderName::Via, v, ErrorKind::BadHeaderValue))
+    }
+
+    fn missing(&self, name: HeaderName) -> ParseError {
+        ParseError::new(ErrorKind::MissingHeader, self.head.len())
+            .with_header(name)
+            .in_request(self.is_request())
+    }
+
+    fn name_addr(&self, name: HeaderName) -> Result<NameAddr<'_>, ParseError> {
+        let v = self.single(name)?;
+        NameAddr::parse(v).map_err(|_| self.bad(name, v, ErrorKind::BadHeaderValue))
+    }
+
+    /// The From header (§20.20).
+    pub fn from_header(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.name_addr(HeaderName::From)
+    }
+
+    /// The To header (§20.39).
+    pub fn to_header(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.name_addr(HeaderName::To)
+    }
+
+    /// The Refer-To header (RFC 3515 §2.1).
+    pub fn refer_to(&self) -> Result<NameAddr<'_>, ParseError> {
+        self.name_addr(HeaderName::ReferTo)
+    }
+
+    /// Every Contact value (§20.10), including the `*` wildcard.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<ContactValue<'_>, ParseError>> + '_ {
+        self.header_values(HeaderName::Contact).map(move |v| {
+            if v == "*" {
+                return Ok(ContactValue::Star);
+            }
+            NameAddr::parse(v)
+                .map(ContactValue::Addr)
+                .map_err(|_| self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue))
+        })
+    }
+
+    fn routes_of(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.header_values(name).map(move |v| match NameAddr::parse(v) {
+            Ok(na) if na.is_name_addr() => Ok(na),
+            _ => Err(self.bad(name, v, ErrorKind::BadHeaderValue)),
+        })
+    }
+
+    /// Every Route value, in order (§20.34).
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.routes_of(HeaderName::Route)
+    }
+
+    /// Every Record-Route value, in order (§20.30).
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
+        self.routes_of(HeaderName::RecordRoute)
+    }
+
+    /// The Call-ID (§20.8).
+    pub fn call_id(&self) -> Result<&str, ParseError> {
+        let v = self.single(HeaderName::CallId)?;
+        if v.is_empty() || v.bytes().any(|b| b.is_ascii_whitespace()) {
+            return Err(self.bad(HeaderName::CallId, v, ErrorKind::BadHeaderValue));
+        }
+        Ok(v)
+    }
+
+    /// The CSeq (§20.16).
+    pub fn cseq(&self) -> Result<CSeq, ParseError> {
+        let v = self.single(HeaderName::CSeq)?;
+        CSeq::parse(v).ok_or_else(|| self.bad(HeaderName::CSeq, v, ErrorKind::BadHeaderValue))
+    }
+
+    fn number(&self, name: HeaderName) -> Result<Option<u32>, ParseError> {
+        match self.header(name) {
+            None => Ok(None),
+            Some(v) => parse_u32(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+
+    /// Max-Forwards (§20.22), 0-255.
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        match self.number(HeaderName::MaxForwards)? {
+            None => Ok(None),
+            Some(n) => u8::try_from(n).map(Some).map_err(|_| {
+                let v = self.header(HeaderName::MaxForwards).unwrap_or_default();
+                self.bad(HeaderName::MaxForwards, v, ErrorKind::OutOfRange)
+            }),
+        }
+    }
+
+    /// Content-Length (§20.14). Framing already checked it.
+    pub fn content_length(&self) -> Option<u32> {
+        self.header(HeaderName::ContentLength).and_then(parse_u32)
+    }
+
+    /// Content-Type (§20.15).
+    pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
+        match self.header(HeaderName::ContentType) {
+            None => Ok(None),
+            Some(v) => MediaType::parse(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(HeaderName::ContentType, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+
+    /// Expires (§20.19). Values past 2^32-1 saturate (RFC 4475 §3.1.2.4 lets an element treat
+    /// them as very large rather than fail).
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.delta_seconds(HeaderName::Expires)
+    }
+
+    /// Min-Expires (§20.23).
+    pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
+        self.delta_seconds(HeaderName::MinExpires)
+    }
+
+    fn delta_seconds(&self, name: HeaderName) -> Result<Option<u32>, ParseError> {
+        match self.header(name) {
+            None => Ok(None),
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(parse_u32(v).unwrap_or(u32::MAX)))
+            }
+            Some(v) => Err(self.bad(name, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+
+    /// The option tags or methods of a token-list header: Allow, Supported, Require,
+    /// Unsupported, Proxy-Require, Allow-Events (§20.5, §20.29, §20.32, §20.37, §20.40).
+    pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.header_values(name).filter(|v| !v.is_empty())
+    }
+
+    /// Allow (§20.5).
+    pub fn allow(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tokens(HeaderName::Allow)
+    }
+    /// Supported (§20.37).
+    pub fn supported(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tokens(HeaderName::Supported)
+    }
+    /// Require (§20.32).
+    pub fn require(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tokens(HeaderName::Require)
+    }
+    /// Unsupported (§20.40).
+    pub fn unsupported(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tokens(HeaderName::Unsupported)
+    }
+    /// Proxy-Require (§20.29).
+    pub fn proxy_require(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tokens(HeaderName::ProxyRequire)
+    }
+
+    fn challenges(&self, name: HeaderName) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
+        self.header_lines(name).map(move |v| {
+            Challenge::parse(v).ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue))
+        })
+    }
+    fn credentials(&self, name: HeaderName) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
+        self.header_lines(name).map(move |v| {
+            Credentials::parse(v).ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue))
+        })
+    }
+
+    /// WWW-Authenticate challenges (§20.44), one per header line.
+    pub fn www_authenticate(&self) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
+        self.challenges(HeaderName::WwwAuthenticate)
+    }
+    /// Proxy-Authenticate challenges (§20.27).
+    pub fn proxy_authenticate(&self) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
+        self.challenges(HeaderName::ProxyAuthenticate)
+    }
+    /// Authorization credentials (§20.7).
+    pub fn authorization(&self) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
+        self.credentials(HeaderName::Authorization)
+    }
+    /// Proxy-Authorization credentials (§20.28).
+    pub fn proxy_authorization(&self) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
+        self.credentials(HeaderName::ProxyAuthorization)
+    }
+    /// Authentication-Info (RFC 7615 §3): `nextnonce`, `qop`, `rspauth`, `cnonce`, `nc`.
+    pub fn authentication_info(&self) -> Option<AuthParams<'_>> {
+        self.header(HeaderName::AuthenticationInfo).map(AuthParams::new)
+    }
+
+    fn token_params(&self, name: HeaderName) -> Result<Option<TokenParams<'_>>, ParseError> {
+        match self.header(name) {
+            None => Ok(None),
+            Some(v) => TokenParams::parse(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+
+    /// Event (RFC 6665 §8.2.1).
+    pub fn event(&self) -> Result<Option<TokenParams<'_>>, ParseError> {
+        self.token_params(HeaderName::Event)
+    }
+    /// Subscription-State (RFC 6665 §8.2.3).
+    pub fn subscription_state(&self) -> Result<Option<TokenParams<'_>>, ParseError> {
+        self.token_params(HeaderName::SubscriptionState)
+    }
+    /// Retry-After (§20.33).
+    pub fn retry_after(&self) -> Result<Option<RetryAfter<'_>>, ParseError> {
+        match self.header(HeaderName::RetryAfter) {
+            None => Ok(None),
+            Some(v) => RetryAfter::parse(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(HeaderName::RetryAfter, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+    /// User-Agent (§20.41), as written.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.header(HeaderName::UserAgent)
+    }
+    /// Server (§20.35), as written.
+    pub fn server(&self) -> Option<&str> {
+        self.header(HeaderName::Server)
+    }
+    /// Date (§20.17).
+    pub fn date(&self) -> Result<Option<SipDate>, ParseError> {
+        match self.header(HeaderName::Date) {
+            None => Ok(None),
+            Some(v) => SipDate::parse(&unfold(v))
+                .map(Some)
+                .ok_or_else(|| self.bad(HeaderName::Date, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+    /// Timestamp (§20.38).
+    pub fn timestamp(&self) -> Result<Option<Timestamp<'_>>, ParseError> {
+        match self.header(HeaderName::Timestamp) {
+            None => Ok(None),
+            Some(v) => Timestamp::parse(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(HeaderName::Timestamp, v, ErrorKind::BadHeaderValue)),
+        }
+    }
+
+    // ---- validation -----------------------------------------------------------------------
+
+    /// Checks what a UAS checks before acting on a message (RFC 3261 §8.2.1-§8.2.2, §20,
+    /// §25.1): the Request-URI, the mandatory headers (Via, From, To, Call-ID, CSeq) present and
+    /// well-formed, single-valued headers not repeated with different values, CSeq's method
+    /// equal to the request's, Max-Forwards, Contact, Route, Record-Route, Content-Type,
+    /// Expires and Date well-formed. RFC 2543 messages (no branch, no From tag, no
+    /// Max-Forwards) pass (RFC 4475 §3.4.1).
+    ///
+    /// The error's [`ParseError::response_code`] is the answer to send (400, 501, ...).
+    pub fn validate(&self) -> Result<(), ParseError> {
+        if let StartSpans::Request { uri, .. } = self.start {
+            let u = self.request_uri()?;
+            if let Uri::Sip(s) = u {
+                if s.headers().is_some() {
+                    return Err(ParseError::new(ErrorKind::BadRequestUri, uri.start as usize)
+                        .in_request(true));
+                }
+            }
+        }
+        // Single-valued headers: one line, no comma list, the same value if repeated.
+        for h in self.headers.iter().filter(|h| h.kind.is_single()) {
+            let v = trim_lws(self.s(h.value));
+            let first = self.header(h.kind).unwrap_or_default();
+            if first != v {
+                return Err(self.bad(h.kind, v, ErrorKind::DuplicateHeader));
+            }
+        }
+        let mut vias = 0;
+        for v in self.via() {
+            let v = v?;
+            if !v.is_valid() {
+                return Err(self.bad(HeaderName::Via, v.params.as_str(), ErrorKind::BadHeaderValue));
+            }
+            vias += 1;
+        }
+        if vias == 0 {
+            return Err(self.missing(HeaderName::Via));
+        }
+        self.from_header()?;
+        self.to_header()?;
+        self.call_id()?;
+        let cseq = self.cseq()?;
+        if let Some(m) = self.method_str() {
+            if cseq.method.as_str() != m {
+                let kind = if Method::from_token(m).is_known() {
+                    ErrorKind::MethodMismatch
+                } else {
+                    ErrorKind::UnknownMethodMismatch
+                };
+                let v = self.header(HeaderName::CSeq).unwrap_or_default();
+                return Err(self.bad(HeaderName::CSeq, v, kind));
+            }
+        }
+        self.max_forwards()?;
+        for c in self.contacts() {
+            c?;
+        }
+        for r in self.routes().chain(self.record_routes()) {
+            r?;
+        }
+        self.content_type()?;
+        self.expires()?;
+        self.min_expires()?;
+        self.date()?;
+        Ok(())
+    }
+}
+
+impl PartialEq for Message {
+    /// Messages are equal when their start lines, header lines (names as written, values) and
+    /// bodies are equal.
+    fn eq(&self, other: &Message) -> bool {
+        self.start_line() == other.start_line()
+            && self.headers.len() == other.headers.len()
+            && self.headers().zip(other.headers()).all(|(a, b)| {
+                a.name_str == b.name_str && a.value_unfolded() == b.value_unfolded()
+            })
+            && self.body_slice() == other.body_slice()
+    }
+}
+
+impl Eq for Message {}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("start_line", &self.start_line())
+            .field("headers", &self.headers.len())
+            .field("body_len", &(self.raw.len() - self.body_start))
+            .finish()
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.raw))
+    }
+}

@@ -1,0 +1,289 @@
+//! Framing and tokenising of one message (RFC 3261 §7, §18.3, §25.1).
+//!
+//! One pass over the header section records the start line and the position of every header;
+//! nothing is copied and no header value is interpreted except Content-Length, which framing
+//! needs. Typed views parse values later, on access.
+
+use crate::error::{ErrorKind, ParseError};
+use crate::header::HeaderName;
+use crate::limits::Limits;
+use crate::message::{HeaderSpan, Message, Span, StartSpans};
+use crate::text::is_token_byte;
+use bytes::Bytes;
+use bytestring::ByteString;
+use memchr::memchr;
+use smallvec::SmallVec;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Datagram,
+    Stream,
+}
+
+pub(crate) enum Outcome {
+    Complete(Message, usize),
+    Partial,
+}
+
+/// Number of leading CR/LF octets (keep-alives and the tolerated empty lines before a start
+/// line, §7.5).
+pub(crate) fn leading_crlf(b: &[u8]) -> usize {
+    b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count()
+}
+
+pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcome, ParseError> {
+    let lead = leading_crlf(bytes);
+    let b = &bytes[lead..];
+    if b.is_empty() {
+        return match mode {
+            Mode::Datagram => Err(ParseError::new(ErrorKind::Empty, 0)),
+            Mode::Stream => Ok(Outcome::Partial),
+        };
+    }
+    let err = |kind, at: usize| ParseError::new(kind, lead + at);
+
+    // Start line.
+    let Some(nl) = memchr(b'\n', b) else {
+        return partial_or(mode, b.len(), limits, err(ErrorKind::UnterminatedHeaders, b.len()));
+    };
+    let line_end = if nl > 0 && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let line = &b[..line_end];
+    let is_response = line.starts_with(b"SIP/") || line.starts_with(b"sip/");
+    let start = if is_response {
+        parse_status_line(line).map_err(|(k, at)| err(k, at).in_request(false))?
+    } else {
+        parse_request_line(line).map_err(|(k, at, req)| {
+            let e = err(k, at);
+            if req {
+                e.in_request(true)
+            } else {
+                e
+            }
+        })?
+    };
+    let tag = |e: ParseError| e.in_request(!is_response);
+
+    // Header lines.
+    let mut headers: SmallVec<[HeaderSpan; 16]> = SmallVec::new();
+    let mut pos = nl + 1;
+    let body_start;
+    loop {
+        let Some(rel) = memchr(b'\n', &b[pos..]) else {
+            if mode == Mode::Datagram && pos == b.len() {
+                // The datagram ends right after a complete header line with no empty line
+                // (RFC 4475 `baddn`, RFC 5118 §4.10 as archived): be liberal, there is no body.
+                body_start = pos;
+                break;
+            }
+            return partial_or(
+                mode,
+                b.len(),
+                limits,
+                tag(err(ErrorKind::UnterminatedHeaders, b.len())),
+            );
+        };
+        let nl = pos + rel;
+        let end = if nl > pos && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+        if end == pos {
+            body_start = nl + 1;
+            break;
+        }
+        if b[pos] == b' ' || b[pos] == b'\t' {
+            // Folded continuation (§7.3.1): the value now runs to the end of this line.
+            let Some(last) = headers.last_mut() else {
+                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+            };
+            last.value.end = end as u32;
+            if (end - last.name.start as usize) > limits.max_header_len {
+                return Err(tag(err(ErrorKind::TooLarge, pos)).with_header(last.kind));
+            }
+        } else {
+            let line = &b[pos..end];
+            let Some(colon) = memchr(b':', line) else {
+                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+            };
+            let mut name_end = colon;
+            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+                name_end -= 1;
+            }
+            let name = &line[..name_end];
+            if name.is_empty() || !name.iter().all(|&c| is_token_byte(c)) {
+                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+            }
+            let mut vstart = colon + 1;
+            while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
+                vstart += 1;
+            }
+            if line.len() > limits.max_header_len {
+                return Err(tag(err(ErrorKind::TooLarge, pos)));
+            }
+            if headers.len() >= limits.max_headers {
+                return Err(tag(err(ErrorKind::TooLarge, pos)));
+            }
+            headers.push(HeaderSpan {
+                kind: HeaderName::from_name(name),
+                name: Span::new(pos, pos + name_end),
+                value: Span::new(pos + vstart, end),
+            });
+        }
+        pos = nl + 1;
+        if pos > limits.max_message_size {
+            return Err(tag(err(ErrorKind::TooLarge, pos)));
+        }
+    }
+
+    // Content-Length (§20.14): every copy must agree (RFC 4475 §3.3.9 `mcl01`).
+    let mut content_length: Option<usize> = None;
+    for h in headers.iter().filter(|h| h.kind == HeaderName::ContentLength) {
+        let v = crate::text::trim_lws(
+            std::str::from_utf8(&b[h.value.range()])
+                .map_err(|_| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?,
+        );
+        let n = crate::text::parse_u32(v)
+            .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?
+            as usize;
+        if content_length.is_some_and(|c| c != n) {
+            return Err(tag(err(ErrorKind::BadContentLength, h.value.start as usize))
+                .with_header(HeaderName::ContentLength));
+        }
+        content_length = Some(n);
+    }
+
+    let avail = b.len() - body_start;
+    let total = match (mode, content_length) {
+        (Mode::Datagram, Some(n)) if n > avail => {
+            return Err(tag(err(ErrorKind::BodyTooShort, b.len())).with_header(HeaderName::ContentLength))
+        }
+        (Mode::Datagram, Some(n)) => body_start + n,
+        // No Content-Length on a datagram: the body runs to its end (§18.3).
+        (Mode::Datagram, None) => b.len(),
+        (Mode::Stream, None) => {
+            return Err(tag(err(ErrorKind::MissingContentLength, body_start)))
+        }
+        (Mode::Stream, Some(n)) => {
+            if body_start + n > limits.max_message_size {
+                return Err(tag(err(ErrorKind::TooLarge, body_start)));
+            }
+            if n > avail {
+                return Ok(Outcome::Partial);
+            }
+            body_start + n
+        }
+    };
+    if total > limits.max_message_size {
+        return Err(tag(err(ErrorKind::TooLarge, body_start)));
+    }
+
+    let raw = bytes.slice(lead..lead + total);
+    let head = match ByteString::try_from(raw.slice(..body_start)) {
+        Ok(h) => h,
+        Err(_) => {
+            let at = std::str::from_utf8(&b[..body_start])
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(tag(err(ErrorKind::InvalidUtf8, at)));
+        }
+    };
+    let msg = Message::from_parts(raw, head, start, headers, body_start);
+    Ok(Outcome::Complete(msg, lead + total))
+}
+
+fn partial_or(
+    mode: Mode,
+    len: usize,
+    limits: &Limits,
+    e: ParseError,
+) -> Result<Outcome, ParseError> {
+    match mode {
+        Mode::Stream if len <= limits.max_message_size => Ok(Outcome::Partial),
+        Mode::Stream => Err(ParseError::new(ErrorKind::TooLarge, len)),
+        Mode::Datagram => Err(e),
+    }
+}
+
+fn is_sip_version(v: &[u8]) -> bool {
+    v.eq_ignore_ascii_case(b"SIP/2.0")
+}
+
+/// `SIP/` DIGITs `.` DIGITs, any numbers: a version we can name in a 505.
+fn looks_like_version(v: &[u8]) -> bool {
+    let Some(rest) = v.get(4..) else { return false };
+    if !v[..4].eq_ignore_ascii_case(b"SIP/") {
+        return false;
+    }
+    let mut parts = rest.split(|&c| c == b'.');
+    let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+type LineError = (ErrorKind, usize, bool);
+
+fn parse_request_line(line: &[u8]) -> Result<StartSpans, LineError> {
+    let Some(sp1) = memchr(b' ', line) else {
+        return Err((ErrorKind::BadStartLine, 0, false));
+    };
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|&c| is_token_byte(c)) {
+        return Err((ErrorKind::BadMethod, 0, false));
+    }
+    let Some(sp2) = memchr::memrchr(b' ', line) else {
+        return Err((ErrorKind::BadStartLine, 0, false));
+    };
+    let version = &line[sp2 + 1..];
+    if sp2 == sp1 {
+        return Err((ErrorKind::BadRequestLine, sp1, looks_like_version(version)));
+    }
+    let uri = &line[sp1 + 1..sp2];
+    let is_request = looks_like_version(version) || uri.contains(&b':');
+    if uri.is_empty()
+        || uri.iter().any(|&c| c == b' ' || c == b'\t')
+        || uri[0] == b'<'
+        || !uri.contains(&b':')
+    {
+        return Err((ErrorKind::BadRequestLine, sp1 + 1, is_request));
+    }
+    if !is_sip_version(version) {
+        let kind = if looks_like_version(version) {
+            ErrorKind::UnsupportedVersion
+        } else {
+            ErrorKind::BadRequestLine
+        };
+        return Err((kind, sp2 + 1, is_request));
+    }
+    Ok(StartSpans::Request {
+        method: Span::new(0, sp1),
+        uri: Span::new(sp1 + 1, sp2),
+    })
+}
+
+fn parse_status_line(line: &[u8]) -> Result<StartSpans, (ErrorKind, usize)> {
+    let Some(sp1) = memchr(b' ', line) else {
+        return Err((ErrorKind::BadStatusLine, 0));
+    };
+    let version = &line[..sp1];
+    if !is_sip_version(version) {
+        let kind = if looks_like_version(version) {
+            ErrorKind::UnsupportedVersion
+        } else {
+            ErrorKind::BadStatusLine
+        };
+        return Err((kind, 0));
+    }
+    let rest = &line[sp1 + 1..];
+    let code_end = memchr(b' ', rest).unwrap_or(rest.len());
+    let code = &rest[..code_end];
+    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+        return Err((ErrorKind::BadStatusLine, sp1 + 1));
+    }
+    let code = code
+        .iter()
+        .fold(0u16, |acc, &c| acc * 10 + u16::from(c - b'0'));
+    if !(100..=699).contains(&code) {
+        return Err((ErrorKind::BadStatusLine, sp1 + 1));
+    }
+    let reason_start = (sp1 + 1 + code_end + 1).min(line.len());
+    Ok(StartSpans::Response {
+        code,
+        reason: Span::new(reason_start, line.len()),
+    })
+}

@@ -1,0 +1,170 @@
+//! Lexical helpers shared by the parsers (RFC 3261 §25.1 basic rules).
+
+use std::borrow::Cow;
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+pub(crate) const fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+#[inline]
+pub(crate) fn trim_lws(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+}
+
+/// Splits `s` at every `sep` that is outside a quoted string and outside `<...>`.
+/// Backslash escapes inside quoted strings are honoured (§25.1 `quoted-pair`).
+pub(crate) struct Splitter<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> Splitter<'a> {
+    pub(crate) fn new(s: &'a str, sep: u8) -> Self {
+        Splitter { rest: Some(s), sep }
+    }
+}
+
+impl<'a> Iterator for Splitter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        let bytes = s.as_bytes();
+        let mut in_quotes = false;
+        let mut in_angle = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_quotes {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_quotes = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_quotes = true,
+                    b'<' => in_angle = true,
+                    b'>' => in_angle = false,
+                    _ if b == self.sep && !in_angle => {
+                        self.rest = Some(&s[i + 1..]);
+                        return Some(&s[..i]);
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        self.rest = None;
+        Some(s)
+    }
+}
+
+/// Removes the quotes of a `quoted-string` and resolves its `quoted-pair`s. Borrowed when there
+/// is nothing to resolve. Returns `None` when `s` is not a complete quoted string.
+pub(crate) fn unquote(s: &str) -> Option<Cow<'_, str>> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        // An unescaped quote inside means the string ended early.
+        if inner.contains('"') {
+            return None;
+        }
+        return Some(Cow::Borrowed(inner));
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(Cow::Owned(out))
+}
+
+/// Resolves `%HH` escapes (RFC 3261 §19.1.2, RFC 3986 §2.1). Borrowed when there is none.
+/// A `%` not followed by two hex digits is kept literally. The result may hold any byte,
+/// including NUL, so it is bytes, not text.
+pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s.as_bytes());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    let b = *b?;
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Parses a decimal number with no sign, allowing leading zeros (§25.1 `1*DIGIT`), refusing
+/// overflow instead of wrapping (RFC 4475 §3.1.2.4, §3.1.2.19).
+pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for b in s.bytes() {
+        v = v.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitter_respects_quotes_and_angles() {
+        let v: Vec<_> = Splitter::new(r#""a,b" <sip:x;a=1,2>, c, "q\"," d"#, b',').collect();
+        assert_eq!(v, vec![r#""a,b" <sip:x;a=1,2>"#, " c", r#" "q\"," d"#]);
+    }
+
+    #[test]
+    fn percent_decode_keeps_nul_and_bad_escapes() {
+        assert_eq!(&*percent_decode("a%00b"), b"a\0b");
+        assert_eq!(&*percent_decode("%4"), b"%4");
+        assert_eq!(&*percent_decode("%zz%41"), b"%zzA");
+    }
+
+    #[test]
+    fn unquote_resolves_pairs() {
+        assert_eq!(unquote(r#""J \"R\"""#).unwrap(), r#"J "R""#);
+        assert!(unquote(r#""open"#).is_none());
+    }
+
+    #[test]
+    fn numbers_refuse_overflow() {
+        assert_eq!(parse_u32("0009"), Some(9));
+        assert_eq!(parse_u32("4294967296"), None);
+        assert_eq!(parse_u32("-1"), None);
+    }
+}

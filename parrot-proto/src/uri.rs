@@ -1,0 +1,678 @@
+//! URIs: `sip:`, `sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) and any other `absoluteURI`
+//! (RFC 3986), kept opaque.
+//!
+//! Views borrow from the text they were parsed from. Escapes (`%HH`) are kept as written;
+//! [`SipUri::user_decoded`] and the comparison rules of §19.1.4 ([`SipUri::rfc_eq`]) resolve
+//! them where the grammar allows escapes and nowhere else.
+
+pub use crate::header::params::{Param, Params};
+use crate::text::{percent_decode, Splitter};
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why a URI did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UriError {
+    /// No `scheme:` prefix, or a scheme that is not `ALPHA *(ALPHA / DIGIT / + / - / .)`.
+    BadScheme,
+    /// White space, `<`, `>` or `"` inside the URI.
+    BadCharacter,
+    /// Empty or malformed host, or an unclosed IPv6 reference.
+    BadHost,
+    /// A port that is not a number from 0 to 65535.
+    BadPort,
+    /// An empty or malformed parameter.
+    BadParam,
+    /// Malformed `?headers`.
+    BadHeaders,
+    /// A `tel:` number that is empty or holds characters RFC 3966 does not allow.
+    BadNumber,
+}
+
+impl fmt::Display for UriError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UriError::BadScheme => "bad URI scheme",
+            UriError::BadCharacter => "white space or delimiter inside URI",
+            UriError::BadHost => "bad host in URI",
+            UriError::BadPort => "bad port in URI",
+            UriError::BadParam => "bad URI parameter",
+            UriError::BadHeaders => "bad URI headers",
+            UriError::BadNumber => "bad telephone number",
+        })
+    }
+}
+
+impl std::error::Error for UriError {}
+
+/// A parsed URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uri<'a> {
+    /// `sip:` or `sips:` (RFC 3261 §19.1).
+    Sip(SipUri<'a>),
+    /// `tel:` (RFC 3966).
+    Tel(TelUri<'a>),
+    /// Any other scheme, kept opaque (RFC 3261 §25.1 `absoluteURI`).
+    Absolute(AbsoluteUri<'a>),
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI.
+    pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
+        let (scheme, rest) = s.split_once(':').ok_or(UriError::BadScheme)?;
+        if !valid_scheme(scheme) {
+            return Err(UriError::BadScheme);
+        }
+        if s.bytes()
+            .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'>' | b'"'))
+        {
+            return Err(UriError::BadCharacter);
+        }
+        if scheme.eq_ignore_ascii_case("sip") {
+            SipUri::parse_rest(s, false, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            SipUri::parse_rest(s, true, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            TelUri::parse_rest(s, rest).map(Uri::Tel)
+        } else {
+            if rest.is_empty() {
+                return Err(UriError::BadScheme);
+            }
+            Ok(Uri::Absolute(AbsoluteUri {
+                raw: s,
+                scheme,
+                rest,
+            }))
+        }
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Uri::Sip(u) => u.raw,
+            Uri::Tel(u) => u.raw,
+            Uri::Absolute(u) => u.raw,
+        }
+    }
+
+    /// The scheme as written.
+    pub fn scheme(&self) -> &'a str {
+        match self {
+            Uri::Sip(u) => &u.raw[..if u.secure { 4 } else { 3 }],
+            Uri::Tel(u) => &u.raw[..3],
+            Uri::Absolute(u) => u.scheme,
+        }
+    }
+
+    /// The SIP URI, if this is one.
+    pub fn as_sip(&self) -> Option<&SipUri<'a>> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Equality per RFC 3261 §19.1.4 (SIP), RFC 3966 §4 (tel), and case-insensitive scheme
+    /// plus exact remainder for other schemes.
+    pub fn rfc_eq(&self, other: &Uri<'_>) -> bool {
+        match (self, other) {
+            (Uri::Sip(a), Uri::Sip(b)) => a.rfc_eq(b),
+            (Uri::Tel(a), Uri::Tel(b)) => a.rfc_eq(b),
+            (Uri::Absolute(a), Uri::Absolute(b)) => {
+                a.scheme.eq_ignore_ascii_case(b.scheme) && a.rest == b.rest
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn valid_scheme(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+}
+
+/// The host part of a SIP URI or Via sent-by (RFC 3261 §25.1 `host`, RFC 5118).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A domain name.
+    Domain(&'a str),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 reference, without its brackets, as written. RFC 5118 §4.10 asks parsers to
+    /// tolerate forms `std` refuses (three colons), so it stays text; see [`Host::ip`].
+    Ipv6(&'a str),
+}
+
+impl<'a> Host<'a> {
+    /// Parses a host: a bracketed IPv6 reference, an IPv4 address or a domain name.
+    pub fn parse(s: &'a str) -> Result<Host<'a>, UriError> {
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or(UriError::BadHost)?;
+            if valid_ipv6ish(inner) {
+                return Ok(Host::Ipv6(inner));
+            }
+            return Err(UriError::BadHost);
+        }
+        if s.is_empty() {
+            return Err(UriError::BadHost);
+        }
+        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return s.parse().map(Host::Ipv4).map_err(|_| UriError::BadHost);
+        }
+        if s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            && !s.starts_with('.')
+            && !s.starts_with('-')
+        {
+            return Ok(Host::Domain(s));
+        }
+        Err(UriError::BadHost)
+    }
+
+    /// The IP address, if the host is one (IPv6 forms that `std` refuses give `None`).
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Domain(_) => None,
+            Host::Ipv4(a) => Some(IpAddr::V4(*a)),
+            Host::Ipv6(s) => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        }
+    }
+
+    fn eq_host(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => match (self.ip(), other.ip()) {
+                (Some(x), Some(y)) => x == y,
+                _ => a.eq_ignore_ascii_case(b),
+            },
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+pub(crate) fn valid_ipv6ish(s: &str) -> bool {
+    s.contains(':') && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+}
+
+/// Splits `host[:port]`, with bracketed IPv6 references (RFC 5118 §4.3, §4.4).
+pub(crate) fn split_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), UriError> {
+    let (host, port) = if s.starts_with('[') {
+        let close = s.find(']').ok_or(UriError::BadHost)?;
+        let (h, rest) = s.split_at(close + 1);
+        match rest {
+            "" => (h, None),
+            _ => (h, Some(rest.strip_prefix(':').ok_or(UriError::BadPort)?)),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            crate::text::parse_u32(p)
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or(UriError::BadPort)?,
+        ),
+    };
+    Ok((Host::parse(host)?, port))
+}
+
+/// A `sip:` or `sips:` URI (RFC 3261 §19.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUri<'a> {
+    raw: &'a str,
+    secure: bool,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: Host<'a>,
+    host_raw: &'a str,
+    port: Option<u16>,
+    params: Params<'a>,
+    headers: Option<&'a str>,
+}
+
+fn user_byte_ok(b: u8) -> bool {
+    // unreserved / escaped / user-unreserved (§25.1), plus ':' handled by the caller.
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b';'
+                | b'?'
+                | b'/'
+        )
+        || b >= 0x80
+}
+
+fn param_byte_ok(b: u8) -> bool {
+    // paramchar = param-unreserved / unreserved / escaped
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'[' | b']'
+                | b'/'
+                | b':'
+                | b'&'
+                | b'+'
+                | b'$'
+                | b'-'
+                | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+        )
+}
+
+fn header_byte_ok(b: u8) -> bool {
+    // hname/hvalue: hnv-unreserved / unreserved / escaped
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'[' | b']'
+                | b'/'
+                | b'?'
+                | b':'
+                | b'+'
+                | b'$'
+                | b'-'
+                | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+        )
+}
+
+impl<'a> SipUri<'a> {
+    /// Parses a `sip:` or `sips:` URI.
+    pub fn parse(s: &'a str) -> Result<SipUri<'a>, UriError> {
+        match Uri::parse(s)? {
+            Uri::Sip(u) => Ok(u),
+            _ => Err(UriError::BadScheme),
+        }
+    }
+
+    fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<SipUri<'a>, UriError> {
+        // userinfo ends at the first '@': neither user nor password may hold an unescaped '@',
+        // while the user part may hold ';', '?', '/' and ',' (RFC 4475 `intmeth`, `semiuri`).
+        let (userinfo, after) = match rest.find('@') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(ui) => {
+                let (u, p) = match ui.split_once(':') {
+                    Some((u, p)) => (u, Some(p)),
+                    None => (ui, None),
+                };
+                if u.is_empty() || !u.bytes().all(user_byte_ok) {
+                    return Err(UriError::BadCharacter);
+                }
+                if let Some(p) = p {
+                    if !p.bytes().all(|b| user_byte_ok(b) && b != b';' && b != b'?' && b != b'/')
+                    {
+                        return Err(UriError::BadCharacter);
+                    }
+                }
+                (Some(u), p)
+            }
+        };
+        let (before_headers, headers) = match after.split_once('?') {
+            Some((a, h)) => (a, Some(h)),
+            None => (after, None),
+        };
+        let (hostport, params) = match before_headers.split_once(';') {
+            Some((h, p)) => (h, p),
+            None => (before_headers, ""),
+        };
+        let (host, port) = split_hostport(hostport)?;
+        if !params.is_empty()
+            && !params.split(';').all(|p| {
+                let (n, v) = match p.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (p, None),
+                };
+                !n.is_empty()
+                    && n.bytes().all(param_byte_ok)
+                    && v.is_none_or(|v| !v.is_empty() && v.bytes().all(param_byte_ok))
+            })
+        {
+            return Err(UriError::BadParam);
+        }
+        if let Some(h) = headers {
+            if h.is_empty()
+                || !h.split('&').all(|kv| match kv.split_once('=') {
+                    Some((k, v)) => {
+                        !k.is_empty()
+                            && k.bytes().all(header_byte_ok)
+                            && v.bytes().all(header_byte_ok)
+                    }
+                    None => false,
+                })
+            {
+                return Err(UriError::BadHeaders);
+            }
+        }
+        Ok(SipUri {
+            raw,
+            secure,
+            user,
+            password,
+            host,
+            host_raw: hostport,
+            port,
+            params: Params::new(params),
+            headers,
+        })
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// Whether the scheme is `sips`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+    /// The user part as written (escapes kept).
+    pub fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+    /// The user part with `%HH` escapes resolved (§19.1.2); may hold any byte, even NUL.
+    pub fn user_decoded(&self) -> Option<Cow<'a, [u8]>> {
+        self.user.map(percent_decode)
+    }
+    /// The password as written (its use is NOT RECOMMENDED, §19.1.1).
+    pub fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+    /// The host.
+    pub fn host(&self) -> Host<'a> {
+        self.host
+    }
+    /// `host[:port]` as written.
+    pub fn host_port(&self) -> &'a str {
+        self.host_raw
+    }
+    /// The explicit port, if any (§19.1.4: an absent port is not equal to 5060).
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The URI parameters (`transport`, `user`, `method`, `ttl`, `maddr`, `lr`, ...).
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The raw `?headers` part without the `?`.
+    pub fn headers(&self) -> Option<&'a str> {
+        self.headers
+    }
+    /// The `?headers` as `(name, value)` pairs, escapes kept.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.headers
+            .into_iter()
+            .flat_map(|h| h.split('&'))
+            .filter_map(|kv| kv.split_once('='))
+    }
+    /// The `transport` parameter.
+    pub fn transport(&self) -> Option<&'a str> {
+        self.params.value("transport")
+    }
+    /// Whether the `lr` parameter is present (loose routing, §16.12).
+    pub fn is_loose_route(&self) -> bool {
+        self.params.contains("lr")
+    }
+
+    /// Equality per RFC 3261 §19.1.4: user and password compared case-sensitively after
+    /// unescaping, host case-insensitively, ports only equal when both absent or both equal,
+    /// `user`/`ttl`/`method`/`maddr`/`transport` must agree when present in either, other
+    /// parameters only when present in both, and all `?headers` must agree.
+    pub fn rfc_eq(&self, other: &SipUri<'_>) -> bool {
+        if self.secure != other.secure
+            || self.user.map(percent_decode) != other.user.map(percent_decode)
+            || self.password.map(percent_decode) != other.password.map(percent_decode)
+            || !self.host.eq_host(&other.host)
+            || self.port != other.port
+        {
+            return false;
+        }
+        let decoded = |v: Option<&str>| v.map(|v| percent_decode(v).to_ascii_lowercase());
+        for special in ["user", "ttl", "method", "maddr", "transport"] {
+            let a = self.params.get(special).map(decoded);
+            let b = other.params.get(special).map(decoded);
+            if a != b {
+                return false;
+            }
+        }
+        for p in self.params.iter() {
+            if let Some(v) = other.params.get(p.name) {
+                if decoded(p.value) != decoded(v) {
+                    return false;
+                }
+            }
+        }
+        let mut mine: Vec<_> = self
+            .header_pairs()
+            .map(|(k, v)| (percent_decode(k).to_ascii_lowercase(), percent_decode(v)))
+            .collect();
+        let mut theirs: Vec<_> = other
+            .header_pairs()
+            .map(|(k, v)| (percent_decode(k).to_ascii_lowercase(), percent_decode(v)))
+            .collect();
+        mine.sort();
+        theirs.sort();
+        mine == theirs
+    }
+}
+
+impl fmt::Display for SipUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+/// A `tel:` URI (RFC 3966 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelUri<'a> {
+    raw: &'a str,
+    number: &'a str,
+    params: Params<'a>,
+}
+
+impl<'a> TelUri<'a> {
+    fn parse_rest(raw: &'a str, rest: &'a str) -> Result<TelUri<'a>, UriError> {
+        let (number, params) = match rest.split_once(';') {
+            Some((n, p)) => (n, p),
+            None => (rest, ""),
+        };
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty()
+            || !digits.bytes().all(|b| {
+                b.is_ascii_hexdigit() || matches!(b, b'*' | b'#' | b'-' | b'.' | b'(' | b')')
+            })
+            || !digits.bytes().any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+        {
+            return Err(UriError::BadNumber);
+        }
+        if !params.is_empty() && Splitter::new(params, b';').any(|p| p.is_empty()) {
+            return Err(UriError::BadParam);
+        }
+        Ok(TelUri {
+            raw,
+            number,
+            params: Params::new(params),
+        })
+    }
+
+    /// The number as written, with visual separators.
+    pub fn number(&self) -> &'a str {
+        self.number
+    }
+    /// Whether the number is global (`+` and E.164 digits, RFC 3966 §5.1.4).
+    pub fn is_global(&self) -> bool {
+        self.number.starts_with('+')
+    }
+    /// The parameters (`phone-context`, `ext`, `isub`, ...).
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+
+    /// Equality per RFC 3966 §4: numbers compared without visual separators, parameters as a
+    /// set, names case-insensitively.
+    pub fn rfc_eq(&self, other: &TelUri<'_>) -> bool {
+        let digits = |n: &str| -> String {
+            n.chars()
+                .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        if digits(self.number) != digits(other.number) {
+            return false;
+        }
+        let set = |p: Params<'_>| -> Vec<(String, Option<String>)> {
+            let mut v: Vec<_> = p
+                .iter()
+                .map(|x| {
+                    (
+                        x.name.to_ascii_lowercase(),
+                        x.value.map(|v| v.to_ascii_lowercase()),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        set(self.params) == set(other.params)
+    }
+}
+
+/// A URI of a scheme Parrot does not interpret, kept as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbsoluteUri<'a> {
+    raw: &'a str,
+    scheme: &'a str,
+    rest: &'a str,
+}
+
+impl<'a> AbsoluteUri<'a> {
+    /// The scheme.
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+    /// Everything after `scheme:`.
+    pub fn rest(&self) -> &'a str {
+        self.rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_sip_uri() {
+        let u = SipUri::parse("sips:alice:pw@[2001:db8::1]:5061;transport=tls;lr?Subject=hi&x=y")
+            .unwrap();
+        assert!(u.is_secure());
+        assert_eq!(u.user(), Some("alice"));
+        assert_eq!(u.password(), Some("pw"));
+        assert_eq!(u.host(), Host::Ipv6("2001:db8::1"));
+        assert_eq!(u.port(), Some(5061));
+        assert_eq!(u.transport(), Some("tls"));
+        assert!(u.is_loose_route());
+        assert_eq!(u.header_pairs().count(), 2);
+    }
+
+    #[test]
+    fn unbracketed_ipv6_is_rejected() {
+        assert!(Uri::parse("sip:2001:db8::10").is_err());
+    }
+
+    #[test]
+    fn port_inside_brackets_is_part_of_the_address() {
+        let u = SipUri::parse("sip:[2001:db8::10:5070]").unwrap();
+        assert_eq!(u.port(), None);
+        assert_eq!(u.host(), Host::Ipv6("2001:db8::10:5070"));
+    }
+
+    #[test]
+    fn comparison_follows_19_1_4_examples() {
+        let eq = |a: &str, b: &str| Uri::parse(a).unwrap().rfc_eq(&Uri::parse(b).unwrap());
+        assert!(eq("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"));
+        assert!(eq("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"));
+        assert!(eq(
+            "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+            "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
+        ));
+        assert!(eq(
+            "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+            "sip:alice@atlanta.com?priority=urgent&subject=project%20x"
+        ));
+        assert!(!eq("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"));
+        assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
+        assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"));
+        assert!(!eq("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"));
+        assert!(!eq("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"));
+    }
+
+    #[test]
+    fn tel_uris_compare_without_separators() {
+        let a = Uri::parse("tel:+1-201-555-0123").unwrap();
+        let b = Uri::parse("tel:+12015550123").unwrap();
+        assert!(a.rfc_eq(&b));
+        assert!(Uri::parse("tel:").is_err());
+    }
+
+    #[test]
+    fn other_schemes_stay_opaque() {
+        let u = Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent").unwrap();
+        assert!(matches!(u, Uri::Absolute(a) if a.scheme() == "nobodyKnowsThisScheme"));
+    }
+}
