@@ -4,3 +4,4 @@
 pub mod codec;
 pub mod rtp;
 pub mod sdp;
+pub mod dtmf;
