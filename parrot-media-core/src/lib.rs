@@ -5,3 +5,5 @@ pub mod codec;
 pub mod rtp;
 pub mod sdp;
 pub mod dtmf;
+pub mod resample;
+pub mod wav;
