@@ -50,3 +50,7 @@ pub use message::{Header, Message, StartLine};
 pub use method::Method;
 pub use stream::{parse_stream, Parsed, StreamDecoder, StreamItem};
 pub use uri::Uri;
+
+pub mod transaction;
+mod transport;
+pub use transport::{ConnectionId, Transmit, Transport};

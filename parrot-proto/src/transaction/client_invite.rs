@@ -1,0 +1,176 @@
+//! The INVITE client transaction (RFC 3261 §17.1.1, Figure 5, as updated by RFC 6026 §8.4).
+
+use super::{Timer, TimerConfig, TimerTable, TxOutput};
+use crate::{HeaderName, Message, Method, RequestBuilder};
+use bytes::Bytes;
+use std::time::{Duration, Instant};
+
+/// States of Figure 5 plus RFC 6026's Accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientInviteState {
+    /// INVITE sent, nothing heard (timers A and B).
+    Calling,
+    /// A provisional response arrived.
+    Proceeding,
+    /// A 300-699 arrived and was ACKed (timer D).
+    Completed,
+    /// A 2xx arrived; further 2xx go to the TU (timer M, RFC 6026).
+    Accepted,
+    /// Done.
+    Terminated,
+}
+
+/// An INVITE client transaction.
+#[derive(Debug, Clone)]
+pub struct ClientInviteTransaction {
+    state: ClientInviteState,
+    request: Message,
+    ack: Option<Bytes>,
+    reliable: bool,
+    cfg: TimerConfig,
+    timers: TimerTable,
+    interval: Duration,
+}
+
+impl ClientInviteTransaction {
+    /// Starts the transaction: the INVITE is sent and timers A (unreliable) and B armed.
+    pub fn start(
+        now: Instant,
+        request: Message,
+        reliable: bool,
+        cfg: TimerConfig,
+        out: &mut Vec<TxOutput>,
+    ) -> Self {
+        let mut t = ClientInviteTransaction {
+            state: ClientInviteState::Calling,
+            request,
+            ack: None,
+            reliable,
+            cfg,
+            timers: TimerTable::default(),
+            interval: cfg.t1,
+        };
+        out.push(TxOutput::Send(t.request.to_bytes()));
+        if let Some(a) = cfg.initial(Timer::A, reliable) {
+            t.timers.set(Timer::A, now + a);
+        }
+        t.timers.set(Timer::B, now + cfg.t1x64());
+        t
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ClientInviteState {
+        self.state
+    }
+
+    /// The INVITE this transaction sends.
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Whether the transaction has terminated.
+    pub fn is_terminated(&self) -> bool {
+        self.state == ClientInviteState::Terminated
+    }
+
+    fn terminate(&mut self, out: &mut Vec<TxOutput>) {
+        self.state = ClientInviteState::Terminated;
+        self.timers.clear();
+        out.push(TxOutput::Terminated);
+    }
+
+    /// A response matched this transaction (§17.1.3).
+    pub fn on_response(&mut self, now: Instant, resp: &Message, out: &mut Vec<TxOutput>) {
+        let Some(code) = resp.status() else { return };
+        match self.state {
+            ClientInviteState::Calling | ClientInviteState::Proceeding => {
+                self.timers.stop(Timer::A);
+                if code < 200 {
+                    self.state = ClientInviteState::Proceeding;
+                    // The INVITE has arrived; timer B only guards the first answer.
+                    self.timers.stop(Timer::B);
+                    out.push(TxOutput::Deliver(resp.clone()));
+                } else if code < 300 {
+                    self.state = ClientInviteState::Accepted;
+                    self.timers.clear();
+                    self.timers.set(Timer::M, now + self.cfg.t1x64());
+                    out.push(TxOutput::Deliver(resp.clone()));
+                } else {
+                    self.state = ClientInviteState::Completed;
+                    self.timers.clear();
+                    let ack = self.build_ack(resp);
+                    if let Some(ack) = &ack {
+                        out.push(TxOutput::Send(ack.clone()));
+                    }
+                    self.ack = ack;
+                    let d = self.cfg.initial(Timer::D, self.reliable).unwrap_or_default();
+                    self.timers.set(Timer::D, now + d);
+                    out.push(TxOutput::Deliver(resp.clone()));
+                }
+            }
+            ClientInviteState::Completed => {
+                if code >= 300 {
+                    if let Some(ack) = &self.ack {
+                        out.push(TxOutput::Send(ack.clone()));
+                    }
+                }
+            }
+            ClientInviteState::Accepted => {
+                if (200..300).contains(&code) {
+                    out.push(TxOutput::Deliver(resp.clone()));
+                }
+            }
+            ClientInviteState::Terminated => {}
+        }
+    }
+
+    /// The transport could not send (§17.1.1.2, §8.1.3.1): the TU hears a 503-equivalent.
+    pub fn on_transport_error(&mut self, out: &mut Vec<TxOutput>) {
+        if self.state != ClientInviteState::Terminated {
+            self.terminate(out);
+        }
+    }
+
+    /// Runs expired timers.
+    pub fn on_timeout(&mut self, now: Instant, out: &mut Vec<TxOutput>) {
+        while let Some(t) = self.timers.pop_expired(now) {
+            match t {
+                Timer::A if self.state == ClientInviteState::Calling => {
+                    out.push(TxOutput::Send(self.request.to_bytes()));
+                    self.interval *= 2;
+                    self.timers.set(Timer::A, now + self.interval);
+                }
+                Timer::B if self.state == ClientInviteState::Calling => {
+                    out.push(TxOutput::Timeout(Timer::B));
+                    self.terminate(out);
+                }
+                Timer::D | Timer::M => self.terminate(out),
+                _ => {}
+            }
+        }
+    }
+
+    /// The ACK for a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, Call-ID,
+    /// From, CSeq number, top Via and Route, the response's To.
+    fn build_ack(&self, resp: &Message) -> Option<Bytes> {
+        let req = &self.request;
+        let mut b = RequestBuilder::new(Method::Ack, req.request_uri_str()?);
+        let via = req.header_values(HeaderName::Via).next()?;
+        b = b.header(HeaderName::Via, via.to_owned());
+        for r in req.header_lines(HeaderName::Route) {
+            b = b.header(HeaderName::Route, r.to_owned());
+        }
+        b = b
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, req.header(HeaderName::From)?.to_owned())
+            .header(HeaderName::To, resp.header(HeaderName::To)?.to_owned())
+            .header(HeaderName::CallId, req.header(HeaderName::CallId)?.to_owned())
+            .header(HeaderName::CSeq, format!("{} ACK", req.cseq().ok()?.seq));
+        b.build().ok().map(|m| m.to_bytes())
+    }
+}

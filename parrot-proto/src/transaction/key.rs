@@ -1,0 +1,136 @@
+//! Transaction matching (RFC 3261 §17.1.3 for clients, §17.2.3 for servers).
+//!
+//! A server transaction is named by the top Via's branch, its sent-by and the request method
+//! (ACK folded into INVITE). A branch without the `z9hG4bK` magic cookie comes from an RFC 2543
+//! element; the key is then built from the Request-URI, From tag, Call-ID, CSeq number and the
+//! whole top Via (§17.2.3, second half). A client transaction is named by the branch it wrote and
+//! the CSeq method of the response.
+
+use crate::header::BRANCH_MAGIC_COOKIE;
+use crate::{Message, Method};
+
+/// The identity of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransactionKey {
+    /// The branch (RFC 3261) or the RFC 2543 composite of the matching fields.
+    pub branch: Box<str>,
+    /// The top Via's sent-by, lower-cased (empty for client keys).
+    pub sent_by: Box<str>,
+    /// The method the transaction was created for (ACK is matched as INVITE).
+    pub method: Method,
+}
+
+fn fold(m: Method) -> Method {
+    if m == Method::Ack {
+        Method::Invite
+    } else {
+        m
+    }
+}
+
+impl TransactionKey {
+    /// The key of the server transaction a request belongs to (§17.2.3); ACK gives the key of
+    /// its INVITE. `None` when the top Via or CSeq cannot be read.
+    pub fn server(req: &Message) -> Option<TransactionKey> {
+        let method = fold(req.method()?);
+        Self::server_with_method(req, method)
+    }
+
+    /// The key of the INVITE server transaction a CANCEL targets (§9.2).
+    pub fn cancel_target(cancel: &Message) -> Option<TransactionKey> {
+        Self::server_with_method(cancel, Method::Invite)
+    }
+
+    fn server_with_method(req: &Message, method: Method) -> Option<TransactionKey> {
+        let via = req.top_via().ok()?;
+        let mut sent_by = via.host.to_string().to_ascii_lowercase();
+        if let Some(p) = via.port {
+            sent_by.push(':');
+            sent_by.push_str(&p.to_string());
+        }
+        match via.branch() {
+            Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some(TransactionKey {
+                branch: b.into(),
+                sent_by: sent_by.into(),
+                method,
+            }),
+            _ => {
+                // RFC 2543 (§17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
+                // The To tag is left out so that the ACK, whose To carries our tag, matches.
+                let from_tag = req.from_header().ok()?.tag().unwrap_or("").to_owned();
+                let cseq = req.cseq().ok()?.seq;
+                // ACK for non-2xx carries the INVITE's Request-URI (§17.1.1.3).
+                let ruri = req.request_uri_str()?;
+                let top = req.header(crate::HeaderName::Via)?;
+                let top = top.split(',').next().unwrap_or(top).trim();
+                let composite = format!(
+                    "2543|{}|{}|{}|{}|{}",
+                    ruri,
+                    from_tag,
+                    req.call_id().ok()?,
+                    cseq,
+                    top
+                );
+                Some(TransactionKey {
+                    branch: composite.into(),
+                    sent_by: sent_by.into(),
+                    method,
+                })
+            }
+        }
+    }
+
+    /// The key of the client transaction a response belongs to (§17.1.3): top Via branch and
+    /// CSeq method.
+    pub fn client_for_response(resp: &Message) -> Option<TransactionKey> {
+        let via = resp.top_via().ok()?;
+        let branch = via.branch()?;
+        let method = resp.cseq().ok()?.method;
+        Some(TransactionKey::client(branch, method))
+    }
+
+    /// The key of a client transaction created with `branch` for `method`.
+    pub fn client(branch: &str, method: Method) -> TransactionKey {
+        TransactionKey {
+            branch: branch.into(),
+            sent_by: "".into(),
+            method,
+        }
+    }
+
+    /// Whether the branch carries the RFC 3261 magic cookie.
+    pub fn is_rfc3261(&self) -> bool {
+        self.branch.starts_with(BRANCH_MAGIC_COOKIE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(s: &str) -> Message {
+        Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test message parses")
+    }
+
+    #[test]
+    fn ack_matches_invite_server_transaction() {
+        let inv = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let ack = msg("ACK sip:b@h SIP/2.0\nVia: SIP/2.0/UDP A.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 1 ACK\nContent-Length: 0\n\n");
+        let cancel = msg("CANCEL sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 CANCEL\nContent-Length: 0\n\n");
+        let k = TransactionKey::server(&inv).unwrap();
+        assert_eq!(TransactionKey::server(&ack).unwrap(), k);
+        assert_ne!(TransactionKey::server(&cancel).unwrap(), k);
+        assert_eq!(TransactionKey::cancel_target(&cancel).unwrap(), k);
+    }
+
+    #[test]
+    fn rfc2543_fallback_uses_dialog_fields() {
+        let a = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=old1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let ack = msg("ACK sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=old1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=9\nCall-ID: c1\nCSeq: 1 ACK\nContent-Length: 0\n\n");
+        let other = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=old1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c2\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let k = TransactionKey::server(&a).unwrap();
+        assert!(!k.is_rfc3261());
+        assert_eq!(TransactionKey::server(&ack).unwrap(), k);
+        assert_ne!(TransactionKey::server(&other).unwrap(), k);
+    }
+}
