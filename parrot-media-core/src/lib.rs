@@ -5,5 +5,7 @@ pub mod codec;
 pub mod rtp;
 pub mod sdp;
 pub mod dtmf;
+pub mod handler;
+pub mod session;
 pub mod resample;
 pub mod wav;
