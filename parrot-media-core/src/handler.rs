@@ -57,7 +57,10 @@ pub struct PlayOptions {
 
 impl Default for PlayOptions {
     fn default() -> Self {
-        PlayOptions { repeat: 1, looped: false }
+        PlayOptions {
+            repeat: 1,
+            looped: false,
+        }
     }
 }
 
@@ -178,7 +181,11 @@ pub trait MediaHandler {
     }
 
     /// A media session is being established (`handle_session_start/3`).
-    fn handle_session_start(&mut self, session_id: &str, role: crate::session::Role) -> Result<(), String> {
+    fn handle_session_start(
+        &mut self,
+        session_id: &str,
+        role: crate::session::Role,
+    ) -> Result<(), String> {
         let _ = (session_id, role);
         Ok(())
     }
@@ -202,7 +209,12 @@ pub trait MediaHandler {
     }
 
     /// Negotiation finished (`handle_negotiation_complete/4`); an error aborts the session.
-    fn handle_negotiation_complete(&mut self, local_sdp: &str, remote_sdp: &str, codec: Codec) -> Result<(), String> {
+    fn handle_negotiation_complete(
+        &mut self,
+        local_sdp: &str,
+        remote_sdp: &str,
+        codec: Codec,
+    ) -> Result<(), String> {
         let _ = (local_sdp, remote_sdp, codec);
         Ok(())
     }
@@ -259,7 +271,11 @@ impl<T: MediaHandler + ?Sized> MediaHandler for Box<T> {
     fn init(&mut self, session_id: &str) -> Result<(), String> {
         (**self).init(session_id)
     }
-    fn handle_session_start(&mut self, session_id: &str, role: crate::session::Role) -> Result<(), String> {
+    fn handle_session_start(
+        &mut self,
+        session_id: &str,
+        role: crate::session::Role,
+    ) -> Result<(), String> {
         (**self).handle_session_start(session_id, role)
     }
     fn handle_offer(&mut self, sdp: &str, origin: SdpOrigin) -> SdpDecision {
@@ -271,7 +287,12 @@ impl<T: MediaHandler + ?Sized> MediaHandler for Box<T> {
     fn handle_codec_negotiation(&mut self, offered: &[Codec], supported: &[Codec]) -> CodecChoice {
         (**self).handle_codec_negotiation(offered, supported)
     }
-    fn handle_negotiation_complete(&mut self, local_sdp: &str, remote_sdp: &str, codec: Codec) -> Result<(), String> {
+    fn handle_negotiation_complete(
+        &mut self,
+        local_sdp: &str,
+        remote_sdp: &str,
+        codec: Codec,
+    ) -> Result<(), String> {
         (**self).handle_negotiation_complete(local_sdp, remote_sdp, codec)
     }
     fn handle_stream_start(&mut self, session_id: &str, direction: StreamDirection) -> Actions {

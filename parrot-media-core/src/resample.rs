@@ -51,14 +51,26 @@ impl Resampler {
                 let w = if x.abs() >= 1.0 {
                     0.0
                 } else {
-                    0.42 + 0.5 * (core::f64::consts::PI * x).cos() + 0.08 * (2.0 * core::f64::consts::PI * x).cos()
+                    0.42 + 0.5 * (core::f64::consts::PI * x).cos()
+                        + 0.08 * (2.0 * core::f64::consts::PI * x).cos()
                 };
                 let arg = 2.0 * cutoff * tau;
-                let sinc = if arg.abs() < 1e-12 { 1.0 } else { (core::f64::consts::PI * arg).sin() / (core::f64::consts::PI * arg) };
+                let sinc = if arg.abs() < 1e-12 {
+                    1.0
+                } else {
+                    (core::f64::consts::PI * arg).sin() / (core::f64::consts::PI * arg)
+                };
                 coeffs[p as usize * taps + j] = (2.0 * cutoff * sinc * w) as f32;
             }
         }
-        Resampler { up, down, phases, half, taps, coeffs }
+        Resampler {
+            up,
+            down,
+            phases,
+            half,
+            taps,
+            coeffs,
+        }
     }
 
     /// Whether input and output rates are equal.
@@ -97,7 +109,11 @@ impl Resampler {
 /// Converts mono `f32` samples at `from` Hz to 16-bit samples at `to` Hz.
 #[must_use]
 pub fn resample_to_i16(input: &[f32], from: u32, to: u32) -> Vec<i16> {
-    Resampler::new(from, to).process(input).into_iter().map(|s| s.round().clamp(-32768.0, 32767.0) as i16).collect()
+    Resampler::new(from, to)
+        .process(input)
+        .into_iter()
+        .map(|s| s.round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
 }
 
 #[cfg(test)]
@@ -105,13 +121,22 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, freq: f64, secs: f64, amp: f64) -> Vec<f32> {
-        (0..(f64::from(rate) * secs) as usize).map(|n| (amp * (2.0 * core::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin()) as f32).collect()
+        (0..(f64::from(rate) * secs) as usize)
+            .map(|n| {
+                (amp * (2.0 * core::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin())
+                    as f32
+            })
+            .collect()
     }
 
     fn rms(x: &[f32]) -> f64 {
         let m = x.len() / 4;
         let mid = &x[m..x.len() - m];
-        (mid.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / mid.len() as f64).sqrt()
+        (mid.iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            / mid.len() as f64)
+            .sqrt()
     }
 
     #[test]

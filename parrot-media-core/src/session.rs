@@ -13,11 +13,17 @@
 use crate::codec::{builtin_codec, AudioCodec, Codec};
 use crate::dtmf::goertzel::GoertzelDetector;
 use crate::dtmf::rfc4733::{DtmfReceiver, DtmfSender, TelephoneEvent};
-use crate::handler::{Actions, DtmfSource, ErrorDecision, MediaAction, MediaHandler, PlayOptions, SdpDecision, SdpOrigin, StreamDirection, StreamError};
+use crate::handler::{
+    Actions, DtmfSource, ErrorDecision, MediaAction, MediaHandler, PlayOptions, SdpDecision,
+    SdpOrigin, StreamDirection, StreamError,
+};
 use crate::resample::resample_to_i16;
 use crate::rtp::jitter::{JitterBuffer, JitterStats, Popped};
 use crate::rtp::pacer::Pacer;
-use crate::rtp::rtcp::{rtcp_interval, update_avg_rtcp_size, IntervalInputs, ReportBlock, RtcpCompound, RtcpPacket, RtcpWriter, SenderInfo};
+use crate::rtp::rtcp::{
+    rtcp_interval, update_avg_rtcp_size, IntervalInputs, ReportBlock, RtcpCompound, RtcpPacket,
+    RtcpWriter, SenderInfo,
+};
 use crate::rtp::stats::{round_trip_time, ReceiverStats};
 use crate::rtp::{is_rtcp, RtpHeader, RtpPacket};
 use crate::sdp::offer_answer::{self, LocalMedia, NegotiatedMedia, NegotiationError};
@@ -332,7 +338,12 @@ pub struct MediaSession<H: MediaHandler> {
 
 impl<H: MediaHandler> core::fmt::Debug for MediaSession<H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MediaSession").field("id", &self.id).field("role", &self.role).field("state", &self.state).field("ssrc", &self.ssrc).finish_non_exhaustive()
+        f.debug_struct("MediaSession")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("ssrc", &self.ssrc)
+            .finish_non_exhaustive()
     }
 }
 
@@ -348,10 +359,19 @@ impl<H: MediaHandler> MediaSession<H> {
     /// Creates a session: calls the handler's `init` and `handle_session_start`, and draws the
     /// SSRC, initial sequence number and timestamp (RFC 3550 §5.1) and the SDP session id from
     /// `rng`.
-    pub fn new(id: impl Into<String>, role: Role, config: MediaConfig, mut handler: H, rng: &mut dyn rand_core::RngCore, now: Instant) -> Result<Self, MediaError> {
+    pub fn new(
+        id: impl Into<String>,
+        role: Role,
+        config: MediaConfig,
+        mut handler: H,
+        rng: &mut dyn rand_core::RngCore,
+        now: Instant,
+    ) -> Result<Self, MediaError> {
         let id = id.into();
         handler.init(&id).map_err(MediaError::Rejected)?;
-        handler.handle_session_start(&id, role).map_err(MediaError::Rejected)?;
+        handler
+            .handle_session_start(&id, role)
+            .map_err(MediaError::Rejected)?;
         let ssrc = rng.next_u32();
         let seq = rng.next_u32() as u16;
         let ts_base = rng.next_u32();
@@ -401,8 +421,16 @@ impl<H: MediaHandler> MediaSession<H> {
             rtt: None,
             remote_report: None,
             events: VecDeque::with_capacity(64),
-            audio_meta: VecDeque::with_capacity(if config.record == RecordMode::Off { 0 } else { AUDIO_RING }),
-            audio_ring: if config.record == RecordMode::Off { Vec::new() } else { vec![0; AUDIO_RING * MAX_FRAME] },
+            audio_meta: VecDeque::with_capacity(if config.record == RecordMode::Off {
+                0
+            } else {
+                AUDIO_RING
+            }),
+            audio_ring: if config.record == RecordMode::Off {
+                Vec::new()
+            } else {
+                vec![0; AUDIO_RING * MAX_FRAME]
+            },
             audio_next_slot: 0,
             audio_dropped: 0,
             config,
@@ -545,11 +573,20 @@ impl<H: MediaHandler> MediaSession<H> {
         };
         let offer = SessionDescription::parse(&offer_text).map_err(MediaError::BadSdp)?;
         let handler = &mut self.handler;
-        let (answer, neg) = offer_answer::create_answer(&offer, &self.config.local, self.origin.clone(), self.wish, |o, s| handler.handle_codec_negotiation(o, s))
-            .map_err(MediaError::Negotiation)?;
+        let (answer, neg) = offer_answer::create_answer(
+            &offer,
+            &self.config.local,
+            self.origin.clone(),
+            self.wish,
+            |o, s| handler.handle_codec_negotiation(o, s),
+        )
+        .map_err(MediaError::Negotiation)?;
         let answer = self.bump_and_store(answer);
         let mut answer_text = answer.to_string();
-        match self.handler.handle_answer(&answer_text, SdpOrigin::Outbound) {
+        match self
+            .handler
+            .handle_answer(&answer_text, SdpOrigin::Outbound)
+        {
             SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
             SdpDecision::Modified(s) => {
                 if let Ok(sd) = SessionDescription::parse(&s) {
@@ -596,7 +633,8 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::NoReply => sdp.to_owned(),
         };
         let answer = SessionDescription::parse(&text).map_err(MediaError::BadSdp)?;
-        let neg = offer_answer::process_answer(&offer, &answer, &self.config.local).map_err(MediaError::Negotiation)?;
+        let neg = offer_answer::process_answer(&offer, &answer, &self.config.local)
+            .map_err(MediaError::Negotiation)?;
         self.pending_offer = None;
         self.remote_sdp = Some(answer);
         let local = offer.to_string();
@@ -616,11 +654,23 @@ impl<H: MediaHandler> MediaSession<H> {
         self.create_offer(now)
     }
 
-    fn complete_negotiation(&mut self, now: Instant, neg: NegotiatedMedia, local: &str, remote: &str) -> Result<(), MediaError> {
-        let (codec, pt) = *neg.codecs.first().ok_or(MediaError::Negotiation(NegotiationError::NoCommonCodec))?;
-        self.handler.handle_negotiation_complete(local, remote, codec).map_err(MediaError::Rejected)?;
+    fn complete_negotiation(
+        &mut self,
+        now: Instant,
+        neg: NegotiatedMedia,
+        local: &str,
+        remote: &str,
+    ) -> Result<(), MediaError> {
+        let (codec, pt) = *neg
+            .codecs
+            .first()
+            .ok_or(MediaError::Negotiation(NegotiationError::NoCommonCodec))?;
+        self.handler
+            .handle_negotiation_complete(local, remote, codec)
+            .map_err(MediaError::Rejected)?;
         if self.sender.as_ref().map(|s| (s.codec, s.pt)) != Some((codec, pt)) {
-            let imp = (self.config.codec_factory)(codec).ok_or(MediaError::CodecUnavailable(codec))?;
+            let imp =
+                (self.config.codec_factory)(codec).ok_or(MediaError::CodecUnavailable(codec))?;
             self.sender = Some(Sender { codec, pt, imp });
         }
         self.decoders.clear();
@@ -636,10 +686,18 @@ impl<H: MediaHandler> MediaSession<H> {
         self.push_event(MediaEvent::NegotiationComplete { codec });
         if first {
             self.state = SessionState::Active;
-            self.pacer = Some(Pacer::new(now, Duration::from_millis(u64::from(ptime)), self.config.max_burst));
+            self.pacer = Some(Pacer::new(
+                now,
+                Duration::from_millis(u64::from(ptime)),
+                self.config.max_burst,
+            ));
             self.next_rtcp = Some(now + self.rtcp_interval_now());
-            self.push_event(MediaEvent::StreamStarted { direction: stream_direction(direction) });
-            let actions = self.handler.handle_stream_start(&self.id, stream_direction(direction));
+            self.push_event(MediaEvent::StreamStarted {
+                direction: stream_direction(direction),
+            });
+            let actions = self
+                .handler
+                .handle_stream_start(&self.id, stream_direction(direction));
             self.apply(now, actions);
         }
         Ok(())
@@ -662,7 +720,8 @@ impl<H: MediaHandler> MediaSession<H> {
             return;
         }
         let clock = self.sender.as_ref().map_or(8000, |s| s.codec.clock_rate());
-        let arrival = (now.saturating_duration_since(self.epoch).as_nanos() * u128::from(clock) / 1_000_000_000) as u32;
+        let arrival = (now.saturating_duration_since(self.epoch).as_nanos() * u128::from(clock)
+            / 1_000_000_000) as u32;
         let stats = match &mut self.stats {
             Some(s) if s.ssrc() == pkt.ssrc => s,
             slot => slot.insert(ReceiverStats::new(pkt.ssrc, pkt.sequence_number)),
@@ -707,8 +766,14 @@ impl<H: MediaHandler> MediaSession<H> {
                     if Some(f.payload_type) == te_pt {
                         continue;
                     }
-                    let Some((_, dec)) = self.decoders.iter_mut().find(|(p, _)| *p == f.payload_type) else { continue };
-                    let Some(n) = dec.decode(f.payload, &mut self.decode_buf) else { continue };
+                    let Some((_, dec)) =
+                        self.decoders.iter_mut().find(|(p, _)| *p == f.payload_type)
+                    else {
+                        continue;
+                    };
+                    let Some(n) = dec.decode(f.payload, &mut self.decode_buf) else {
+                        continue;
+                    };
                     (f.timestamp, n, false)
                 }
             };
@@ -723,8 +788,21 @@ impl<H: MediaHandler> MediaSession<H> {
             }
             if record {
                 let rate = self.decoders.first().map_or(8000, |(_, d)| d.sample_rate());
-                let frame = AudioFrame { direction: StreamDirection::Inbound, timestamp: ts, sample_rate: rate, len: n, concealed };
-                Self::push_audio(&mut self.audio_meta, &mut self.audio_ring, &mut self.audio_next_slot, &mut self.audio_dropped, frame, &self.decode_buf[..n]);
+                let frame = AudioFrame {
+                    direction: StreamDirection::Inbound,
+                    timestamp: ts,
+                    sample_rate: rate,
+                    len: n,
+                    concealed,
+                };
+                Self::push_audio(
+                    &mut self.audio_meta,
+                    &mut self.audio_ring,
+                    &mut self.audio_next_slot,
+                    &mut self.audio_dropped,
+                    frame,
+                    &self.decode_buf[..n],
+                );
             }
         }
         for &d in &digits[..nd] {
@@ -732,7 +810,14 @@ impl<H: MediaHandler> MediaSession<H> {
         }
     }
 
-    fn push_audio(meta: &mut VecDeque<(AudioFrame, usize)>, ring: &mut [i16], next: &mut usize, dropped: &mut u64, frame: AudioFrame, pcm: &[i16]) {
+    fn push_audio(
+        meta: &mut VecDeque<(AudioFrame, usize)>,
+        ring: &mut [i16],
+        next: &mut usize,
+        dropped: &mut u64,
+        frame: AudioFrame,
+        pcm: &[i16],
+    ) {
         if ring.is_empty() {
             return;
         }
@@ -758,14 +843,20 @@ impl<H: MediaHandler> MediaSession<H> {
         let now_ntp = self.ntp(now);
         for p in compound.packets() {
             match p {
-                RtcpPacket::SenderReport { ssrc, info, reports } => {
+                RtcpPacket::SenderReport {
+                    ssrc,
+                    info,
+                    reports,
+                } => {
                     self.remote_sender_seen = true;
                     if let Some(s) = self.stats.as_mut().filter(|s| s.ssrc() == ssrc) {
                         s.record_sender_report(info.ntp_timestamp, now_ntp);
                     }
                     self.take_reports(reports.iter(), now_ntp);
                 }
-                RtcpPacket::ReceiverReport { reports, .. } => self.take_reports(reports.iter(), now_ntp),
+                RtcpPacket::ReceiverReport { reports, .. } => {
+                    self.take_reports(reports.iter(), now_ntp)
+                }
                 RtcpPacket::Goodbye { .. } => self.push_event(MediaEvent::RemoteBye),
                 _ => {}
             }
@@ -800,26 +891,56 @@ impl<H: MediaHandler> MediaSession<H> {
     /// mono at the codec's rate, and queued.
     pub fn handle_file(&mut self, now: Instant, path: &str, bytes: &[u8]) {
         let rate = self.sender.as_ref().map_or(8000, |s| s.imp.sample_rate());
-        let Some(i) = self.queue.iter().position(|it| it.path == path && it.samples.is_none()) else { return };
+        let Some(i) = self
+            .queue
+            .iter()
+            .position(|it| it.path == path && it.samples.is_none())
+        else {
+            return;
+        };
         match decode_wav(bytes) {
             Ok(w) => {
                 let mono = w.to_mono_f32();
-                let pcm = if w.sample_rate == rate { mono.iter().map(|&s| s as i16).collect() } else { resample_to_i16(&mono, w.sample_rate, rate) };
+                let pcm = if w.sample_rate == rate {
+                    mono.iter().map(|&s| s as i16).collect()
+                } else {
+                    resample_to_i16(&mono, w.sample_rate, rate)
+                };
                 self.queue[i].samples = Some(pcm);
             }
-            Err(error) => self.file_failed(now, i, StreamError::BadFile { path: path.to_owned(), error }),
+            Err(error) => self.file_failed(
+                now,
+                i,
+                StreamError::BadFile {
+                    path: path.to_owned(),
+                    error,
+                },
+            ),
         }
     }
 
     /// The adapter could not read a requested file.
     pub fn handle_file_error(&mut self, now: Instant, path: &str, reason: &str) {
-        if let Some(i) = self.queue.iter().position(|it| it.path == path && it.samples.is_none()) {
-            self.file_failed(now, i, StreamError::FileUnavailable { path: path.to_owned(), reason: reason.to_owned() });
+        if let Some(i) = self
+            .queue
+            .iter()
+            .position(|it| it.path == path && it.samples.is_none())
+        {
+            self.file_failed(
+                now,
+                i,
+                StreamError::FileUnavailable {
+                    path: path.to_owned(),
+                    reason: reason.to_owned(),
+                },
+            );
         }
     }
 
     fn file_failed(&mut self, now: Instant, i: usize, error: StreamError) {
-        self.push_event(MediaEvent::StreamError { error: error.clone() });
+        self.push_event(MediaEvent::StreamError {
+            error: error.clone(),
+        });
         match self.handler.handle_stream_error(&self.id, &error) {
             ErrorDecision::Retry => {
                 let path = self.queue[i].path.clone();
@@ -838,16 +959,37 @@ impl<H: MediaHandler> MediaSession<H> {
     }
 
     /// Passes an application request to `handle_media_request` and applies its actions.
-    pub fn handle_media_request(&mut self, now: Instant, request: &dyn Any) -> Result<(), MediaError> {
-        let a = self.handler.handle_media_request(request).map_err(MediaError::Rejected)?;
+    pub fn handle_media_request(
+        &mut self,
+        now: Instant,
+        request: &dyn Any,
+    ) -> Result<(), MediaError> {
+        let a = self
+            .handler
+            .handle_media_request(request)
+            .map_err(MediaError::Rejected)?;
         self.apply(now, a);
         Ok(())
     }
 
     /// Sends `digit` as RFC 4733 events lasting `duration` (start, updates, three end packets).
-    pub fn send_dtmf(&mut self, _now: Instant, digit: char, duration: Duration) -> Result<(), MediaError> {
-        let clock = self.sender.as_ref().map(|s| s.codec.clock_rate()).ok_or(MediaError::WrongState)?;
-        if self.negotiated.as_ref().and_then(|n| n.telephone_event_pt).is_none() {
+    pub fn send_dtmf(
+        &mut self,
+        _now: Instant,
+        digit: char,
+        duration: Duration,
+    ) -> Result<(), MediaError> {
+        let clock = self
+            .sender
+            .as_ref()
+            .map(|s| s.codec.clock_rate())
+            .ok_or(MediaError::WrongState)?;
+        if self
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.telephone_event_pt)
+            .is_none()
+        {
             return Err(MediaError::DtmfUnavailable);
         }
         let ticks = (duration.as_millis() as u64 * u64::from(clock) / 1000) as u32;
@@ -866,11 +1008,15 @@ impl<H: MediaHandler> MediaSession<H> {
         }
         if self.state == SessionState::Active {
             self.handler.handle_stream_stop(&self.id, reason);
-            self.push_event(MediaEvent::StreamStopped { reason: reason.to_owned() });
+            self.push_event(MediaEvent::StreamStopped {
+                reason: reason.to_owned(),
+            });
             self.bye_pending = true;
         }
         self.handler.handle_session_stop(&self.id, reason);
-        self.push_event(MediaEvent::SessionStopped { reason: reason.to_owned() });
+        self.push_event(MediaEvent::SessionStopped {
+            reason: reason.to_owned(),
+        });
         self.state = SessionState::Stopped;
         self.queue.clear();
     }
@@ -880,7 +1026,14 @@ impl<H: MediaHandler> MediaSession<H> {
             match a {
                 MediaAction::Play(path, opts) => {
                     self.push_event(MediaEvent::FileRequest { path: path.clone() });
-                    self.queue.push_back(PlayItem { path, opts, samples: None, pos: 0, plays: 0, started: false });
+                    self.queue.push_back(PlayItem {
+                        path,
+                        opts,
+                        samples: None,
+                        pos: 0,
+                        plays: 0,
+                        started: false,
+                    });
                 }
                 MediaAction::Stop => {
                     self.queue.clear();
@@ -889,13 +1042,20 @@ impl<H: MediaHandler> MediaSession<H> {
                 MediaAction::Pause => self.paused = true,
                 MediaAction::Resume => self.paused = false,
                 MediaAction::SetCodec(c) => {
-                    let pt = self.negotiated.as_ref().and_then(|n| n.codecs.iter().find(|(x, _)| *x == c).map(|(_, p)| *p));
+                    let pt = self
+                        .negotiated
+                        .as_ref()
+                        .and_then(|n| n.codecs.iter().find(|(x, _)| *x == c).map(|(_, p)| *p));
                     match (pt, (self.config.codec_factory)(c)) {
                         (Some(pt), Some(imp)) => self.sender = Some(Sender { codec: c, pt, imp }),
                         _ => {
                             let error = StreamError::CodecUnavailable(c);
-                            self.push_event(MediaEvent::StreamError { error: error.clone() });
-                            if let ErrorDecision::Stop(r) = self.handler.handle_stream_error(&self.id, &error) {
+                            self.push_event(MediaEvent::StreamError {
+                                error: error.clone(),
+                            });
+                            if let ErrorDecision::Stop(r) =
+                                self.handler.handle_stream_error(&self.id, &error)
+                            {
                                 self.stop(now, &r);
                             }
                         }
@@ -913,19 +1073,29 @@ impl<H: MediaHandler> MediaSession<H> {
     // ----- outputs -----
 
     fn sending(&self) -> bool {
-        self.negotiated.as_ref().is_some_and(|n| n.direction.sends())
+        self.negotiated
+            .as_ref()
+            .is_some_and(|n| n.direction.sends())
     }
 
     fn samples_per_frame(&self) -> usize {
-        let ptime = self.pacer.as_ref().map_or(20, |p| p.ptime().as_millis() as usize);
-        let rate = self.sender.as_ref().map_or(8000, |s| s.imp.sample_rate() as usize);
+        let ptime = self
+            .pacer
+            .as_ref()
+            .map_or(20, |p| p.ptime().as_millis() as usize);
+        let rate = self
+            .sender
+            .as_ref()
+            .map_or(8000, |s| s.imp.sample_rate() as usize);
         (rate * ptime / 1000).min(MAX_FRAME)
     }
 
     fn ntp(&self, now: Instant) -> u64 {
         let d = now.saturating_duration_since(self.epoch);
         let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-        self.config.ntp_at_start.wrapping_add((d.as_secs() << 32) | frac)
+        self.config
+            .ntp_at_start
+            .wrapping_add((d.as_secs() << 32) | frac)
     }
 
     fn rtcp_interval_now(&mut self) -> Duration {
@@ -947,7 +1117,11 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.bye_pending {
             self.bye_pending = false;
             let len = self.write_rtcp(now, buf, true)?;
-            return Some(Transmit { kind: TransmitKind::Rtcp, len, destination: self.rtcp_destination() });
+            return Some(Transmit {
+                kind: TransmitKind::Rtcp,
+                len,
+                destination: self.rtcp_destination(),
+            });
         }
         if self.state != SessionState::Active {
             return None;
@@ -963,7 +1137,11 @@ impl<H: MediaHandler> MediaSession<H> {
                     self.avg_rtcp_size = update_avg_rtcp_size(self.avg_rtcp_size, len + 28);
                     let next = self.rtcp_interval_now();
                     self.next_rtcp = Some(now + next);
-                    return Some(Transmit { kind: TransmitKind::Rtcp, len, destination: self.rtcp_destination() });
+                    return Some(Transmit {
+                        kind: TransmitKind::Rtcp,
+                        len,
+                        destination: self.rtcp_destination(),
+                    });
                 }
             } else {
                 self.next_rtcp = Some((tp + t).max(due));
@@ -973,7 +1151,11 @@ impl<H: MediaHandler> MediaSession<H> {
             return None;
         }
         let index = self.pacer.as_mut()?.poll(now)?;
-        self.write_media(now, index, buf).map(|len| Transmit { kind: TransmitKind::Rtp, len, destination: self.negotiated.as_ref().and_then(|n| n.remote_rtp) })
+        self.write_media(now, index, buf).map(|len| Transmit {
+            kind: TransmitKind::Rtp,
+            len,
+            destination: self.negotiated.as_ref().and_then(|n| n.remote_rtp),
+        })
     }
 
     fn rtcp_destination(&self) -> Option<SocketAddr> {
@@ -992,8 +1174,15 @@ impl<H: MediaHandler> MediaSession<H> {
             let clock = self.sender.as_ref().map_or(8000, |s| s.codec.clock_rate());
             let start = self.pacer.as_ref().map_or(self.epoch, |p| p.due_at(0));
             let elapsed = now.saturating_duration_since(start);
-            let rtp_ts = self.ts_base.wrapping_add((elapsed.as_nanos() * u128::from(clock) / 1_000_000_000) as u32);
-            let info = SenderInfo { ntp_timestamp: now_ntp, rtp_timestamp: rtp_ts, packet_count: self.packets_sent, octet_count: self.octets_sent };
+            let rtp_ts = self
+                .ts_base
+                .wrapping_add((elapsed.as_nanos() * u128::from(clock) / 1_000_000_000) as u32);
+            let info = SenderInfo {
+                ntp_timestamp: now_ntp,
+                rtp_timestamp: rtp_ts,
+                packet_count: self.packets_sent,
+                octet_count: self.octets_sent,
+            };
             w.sender_report(self.ssrc, &info, blocks).ok()?;
         } else {
             w.receiver_report(self.ssrc, blocks).ok()?;
@@ -1014,8 +1203,18 @@ impl<H: MediaHandler> MediaSession<H> {
         };
         let te_pt = self.negotiated.as_ref().and_then(|n| n.telephone_event_pt);
         if let (Some(te_pt), Some(ev)) = (te_pt, self.dtmf_tx.next_packet(index, spf_ticks)) {
-            let ts = self.ts_base.wrapping_add((ev.start_index as u32).wrapping_mul(spf_ticks));
-            let h = RtpHeader { marker: ev.marker, payload_type: te_pt, sequence_number: self.seq, timestamp: ts, ssrc: self.ssrc, csrc: &[], extension: None };
+            let ts = self
+                .ts_base
+                .wrapping_add((ev.start_index as u32).wrapping_mul(spf_ticks));
+            let h = RtpHeader {
+                marker: ev.marker,
+                payload_type: te_pt,
+                sequence_number: self.seq,
+                timestamp: ts,
+                ssrc: self.ssrc,
+                csrc: &[],
+                extension: None,
+            };
             let hl = h.write(buf).ok()?;
             let pl = ev.event.write(&mut buf[hl..])?;
             self.count_sent(pl);
@@ -1028,17 +1227,40 @@ impl<H: MediaHandler> MediaSession<H> {
             self.marker_next = true;
             return None;
         }
-        let ts = self.ts_base.wrapping_add((index as u32).wrapping_mul(spf_ticks));
+        let ts = self
+            .ts_base
+            .wrapping_add((index as u32).wrapping_mul(spf_ticks));
         let s = self.sender.as_mut()?;
-        let h = RtpHeader { marker: self.marker_next, payload_type: s.pt, sequence_number: self.seq, timestamp: ts, ssrc: self.ssrc, csrc: &[], extension: None };
+        let h = RtpHeader {
+            marker: self.marker_next,
+            payload_type: s.pt,
+            sequence_number: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+            csrc: &[],
+            extension: None,
+        };
         let hl = h.write(buf).ok()?;
         let pl = s.imp.encode(&self.frame, &mut buf[hl..])?;
         let rate = s.imp.sample_rate();
         self.marker_next = false;
         self.count_sent(pl);
         if self.config.record == RecordMode::Both {
-            let frame = AudioFrame { direction: StreamDirection::Outbound, timestamp: ts, sample_rate: rate, len: self.frame.len(), concealed: false };
-            Self::push_audio(&mut self.audio_meta, &mut self.audio_ring, &mut self.audio_next_slot, &mut self.audio_dropped, frame, &self.frame);
+            let frame = AudioFrame {
+                direction: StreamDirection::Outbound,
+                timestamp: ts,
+                sample_rate: rate,
+                len: self.frame.len(),
+                concealed: false,
+            };
+            Self::push_audio(
+                &mut self.audio_meta,
+                &mut self.audio_ring,
+                &mut self.audio_next_slot,
+                &mut self.audio_dropped,
+                frame,
+                &self.frame,
+            );
         }
         Some(hl + pl)
     }
@@ -1061,7 +1283,9 @@ impl<H: MediaHandler> MediaSession<H> {
         let mut filled = 0;
         let mut active = false;
         while filled < spf {
-            let Some(item) = self.queue.front_mut() else { break };
+            let Some(item) = self.queue.front_mut() else {
+                break;
+            };
             if item.samples.is_none() {
                 break;
             }
@@ -1080,13 +1304,16 @@ impl<H: MediaHandler> MediaSession<H> {
             active |= n > 0;
             if item.pos >= samples.len() {
                 item.plays += 1;
-                if (item.opts.looped && !samples.is_empty()) || item.plays < item.opts.repeat.max(1) {
+                if (item.opts.looped && !samples.is_empty()) || item.plays < item.opts.repeat.max(1)
+                {
                     item.pos = 0;
                     if samples.is_empty() {
                         break;
                     }
                 } else if let Some(done) = self.queue.pop_front() {
-                    self.push_event(MediaEvent::PlayComplete { path: done.path.clone() });
+                    self.push_event(MediaEvent::PlayComplete {
+                        path: done.path.clone(),
+                    });
                     let a = self.handler.handle_play_complete(&done.path);
                     self.apply(now, a);
                 }
@@ -1118,6 +1345,13 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.state != SessionState::Active {
             return None;
         }
-        [self.pacer.as_ref().map(Pacer::next_due), self.next_rtcp, self.jitter.next_deadline()].into_iter().flatten().min()
+        [
+            self.pacer.as_ref().map(Pacer::next_due),
+            self.next_rtcp,
+            self.jitter.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

@@ -43,7 +43,10 @@ impl WavAudio {
     #[must_use]
     pub fn to_mono_f32(&self) -> Vec<f32> {
         let ch = usize::from(self.channels.max(1));
-        self.samples.chunks_exact(ch).map(|f| f.iter().map(|&s| f32::from(s)).sum::<f32>() / ch as f32).collect()
+        self.samples
+            .chunks_exact(ch)
+            .map(|f| f.iter().map(|&s| f32::from(s)).sum::<f32>() / ch as f32)
+            .collect()
     }
 }
 
@@ -76,7 +79,10 @@ pub fn decode_wav(bytes: &[u8]) -> Result<WavAudio, WavError> {
         }
         off = start.saturating_add(size).saturating_add(size & 1);
     }
-    let (fmt, data) = (fmt.ok_or(WavError::MissingChunk)?, data.ok_or(WavError::MissingChunk)?);
+    let (fmt, data) = (
+        fmt.ok_or(WavError::MissingChunk)?,
+        data.ok_or(WavError::MissingChunk)?,
+    );
     if fmt.len() < 16 {
         return Err(WavError::Malformed);
     }
@@ -93,12 +99,23 @@ pub fn decode_wav(bytes: &[u8]) -> Result<WavAudio, WavError> {
     }
     let samples: Vec<i16> = match (tag, bits) {
         (1, 8) => data.iter().map(|&b| (i16::from(b) - 128) << 8).collect(),
-        (1, 16) => data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect(),
-        (1, 24) => data.chunks_exact(3).map(|c| i16::from_le_bytes([c[1], c[2]])).collect(),
-        (1, 32) => data.chunks_exact(4).map(|c| i16::from_le_bytes([c[2], c[3]])).collect(),
+        (1, 16) => data
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        (1, 24) => data
+            .chunks_exact(3)
+            .map(|c| i16::from_le_bytes([c[1], c[2]]))
+            .collect(),
+        (1, 32) => data
+            .chunks_exact(4)
+            .map(|c| i16::from_le_bytes([c[2], c[3]]))
+            .collect(),
         (3, 32) => data
             .chunks_exact(4)
-            .map(|c| (f32::from_le_bytes([c[0], c[1], c[2], c[3]]).clamp(-1.0, 1.0) * 32767.0) as i16)
+            .map(|c| {
+                (f32::from_le_bytes([c[0], c[1], c[2], c[3]]).clamp(-1.0, 1.0) * 32767.0) as i16
+            })
             .collect(),
         (6, 8) => data.iter().map(|&b| alaw_decode(b)).collect(),
         (7, 8) => data.iter().map(|&b| ulaw_decode(b)).collect(),
@@ -107,13 +124,26 @@ pub fn decode_wav(bytes: &[u8]) -> Result<WavAudio, WavError> {
     let whole = samples.len() / usize::from(channels) * usize::from(channels);
     let mut samples = samples;
     samples.truncate(whole);
-    Ok(WavAudio { sample_rate, channels, samples })
+    Ok(WavAudio {
+        sample_rate,
+        channels,
+        samples,
+    })
 }
 
 /// Encodes interleaved 16-bit PCM as a WAV file in memory (with `hound`), e.g. for a recording
 /// made of [`crate::session::AudioFrame`]s.
-pub fn encode_wav_pcm16(sample_rate: u32, channels: u16, samples: &[i16]) -> Result<Vec<u8>, WavError> {
-    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+pub fn encode_wav_pcm16(
+    sample_rate: u32,
+    channels: u16,
+    samples: &[i16],
+) -> Result<Vec<u8>, WavError> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut w = hound::WavWriter::new(&mut cursor, spec).map_err(|_| WavError::Unsupported)?;
@@ -130,7 +160,12 @@ mod tests {
     use super::*;
 
     fn hound_wav(bits: u16, channels: u16, rate: u32, samples: &[i32]) -> Vec<u8> {
-        let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: bits, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut c = std::io::Cursor::new(Vec::new());
         let mut w = hound::WavWriter::new(&mut c, spec).unwrap();
         for &s in samples {

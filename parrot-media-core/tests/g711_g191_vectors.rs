@@ -5,10 +5,15 @@ use parrot_media_core::codec::g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw
 use std::path::PathBuf;
 
 fn vector(name: &str) -> Vec<u16> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/g711").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../conformance/g711")
+        .join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(bytes.len(), 131072);
-    bytes.chunks_exact(2).map(|w| u16::from_le_bytes([w[0], w[1]])).collect()
+    bytes
+        .chunks_exact(2)
+        .map(|w| u16::from_le_bytes([w[0], w[1]]))
+        .collect()
 }
 
 #[test]
@@ -64,9 +69,15 @@ fn ulaw_decoder_matches_g191() {
 }
 
 fn tsv(name: &str) -> Vec<Vec<String>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../conformance")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split('\t').map(str::to_owned).collect()).collect()
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
 }
 
 fn hex(s: &str) -> u8 {

@@ -41,9 +41,16 @@ impl MediaHandler for Script {
     }
     fn handle_codec_negotiation(&mut self, offered: &[Codec], supported: &[Codec]) -> CodecChoice {
         self.calls.push("codec_negotiation".into());
-        self.choice.clone().unwrap_or_else(|| CodecChoice::default_for(offered, supported))
+        self.choice
+            .clone()
+            .unwrap_or_else(|| CodecChoice::default_for(offered, supported))
     }
-    fn handle_negotiation_complete(&mut self, _l: &str, _r: &str, codec: Codec) -> Result<(), String> {
+    fn handle_negotiation_complete(
+        &mut self,
+        _l: &str,
+        _r: &str,
+        codec: Codec,
+    ) -> Result<(), String> {
         self.calls.push(format!("negotiation_complete {codec}"));
         Ok(())
     }
@@ -54,7 +61,9 @@ impl MediaHandler for Script {
     fn handle_play_complete(&mut self, path: &str) -> Actions {
         self.calls.push(format!("play_complete {path}"));
         if path == "welcome.wav" {
-            self.after_welcome.take().map_or(Actions::None, Actions::One)
+            self.after_welcome
+                .take()
+                .map_or(Actions::None, Actions::One)
         } else {
             Actions::None
         }
@@ -83,7 +92,15 @@ m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101
 fn uas(h: Script) -> (MediaSession<Script>, Instant) {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let s = MediaSession::new("call-1", Role::Uas, MediaConfig::new("192.0.2.1".parse().unwrap(), 20000), h, &mut rng, t0).unwrap();
+    let s = MediaSession::new(
+        "call-1",
+        Role::Uas,
+        MediaConfig::new("192.0.2.1".parse().unwrap(), 20000),
+        h,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
     (s, t0)
 }
 
@@ -92,7 +109,8 @@ fn tone_wav(ms: u32) -> Vec<u8> {
     let n = 48 * ms;
     let mut v = Vec::new();
     for i in 0..n {
-        let s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 48000.0).sin()) as i16;
+        let s =
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 48000.0).sin()) as i16;
         v.push(s);
         v.push(s);
     }
@@ -108,7 +126,12 @@ struct Sent {
     payload: Vec<u8>,
 }
 
-fn run(s: &mut MediaSession<Script>, from: Instant, until: Instant, events: &mut Vec<MediaEvent>) -> Vec<Sent> {
+fn run(
+    s: &mut MediaSession<Script>,
+    from: Instant,
+    until: Instant,
+    events: &mut Vec<MediaEvent>,
+) -> Vec<Sent> {
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
     let mut now = from;
@@ -117,8 +140,18 @@ fn run(s: &mut MediaSession<Script>, from: Instant, until: Instant, events: &mut
         while let Some(t) = s.poll_transmit(now, &mut buf) {
             if t.kind == TransmitKind::Rtp {
                 let p = RtpPacket::parse(&buf[..t.len]).unwrap();
-                let loud = p.payload.iter().any(|&c| ulaw_decode(c).unsigned_abs() > 1000);
-                out.push(Sent { ts: p.timestamp, seq: p.sequence_number, pt: p.payload_type, marker: p.marker, loud, payload: p.payload.to_vec() });
+                let loud = p
+                    .payload
+                    .iter()
+                    .any(|&c| ulaw_decode(c).unsigned_abs() > 1000);
+                out.push(Sent {
+                    ts: p.timestamp,
+                    seq: p.sequence_number,
+                    pt: p.payload_type,
+                    marker: p.marker,
+                    loud,
+                    payload: p.payload.to_vec(),
+                });
             }
         }
         while let Some(e) = s.poll_event() {
@@ -146,7 +179,10 @@ fn uas_callback_flow_follows_parrot_order_and_answer_is_valid() {
     let sd = SessionDescription::parse(&answer).unwrap();
     assert_eq!(sd.media[0].formats, vec!["0", "8", "101"]);
     assert_eq!(s.codec(), Some(Codec::Pcmu));
-    assert_eq!(s.negotiated().unwrap().remote_rtp, Some("198.51.100.9:30000".parse().unwrap()));
+    assert_eq!(
+        s.negotiated().unwrap().remote_rtp,
+        Some("198.51.100.9:30000".parse().unwrap())
+    );
     s.stop(t0, "bye");
     let calls = &s.handler().calls;
     assert_eq!(
@@ -172,22 +208,53 @@ fn uas_callback_flow_follows_parrot_order_and_answer_is_valid() {
 
 #[test]
 fn handler_single_codec_choice_and_no_common_codec() {
-    let (mut s, t0) = uas(Script { choice: Some(CodecChoice::One(Codec::Pcma)), ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        choice: Some(CodecChoice::One(Codec::Pcma)),
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     assert_eq!(s.codec(), Some(Codec::Pcma));
-    let (mut s, t0) = uas(Script { choice: Some(CodecChoice::NoCommonCodec), ..Default::default() });
-    assert!(matches!(s.process_offer(t0, OFFER), Err(MediaError::Negotiation(_))));
+    let (mut s, t0) = uas(Script {
+        choice: Some(CodecChoice::NoCommonCodec),
+        ..Default::default()
+    });
+    assert!(matches!(
+        s.process_offer(t0, OFFER),
+        Err(MediaError::Negotiation(_))
+    ));
 }
 
 #[test]
 fn play_requests_the_file_plays_it_and_completes_once_then_chains() {
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play("welcome.wav")], after_welcome: Some(MediaAction::play("menu.wav")), ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play("welcome.wav")],
+        after_welcome: Some(MediaAction::play("menu.wav")),
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let mut events = Vec::new();
     let sent = run(&mut s, t0, t0 + Duration::from_millis(600), &mut events);
-    let requests: Vec<_> = events.iter().filter_map(|e| if let MediaEvent::FileRequest { path } = e { Some(path.as_str()) } else { None }).collect();
+    let requests: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            if let MediaEvent::FileRequest { path } = e {
+                Some(path.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(requests, vec!["welcome.wav", "menu.wav"]);
-    let completes: Vec<_> = events.iter().filter_map(|e| if let MediaEvent::PlayComplete { path } = e { Some(path.as_str()) } else { None }).collect();
+    let completes: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            if let MediaEvent::PlayComplete { path } = e {
+                Some(path.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(completes, vec!["welcome.wav", "menu.wav"]);
     // 100 ms + 100 ms of tone = 10 loud packets of 20 ms.
     assert_eq!(sent.iter().filter(|p| p.loud).count(), 10);
@@ -197,71 +264,145 @@ fn play_requests_the_file_plays_it_and_completes_once_then_chains() {
         assert_eq!(w[1].ts.wrapping_sub(w[0].ts), 160);
         assert_eq!(w[1].seq.wrapping_sub(w[0].seq), 1);
     }
-    assert_eq!(s.handler().calls.iter().filter(|c| c.starts_with("play_complete")).count(), 2);
+    assert_eq!(
+        s.handler()
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("play_complete"))
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn repeat_plays_n_times_and_completes_once() {
-    let opts = PlayOptions { repeat: 3, looped: false };
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play_with("prompt.wav", opts)], ..Default::default() });
+    let opts = PlayOptions {
+        repeat: 3,
+        looped: false,
+    };
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play_with("prompt.wav", opts)],
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let mut events = Vec::new();
     let sent = run(&mut s, t0, t0 + Duration::from_millis(1000), &mut events);
     assert_eq!(sent.iter().filter(|p| p.loud).count(), 15);
-    assert_eq!(events.iter().filter(|e| matches!(e, MediaEvent::PlayComplete { .. })).count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::PlayComplete { .. }))
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn loop_plays_until_stop() {
-    let opts = PlayOptions { repeat: 1, looped: true };
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play_with("moh.wav", opts)], ..Default::default() });
+    let opts = PlayOptions {
+        repeat: 1,
+        looped: true,
+    };
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play_with("moh.wav", opts)],
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let mut events = Vec::new();
     let sent = run(&mut s, t0, t0 + Duration::from_millis(1000), &mut events);
     assert!(sent.iter().filter(|p| p.loud).count() >= 49);
     s.handle_command(t0 + Duration::from_millis(1000), MediaAction::Stop);
-    let sent = run(&mut s, t0 + Duration::from_millis(1001), t0 + Duration::from_millis(1200), &mut events);
+    let sent = run(
+        &mut s,
+        t0 + Duration::from_millis(1001),
+        t0 + Duration::from_millis(1200),
+        &mut events,
+    );
     assert_eq!(sent.iter().filter(|p| p.loud).count(), 0);
-    assert_eq!(events.iter().filter(|e| matches!(e, MediaEvent::PlayComplete { .. })).count(), 0);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::PlayComplete { .. }))
+            .count(),
+        0
+    );
 }
 
 #[test]
 fn pause_and_resume_keep_timestamps_continuous_and_resume_where_paused() {
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play("welcome.wav")], ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play("welcome.wav")],
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let mut ev = Vec::new();
     let mut all = run(&mut s, t0, t0 + Duration::from_millis(40), &mut ev);
     s.handle_command(t0 + Duration::from_millis(41), MediaAction::Pause);
     assert!(s.is_paused());
-    all.extend(run(&mut s, t0 + Duration::from_millis(41), t0 + Duration::from_millis(300), &mut ev));
+    all.extend(run(
+        &mut s,
+        t0 + Duration::from_millis(41),
+        t0 + Duration::from_millis(300),
+        &mut ev,
+    ));
     s.handle_command(t0 + Duration::from_millis(301), MediaAction::Resume);
-    all.extend(run(&mut s, t0 + Duration::from_millis(301), t0 + Duration::from_millis(600), &mut ev));
+    all.extend(run(
+        &mut s,
+        t0 + Duration::from_millis(301),
+        t0 + Duration::from_millis(600),
+        &mut ev,
+    ));
     for w in all.windows(2) {
-        assert_eq!(w[1].ts.wrapping_sub(w[0].ts), 160, "timestamps continuous across pause");
+        assert_eq!(
+            w[1].ts.wrapping_sub(w[0].ts),
+            160,
+            "timestamps continuous across pause"
+        );
     }
     // 5 loud packets in total, 3 before the pause and 2 after it.
     assert_eq!(all.iter().filter(|p| p.loud).count(), 5);
-    assert_eq!(ev.iter().filter(|e| matches!(e, MediaEvent::PlayComplete { .. })).count(), 1);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, MediaEvent::PlayComplete { .. }))
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn missing_file_goes_to_handle_stream_error_and_retry_requests_again() {
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play("missing.raw")], on_error: Some(ErrorDecision::Continue), ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play("missing.raw")],
+        on_error: Some(ErrorDecision::Continue),
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let mut ev = Vec::new();
     run(&mut s, t0, t0 + Duration::from_millis(100), &mut ev);
-    assert!(ev.iter().any(|e| matches!(e, MediaEvent::StreamError { .. })));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, MediaEvent::StreamError { .. })));
     assert_eq!(s.play_queue_len(), 0);
 
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play("x.wav")], on_error: Some(ErrorDecision::Retry), ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play("x.wav")],
+        on_error: Some(ErrorDecision::Retry),
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     let _ = s.poll_event();
     let _ = s.poll_event();
     s.handle_file(t0, "x.wav", b"not a wav");
     let evs: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
-    assert!(evs.contains(&MediaEvent::FileRequest { path: "x.wav".into() }));
+    assert!(evs.contains(&MediaEvent::FileRequest {
+        path: "x.wav".into()
+    }));
 
-    let (mut s, t0) = uas(Script { on_start: vec![MediaAction::play("x.wav")], on_error: Some(ErrorDecision::Stop("bad".into())), ..Default::default() });
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play("x.wav")],
+        on_error: Some(ErrorDecision::Stop("bad".into())),
+        ..Default::default()
+    });
     s.process_offer(t0, OFFER).unwrap();
     s.handle_file_error(t0, "x.wav", "denied");
     assert_eq!(s.state(), SessionState::Stopped);
@@ -286,8 +427,14 @@ fn send_dtmf_emits_rfc4733_start_updates_and_three_ends() {
     let te: Vec<&Sent> = sent.iter().filter(|p| p.pt == 101).collect();
     assert_eq!(te.len(), 5 + 2);
     assert!(te[0].marker && te[1..].iter().all(|p| !p.marker));
-    assert!(te.iter().all(|p| p.ts == te[0].ts), "one timestamp per event");
-    let evs: Vec<TelephoneEvent> = te.iter().map(|p| TelephoneEvent::parse(&p.payload).unwrap()).collect();
+    assert!(
+        te.iter().all(|p| p.ts == te[0].ts),
+        "one timestamp per event"
+    );
+    let evs: Vec<TelephoneEvent> = te
+        .iter()
+        .map(|p| TelephoneEvent::parse(&p.payload).unwrap())
+        .collect();
     assert_eq!(evs.iter().filter(|e| e.end).count(), 3);
     assert_eq!(evs.last().unwrap().duration, 800);
     assert!(evs.iter().all(|e| e.event == 7));
@@ -301,12 +448,34 @@ fn send_dtmf_emits_rfc4733_start_updates_and_three_ends() {
 fn hold_and_resume_reoffer_with_bumped_version_and_direction() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut a = MediaSession::new("a", Role::Uac, MediaConfig::new("192.0.2.1".parse().unwrap(), 20000), DefaultHandler, &mut rng, t0).unwrap();
-    let mut b = MediaSession::new("b", Role::Uas, MediaConfig::new("192.0.2.2".parse().unwrap(), 30000), DefaultHandler, &mut rng, t0).unwrap();
+    let mut a = MediaSession::new(
+        "a",
+        Role::Uac,
+        MediaConfig::new("192.0.2.1".parse().unwrap(), 20000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
+    let mut b = MediaSession::new(
+        "b",
+        Role::Uas,
+        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
     let offer = a.create_offer(t0).unwrap();
-    let v0 = SessionDescription::parse(&offer).unwrap().origin.session_version;
+    let v0 = SessionDescription::parse(&offer)
+        .unwrap()
+        .origin
+        .session_version;
     let answer = b.process_offer(t0, &offer).unwrap();
-    let bv0 = SessionDescription::parse(&answer).unwrap().origin.session_version;
+    let bv0 = SessionDescription::parse(&answer)
+        .unwrap()
+        .origin
+        .session_version;
     a.process_answer(t0, &answer).unwrap();
 
     let hold = a.hold(t0).unwrap();
@@ -338,7 +507,13 @@ fn hold_and_resume_reoffer_with_bumped_version_and_direction() {
     assert!(rs.media[0].rtcp_mux());
     // An unchanged re-offer keeps its version.
     let same = a.create_offer(t0).unwrap();
-    assert_eq!(SessionDescription::parse(&same).unwrap().origin.session_version, v0 + 2);
+    assert_eq!(
+        SessionDescription::parse(&same)
+            .unwrap()
+            .origin
+            .session_version,
+        v0 + 2
+    );
 }
 
 #[test]
@@ -349,7 +524,12 @@ fn set_codec_switches_between_negotiated_codecs_only() {
     assert_eq!(s.codec(), Some(Codec::Pcma));
     s.handle_command(t0, MediaAction::SetCodec(Codec::Opus));
     assert_eq!(s.codec(), Some(Codec::Pcma));
-    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(e, MediaEvent::StreamError { error: StreamError::CodecUnavailable(Codec::Opus) })));
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(
+        e,
+        MediaEvent::StreamError {
+            error: StreamError::CodecUnavailable(Codec::Opus)
+        }
+    )));
 }
 
 #[test]
@@ -362,16 +542,34 @@ fn recording_both_directions_tags_frames() {
     s.process_offer(t0, OFFER).unwrap();
     let mut buf = [0u8; 1500];
     while s.poll_transmit(t0, &mut buf).is_some() {}
-    let hdr = parrot_media_core::rtp::RtpHeader { payload_type: 0, sequence_number: 1, timestamp: 160, ssrc: 9, ..Default::default() };
+    let hdr = parrot_media_core::rtp::RtpHeader {
+        payload_type: 0,
+        sequence_number: 1,
+        timestamp: 160,
+        ssrc: 9,
+        ..Default::default()
+    };
     for k in 0..3u16 {
-        let h = parrot_media_core::rtp::RtpHeader { sequence_number: 1 + k, timestamp: 160 * u32::from(k + 1), ..hdr };
+        let h = parrot_media_core::rtp::RtpHeader {
+            sequence_number: 1 + k,
+            timestamp: 160 * u32::from(k + 1),
+            ..hdr
+        };
         let n = h.write_packet(&mut buf, &[0xFF; 160], 0).unwrap();
         s.handle_rtp(t0, &buf[..n]);
     }
     let mut pcm = [0i16; 2048];
     let frames: Vec<AudioFrame> = std::iter::from_fn(|| s.poll_audio(&mut pcm)).collect();
-    assert!(frames.iter().any(|f| f.direction == StreamDirection::Outbound && f.len == 160));
-    assert_eq!(frames.iter().filter(|f| f.direction == StreamDirection::Inbound).count(), 3);
+    assert!(frames
+        .iter()
+        .any(|f| f.direction == StreamDirection::Outbound && f.len == 160));
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|f| f.direction == StreamDirection::Inbound)
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -386,15 +584,39 @@ fn inband_dtmf_tones_are_detected_once() {
     let tone: Vec<u8> = (0..8000)
         .map(|n| {
             let t = n as f64 / 8000.0;
-            let v = if n < 800 { 5000.0 * ((2.0 * std::f64::consts::PI * 852.0 * t).sin() + (2.0 * std::f64::consts::PI * 1477.0 * t).sin()) } else { 0.0 };
+            let v = if n < 800 {
+                5000.0
+                    * ((2.0 * std::f64::consts::PI * 852.0 * t).sin()
+                        + (2.0 * std::f64::consts::PI * 1477.0 * t).sin())
+            } else {
+                0.0
+            };
             parrot_media_core::codec::g711::ulaw_encode(v as i16)
         })
         .collect();
     for (k, chunk) in tone.chunks(160).enumerate() {
-        let h = parrot_media_core::rtp::RtpHeader { payload_type: 0, sequence_number: k as u16, timestamp: 160 * k as u32, ssrc: 9, ..Default::default() };
+        let h = parrot_media_core::rtp::RtpHeader {
+            payload_type: 0,
+            sequence_number: k as u16,
+            timestamp: 160 * k as u32,
+            ssrc: 9,
+            ..Default::default()
+        };
         let n = h.write_packet(&mut buf, chunk, 0).unwrap();
         s.handle_rtp(t0 + Duration::from_millis(20 * k as u64), &buf[..n]);
     }
-    let digits: Vec<char> = std::iter::from_fn(|| s.poll_event()).filter_map(|e| if let MediaEvent::DtmfReceived { digit, source: DtmfSource::InBand } = e { Some(digit) } else { None }).collect();
+    let digits: Vec<char> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| {
+            if let MediaEvent::DtmfReceived {
+                digit,
+                source: DtmfSource::InBand,
+            } = e
+            {
+                Some(digit)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(digits, vec!['9']);
 }

@@ -10,7 +10,11 @@
 const fn ulaw_compress(x: i16) -> u8 {
     let x = x as i32;
     // One's complement for negative input is what makes G.191 differ from the Sun encoder.
-    let mut absno = if x < 0 { ((!x) >> 2) + 33 } else { (x >> 2) + 33 };
+    let mut absno = if x < 0 {
+        ((!x) >> 2) + 33
+    } else {
+        (x >> 2) + 33
+    };
     if absno > 0x1FFF {
         absno = 0x1FFF;
     }

@@ -10,7 +10,12 @@
 const N: usize = 205;
 const ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
 const COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
-const KEYS: [[char; 4]; 4] = [['1', '2', '3', 'A'], ['4', '5', '6', 'B'], ['7', '8', '9', 'C'], ['*', '0', '#', 'D']];
+const KEYS: [[char; 4]; 4] = [
+    ['1', '2', '3', 'A'],
+    ['4', '5', '6', 'B'],
+    ['7', '8', '9', 'C'],
+    ['*', '0', '#', 'D'],
+];
 
 /// A streaming DTMF tone detector for 8 kHz audio.
 #[derive(Clone, Debug)]
@@ -39,7 +44,15 @@ impl GoertzelDetector {
             let k = (N as f32 * f / 8000.0).round();
             coeffs[i] = 2.0 * (2.0 * core::f32::consts::PI * k / N as f32).cos();
         }
-        GoertzelDetector { coeffs, q1: [0.0; 8], q2: [0.0; 8], energy: 0.0, n: 0, last_block: None, reported: None }
+        GoertzelDetector {
+            coeffs,
+            q1: [0.0; 8],
+            q2: [0.0; 8],
+            energy: 0.0,
+            n: 0,
+            last_block: None,
+            reported: None,
+        }
     }
 
     /// Feeds samples; calls `on_digit` for each newly detected key.
@@ -76,7 +89,8 @@ impl GoertzelDetector {
     fn classify(&self) -> Option<char> {
         let mut p = [0.0f32; 8];
         for (i, pi) in p.iter_mut().enumerate() {
-            *pi = self.q1[i] * self.q1[i] + self.q2[i] * self.q2[i] - self.coeffs[i] * self.q1[i] * self.q2[i];
+            *pi = self.q1[i] * self.q1[i] + self.q2[i] * self.q2[i]
+                - self.coeffs[i] * self.q1[i] * self.q2[i];
         }
         let best = |g: &[f32]| {
             let (mut bi, mut bv) = (0, g[0]);
@@ -125,11 +139,16 @@ mod tests {
     use super::*;
 
     fn tone(digit: char, ms: usize, amp: f32) -> Vec<i16> {
-        let (r, c) = (0..16).map(|i| (i / 4, i % 4)).find(|&(r, c)| KEYS[r][c] == digit).unwrap();
+        let (r, c) = (0..16)
+            .map(|i| (i / 4, i % 4))
+            .find(|&(r, c)| KEYS[r][c] == digit)
+            .unwrap();
         (0..ms * 8)
             .map(|n| {
                 let t = n as f32 / 8000.0;
-                let v = amp * ((2.0 * core::f32::consts::PI * ROWS[r] * t).sin() + (2.0 * core::f32::consts::PI * COLS[c] * t).sin());
+                let v = amp
+                    * ((2.0 * core::f32::consts::PI * ROWS[r] * t).sin()
+                        + (2.0 * core::f32::consts::PI * COLS[c] * t).sin());
                 v as i16
             })
             .collect()
@@ -150,7 +169,11 @@ mod tests {
     fn ignores_a_single_tone_and_silence() {
         let mut d = GoertzelDetector::new();
         let mut got = String::new();
-        let single: Vec<i16> = (0..4000).map(|n| (8000.0 * (2.0 * core::f32::consts::PI * 1000.0 * n as f32 / 8000.0).sin()) as i16).collect();
+        let single: Vec<i16> = (0..4000)
+            .map(|n| {
+                (8000.0 * (2.0 * core::f32::consts::PI * 1000.0 * n as f32 / 8000.0).sin()) as i16
+            })
+            .collect();
         d.feed(&single, |c| got.push(c));
         d.feed(&[0i16; 4000], |c| got.push(c));
         assert!(got.is_empty(), "{got}");

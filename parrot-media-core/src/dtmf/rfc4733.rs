@@ -24,7 +24,12 @@ impl TelephoneEvent {
     #[must_use]
     pub fn parse(payload: &[u8]) -> Option<Self> {
         let b = payload.get(..4)?;
-        Some(TelephoneEvent { event: b[0], end: b[1] & 0x80 != 0, volume: b[1] & 0x3F, duration: u16::from_be_bytes([b[2], b[3]]) })
+        Some(TelephoneEvent {
+            event: b[0],
+            end: b[1] & 0x80 != 0,
+            volume: b[1] & 0x3F,
+            duration: u16::from_be_bytes([b[2], b[3]]),
+        })
     }
 
     /// Writes the 4-octet payload; returns 4, or `None` if `out` is too small.
@@ -70,7 +75,13 @@ pub struct DtmfSender {
 
 impl Default for DtmfSender {
     fn default() -> Self {
-        DtmfSender { queue: [(0, 0); 32], head: 0, len: 0, active: None, volume: 10 }
+        DtmfSender {
+            queue: [(0, 0); 32],
+            head: 0,
+            len: 0,
+            active: None,
+            volume: 10,
+        }
     }
 }
 
@@ -78,7 +89,9 @@ impl DtmfSender {
     /// Queues `digit` for `duration_ticks` RTP clock ticks. Returns false for an unknown digit
     /// or a full queue (32 digits).
     pub fn push(&mut self, digit: char, duration_ticks: u32) -> bool {
-        let Some(ev) = event_for_digit(digit) else { return false };
+        let Some(ev) = event_for_digit(digit) else {
+            return false;
+        };
         if self.len == self.queue.len() {
             return false;
         }
@@ -104,7 +117,13 @@ impl DtmfSender {
             let (event, total) = self.queue[self.head];
             self.head = (self.head + 1) % self.queue.len();
             self.len -= 1;
-            self.active = Some(Active { event, total, sent: 0, start_index: index, ends_sent: 0 });
+            self.active = Some(Active {
+                event,
+                total,
+                sent: 0,
+                start_index: index,
+                ends_sent: 0,
+            });
         }
         let a = self.active.as_mut()?;
         let marker = a.sent == 0 && a.ends_sent == 0;
@@ -118,7 +137,12 @@ impl DtmfSender {
             end = true;
         }
         let pkt = EventPacket {
-            event: TelephoneEvent { event: a.event, end, volume: self.volume, duration: a.sent.min(u32::from(u16::MAX)) as u16 },
+            event: TelephoneEvent {
+                event: a.event,
+                end,
+                volume: self.volume,
+                duration: a.sent.min(u32::from(u16::MAX)) as u16,
+            },
             marker,
             start_index: a.start_index,
         };
@@ -153,12 +177,16 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
     fn conformance_examples_parse_and_write() {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/media/rfc4733_dtmf_examples.tsv");
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../conformance/media/rfc4733_dtmf_examples.tsv");
         let text = std::fs::read_to_string(path).unwrap();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
@@ -185,16 +213,26 @@ mod tests {
         let pkts: Vec<EventPacket> = (10..30).map_while(|i| s.next_packet(i, 160)).collect();
         assert_eq!(pkts.len(), 4 + 3);
         assert!(pkts[0].marker && pkts[1..].iter().all(|p| !p.marker));
-        assert_eq!(pkts.iter().map(|p| p.event.duration).collect::<Vec<_>>(), vec![160, 320, 480, 640, 800, 800, 800]);
+        assert_eq!(
+            pkts.iter().map(|p| p.event.duration).collect::<Vec<_>>(),
+            vec![160, 320, 480, 640, 800, 800, 800]
+        );
         assert_eq!(pkts.iter().filter(|p| p.event.end).count(), 3);
-        assert!(pkts.iter().all(|p| p.start_index == 10 && p.event.event == 5));
+        assert!(pkts
+            .iter()
+            .all(|p| p.start_index == 10 && p.event.event == 5));
         assert!(!s.is_busy());
     }
 
     #[test]
     fn receiver_reports_each_event_once() {
         let mut r = DtmfReceiver::default();
-        let ev = |end, d| TelephoneEvent { event: 11, end, volume: 10, duration: d };
+        let ev = |end, d| TelephoneEvent {
+            event: 11,
+            end,
+            volume: 10,
+            duration: d,
+        };
         assert_eq!(r.on_packet(1, 8000, &ev(false, 160)), Some('#'));
         assert_eq!(r.on_packet(1, 8000, &ev(false, 320)), None);
         assert_eq!(r.on_packet(1, 8000, &ev(true, 480)), None);

@@ -115,8 +115,27 @@ impl JitterBuffer {
     #[must_use]
     pub fn new(capacity: usize, max_payload: usize, max_hold: Duration, epoch: Instant) -> Self {
         let cap = capacity.max(2).next_power_of_two();
-        let slot = Slot { occupied: false, ext: 0, timestamp: 0, payload_type: 0, marker: false, arrival: epoch, data: Vec::with_capacity(max_payload) };
-        JitterBuffer { slots: vec![slot; cap], max_payload, max_hold, ssrc: None, next: 0, highest: 0, stats: JitterStats::default() }
+        // Built one by one: cloning a Vec does not keep its capacity.
+        let slots = (0..cap)
+            .map(|_| Slot {
+                occupied: false,
+                ext: 0,
+                timestamp: 0,
+                payload_type: 0,
+                marker: false,
+                arrival: epoch,
+                data: Vec::with_capacity(max_payload),
+            })
+            .collect();
+        JitterBuffer {
+            slots,
+            max_payload,
+            max_hold,
+            ssrc: None,
+            next: 0,
+            highest: 0,
+            stats: JitterStats::default(),
+        }
     }
 
     /// Counters.
@@ -225,7 +244,11 @@ impl JitterBuffer {
     }
 
     fn oldest_waiting_arrival(&self) -> Option<Instant> {
-        self.slots.iter().filter(|s| s.occupied).map(|s| s.arrival).min()
+        self.slots
+            .iter()
+            .filter(|s| s.occupied)
+            .map(|s| s.arrival)
+            .min()
     }
 
     /// When a held gap will be given up, if one is held.
@@ -280,7 +303,16 @@ mod tests {
     use crate::rtp::RtpHeader;
 
     fn pkt(buf: &mut [u8], seq: u16, ts: u32, ssrc: u32, marker: bool) -> usize {
-        RtpHeader { marker, payload_type: 0, sequence_number: seq, timestamp: ts, ssrc, ..Default::default() }.write_packet(buf, &seq.to_be_bytes(), 0).unwrap()
+        RtpHeader {
+            marker,
+            payload_type: 0,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc,
+            ..Default::default()
+        }
+        .write_packet(buf, &seq.to_be_bytes(), 0)
+        .unwrap()
     }
 
     fn drain(jb: &mut JitterBuffer, now: Instant, out: &mut Vec<Option<u16>>) {
@@ -299,8 +331,17 @@ mod tests {
         let mut out = Vec::new();
         let mut b = [0u8; 64];
         for (k, seq) in [65534u16, 0, 0, 65535, 1, 65533].into_iter().enumerate() {
-            let n = pkt(&mut b, seq, (u32::MAX - 160).wrapping_add(u32::from(seq).wrapping_mul(160)), 7, false);
-            let o = jb.insert(t0 + Duration::from_millis(k as u64), &RtpPacket::parse(&b[..n]).unwrap());
+            let n = pkt(
+                &mut b,
+                seq,
+                (u32::MAX - 160).wrapping_add(u32::from(seq).wrapping_mul(160)),
+                7,
+                false,
+            );
+            let o = jb.insert(
+                t0 + Duration::from_millis(k as u64),
+                &RtpPacket::parse(&b[..n]).unwrap(),
+            );
             if k == 2 {
                 assert_eq!(o, InsertOutcome::Duplicate);
             }
@@ -343,7 +384,10 @@ mod tests {
         let n = pkt(&mut b, 100, 0, 1, true);
         jb.insert(t0, &RtpPacket::parse(&b[..n]).unwrap());
         let n = pkt(&mut b, 5000, 0, 2, true);
-        assert_eq!(jb.insert(t0, &RtpPacket::parse(&b[..n]).unwrap()), InsertOutcome::Restarted);
+        assert_eq!(
+            jb.insert(t0, &RtpPacket::parse(&b[..n]).unwrap()),
+            InsertOutcome::Restarted
+        );
         drain(&mut jb, t0, &mut out);
         assert_eq!(out, vec![Some(5000)]);
         let s = jb.stats();

@@ -22,7 +22,13 @@ impl Pacer {
     /// A pacer whose packet 0 is due at `start`.
     #[must_use]
     pub fn new(start: Instant, ptime: Duration, max_burst: u32) -> Self {
-        Pacer { start, ptime_ns: (ptime.as_nanos() as u64).max(1), next: 0, max_burst: u64::from(max_burst.max(1)), skipped: 0 }
+        Pacer {
+            start,
+            ptime_ns: (ptime.as_nanos() as u64).max(1),
+            next: 0,
+            max_burst: u64::from(max_burst.max(1)),
+            skipped: 0,
+        }
     }
 
     /// The packet time.

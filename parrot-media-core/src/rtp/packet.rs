@@ -111,7 +111,9 @@ impl<'a> RtpPacket<'a> {
 
     /// The contributing sources in order.
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + 'a {
-        self.csrc.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        self.csrc
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
     }
 }
 
@@ -184,7 +186,12 @@ impl RtpHeader<'_> {
 
     /// Writes header, payload and `padding` octets (0 for none; the last padding octet holds the
     /// count, RFC 3550 §5.1); returns the packet length.
-    pub fn write_packet(&self, buf: &mut [u8], payload: &[u8], padding: u8) -> Result<usize, RtpError> {
+    pub fn write_packet(
+        &self,
+        buf: &mut [u8],
+        payload: &[u8],
+        padding: u8,
+    ) -> Result<usize, RtpError> {
         let hl = self.write(buf)?;
         let total = hl + payload.len() + usize::from(padding);
         if buf.len() < total {
@@ -210,7 +217,15 @@ mod tests {
     fn parses_header_with_csrc_extension_and_padding() {
         let csrc = [1u32, 2];
         let ext = [9u8, 8, 7, 6];
-        let h = RtpHeader { marker: true, payload_type: 96, sequence_number: 65535, timestamp: u32::MAX, ssrc: 7, csrc: &csrc, extension: Some((0xBEDE, &ext)) };
+        let h = RtpHeader {
+            marker: true,
+            payload_type: 96,
+            sequence_number: 65535,
+            timestamp: u32::MAX,
+            ssrc: 7,
+            csrc: &csrc,
+            extension: Some((0xBEDE, &ext)),
+        };
         let mut buf = [0u8; 64];
         let n = h.write_packet(&mut buf, b"abc", 5).unwrap();
         let p = RtpPacket::parse(&buf[..n]).unwrap();

@@ -187,7 +187,13 @@ fn split_chunk(body: &[u8]) -> Option<(SdesChunk<'_>, &[u8])> {
     if end > body.len() {
         return None;
     }
-    Some((SdesChunk { ssrc, items: &body[4..off] }, &body[end..]))
+    Some((
+        SdesChunk {
+            ssrc,
+            items: &body[4..off],
+        },
+        &body[end..],
+    ))
 }
 
 impl<'a> SdesChunks<'a> {
@@ -320,7 +326,8 @@ fn parse_one(buf: &[u8], off: usize) -> Result<(RtcpPacket<'_>, usize), RtcpErro
             RtcpPacket::SenderReport {
                 ssrc: be32(&body[0..4]),
                 info: SenderInfo {
-                    ntp_timestamp: (u64::from(be32(&body[4..8])) << 32) | u64::from(be32(&body[8..12])),
+                    ntp_timestamp: (u64::from(be32(&body[4..8])) << 32)
+                        | u64::from(be32(&body[8..12])),
                     rtp_timestamp: be32(&body[12..16]),
                     packet_count: be32(&body[16..20]),
                     octet_count: be32(&body[20..24]),
@@ -332,7 +339,10 @@ fn parse_one(buf: &[u8], off: usize) -> Result<(RtcpPacket<'_>, usize), RtcpErro
             if body.len() < 4 + 24 * n {
                 return Err(RtcpError::BadBody);
             }
-            RtcpPacket::ReceiverReport { ssrc: be32(&body[0..4]), reports: ReportBlocks(&body[4..4 + 24 * n]) }
+            RtcpPacket::ReceiverReport {
+                ssrc: be32(&body[0..4]),
+                reports: ReportBlocks(&body[4..4 + 24 * n]),
+            }
         }
         packet_type::SDES => {
             let mut rest = body;
@@ -350,7 +360,11 @@ fn parse_one(buf: &[u8], off: usize) -> Result<(RtcpPacket<'_>, usize), RtcpErro
             };
             RtcpPacket::Goodbye { sources, reason }
         }
-        _ => RtcpPacket::Other { packet_type: pt, count, body },
+        _ => RtcpPacket::Other {
+            packet_type: pt,
+            count,
+            body,
+        },
     };
     Ok((p, off + len))
 }
@@ -373,7 +387,10 @@ impl<'b> RtcpWriter<'b> {
         if count > 31 || total % 4 != 0 || total / 4 - 1 > usize::from(u16::MAX) {
             return Err(RtcpError::BadBody);
         }
-        let out = self.buf.get_mut(self.len..self.len + total).ok_or(RtcpError::BufferTooSmall)?;
+        let out = self
+            .buf
+            .get_mut(self.len..self.len + total)
+            .ok_or(RtcpError::BufferTooSmall)?;
         out[0] = 0x80 | count;
         out[1] = pt;
         out[2..4].copy_from_slice(&((total / 4 - 1) as u16).to_be_bytes());
@@ -382,8 +399,17 @@ impl<'b> RtcpWriter<'b> {
     }
 
     /// Appends a sender report (§6.4.1) with up to 31 report blocks.
-    pub fn sender_report(&mut self, ssrc: u32, info: &SenderInfo, reports: &[ReportBlock]) -> Result<(), RtcpError> {
-        let b = self.header(reports.len().min(32) as u8, packet_type::SR, 24 + 24 * reports.len())?;
+    pub fn sender_report(
+        &mut self,
+        ssrc: u32,
+        info: &SenderInfo,
+        reports: &[ReportBlock],
+    ) -> Result<(), RtcpError> {
+        let b = self.header(
+            reports.len().min(32) as u8,
+            packet_type::SR,
+            24 + 24 * reports.len(),
+        )?;
         b[0..4].copy_from_slice(&ssrc.to_be_bytes());
         b[4..12].copy_from_slice(&info.ntp_timestamp.to_be_bytes());
         b[12..16].copy_from_slice(&info.rtp_timestamp.to_be_bytes());
@@ -397,7 +423,11 @@ impl<'b> RtcpWriter<'b> {
 
     /// Appends a receiver report (§6.4.2) with up to 31 report blocks.
     pub fn receiver_report(&mut self, ssrc: u32, reports: &[ReportBlock]) -> Result<(), RtcpError> {
-        let b = self.header(reports.len().min(32) as u8, packet_type::RR, 4 + 24 * reports.len())?;
+        let b = self.header(
+            reports.len().min(32) as u8,
+            packet_type::RR,
+            4 + 24 * reports.len(),
+        )?;
         b[0..4].copy_from_slice(&ssrc.to_be_bytes());
         for (r, chunk) in reports.iter().zip(b[4..].chunks_exact_mut(24)) {
             r.write(chunk);
@@ -427,7 +457,11 @@ impl<'b> RtcpWriter<'b> {
         if reason.is_some_and(|r| r.len() > 255) {
             return Err(RtcpError::BadBody);
         }
-        let b = self.header(sources.len().min(32) as u8, packet_type::BYE, 4 * sources.len() + rlen)?;
+        let b = self.header(
+            sources.len().min(32) as u8,
+            packet_type::BYE,
+            4 * sources.len() + rlen,
+        )?;
         for (s, chunk) in sources.iter().zip(b.chunks_exact_mut(4)) {
             chunk.copy_from_slice(&s.to_be_bytes());
         }
@@ -487,7 +521,11 @@ pub fn deterministic_interval(i: &IntervalInputs) -> f64 {
             n -= f64::from(i.senders);
         }
     }
-    let t = if bw > 0.0 { i.avg_rtcp_size * n / bw } else { t_min };
+    let t = if bw > 0.0 {
+        i.avg_rtcp_size * n / bw
+    } else {
+        t_min
+    };
     t.max(t_min)
 }
 
@@ -513,15 +551,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn block() -> impl Strategy<Value = ReportBlock> {
-        (any::<u32>(), any::<u8>(), -0x80_0000i32..=0x7F_FFFF, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(ssrc, f, c, e, j, l, d)| ReportBlock {
-            ssrc,
-            fraction_lost: f,
-            cumulative_lost: c,
-            extended_highest_seq: e,
-            jitter: j,
-            last_sr: l,
-            delay_since_last_sr: d,
-        })
+        (
+            any::<u32>(),
+            any::<u8>(),
+            -0x80_0000i32..=0x7F_FFFF,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+        )
+            .prop_map(|(ssrc, f, c, e, j, l, d)| ReportBlock {
+                ssrc,
+                fraction_lost: f,
+                cumulative_lost: c,
+                extended_highest_seq: e,
+                jitter: j,
+                last_sr: l,
+                delay_since_last_sr: d,
+            })
     }
 
     proptest! {
@@ -589,13 +636,27 @@ mod tests {
 
     #[test]
     fn interval_respects_minimum_and_randomisation_bounds() {
-        let i = IntervalInputs { members: 2, senders: 2, rtcp_bandwidth: 400.0, we_sent: true, avg_rtcp_size: 100.0, initial: false };
+        let i = IntervalInputs {
+            members: 2,
+            senders: 2,
+            rtcp_bandwidth: 400.0,
+            we_sent: true,
+            avg_rtcp_size: 100.0,
+            initial: false,
+        };
         assert_eq!(deterministic_interval(&i), 5.0);
         let lo = rtcp_interval(&i, 0.0);
         let hi = rtcp_interval(&i, 0.999_999);
         assert!((lo - 2.5 / 1.218_281_828).abs() < 1e-6, "{lo}");
         assert!((hi - 7.5 / 1.218_281_828).abs() < 1e-3, "{hi}");
-        let big = IntervalInputs { members: 1000, senders: 1, rtcp_bandwidth: 400.0, we_sent: false, avg_rtcp_size: 100.0, initial: false };
+        let big = IntervalInputs {
+            members: 1000,
+            senders: 1,
+            rtcp_bandwidth: 400.0,
+            we_sent: false,
+            avg_rtcp_size: 100.0,
+            initial: false,
+        };
         assert!((deterministic_interval(&big) - 100.0 * 999.0 / 300.0).abs() < 1e-9);
     }
 }

@@ -44,7 +44,10 @@ impl ReceiverStats {
     /// Starts tracking `ssrc` from its first packet `seq` (§A.1 `init_seq`, with probation).
     #[must_use]
     pub fn new(ssrc: u32, seq: u16) -> Self {
-        let mut s = ReceiverStats { ssrc, ..Default::default() };
+        let mut s = ReceiverStats {
+            ssrc,
+            ..Default::default()
+        };
         s.init_seq(seq);
         s.max_seq = seq.wrapping_sub(1);
         s.probation = MIN_SEQUENTIAL;
@@ -128,7 +131,9 @@ impl ReceiverStats {
         if self.probation > 0 {
             return 0;
         }
-        self.extended_max().wrapping_sub(self.base_seq).wrapping_add(1)
+        self.extended_max()
+            .wrapping_sub(self.base_seq)
+            .wrapping_add(1)
     }
 
     /// Packets received and counted (duplicates included, §A.3).
@@ -195,7 +200,9 @@ pub fn round_trip_time(block: &ReportBlock, arrival_ntp: u64) -> Option<f64> {
         return None;
     }
     let a = (arrival_ntp >> 16) as u32;
-    let rtt = a.wrapping_sub(block.last_sr).wrapping_sub(block.delay_since_last_sr);
+    let rtt = a
+        .wrapping_sub(block.last_sr)
+        .wrapping_sub(block.delay_since_last_sr);
     (rtt < 0x8000_0000).then(|| f64::from(rtt) / 65536.0)
 }
 
@@ -245,7 +252,11 @@ mod tests {
 
     #[test]
     fn rtt_is_arrival_minus_lsr_minus_dlsr() {
-        let block = ReportBlock { last_sr: 0x0001_0000, delay_since_last_sr: 0x0000_8000, ..Default::default() };
+        let block = ReportBlock {
+            last_sr: 0x0001_0000,
+            delay_since_last_sr: 0x0000_8000,
+            ..Default::default()
+        };
         // Arrival at 2 s (middle bits 0x0002_0000): 2 - 1 - 0.5 = 0.5 s.
         let rtt = round_trip_time(&block, 0x0002_0000u64 << 16).unwrap();
         assert!((rtt - 0.5).abs() < 1e-9);

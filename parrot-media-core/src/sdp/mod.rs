@@ -110,12 +110,18 @@ impl Attribute {
     /// A property attribute (`a=name`).
     #[must_use]
     pub fn flag(name: &str) -> Self {
-        Attribute { name: name.into(), value: None }
+        Attribute {
+            name: name.into(),
+            value: None,
+        }
     }
     /// A value attribute (`a=name:value`).
     #[must_use]
     pub fn value(name: &str, value: impl Into<String>) -> Self {
-        Attribute { name: name.into(), value: Some(value.into()) }
+        Attribute {
+            name: name.into(),
+            value: Some(value.into()),
+        }
     }
 }
 
@@ -179,7 +185,10 @@ impl Direction {
     /// (RFC 3264 §6.1): the answerer may only receive what is sent and send what is received.
     #[must_use]
     pub const fn answer(self, wish: Direction) -> Direction {
-        Direction::from_flags(self.receives() && wish.sends(), self.sends() && wish.receives())
+        Direction::from_flags(
+            self.receives() && wish.sends(),
+            self.sends() && wish.receives(),
+        )
     }
 }
 
@@ -212,7 +221,10 @@ pub trait AttributeList {
 
     /// The value of the first attribute called `name`; `Some(None)` for a flag.
     fn attribute(&self, name: &str) -> Option<Option<&str>> {
-        self.attrs().iter().find(|a| a.name == name).map(|a| a.value.as_deref())
+        self.attrs()
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_deref())
     }
     /// Whether a flag or value attribute `name` is present.
     fn has_attribute(&self, name: &str) -> bool {
@@ -220,7 +232,10 @@ pub trait AttributeList {
     }
     /// All `a=rtpmap` lines that parse (RFC 8866 §6.6).
     fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'_>> {
-        self.attrs().iter().filter(|a| a.name == "rtpmap").filter_map(|a| parse_rtpmap(a.value.as_deref()?))
+        self.attrs()
+            .iter()
+            .filter(|a| a.name == "rtpmap")
+            .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
     }
     /// The `a=rtpmap` for a payload type.
     fn rtpmap(&self, pt: u8) -> Option<RtpMap<'_>> {
@@ -228,11 +243,14 @@ pub trait AttributeList {
     }
     /// The `a=fmtp` parameters for a payload type (RFC 8866 §6.15).
     fn fmtp(&self, pt: u8) -> Option<&str> {
-        self.attrs().iter().filter(|a| a.name == "fmtp").find_map(|a| {
-            let v = a.value.as_deref()?;
-            let (p, rest) = v.split_once(' ').unwrap_or((v, ""));
-            (p.parse::<u8>().ok()? == pt).then_some(rest)
-        })
+        self.attrs()
+            .iter()
+            .filter(|a| a.name == "fmtp")
+            .find_map(|a| {
+                let v = a.value.as_deref()?;
+                let (p, rest) = v.split_once(' ').unwrap_or((v, ""));
+                (p.parse::<u8>().ok()? == pt).then_some(rest)
+            })
     }
     /// `a=ptime` in milliseconds (RFC 8866 §6.4).
     fn ptime(&self) -> Option<u32> {
@@ -244,7 +262,13 @@ pub trait AttributeList {
     }
     /// The direction attribute present, if any (RFC 8866 §6.7).
     fn direction(&self) -> Option<Direction> {
-        self.attrs().iter().find_map(|a| if a.value.is_none() { Direction::from_attribute(&a.name) } else { None })
+        self.attrs().iter().find_map(|a| {
+            if a.value.is_none() {
+                Direction::from_attribute(&a.name)
+            } else {
+                None
+            }
+        })
     }
     /// `a=rtcp` (RFC 3605).
     fn rtcp(&self) -> Option<RtcpAttribute> {
@@ -252,7 +276,11 @@ pub trait AttributeList {
         let mut it = v.split(' ');
         let port = it.next()?.parse().ok()?;
         let connection = match (it.next(), it.next(), it.next()) {
-            (Some(n), Some(t), Some(a)) => Some(Connection { net_type: n.into(), addr_type: t.into(), address: a.into() }),
+            (Some(n), Some(t), Some(a)) => Some(Connection {
+                net_type: n.into(),
+                addr_type: t.into(),
+                address: a.into(),
+            }),
             _ => None,
         };
         Some(RtcpAttribute { port, connection })
@@ -277,7 +305,12 @@ fn parse_rtpmap(v: &str) -> Option<RtpMap<'_>> {
         Some(c) => Some(c.parse().ok()?),
         None => None,
     };
-    Some(RtpMap { payload_type: pt.parse().ok()?, encoding_name, clock_rate, channels })
+    Some(RtpMap {
+        payload_type: pt.parse().ok()?,
+        encoding_name,
+        clock_rate,
+        channels,
+    })
 }
 
 /// An `m=` section (RFC 8866 §5.14) with its lines.
@@ -318,7 +351,8 @@ impl MediaDescription {
     }
     /// Replaces the direction attribute, or appends one.
     pub fn set_direction(&mut self, d: Direction) {
-        self.attributes.retain(|a| !(a.value.is_none() && Direction::from_attribute(&a.name).is_some()));
+        self.attributes
+            .retain(|a| !(a.value.is_none() && Direction::from_attribute(&a.name).is_some()));
         self.attributes.push(Attribute::flag(d.as_str()));
     }
 }
@@ -372,13 +406,20 @@ impl SessionDescription {
     /// one, else `sendrecv` (RFC 8866 §6.7).
     #[must_use]
     pub fn media_direction(&self, i: usize) -> Direction {
-        self.media.get(i).and_then(|m| m.direction()).or_else(|| self.direction()).unwrap_or_default()
+        self.media
+            .get(i)
+            .and_then(|m| m.direction())
+            .or_else(|| self.direction())
+            .unwrap_or_default()
     }
 
     /// The effective connection of media section `i`: its first `c=`, else the session `c=`.
     #[must_use]
     pub fn media_connection(&self, i: usize) -> Option<&Connection> {
-        self.media.get(i).and_then(|m| m.connections.first()).or(self.connection.as_ref())
+        self.media
+            .get(i)
+            .and_then(|m| m.connections.first())
+            .or(self.connection.as_ref())
     }
 }
 
@@ -404,7 +445,11 @@ impl fmt::Display for SessionDescription {
             LineEnding::Lf => "\n",
         };
         let o = &self.origin;
-        write!(f, "v=0{nl}o={} {} {} {} {} {}{nl}", o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address)?;
+        write!(
+            f,
+            "v=0{nl}o={} {} {} {} {} {}{nl}",
+            o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address
+        )?;
         write!(f, "s={}{nl}", self.session_name)?;
         if let Some(i) = &self.information {
             write!(f, "i={i}{nl}")?;

@@ -6,7 +6,10 @@
 //! One audio stream is negotiated: the first acceptable `m=audio` line. Further streams, non-RTP
 //! or secure profiles this crate cannot terminate are rejected, never dropped.
 
-use super::{Attribute, AttributeList, Connection, Direction, MediaDescription, Origin, SessionDescription, Timing};
+use super::{
+    Attribute, AttributeList, Connection, Direction, MediaDescription, Origin, SessionDescription,
+    Timing,
+};
 use crate::codec::Codec;
 use core::net::{IpAddr, SocketAddr};
 
@@ -25,7 +28,11 @@ impl CodecChoice {
     /// The default policy: offered codecs that we support, in our preference order.
     #[must_use]
     pub fn default_for(offered: &[Codec], supported: &[Codec]) -> Self {
-        let v: Vec<Codec> = supported.iter().copied().filter(|c| offered.contains(c)).collect();
+        let v: Vec<Codec> = supported
+            .iter()
+            .copied()
+            .filter(|c| offered.contains(c))
+            .collect();
         if v.is_empty() {
             CodecChoice::NoCommonCodec
         } else {
@@ -117,7 +124,11 @@ pub fn codec_for_pt(m: &MediaDescription, pt: u8) -> Option<Codec> {
 }
 
 fn telephone_event_pt(m: &MediaDescription, clock: u32) -> Option<u8> {
-    m.payload_types().find(|&pt| m.rtpmap(pt).is_some_and(|r| r.encoding_name.eq_ignore_ascii_case("telephone-event") && r.clock_rate == clock))
+    m.payload_types().find(|&pt| {
+        m.rtpmap(pt).is_some_and(|r| {
+            r.encoding_name.eq_ignore_ascii_case("telephone-event") && r.clock_rate == clock
+        })
+    })
 }
 
 fn rtpmap_attr(codec: Codec, pt: u8) -> Attribute {
@@ -128,14 +139,24 @@ fn rtpmap_attr(codec: Codec, pt: u8) -> Attribute {
     Attribute::value("rtpmap", v)
 }
 
-fn remote_addrs(sd: &SessionDescription, i: usize, mux: bool) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let Some(m) = sd.media.get(i) else { return (None, None) };
+fn remote_addrs(
+    sd: &SessionDescription,
+    i: usize,
+    mux: bool,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let Some(m) = sd.media.get(i) else {
+        return (None, None);
+    };
     let ip = sd.media_connection(i).and_then(Connection::ip);
     let rtp = ip.map(|ip| SocketAddr::new(ip, m.port));
     let rtcp = if mux {
         rtp
     } else if let Some(a) = m.rtcp() {
-        a.connection.as_ref().and_then(Connection::ip).or(ip).map(|ip| SocketAddr::new(ip, a.port))
+        a.connection
+            .as_ref()
+            .and_then(Connection::ip)
+            .or(ip)
+            .map(|ip| SocketAddr::new(ip, a.port))
     } else {
         ip.map(|ip| SocketAddr::new(ip, m.port.wrapping_add(1)))
     };
@@ -152,7 +173,11 @@ fn skeleton(origin: Origin, address: IpAddr) -> SessionDescription {
         phones: Vec::new(),
         connection: Some(Connection::for_ip(address)),
         bandwidths: Vec::new(),
-        times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
+        times: vec![Timing {
+            start: 0,
+            stop: 0,
+            repeats: Vec::new(),
+        }],
         time_zones: None,
         key: None,
         attributes: Vec::new(),
@@ -176,7 +201,11 @@ pub fn new_origin(session_id: u64, address: IpAddr) -> Origin {
 
 /// Creates an offer with one audio stream (RFC 3264 §5).
 #[must_use]
-pub fn create_offer(local: &LocalMedia, origin: Origin, direction: Direction) -> SessionDescription {
+pub fn create_offer(
+    local: &LocalMedia,
+    origin: Origin,
+    direction: Direction,
+) -> SessionDescription {
     let mut sd = skeleton(origin, local.address);
     let mut formats = Vec::new();
     let mut attributes = Vec::new();
@@ -193,7 +222,10 @@ pub fn create_offer(local: &LocalMedia, origin: Origin, direction: Direction) ->
     if local.telephone_event {
         let pt = local.telephone_event_pt;
         formats.push(pt.to_string());
-        attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/8000")));
+        attributes.push(Attribute::value(
+            "rtpmap",
+            format!("{pt} telephone-event/8000"),
+        ));
         attributes.push(Attribute::value("fmtp", format!("{pt} 0-16")));
     }
     attributes.push(Attribute::value("ptime", local.ptime.to_string()));
@@ -243,7 +275,10 @@ pub fn create_answer(
             attributes: Vec::new(),
         };
         if negotiated.is_none() && m.media == "audio" && m.port != 0 && is_rtp_avp(&m.proto) {
-            let offered_pts: Vec<(Codec, u8)> = m.payload_types().filter_map(|pt| codec_for_pt(m, pt).map(|c| (c, pt))).collect();
+            let offered_pts: Vec<(Codec, u8)> = m
+                .payload_types()
+                .filter_map(|pt| codec_for_pt(m, pt).map(|c| (c, pt)))
+                .collect();
             let offered: Vec<Codec> = offered_pts.iter().map(|(c, _)| *c).collect();
             let chosen = choose(&offered, &local.codecs).into_list();
             let codecs: Vec<(Codec, u8)> = chosen
@@ -253,7 +288,11 @@ pub fn create_answer(
                 .collect();
             if let Some(&(first, _)) = codecs.first() {
                 let mux = local.rtcp_mux && m.rtcp_mux();
-                let te = if local.telephone_event { telephone_event_pt(m, first.clock_rate()) } else { None };
+                let te = if local.telephone_event {
+                    telephone_event_pt(m, first.clock_rate())
+                } else {
+                    None
+                };
                 let direction = offer.media_direction(i).answer(wish);
                 answer.port = local.rtp_port;
                 answer.formats = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
@@ -262,18 +301,34 @@ pub fn create_answer(
                 }
                 if let Some(pt) = te {
                     answer.formats.push(pt.to_string());
-                    answer.attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/8000")));
+                    answer.attributes.push(Attribute::value(
+                        "rtpmap",
+                        format!("{pt} telephone-event/8000"),
+                    ));
                     let events = m.fmtp(pt).unwrap_or("0-15");
-                    answer.attributes.push(Attribute::value("fmtp", format!("{pt} {events}")));
+                    answer
+                        .attributes
+                        .push(Attribute::value("fmtp", format!("{pt} {events}")));
                 }
                 let ptime = m.ptime().or_else(|| offer.ptime()).unwrap_or(local.ptime);
-                answer.attributes.push(Attribute::value("ptime", ptime.to_string()));
+                answer
+                    .attributes
+                    .push(Attribute::value("ptime", ptime.to_string()));
                 if mux {
                     answer.attributes.push(Attribute::flag("rtcp-mux"));
                 }
                 answer.attributes.push(Attribute::flag(direction.as_str()));
                 let (remote_rtp, remote_rtcp) = remote_addrs(offer, i, mux);
-                negotiated = Some(NegotiatedMedia { media_index: i, codecs, telephone_event_pt: te, direction, remote_rtp, remote_rtcp, rtcp_mux: mux, ptime });
+                negotiated = Some(NegotiatedMedia {
+                    media_index: i,
+                    codecs,
+                    telephone_event_pt: te,
+                    direction,
+                    remote_rtp,
+                    remote_rtcp,
+                    rtcp_mux: mux,
+                    ptime,
+                });
             }
         }
         sd.media.push(answer);
@@ -284,27 +339,57 @@ pub fn create_answer(
 
 /// Processes the answer to our `offer` (RFC 3264 §7): checks the m-lines match, takes the codecs
 /// of the accepted audio stream in the answerer's order with its payload types.
-pub fn process_answer(offer: &SessionDescription, answer: &SessionDescription, local: &LocalMedia) -> Result<NegotiatedMedia, NegotiationError> {
-    if offer.media.len() != answer.media.len() || offer.media.iter().zip(&answer.media).any(|(o, a)| o.media != a.media) {
+pub fn process_answer(
+    offer: &SessionDescription,
+    answer: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<NegotiatedMedia, NegotiationError> {
+    if offer.media.len() != answer.media.len()
+        || offer
+            .media
+            .iter()
+            .zip(&answer.media)
+            .any(|(o, a)| o.media != a.media)
+    {
         return Err(NegotiationError::AnswerMismatch);
     }
     for (i, (o, a)) in offer.media.iter().zip(&answer.media).enumerate() {
         if o.media != "audio" || o.port == 0 || a.port == 0 {
             continue;
         }
-        let codecs: Vec<(Codec, u8)> = a.payload_types().filter_map(|pt| codec_for_pt(a, pt).map(|c| (c, pt))).filter(|(c, _)| local.codecs.contains(c)).collect();
+        let codecs: Vec<(Codec, u8)> = a
+            .payload_types()
+            .filter_map(|pt| codec_for_pt(a, pt).map(|c| (c, pt)))
+            .filter(|(c, _)| local.codecs.contains(c))
+            .collect();
         let Some(&(first, _)) = codecs.first() else {
             return Err(NegotiationError::NoCommonCodec);
         };
         let mux = local.rtcp_mux && a.rtcp_mux() && o.rtcp_mux();
-        let te = if local.telephone_event { telephone_event_pt(a, first.clock_rate()) } else { None };
+        let te = if local.telephone_event {
+            telephone_event_pt(a, first.clock_rate())
+        } else {
+            None
+        };
         // Our direction is what we offered, narrowed by what the answerer accepted.
         let theirs = answer.media_direction(i);
         let ours = offer.media_direction(i);
-        let direction = Direction::from_flags(ours.sends() && theirs.receives(), ours.receives() && theirs.sends());
+        let direction = Direction::from_flags(
+            ours.sends() && theirs.receives(),
+            ours.receives() && theirs.sends(),
+        );
         let (remote_rtp, remote_rtcp) = remote_addrs(answer, i, mux);
         let ptime = a.ptime().or_else(|| answer.ptime()).unwrap_or(local.ptime);
-        return Ok(NegotiatedMedia { media_index: i, codecs, telephone_event_pt: te, direction, remote_rtp, remote_rtcp, rtcp_mux: mux, ptime });
+        return Ok(NegotiatedMedia {
+            media_index: i,
+            codecs,
+            telephone_event_pt: te,
+            direction,
+            remote_rtp,
+            remote_rtcp,
+            rtcp_mux: mux,
+            ptime,
+        });
     }
     Err(NegotiationError::NoAcceptableStream)
 }
@@ -343,7 +428,14 @@ m=audio 7000 RTP/AVP 0\r\n";
     #[test]
     fn answer_keeps_m_line_order_and_rejects_with_port_zero() {
         let offer = SessionDescription::parse(OFFER).unwrap();
-        let (ans, neg) = create_answer(&offer, &local(), new_origin(5, local().address), Direction::SendRecv, CodecChoice::default_for).unwrap();
+        let (ans, neg) = create_answer(
+            &offer,
+            &local(),
+            new_origin(5, local().address),
+            Direction::SendRecv,
+            CodecChoice::default_for,
+        )
+        .unwrap();
         assert_eq!(ans.media.len(), 3);
         assert_eq!(ans.media[0].port, 0);
         assert_eq!(ans.media[0].media, "video");
@@ -367,9 +459,22 @@ m=audio 7000 RTP/AVP 0\r\n";
     #[test]
     fn handler_choice_of_one_codec_is_honoured_and_no_common_codec_rejects() {
         let offer = SessionDescription::parse(OFFER).unwrap();
-        let (_, neg) = create_answer(&offer, &local(), new_origin(5, local().address), Direction::SendRecv, |_, _| CodecChoice::One(Codec::Pcma)).unwrap();
+        let (_, neg) = create_answer(
+            &offer,
+            &local(),
+            new_origin(5, local().address),
+            Direction::SendRecv,
+            |_, _| CodecChoice::One(Codec::Pcma),
+        )
+        .unwrap();
         assert_eq!(neg.codecs, vec![(Codec::Pcma, 8)]);
-        let err = create_answer(&offer, &local(), new_origin(5, local().address), Direction::SendRecv, |_, _| CodecChoice::NoCommonCodec);
+        let err = create_answer(
+            &offer,
+            &local(),
+            new_origin(5, local().address),
+            Direction::SendRecv,
+            |_, _| CodecChoice::NoCommonCodec,
+        );
         assert_eq!(err.unwrap_err(), NegotiationError::NoAcceptableStream);
     }
 
@@ -390,7 +495,14 @@ m=audio 7000 RTP/AVP 0\r\n";
         let offer = create_offer(&l, new_origin(9, l.address), Direction::SendRecv);
         let text = offer.to_string();
         assert!(text.contains("m=audio 40000 RTP/AVP 0 8 101\r\n"), "{text}");
-        let (answer, neg_b) = create_answer(&offer, &l, new_origin(10, l.address), Direction::SendRecv, CodecChoice::default_for).unwrap();
+        let (answer, neg_b) = create_answer(
+            &offer,
+            &l,
+            new_origin(10, l.address),
+            Direction::SendRecv,
+            CodecChoice::default_for,
+        )
+        .unwrap();
         let neg_a = process_answer(&offer, &answer, &l).unwrap();
         assert_eq!(neg_a.codecs[0], (Codec::Pcmu, 0));
         assert_eq!(neg_a.telephone_event_pt, Some(101));
@@ -404,6 +516,9 @@ m=audio 7000 RTP/AVP 0\r\n";
         let offer = create_offer(&l, new_origin(9, l.address), Direction::SendRecv);
         let mut answer = offer.clone();
         answer.media.push(answer.media[0].clone());
-        assert_eq!(process_answer(&offer, &answer, &l), Err(NegotiationError::AnswerMismatch));
+        assert_eq!(
+            process_answer(&offer, &answer, &l),
+            Err(NegotiationError::AnswerMismatch)
+        );
     }
 }

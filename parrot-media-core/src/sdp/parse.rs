@@ -2,7 +2,10 @@
 //! first and `o=`, `s=` and at least one `t=` in the session part, rejects unknown type letters
 //! (§5: a parser must reject what it does not understand) and never panics.
 
-use super::{Attribute, Bandwidth, Connection, LineEnding, MediaDescription, Origin, SessionDescription, Timing};
+use super::{
+    Attribute, Bandwidth, Connection, LineEnding, MediaDescription, Origin, SessionDescription,
+    Timing,
+};
 
 /// What went wrong on a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,19 +51,31 @@ impl std::error::Error for SdpError {}
 
 fn connection(v: &str) -> Option<Connection> {
     let mut it = v.split(' ');
-    let c = Connection { net_type: it.next()?.into(), addr_type: it.next()?.into(), address: it.next()?.into() };
-    (it.next().is_none() && !c.net_type.is_empty() && !c.addr_type.is_empty() && !c.address.is_empty()).then_some(c)
+    let c = Connection {
+        net_type: it.next()?.into(),
+        addr_type: it.next()?.into(),
+        address: it.next()?.into(),
+    };
+    (it.next().is_none()
+        && !c.net_type.is_empty()
+        && !c.addr_type.is_empty()
+        && !c.address.is_empty())
+    .then_some(c)
 }
 
 fn bandwidth(v: &str) -> Option<Bandwidth> {
     let (t, b) = v.split_once(':')?;
     (!t.is_empty() && !t.contains(' ')).then_some(())?;
-    canonical_u64(b).map(|bandwidth| Bandwidth { bwtype: t.into(), bandwidth })
+    canonical_u64(b).map(|bandwidth| Bandwidth {
+        bwtype: t.into(),
+        bandwidth,
+    })
 }
 
 /// A decimal without sign or leading zeros, so it serialises back to the same bytes.
 fn canonical_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -68,8 +83,14 @@ fn canonical_u64(s: &str) -> Option<u64> {
 
 fn attribute(v: &str) -> Attribute {
     match v.split_once(':') {
-        Some((n, val)) => Attribute { name: n.into(), value: Some(val.into()) },
-        None => Attribute { name: v.into(), value: None },
+        Some((n, val)) => Attribute {
+            name: n.into(),
+            value: Some(val.into()),
+        },
+        None => Attribute {
+            name: v.into(),
+            value: None,
+        },
     }
 }
 
@@ -83,7 +104,16 @@ fn origin(v: &str) -> Option<Origin> {
         addr_type: it.next()?.into(),
         address: it.next()?.into(),
     };
-    let ok = it.next().is_none() && [&o.username, &o.session_id, &o.net_type, &o.addr_type, &o.address].iter().all(|s| !s.is_empty());
+    let ok = it.next().is_none()
+        && [
+            &o.username,
+            &o.session_id,
+            &o.net_type,
+            &o.addr_type,
+            &o.address,
+        ]
+        .iter()
+        .all(|s| !s.is_empty());
     ok.then_some(o)
 }
 
@@ -116,11 +146,22 @@ fn media(v: &str) -> Option<MediaDescription> {
 }
 
 pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
-    let line_ending = if text.contains("\r\n") { LineEnding::CrLf } else { LineEnding::Lf };
+    let line_ending = if text.contains("\r\n") {
+        LineEnding::CrLf
+    } else {
+        LineEnding::Lf
+    };
     let mut origin_line = None;
     let mut session_name = None;
     let mut sd = SessionDescription {
-        origin: Origin { username: String::new(), session_id: String::new(), session_version: 0, net_type: String::new(), addr_type: String::new(), address: String::new() },
+        origin: Origin {
+            username: String::new(),
+            session_id: String::new(),
+            session_version: 0,
+            net_type: String::new(),
+            addr_type: String::new(),
+            address: String::new(),
+        },
         session_name: String::new(),
         information: None,
         uri: None,
@@ -157,8 +198,12 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             match t {
                 b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
                 b'i' if m.information.is_none() => m.information = Some(v.into()),
-                b'c' => m.connections.push(connection(v).ok_or(err(SdpErrorKind::BadConnection))?),
-                b'b' => m.bandwidths.push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
+                b'c' => m
+                    .connections
+                    .push(connection(v).ok_or(err(SdpErrorKind::BadConnection))?),
+                b'b' => m
+                    .bandwidths
+                    .push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
                 b'k' if m.key.is_none() => m.key = Some(v.into()),
                 b'a' => m.attributes.push(attribute(v)),
                 b'i' | b'k' => return Err(err(SdpErrorKind::DuplicateLine)),
@@ -167,33 +212,56 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             continue;
         }
         match t {
-            b'o' if origin_line.is_none() => origin_line = Some(origin(v).ok_or(err(SdpErrorKind::BadOrigin))?),
+            b'o' if origin_line.is_none() => {
+                origin_line = Some(origin(v).ok_or(err(SdpErrorKind::BadOrigin))?)
+            }
             b's' if session_name.is_none() => session_name = Some(v.to_owned()),
             b'i' if sd.information.is_none() => sd.information = Some(v.into()),
             b'u' if sd.uri.is_none() => sd.uri = Some(v.into()),
             b'e' => sd.emails.push(v.into()),
             b'p' => sd.phones.push(v.into()),
-            b'c' if sd.connection.is_none() => sd.connection = Some(connection(v).ok_or(err(SdpErrorKind::BadConnection))?),
-            b'b' => sd.bandwidths.push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
+            b'c' if sd.connection.is_none() => {
+                sd.connection = Some(connection(v).ok_or(err(SdpErrorKind::BadConnection))?)
+            }
+            b'b' => sd
+                .bandwidths
+                .push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
             b't' => {
                 let (a, b) = v.split_once(' ').ok_or(err(SdpErrorKind::BadTiming))?;
                 let start = canonical_u64(a).ok_or(err(SdpErrorKind::BadTiming))?;
                 let stop = canonical_u64(b).ok_or(err(SdpErrorKind::BadTiming))?;
-                sd.times.push(Timing { start, stop, repeats: Vec::new() });
+                sd.times.push(Timing {
+                    start,
+                    stop,
+                    repeats: Vec::new(),
+                });
             }
-            b'r' => sd.times.last_mut().ok_or(err(SdpErrorKind::UnexpectedLine))?.repeats.push(v.into()),
+            b'r' => sd
+                .times
+                .last_mut()
+                .ok_or(err(SdpErrorKind::UnexpectedLine))?
+                .repeats
+                .push(v.into()),
             b'z' if sd.time_zones.is_none() => sd.time_zones = Some(v.into()),
             b'k' if sd.key.is_none() => sd.key = Some(v.into()),
             b'a' => sd.attributes.push(attribute(v)),
             b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
-            b'o' | b's' | b'i' | b'u' | b'c' | b'z' | b'k' | b'v' => return Err(err(SdpErrorKind::DuplicateLine)),
+            b'o' | b's' | b'i' | b'u' | b'c' | b'z' | b'k' | b'v' => {
+                return Err(err(SdpErrorKind::DuplicateLine))
+            }
             _ => return Err(err(SdpErrorKind::UnexpectedLine)),
         }
     }
     if !seen_version {
-        return Err(SdpError { line: 0, kind: SdpErrorKind::BadVersion });
+        return Err(SdpError {
+            line: 0,
+            kind: SdpErrorKind::BadVersion,
+        });
     }
-    let missing = SdpError { line: 0, kind: SdpErrorKind::MissingLine };
+    let missing = SdpError {
+        line: 0,
+        kind: SdpErrorKind::MissingLine,
+    };
     sd.origin = origin_line.ok_or(missing)?;
     sd.session_name = session_name.ok_or(missing)?;
     if sd.times.is_empty() {
@@ -254,8 +322,14 @@ m=audio 0 RTP/SAVP 0\r\n";
         assert!(m.rtcp_mux());
         assert_eq!(sd.media_direction(0), Direction::RecvOnly);
         assert_eq!(sd.media_direction(2), Direction::SendRecv);
-        assert_eq!(sd.media_connection(0).unwrap().ip(), Some("2001:db8::1".parse().unwrap()));
-        assert_eq!(sd.media_connection(1).unwrap().ip(), Some("198.51.100.1".parse().unwrap()));
+        assert_eq!(
+            sd.media_connection(0).unwrap().ip(),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            sd.media_connection(1).unwrap().ip(),
+            Some("198.51.100.1".parse().unwrap())
+        );
         assert_eq!(sd.media[1].num_ports, Some(2));
     }
 
@@ -270,8 +344,14 @@ m=audio 0 RTP/SAVP 0\r\n";
         assert!(SessionDescription::parse("").is_err());
         assert!(SessionDescription::parse("v=1\r\n").is_err());
         assert!(SessionDescription::parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n").is_err());
-        assert!(SessionDescription::parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nx=1\r\n").is_err());
-        assert!(SessionDescription::parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0\r\n").is_err());
+        assert!(SessionDescription::parse(
+            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nx=1\r\n"
+        )
+        .is_err());
+        assert!(SessionDescription::parse(
+            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0\r\n"
+        )
+        .is_err());
     }
 
     fn token() -> impl Strategy<Value = String> {
@@ -281,18 +361,62 @@ m=audio 0 RTP/SAVP 0\r\n";
         "[ -~]{0,20}"
     }
     fn conn() -> impl Strategy<Value = Connection> {
-        (token(), token(), token()).prop_map(|(n, t, a)| Connection { net_type: n, addr_type: t, address: a })
+        (token(), token(), token()).prop_map(|(n, t, a)| Connection {
+            net_type: n,
+            addr_type: t,
+            address: a,
+        })
     }
     fn bw() -> impl Strategy<Value = Bandwidth> {
-        (token(), any::<u64>()).prop_map(|(t, b)| Bandwidth { bwtype: t.replace(':', ""), bandwidth: b }).prop_filter("empty", |b| !b.bwtype.is_empty())
+        (token(), any::<u64>())
+            .prop_map(|(t, b)| Bandwidth {
+                bwtype: t.replace(':', ""),
+                bandwidth: b,
+            })
+            .prop_filter("empty", |b| !b.bwtype.is_empty())
     }
     fn attr() -> impl Strategy<Value = Attribute> {
-        ("[A-Za-z0-9-]{1,10}", proptest::option::of(text())).prop_map(|(n, v)| Attribute { name: n, value: v })
+        ("[A-Za-z0-9-]{1,10}", proptest::option::of(text()))
+            .prop_map(|(n, v)| Attribute { name: n, value: v })
     }
     fn media() -> impl Strategy<Value = MediaDescription> {
-        (token(), any::<u16>(), proptest::option::of(any::<u16>()), token(), proptest::collection::vec(token(), 1..5), proptest::option::of(text()), proptest::collection::vec(conn(), 0..2), proptest::collection::vec(bw(), 0..2), proptest::option::of(text()), proptest::collection::vec(attr(), 0..6)).prop_map(
-            |(media, port, num_ports, proto, formats, information, connections, bandwidths, key, attributes)| MediaDescription { media, port, num_ports, proto, formats, information, connections, bandwidths, key, attributes },
+        (
+            token(),
+            any::<u16>(),
+            proptest::option::of(any::<u16>()),
+            token(),
+            proptest::collection::vec(token(), 1..5),
+            proptest::option::of(text()),
+            proptest::collection::vec(conn(), 0..2),
+            proptest::collection::vec(bw(), 0..2),
+            proptest::option::of(text()),
+            proptest::collection::vec(attr(), 0..6),
         )
+            .prop_map(
+                |(
+                    media,
+                    port,
+                    num_ports,
+                    proto,
+                    formats,
+                    information,
+                    connections,
+                    bandwidths,
+                    key,
+                    attributes,
+                )| MediaDescription {
+                    media,
+                    port,
+                    num_ports,
+                    proto,
+                    formats,
+                    information,
+                    connections,
+                    bandwidths,
+                    key,
+                    attributes,
+                },
+            )
     }
     prop_compose! {
         fn description()(user in token(), sid in token(), ver: u64, addr in token(), name in text(), info in proptest::option::of(text()),
@@ -319,7 +443,9 @@ m=audio 0 RTP/SAVP 0\r\n";
 
         #[test]
         fn sdp_parse_never_panics(s in "[ -~\r\n]{0,300}") {
-            let _ = SessionDescription::parse(&s);
+            if let Ok(sd) = SessionDescription::parse(&s) {
+                prop_assert_eq!(SessionDescription::parse(&sd.to_string()).unwrap(), sd);
+            }
         }
 
         #[test]
@@ -327,7 +453,11 @@ m=audio 0 RTP/SAVP 0\r\n";
             let mut b = FULL.as_bytes().to_vec();
             let p = pos % b.len();
             b[p] = byte;
-            if let Ok(s) = core::str::from_utf8(&b) { let _ = SessionDescription::parse(s); }
+            if let Ok(s) = core::str::from_utf8(&b) {
+                if let Ok(sd) = SessionDescription::parse(s) {
+                    prop_assert_eq!(SessionDescription::parse(&sd.to_string()).unwrap(), sd);
+                }
+            }
         }
     }
 }
