@@ -54,3 +54,16 @@ pub use uri::Uri;
 pub mod transaction;
 mod transport;
 pub use transport::{ConnectionId, Transmit, Transport};
+
+pub mod auth;
+pub mod dialog;
+pub mod endpoint;
+pub mod handler;
+pub mod registration;
+pub mod sim;
+pub use endpoint::{
+    CommandError, DialogId, EndReason, Endpoint, EndpointConfig, Event, InviteRequest,
+    OutOfDialogRequest, RegistrationId, RequestId, ServerTxKey,
+};
+pub use handler::{Action, Body, Reply, Request, UacHandler, UasHandler, UasHandlerFactory};
+pub use registration::RegisterRequest;

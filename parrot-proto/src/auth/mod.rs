@@ -1,0 +1,5 @@
+//! Authentication (RFC 3261 §22, RFC 7616, RFC 8760).
+
+pub mod digest;
+
+pub use digest::{DigestAlgorithm, DigestCredentials, DigestSession};

@@ -1,0 +1,221 @@
+//! Dialogs (RFC 3261 §12): identity, route set, remote target and CSeq spaces.
+//!
+//! A [`Dialog`] holds what §12.1 says a dialog is: Call-ID, local and remote tags, local and
+//! remote URIs, the remote target (from Contact, refreshed by target-refresh requests, §12.2),
+//! the route set (Record-Route, reversed on the UAC side, §12.1.2) and the two CSeq spaces. It
+//! builds in-dialog requests (§12.2.1.1, loose and strict routing). The call logic around it
+//! (2xx retransmission, forking, glare) lives in the endpoint.
+
+use crate::{HeaderName, Message, Method, RequestBuilder};
+
+/// Where a dialog stands (§12.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogState {
+    /// Created by a provisional response with a To tag.
+    Early,
+    /// A 2xx was sent or received.
+    Confirmed,
+    /// Ended by BYE, a failure or a timeout.
+    Terminated,
+}
+
+/// Which side of the dialog this endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We sent the INVITE.
+    Uac,
+    /// We received the INVITE.
+    Uas,
+}
+
+/// The dialog state of §12.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialog {
+    /// State.
+    pub state: DialogState,
+    /// Our role.
+    pub role: Role,
+    /// Call-ID.
+    pub call_id: Box<str>,
+    /// Our tag.
+    pub local_tag: Box<str>,
+    /// The peer's tag (empty until known).
+    pub remote_tag: Box<str>,
+    /// Our URI (name-addr without tag), e.g. `<sip:alice@example.com>`.
+    pub local_uri: Box<str>,
+    /// The peer's URI (name-addr without tag).
+    pub remote_uri: Box<str>,
+    /// The remote target (Contact URI).
+    pub remote_target: Box<str>,
+    /// The route set, in the order requests carry it.
+    pub route_set: Vec<Box<str>>,
+    /// Our CSeq (last used).
+    pub local_cseq: u32,
+    /// The peer's CSeq (last seen), `None` until a request arrives.
+    pub remote_cseq: Option<u32>,
+}
+
+/// The URI inside a name-addr, with its angle brackets and parameters dropped.
+pub(crate) fn contact_uri(m: &Message) -> Option<Box<str>> {
+    let c = m.contacts().next()?.ok()?;
+    match c {
+        crate::header::ContactValue::Addr(na) => Some(na.uri_str().into()),
+        crate::header::ContactValue::Star => None,
+    }
+}
+
+/// `<uri>` plus display name, tag parameter removed.
+pub(crate) fn strip_tag(v: &str) -> Box<str> {
+    match v.find(";tag=") {
+        Some(i) => {
+            let rest = &v[i + 5..];
+            let end = rest.find(';').map(|j| i + 5 + j).unwrap_or(v.len());
+            format!("{}{}", &v[..i], &v[end..]).into()
+        }
+        None => v.into(),
+    }
+}
+
+impl Dialog {
+    /// The dialog a UAS creates on answering `invite` with `local_tag` (§12.1.1).
+    pub fn uas(invite: &Message, local_tag: &str) -> Option<Dialog> {
+        let route_set = invite
+            .header_values(HeaderName::RecordRoute)
+            .map(Box::from)
+            .collect();
+        Some(Dialog {
+            state: DialogState::Early,
+            role: Role::Uas,
+            call_id: invite.call_id().ok()?.into(),
+            local_tag: local_tag.into(),
+            remote_tag: invite.from_header().ok()?.tag().unwrap_or("").into(),
+            local_uri: strip_tag(invite.header(HeaderName::To)?),
+            remote_uri: strip_tag(invite.header(HeaderName::From)?),
+            remote_target: contact_uri(invite).unwrap_or_else(|| {
+                invite.request_uri_str().unwrap_or("sip:invalid").into()
+            }),
+            route_set,
+            local_cseq: 0,
+            remote_cseq: invite.cseq().ok().map(|c| c.seq),
+        })
+    }
+
+    /// Updates a UAC dialog from a response that carries a To tag (§12.1.2): remote tag,
+    /// target, and the route set reversed from Record-Route.
+    pub fn update_from_response(&mut self, resp: &Message) {
+        if let Some(tag) = resp.to_header().ok().and_then(|t| t.tag().map(Box::from)) {
+            self.remote_tag = tag;
+        }
+        if let Some(t) = contact_uri(resp) {
+            self.remote_target = t;
+        }
+        let mut rs: Vec<Box<str>> = resp
+            .header_values(HeaderName::RecordRoute)
+            .map(Box::from)
+            .collect();
+        rs.reverse();
+        if self.state != DialogState::Confirmed || !rs.is_empty() {
+            self.route_set = rs;
+        }
+    }
+
+    /// Target refresh (§12.2.1.2, §12.2.2): a Contact in a re-INVITE, UPDATE or its 2xx.
+    pub fn refresh_target(&mut self, m: &Message) {
+        if let Some(t) = contact_uri(m) {
+            self.remote_target = t;
+        }
+    }
+
+    /// The next local CSeq.
+    pub fn next_cseq(&mut self) -> u32 {
+        self.local_cseq = self.local_cseq.wrapping_add(1).max(1);
+        self.local_cseq
+    }
+
+    /// The Request-URI and Route values of an in-dialog request (§12.2.1.1): loose routing
+    /// sends to the remote target with the whole route set; strict routing puts the first
+    /// route in the Request-URI and the remote target last.
+    pub fn request_target(&self) -> (Box<str>, Vec<Box<str>>) {
+        match self.route_set.first() {
+            None => (self.remote_target.clone(), Vec::new()),
+            Some(first) if first.contains(";lr") => {
+                (self.remote_target.clone(), self.route_set.clone())
+            }
+            Some(first) => {
+                let uri = first.trim().trim_start_matches('<');
+                let uri = uri.split('>').next().unwrap_or(uri);
+                let mut routes: Vec<Box<str>> = self.route_set[1..].to_vec();
+                routes.push(format!("<{}>", self.remote_target).into());
+                (uri.into(), routes)
+            }
+        }
+    }
+
+    /// Starts an in-dialog request with `cseq` (§12.2.1.1): Request-URI, Route, From, To,
+    /// Call-ID and CSeq; the caller adds Via, Max-Forwards, Contact and a body.
+    pub fn request(&self, method: Method, cseq: u32) -> RequestBuilder {
+        let (ruri, routes) = self.request_target();
+        let mut b = RequestBuilder::new(method.clone(), ruri.as_ref());
+        for r in routes {
+            b = b.header(HeaderName::Route, r.as_ref());
+        }
+        let to = if self.remote_tag.is_empty() {
+            self.remote_uri.to_string()
+        } else {
+            format!("{};tag={}", self.remote_uri, self.remote_tag)
+        };
+        b.header(
+            HeaderName::From,
+            format!("{};tag={}", self.local_uri, self.local_tag),
+        )
+        .header(HeaderName::To, to)
+        .header(HeaderName::CallId, self.call_id.as_ref())
+        .header(HeaderName::CSeq, format!("{} {}", cseq, method.as_str()))
+    }
+
+    /// Approximate heap bytes held (for the memory figures of the bench).
+    pub fn heap_bytes(&self) -> usize {
+        self.call_id.len()
+            + self.local_tag.len()
+            + self.remote_tag.len()
+            + self.local_uri.len()
+            + self.remote_uri.len()
+            + self.remote_target.len()
+            + self.route_set.iter().map(|r| r.len() + 16).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_tag_keeps_other_params() {
+        assert_eq!(&*strip_tag("<sip:a@h>;tag=12;x=1"), "<sip:a@h>;x=1");
+        assert_eq!(&*strip_tag("<sip:a@h>;tag=12"), "<sip:a@h>");
+    }
+
+    #[test]
+    fn strict_route_moves_remote_target_last() {
+        let mut d = Dialog {
+            state: DialogState::Confirmed,
+            role: Role::Uac,
+            call_id: "c".into(),
+            local_tag: "1".into(),
+            remote_tag: "2".into(),
+            local_uri: "<sip:a@h>".into(),
+            remote_uri: "<sip:b@h>".into(),
+            remote_target: "sip:b@10.0.0.2".into(),
+            route_set: vec!["<sip:p1.example>".into(), "<sip:p2.example;lr>".into()],
+            local_cseq: 1,
+            remote_cseq: None,
+        };
+        let (uri, routes) = d.request_target();
+        assert_eq!(&*uri, "sip:p1.example");
+        assert_eq!(routes.last().map(|r| &**r), Some("<sip:b@10.0.0.2>"));
+        d.route_set = vec!["<sip:p1.example;lr>".into()];
+        let (uri, routes) = d.request_target();
+        assert_eq!(&*uri, "sip:b@10.0.0.2");
+        assert_eq!(routes.len(), 1);
+    }
+}

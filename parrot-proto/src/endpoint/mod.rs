@@ -1,0 +1,955 @@
+//! The endpoint: transactions, dialogs and handlers behind one handle/poll API (RFC 3261 §8,
+//! §12-§18).
+//!
+//! [`Endpoint`] is what an adapter drives. It owns every transaction ([`crate::transaction`]),
+//! every dialog ([`crate::dialog`]) and the handlers ([`crate::handler`]), routes each message
+//! with the pure matching rules of §17.1.3, §17.2.3 and §12.2, and queues what must happen next.
+//!
+//! Methods come in the four kinds of quinn-proto: getters, `handle_*` inputs (datagrams, stream
+//! bytes, timeouts), application commands (`invite`, `respond`, `bye`, `cancel`, `register`,
+//! `options`, `request_in_dialog`) and `poll_*` outputs. See the crate docs for the drain rule.
+
+mod register;
+mod uac;
+mod uas;
+
+use crate::auth::{DigestCredentials, DigestSession};
+use crate::dialog::{Dialog, Role};
+use crate::handler::{Body, UacHandler, UasHandler, UasHandlerFactory};
+use crate::registration::Registration;
+use crate::transaction::{
+    ClientInviteTransaction, ClientNonInviteTransaction, ServerInviteTransaction,
+    ServerNonInviteTransaction, TimerConfig, TransactionKey, TxOutput,
+};
+use crate::{ConnectionId, Limits, Message, Method, StreamDecoder, StreamItem, Transmit, Transport};
+use bytes::Bytes;
+use rand_core::RngCore;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub use uac::{InviteRequest, OutOfDialogRequest};
+
+/// Configuration of an [`Endpoint`].
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// T1, T2, T4 (§17.1.1.1).
+    pub timers: TimerConfig,
+    /// Our address per transport, written in Via and Contact (§18.1.1, §8.1.1.8).
+    pub local_addrs: Vec<(Transport, SocketAddr)>,
+    /// The user part of our Contact URI.
+    pub contact_user: String,
+    /// Written as User-Agent in requests and Server in responses, when set.
+    pub user_agent: Option<String>,
+    /// Methods we accept; others get 405 with this list in Allow (§8.2.1).
+    pub allow: Vec<Method>,
+    /// Option tags we support; a Require naming another gets 420 (§8.2.2.3).
+    pub supported: Vec<String>,
+    /// Body types we accept; others get 415 with Accept (§8.2.3).
+    pub accept: Vec<String>,
+    /// Cap on live server plus client transactions; past it new requests get 503.
+    pub max_transactions: usize,
+    /// Cap on live calls (dialogs, early or confirmed); past it new INVITEs get 503.
+    pub max_dialogs: usize,
+    /// The Retry-After of those 503s, in seconds (§20.33).
+    pub retry_after: u32,
+    /// Parser limits for incoming messages.
+    pub limits: Limits,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            timers: TimerConfig::default(),
+            local_addrs: vec![(
+                Transport::Udp,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060),
+            )],
+            contact_user: "parrot".into(),
+            user_agent: None,
+            allow: [
+                Method::Invite,
+                Method::Ack,
+                Method::Bye,
+                Method::Cancel,
+                Method::Options,
+                Method::Register,
+                Method::Subscribe,
+                Method::Notify,
+                Method::Publish,
+                Method::Message,
+                Method::Info,
+                Method::Update,
+                Method::Refer,
+            ]
+            .to_vec(),
+            supported: Vec::new(),
+            accept: vec![
+                "application/sdp".into(),
+                "text/plain".into(),
+                "application/dtmf-relay".into(),
+                "message/sipfrag".into(),
+            ],
+            max_transactions: 10_000,
+            max_dialogs: 10_000,
+            retry_after: 5,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The handle of a call: the dialog an INVITE establishes (incoming or outgoing). It stays the
+/// same from the INVITE to the end of the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DialogId(pub u64);
+
+/// The handle of a server transaction, for deferred answers ([`Endpoint::respond`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerTxKey(pub u64);
+
+/// The handle of a non-INVITE request sent by a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// The handle of a registration binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationId(pub u64);
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// We sent BYE.
+    LocalBye,
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The INVITE was cancelled (by either side).
+    Cancelled,
+    /// The INVITE got a final 3xx-6xx, sent or received.
+    Rejected(u16),
+    /// Timer B fired or a 408 came back (§8.1.3.1).
+    Timeout,
+    /// No ACK for our 2xx (§13.3.1.4); a BYE was sent.
+    AckTimeout,
+    /// The transport failed (§8.1.3.1).
+    TransportError,
+    /// The handler returned `Stop`.
+    HandlerStopped(String),
+}
+
+/// Something the application should know. Drain with [`Endpoint::poll_event`].
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A new INVITE arrived; a handler (if any) was called already. `offer` is its body.
+    IncomingCall {
+        /// The call.
+        dialog: DialogId,
+        /// Its INVITE server transaction, for a deferred [`Endpoint::respond`].
+        tx: ServerTxKey,
+        /// The INVITE.
+        request: Message,
+        /// The SDP offer (or other body), if any.
+        offer: Option<Body>,
+    },
+    /// A provisional response to our INVITE (§13.2.2.1).
+    CallProgress {
+        /// The call.
+        dialog: DialogId,
+        /// The status (100-199).
+        status: u16,
+        /// Its body (early media SDP), if any.
+        body: Option<Body>,
+    },
+    /// A 2xx to our INVITE; the ACK has been sent.
+    CallAnswered {
+        /// The call.
+        dialog: DialogId,
+        /// The SDP answer (or offer), if any.
+        answer: Option<Body>,
+    },
+    /// The call is established: for a UAC when the 2xx was ACKed, for a UAS when the ACK came.
+    CallEstablished {
+        /// The call.
+        dialog: DialogId,
+        /// Our side.
+        role: Role,
+        /// The remote session description: the 2xx body (UAC), or the ACK's body, else the
+        /// INVITE's (UAS).
+        remote_sdp: Option<Body>,
+    },
+    /// An ACK for our 2xx arrived (§13.3.1.4); its body may be the SDP answer.
+    AckReceived {
+        /// The call.
+        dialog: DialogId,
+        /// The ACK's body.
+        body: Option<Body>,
+    },
+    /// A 3xx to our INVITE; the call ended.
+    CallRedirected {
+        /// The call.
+        dialog: DialogId,
+        /// The Contact URIs offered.
+        contacts: Vec<String>,
+    },
+    /// The call ended (every call gets exactly one).
+    CallEnded {
+        /// The call.
+        dialog: DialogId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A final response to a request sent with a command (or 408 on timeout).
+    ResponseReceived {
+        /// The request.
+        request: RequestId,
+        /// Its dialog, for in-dialog requests.
+        dialog: Option<DialogId>,
+        /// The status.
+        status: u16,
+        /// The response (`None` for a timeout or transport error).
+        response: Option<Message>,
+    },
+    /// A registration was accepted; refreshed automatically before it expires.
+    RegistrationSucceeded {
+        /// The registration.
+        registration: RegistrationId,
+        /// The granted lifetime in seconds.
+        expires: u32,
+    },
+    /// A registration failed and was dropped.
+    RegistrationFailed {
+        /// The registration.
+        registration: RegistrationId,
+        /// The final status (408 for a timeout).
+        status: u16,
+    },
+    /// An unregistration (Expires 0) finished.
+    Unregistered {
+        /// The registration.
+        registration: RegistrationId,
+    },
+    /// Bytes could not be framed on a stream, or the adapter reported a send failure.
+    TransportError {
+        /// The peer.
+        dst: SocketAddr,
+        /// The transport.
+        transport: Transport,
+        /// The connection, for streams.
+        conn: Option<ConnectionId>,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No such dialog, transaction or registration (or it has ended).
+    Unknown,
+    /// The transaction already has a final response.
+    AlreadyAnswered,
+    /// The call is not in a state that allows this (e.g. BYE before answer).
+    InvalidState,
+    /// A message could not be built from the given values.
+    BadInput,
+    /// The transaction cap is reached.
+    Overloaded,
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CommandError::Unknown => "unknown dialog, transaction or registration",
+            CommandError::AlreadyAnswered => "already answered",
+            CommandError::InvalidState => "invalid state for this command",
+            CommandError::BadInput => "message could not be built",
+            CommandError::Overloaded => "transaction cap reached",
+        })
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Where a transaction or dialog sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+    pub conn: Option<ConnectionId>,
+}
+
+pub(crate) enum ServerFsm {
+    Invite(ServerInviteTransaction),
+    NonInvite(ServerNonInviteTransaction),
+}
+
+pub(crate) struct ServerTx {
+    key: TransactionKey,
+    fsm: ServerFsm,
+    peer: Peer,
+    local: SocketAddr,
+    request: Message,
+    via_fix: Option<Box<str>>,
+    to_tag: Box<str>,
+    dialog: Option<DialogId>,
+    merge_key: Option<Box<str>>,
+}
+
+impl ServerTx {
+    fn has_final(&self) -> bool {
+        match &self.fsm {
+            ServerFsm::Invite(t) => t.has_final(),
+            ServerFsm::NonInvite(t) => t.has_final(),
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.fsm {
+            ServerFsm::Invite(t) => t.poll_timeout(),
+            ServerFsm::NonInvite(t) => t.poll_timeout(),
+        }
+    }
+}
+
+pub(crate) enum ClientFsm {
+    Invite(ClientInviteTransaction),
+    NonInvite(ClientNonInviteTransaction),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Invite(DialogId),
+    ReInvite(DialogId, RequestId),
+    Cancel,
+    Bye,
+    Request(RequestId, Option<DialogId>),
+    Register(RegistrationId),
+}
+
+pub(crate) struct ClientTx {
+    fsm: ClientFsm,
+    peer: Peer,
+    purpose: Purpose,
+}
+
+impl ClientTx {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.fsm {
+            ClientFsm::Invite(t) => t.poll_timeout(),
+            ClientFsm::NonInvite(t) => t.poll_timeout(),
+        }
+    }
+}
+
+/// Call-level timers (not transaction timers): §13.3.1.4 2xx retransmission and ACK wait,
+/// §14.1 glare back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallTimer {
+    Retransmit2xx = 0,
+    AckWait = 1,
+    GlareRetry = 2,
+}
+
+/// A re-INVITE waiting for its §14.1 back-off to expire.
+pub(crate) struct GlareRetry {
+    request: RequestId,
+    headers: Vec<(String, String)>,
+    body: Option<Body>,
+}
+
+pub(crate) struct Call {
+    dialog: Dialog,
+    peer: Peer,
+    local: SocketAddr,
+    confirmed: bool,
+    acked: bool,
+    uas: Option<Box<dyn UasHandler>>,
+    uac: Option<Box<dyn UacHandler>>,
+    // UAC side.
+    invite: Option<Box<Message>>,
+    creds: Option<Box<DigestCredentials>>,
+    auth_tried: bool,
+    cancel_requested: bool,
+    cancel_sent: bool,
+    got_provisional: bool,
+    ack: Option<Bytes>,
+    ack_cseq: u32,
+    owns_call_id: bool,
+    // UAS side.
+    server_tx: Option<u64>,
+    pending_2xx: Option<Bytes>,
+    pending_2xx_cseq: u32,
+    retx_interval: Duration,
+    cancelled: bool,
+    // Both.
+    reinvite_pending: bool,
+    glare: Option<Box<GlareRetry>>,
+    offer: Option<Body>,
+    timers: [Option<Instant>; 3],
+}
+
+impl Call {
+    fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {
+        Call {
+            dialog,
+            peer,
+            local,
+            confirmed: false,
+            acked: false,
+            uas: None,
+            uac: None,
+            invite: None,
+            creds: None,
+            auth_tried: false,
+            cancel_requested: false,
+            cancel_sent: false,
+            got_provisional: false,
+            ack: None,
+            ack_cseq: 0,
+            owns_call_id: false,
+            server_tx: None,
+            pending_2xx: None,
+            pending_2xx_cseq: 0,
+            retx_interval: Duration::ZERO,
+            cancelled: false,
+            reinvite_pending: false,
+            glare: None,
+            offer: None,
+            timers: [None; 3],
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+}
+
+struct Conn {
+    decoder: StreamDecoder,
+    local: SocketAddr,
+    remote: SocketAddr,
+    transport: Transport,
+}
+
+/// Sizes for the memory figures of the bench: bytes of the per-dialog and per-transaction
+/// records, their heap parts estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Live calls.
+    pub dialogs: usize,
+    /// Live transactions (server + client).
+    pub transactions: usize,
+    /// Estimated bytes held by all calls (struct + heap + index entry).
+    pub dialog_bytes: usize,
+    /// Estimated bytes held by all transactions (struct + stored messages + index entry).
+    pub transaction_bytes: usize,
+}
+
+/// The sans-IO SIP endpoint (user agent client and server cores, §8).
+///
+/// See the crate docs for the handle/poll loop and the drain rule.
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    rng: Box<dyn RngCore + Send>,
+    factory: Option<Box<dyn UasHandlerFactory>>,
+    default_handler: Option<Box<dyn UasHandler>>,
+    server_txs: HashMap<u64, ServerTx>,
+    server_index: HashMap<TransactionKey, u64>,
+    merge_index: HashMap<Box<str>, u64>,
+    client_txs: HashMap<TransactionKey, ClientTx>,
+    calls: HashMap<DialogId, Call>,
+    by_tag: HashMap<(Box<str>, Box<str>), DialogId>,
+    registrations: HashMap<RegistrationId, Registration>,
+    digest: HashMap<String, DigestSession>,
+    conns: HashMap<ConnectionId, Conn>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_id: u64,
+    scratch: Vec<TxOutput>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("server_transactions", &self.server_txs.len())
+            .field("client_transactions", &self.client_txs.len())
+            .field("calls", &self.calls.len())
+            .field("registrations", &self.registrations.len())
+            .finish()
+    }
+}
+
+/// A seed or an RNG for [`Endpoint::new`].
+pub enum RngSource {
+    /// A seed for the built-in deterministic generator (SplitMix64).
+    Seed(u64),
+    /// A caller's generator.
+    Rng(Box<dyn RngCore + Send>),
+}
+
+impl From<u64> for RngSource {
+    fn from(s: u64) -> Self {
+        RngSource::Seed(s)
+    }
+}
+
+impl From<Box<dyn RngCore + Send>> for RngSource {
+    fn from(r: Box<dyn RngCore + Send>) -> Self {
+        RngSource::Rng(r)
+    }
+}
+
+/// SplitMix64: a small, seeded, deterministic generator for branches, tags and Call-IDs.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl RngCore for SplitMix64 {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+impl Endpoint {
+    // ---- construction and getters -------------------------------------------------------
+
+    /// A new endpoint. `rng` is a seed (`42u64.into()`) or a boxed [`RngCore`]; it is the only
+    /// source of randomness (branches, tags, Call-IDs, cnonces, glare back-off).
+    pub fn new(config: EndpointConfig, rng: impl Into<RngSource>) -> Self {
+        let rng: Box<dyn RngCore + Send> = match rng.into() {
+            RngSource::Seed(s) => Box::new(SplitMix64(s)),
+            RngSource::Rng(r) => r,
+        };
+        Endpoint {
+            cfg: config,
+            rng,
+            factory: None,
+            default_handler: None,
+            server_txs: HashMap::new(),
+            server_index: HashMap::new(),
+            merge_index: HashMap::new(),
+            client_txs: HashMap::new(),
+            calls: HashMap::new(),
+            by_tag: HashMap::new(),
+            registrations: HashMap::new(),
+            digest: HashMap::new(),
+            conns: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_id: 1,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Installs the factory that makes a [`UasHandler`] per incoming call (and one
+    /// endpoint-wide instance for requests outside dialogs). Without one, incoming INVITEs are
+    /// only reported as [`Event::IncomingCall`] and answered with [`Endpoint::respond`], and
+    /// other requests get 501.
+    pub fn set_uas_handler_factory(&mut self, factory: impl UasHandlerFactory + 'static) {
+        self.factory = Some(Box::new(factory));
+        self.default_handler = None;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    /// Live server transactions.
+    pub fn server_transactions(&self) -> usize {
+        self.server_txs.len()
+    }
+
+    /// Live client transactions.
+    pub fn client_transactions(&self) -> usize {
+        self.client_txs.len()
+    }
+
+    /// Live calls (early or confirmed dialogs and pending INVITEs).
+    pub fn dialogs(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Live registrations.
+    pub fn registrations(&self) -> usize {
+        self.registrations.len()
+    }
+
+    /// Whether every table is empty (no transaction, call or registration).
+    pub fn is_idle(&self) -> bool {
+        self.server_txs.is_empty()
+            && self.client_txs.is_empty()
+            && self.calls.is_empty()
+            && self.registrations.is_empty()
+            && self.server_index.is_empty()
+            && self.by_tag.is_empty()
+            && self.merge_index.is_empty()
+    }
+
+    /// The dialog state of a call.
+    pub fn dialog(&self, id: DialogId) -> Option<&Dialog> {
+        self.calls.get(&id).map(|c| &c.dialog)
+    }
+
+    /// Estimated memory held by calls and transactions.
+    pub fn memory_stats(&self) -> MemoryStats {
+        let call_sz = std::mem::size_of::<Call>() + std::mem::size_of::<(DialogId, Call)>();
+        let idx = std::mem::size_of::<((Box<str>, Box<str>), DialogId)>();
+        let dialog_bytes = self
+            .calls
+            .values()
+            .map(|c| {
+                call_sz
+                    + idx
+                    + c.dialog.heap_bytes()
+                    + c.dialog.call_id.len()
+                    + c.dialog.local_tag.len()
+                    + c.invite.as_ref().map(|m| m.len() + 512).unwrap_or(0)
+                    + c.ack.as_ref().map(|b| b.len()).unwrap_or(0)
+                    + c.pending_2xx.as_ref().map(|b| b.len()).unwrap_or(0)
+                    + c.offer.as_ref().map(|b| b.bytes.len()).unwrap_or(0)
+            })
+            .sum();
+        let stx = std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(TransactionKey, u64)>();
+        let ctx = std::mem::size_of::<(TransactionKey, ClientTx)>();
+        let transaction_bytes = self
+            .server_txs
+            .values()
+            .map(|t| stx + t.request.len() * 2 + 512 + t.key.branch.len() * 2)
+            .sum::<usize>()
+            + self
+                .client_txs
+                .iter()
+                .map(|(k, _)| ctx + k.branch.len() + 1024)
+                .sum::<usize>();
+        MemoryStats {
+            dialogs: self.calls.len(),
+            transactions: self.server_txs.len() + self.client_txs.len(),
+            dialog_bytes,
+            transaction_bytes,
+        }
+    }
+
+    // ---- inputs ---------------------------------------------------------------------------
+
+    /// A datagram arrived (UDP, or one WebSocket message) from `remote` on our `local` address.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        transport: Transport,
+        data: Bytes,
+    ) {
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return; // keep-alive (RFC 5626 §3.5.1)
+        }
+        let Ok(msg) = Message::parse_with(data, &self.cfg.limits) else {
+            return; // unframeable: nothing to answer to (§18.3 discards)
+        };
+        let peer = Peer {
+            addr: remote,
+            transport,
+            conn: None,
+        };
+        self.handle_message(now, msg, peer, local);
+    }
+
+    /// A stream connection (TCP, TLS, WS) was opened, by us or the peer.
+    pub fn handle_connection_opened(
+        &mut self,
+        conn: ConnectionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        transport: Transport,
+    ) {
+        self.conns.insert(
+            conn,
+            Conn {
+                decoder: StreamDecoder::with_limits(self.cfg.limits),
+                local,
+                remote,
+                transport,
+            },
+        );
+    }
+
+    /// A stream connection closed. Transactions that send on it fall back to a new connection
+    /// (the adapter gets transmits with `conn: None`).
+    pub fn handle_connection_closed(&mut self, conn: ConnectionId) {
+        self.conns.remove(&conn);
+    }
+
+    /// Bytes arrived on a stream connection; they are framed with a [`StreamDecoder`] (§18.3).
+    /// Unknown connections are ignored: call [`Endpoint::handle_connection_opened`] first.
+    pub fn handle_stream_bytes(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.decoder.push(data);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let (local, remote, transport) = (c.local, c.remote, c.transport);
+            match c.decoder.decode() {
+                Ok(None) => return,
+                Ok(Some(StreamItem::Message(m))) => {
+                    let peer = Peer {
+                        addr: remote,
+                        transport,
+                        conn: Some(conn),
+                    };
+                    self.handle_message(now, m, peer, local);
+                }
+                Ok(Some(StreamItem::Ping)) => self.transmits.push_back(Transmit {
+                    dst: remote,
+                    transport,
+                    conn: Some(conn),
+                    payload: Bytes::from_static(StreamDecoder::PONG),
+                }),
+                Ok(Some(StreamItem::Pong)) => {}
+                Err(_) => {
+                    self.conns.remove(&conn);
+                    self.events.push_back(Event::TransportError {
+                        dst: remote,
+                        transport,
+                        conn: Some(conn),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The adapter could not send to `dst` (ICMP unreachable, connect refused). Every
+    /// transaction sending there terminates and reports the failure (§8.1.3.1, §17.1.4).
+    pub fn handle_transport_error(&mut self, now: Instant, dst: SocketAddr, transport: Transport) {
+        self.events.push_back(Event::TransportError {
+            dst,
+            transport,
+            conn: None,
+        });
+        let keys: Vec<TransactionKey> = self
+            .client_txs
+            .iter()
+            .filter(|(_, t)| t.peer.addr == dst && t.peer.transport == transport)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            let mut out = std::mem::take(&mut self.scratch);
+            if let Some(t) = self.client_txs.get_mut(&k) {
+                match &mut t.fsm {
+                    ClientFsm::Invite(f) => f.on_transport_error(&mut out),
+                    ClientFsm::NonInvite(f) => f.on_transport_error(&mut out),
+                }
+            }
+            self.run_client_outputs(now, &k, &mut out, true);
+            self.scratch = out;
+        }
+        let ids: Vec<u64> = self
+            .server_txs
+            .iter()
+            .filter(|(_, t)| t.peer.addr == dst && t.peer.transport == transport)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in ids {
+            let mut out = std::mem::take(&mut self.scratch);
+            if let Some(t) = self.server_txs.get_mut(&id) {
+                match &mut t.fsm {
+                    ServerFsm::Invite(f) => f.on_transport_error(&mut out),
+                    ServerFsm::NonInvite(f) => f.on_transport_error(&mut out),
+                }
+            }
+            self.run_server_outputs(now, id, &mut out);
+            self.scratch = out;
+        }
+    }
+
+    /// Time passed. Runs every expired timer; early or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .server_txs
+            .iter()
+            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in due {
+            let mut out = std::mem::take(&mut self.scratch);
+            if let Some(t) = self.server_txs.get_mut(&id) {
+                match &mut t.fsm {
+                    ServerFsm::Invite(f) => f.on_timeout(now, &mut out),
+                    ServerFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+                }
+            }
+            self.run_server_outputs(now, id, &mut out);
+            self.scratch = out;
+        }
+        let due: Vec<TransactionKey> = self
+            .client_txs
+            .iter()
+            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            let mut out = std::mem::take(&mut self.scratch);
+            if let Some(t) = self.client_txs.get_mut(&k) {
+                match &mut t.fsm {
+                    ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
+                    ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+                }
+            }
+            self.run_client_outputs(now, &k, &mut out, false);
+            self.scratch = out;
+        }
+        let due: Vec<DialogId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.next_timeout().is_some_and(|at| at <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in due {
+            self.on_call_timers(now, id);
+        }
+        let due: Vec<RegistrationId> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.refresh_at.is_some_and(|at| at <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in due {
+            self.on_registration_timer(now, id);
+        }
+    }
+
+    // ---- outputs --------------------------------------------------------------------------
+
+    /// The next message to send, if any.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline: call [`Endpoint::handle_timeout`] then (or on the next input).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.server_txs.values().filter_map(|t| t.poll_timeout()).min();
+        let b = self.client_txs.values().filter_map(|t| t.poll_timeout()).min();
+        let c = self.calls.values().filter_map(|c| c.next_timeout()).min();
+        let d = self.registrations.values().filter_map(|r| r.refresh_at).min();
+        [a, b, c, d].into_iter().flatten().min()
+    }
+
+    // ---- internals shared by the UAS and UAC halves ------------------------------------------
+
+    fn handle_message(&mut self, now: Instant, msg: Message, peer: Peer, local: SocketAddr) {
+        if msg.is_request() {
+            self.on_request(now, msg, peer, local);
+        } else {
+            self.on_response(now, msg, peer);
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn random_hex(&mut self, n: usize) -> String {
+        let mut s = String::with_capacity(n);
+        while s.len() < n {
+            let v = self.rng.next_u64();
+            s.push_str(&format!("{v:016x}"));
+        }
+        s.truncate(n);
+        s
+    }
+
+    fn new_branch(&mut self) -> String {
+        format!("z9hG4bK{}", self.random_hex(16))
+    }
+
+    fn new_tag(&mut self) -> String {
+        self.random_hex(10)
+    }
+
+    fn local_addr(&self, transport: Transport) -> SocketAddr {
+        self.cfg
+            .local_addrs
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| self.cfg.local_addrs.first())
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060))
+    }
+
+    fn contact_for(&self, local: SocketAddr, transport: Transport) -> String {
+        let host = match local.ip() {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        match transport.uri_param() {
+            Some(p) => format!(
+                "<sip:{}@{}:{};transport={}>",
+                self.cfg.contact_user,
+                host,
+                local.port(),
+                p
+            ),
+            None => format!("<sip:{}@{}:{}>", self.cfg.contact_user, host, local.port()),
+        }
+    }
+
+    fn via_for(&self, local: SocketAddr, transport: Transport, branch: &str) -> String {
+        let host = match local.ip() {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        format!(
+            "SIP/2.0/{} {}:{};branch={};rport",
+            transport.via_token(),
+            host,
+            local.port(),
+            branch
+        )
+    }
+
+    fn send(&mut self, peer: Peer, payload: Bytes) {
+        let conn = peer.conn.filter(|c| self.conns.contains_key(c));
+        self.transmits.push_back(Transmit {
+            dst: peer.addr,
+            transport: peer.transport,
+            conn,
+            payload,
+        });
+    }
+
+    fn tx_count(&self) -> usize {
+        self.server_txs.len() + self.client_txs.len()
+    }
+}
+
+/// Parses `sip:user@host:port` into a socket address when the host is an IP literal.
+pub(crate) fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
+    let u = crate::Uri::parse(uri.trim().trim_start_matches('<').split('>').next()?).ok()?;
+    let s = u.as_sip()?;
+    let ip = s.host().ip()?;
+    let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
+    Some(SocketAddr::new(ip, port))
+}

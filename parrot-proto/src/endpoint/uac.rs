@@ -1,0 +1,862 @@
+//! The UAC core (RFC 3261 §8.1, §9.1, §12.1.2, §13.2, §14.1, §15.1.1, §22.2) and outgoing
+//! requests in general.
+//!
+//! Requests get a fresh `z9hG4bK` branch, tags and Call-ID from the endpoint's RNG, CSeq,
+//! Max-Forwards 70 and a Contact built from the transport they leave on. 401/407 are answered
+//! once with digest credentials (RFC 7616); the session is kept per user and reused. A 2xx is
+//! ACKed by the dialog (§13.2.2.4), again for each retransmission, and a 2xx from another fork
+//! is ACKed and then ended with BYE. 491 to a re-INVITE retries after the §14.1 back-off.
+
+use super::*;
+use crate::dialog::DialogState;
+use crate::handler::Body;
+use crate::{HeaderName, RequestBuilder};
+
+/// An outgoing call ([`Endpoint::invite`]).
+pub struct InviteRequest {
+    /// The callee, a URI or name-addr (`sip:bob@192.0.2.2`, `"Bob" <sip:bob@example.com>`).
+    pub to: String,
+    /// Us, a URI or name-addr.
+    pub from: String,
+    /// The Request-URI; the URI of `to` when `None`.
+    pub request_uri: Option<String>,
+    /// Where to send (the adapter resolves names; §8.1.2 target selection happens there).
+    pub dst: SocketAddr,
+    /// The transport.
+    pub transport: Transport,
+    /// The body, usually the SDP offer.
+    pub body: Option<Body>,
+    /// Extra header lines.
+    pub headers: Vec<(String, String)>,
+    /// Credentials for 401/407 challenges.
+    pub credentials: Option<DigestCredentials>,
+    /// The call's handler, if the application wants callbacks as well as events.
+    pub handler: Option<Box<dyn UacHandler>>,
+}
+
+impl std::fmt::Debug for InviteRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteRequest")
+            .field("to", &self.to)
+            .field("from", &self.from)
+            .field("dst", &self.dst)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InviteRequest {
+    /// A call from `from` to `to` sent to `dst` over `transport`, without body.
+    pub fn new(from: impl Into<String>, to: impl Into<String>, dst: SocketAddr, transport: Transport) -> Self {
+        InviteRequest {
+            to: to.into(),
+            from: from.into(),
+            request_uri: None,
+            dst,
+            transport,
+            body: None,
+            headers: Vec::new(),
+            credentials: None,
+            handler: None,
+        }
+    }
+}
+
+/// A request outside any dialog ([`Endpoint::request`], [`Endpoint::options`]).
+#[derive(Debug, Clone)]
+pub struct OutOfDialogRequest {
+    /// The method (not INVITE, ACK or CANCEL).
+    pub method: Method,
+    /// The Request-URI.
+    pub uri: String,
+    /// From (URI or name-addr).
+    pub from: String,
+    /// To (URI or name-addr).
+    pub to: String,
+    /// Where to send.
+    pub dst: SocketAddr,
+    /// The transport.
+    pub transport: Transport,
+    /// Extra header lines.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Option<Body>,
+    /// Credentials for 401/407 challenges.
+    pub credentials: Option<DigestCredentials>,
+}
+
+pub(crate) fn name_addr(s: &str) -> String {
+    let s = s.trim();
+    if s.contains('<') {
+        s.to_owned()
+    } else {
+        format!("<{s}>")
+    }
+}
+
+pub(crate) fn bare_uri(s: &str) -> &str {
+    let s = s.trim();
+    match (s.find('<'), s.find('>')) {
+        (Some(a), Some(b)) if a < b => &s[a + 1..b],
+        _ => s,
+    }
+}
+
+impl Endpoint {
+    pub(super) fn authorize(
+        &mut self,
+        mut b: RequestBuilder,
+        creds: Option<&DigestCredentials>,
+        method: &Method,
+        uri: &str,
+    ) -> RequestBuilder {
+        let Some(c) = creds else { return b };
+        if let Some(mut s) = self.digest.remove(&c.username) {
+            let v = s.authorization(c, method.as_str(), uri, &mut *self.rng);
+            let name = if s.proxy {
+                HeaderName::ProxyAuthorization
+            } else {
+                HeaderName::Authorization
+            };
+            b = b.header(name, v);
+            self.digest.insert(c.username.clone(), s);
+        }
+        b
+    }
+
+    /// Learns a challenge from a 401/407 (§22.2). Returns whether a session now exists.
+    pub(super) fn learn_challenge(&mut self, resp: &Message, creds: &DigestCredentials) -> bool {
+        let proxy = resp.status() == Some(407);
+        let ch = if proxy {
+            resp.proxy_authenticate().filter_map(|c| c.ok()).find_map(|c| DigestSession::from_challenge(&c, true))
+        } else {
+            resp.www_authenticate().filter_map(|c| c.ok()).find_map(|c| DigestSession::from_challenge(&c, false))
+        };
+        match ch {
+            Some(s) => {
+                self.digest.insert(creds.username.clone(), s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn start_client(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        peer: Peer,
+        purpose: Purpose,
+    ) -> Option<TransactionKey> {
+        let branch = msg.top_via().ok()?.branch()?.to_owned();
+        let method = msg.method()?;
+        let key = TransactionKey::client(&branch, method.clone());
+        let reliable = peer.transport.is_reliable();
+        let mut out = std::mem::take(&mut self.scratch);
+        let fsm = if method == Method::Invite {
+            ClientFsm::Invite(ClientInviteTransaction::start(now, msg, reliable, self.cfg.timers, &mut out))
+        } else {
+            ClientFsm::NonInvite(ClientNonInviteTransaction::start(now, msg, reliable, self.cfg.timers, &mut out))
+        };
+        self.client_txs.insert(key.clone(), ClientTx { fsm, peer, purpose });
+        self.run_client_outputs(now, &key, &mut out, false);
+        self.scratch = out;
+        Some(key)
+    }
+
+    /// Starts an outgoing call (§13.2.1). The returned id names the call in every later event
+    /// and command.
+    pub fn invite(&mut self, now: Instant, req: InviteRequest) -> Result<DialogId, CommandError> {
+        if self.tx_count() >= self.cfg.max_transactions || self.calls.len() >= self.cfg.max_dialogs {
+            return Err(CommandError::Overloaded);
+        }
+        let local = self.local_addr(req.transport);
+        let call_id = format!("{}@{}", self.random_hex(20), local.ip());
+        let tag = self.new_tag();
+        let to = name_addr(&req.to);
+        let from = name_addr(&req.from);
+        let ruri = req
+            .request_uri
+            .clone()
+            .unwrap_or_else(|| bare_uri(&req.to).to_owned());
+        let dialog = Dialog {
+            state: DialogState::Early,
+            role: Role::Uac,
+            call_id: call_id.into(),
+            local_tag: tag.into(),
+            remote_tag: "".into(),
+            local_uri: from.into(),
+            remote_uri: to.into(),
+            remote_target: ruri.clone().into(),
+            route_set: Vec::new(),
+            local_cseq: 0,
+            remote_cseq: None,
+        };
+        let peer = Peer {
+            addr: req.dst,
+            transport: req.transport,
+            conn: None,
+        };
+        let mut call = Call::new(dialog, peer, local);
+        call.uac = req.handler;
+        call.owns_call_id = true;
+        call.creds = req.credentials.map(Box::new);
+        call.offer = req.body.clone();
+        let cseq = call.dialog.next_cseq();
+        let mut b = call.dialog.request(Method::Invite, cseq).uri(ruri.clone());
+        let branch = self.new_branch();
+        b = b
+            .prepend_header(HeaderName::Via, self.via_for(local, req.transport, &branch))
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::Contact, self.contact_for(local, req.transport));
+        if let Some(ua) = &self.cfg.user_agent {
+            b = b.header(HeaderName::UserAgent, ua.clone());
+        }
+        for (n, v) in &req.headers {
+            b = b.raw_header(n, v.clone());
+        }
+        if let Some(body) = &req.body {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        let creds = call.creds.as_deref().cloned();
+        b = self.authorize(b, creds.as_ref(), &Method::Invite, &ruri);
+        let msg = b.build().map_err(|_| CommandError::BadInput)?;
+        let id = DialogId(self.next_id());
+        call.invite = Some(Box::new(msg.clone()));
+        self.by_tag
+            .insert((call.dialog.call_id.clone(), call.dialog.local_tag.clone()), id);
+        self.calls.insert(id, call);
+        if self.start_client(now, msg, peer, Purpose::Invite(id)).is_none() {
+            self.end_call(id, EndReason::TransportError);
+            return Err(CommandError::BadInput);
+        }
+        Ok(id)
+    }
+
+    /// Cancels an outgoing call that has no final response (§9.1). The CANCEL leaves once a
+    /// provisional response has arrived.
+    pub fn cancel(&mut self, now: Instant, dialog: DialogId) -> Result<(), CommandError> {
+        let call = self.calls.get_mut(&dialog).ok_or(CommandError::Unknown)?;
+        if call.dialog.role != Role::Uac || call.confirmed {
+            return Err(CommandError::InvalidState);
+        }
+        call.cancel_requested = true;
+        if call.got_provisional && !call.cancel_sent {
+            self.send_cancel(now, dialog);
+        }
+        Ok(())
+    }
+
+    fn send_cancel(&mut self, now: Instant, dialog: DialogId) {
+        let Some(call) = self.calls.get_mut(&dialog) else { return };
+        let Some(inv) = call.invite.as_deref() else { return };
+        call.cancel_sent = true;
+        let peer = call.peer;
+        let build = || -> Option<Message> {
+            let mut b = RequestBuilder::new(Method::Cancel, inv.request_uri_str()?);
+            b = b.header(HeaderName::Via, inv.header_values(HeaderName::Via).next()?.to_owned());
+            for r in inv.header_lines(HeaderName::Route) {
+                b = b.header(HeaderName::Route, r.to_owned());
+            }
+            b.header(HeaderName::MaxForwards, "70")
+                .header(HeaderName::From, inv.header(HeaderName::From)?.to_owned())
+                .header(HeaderName::To, inv.header(HeaderName::To)?.to_owned())
+                .header(HeaderName::CallId, inv.header(HeaderName::CallId)?.to_owned())
+                .header(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().ok()?.seq))
+                .build()
+                .ok()
+        };
+        if let Some(m) = build() {
+            self.start_client(now, m, peer, Purpose::Cancel);
+        }
+    }
+
+    /// Hangs up: BYE on an established call (§15.1.1), CANCEL on an outgoing call not yet
+    /// answered, 603 Decline on an incoming call not yet answered.
+    pub fn bye(&mut self, now: Instant, dialog: DialogId) -> Result<(), CommandError> {
+        let call = self.calls.get(&dialog).ok_or(CommandError::Unknown)?;
+        if !call.confirmed {
+            return match call.dialog.role {
+                Role::Uac => self.cancel(now, dialog),
+                Role::Uas => match call.server_tx {
+                    Some(tx) => self.respond(now, ServerTxKey(tx), crate::handler::Reply::new(603)),
+                    None => Err(CommandError::InvalidState),
+                },
+            };
+        }
+        if let Some(m) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
+            let peer = self.dialog_peer(dialog);
+            self.start_client(now, m, peer, Purpose::Bye);
+        }
+        self.end_call(dialog, EndReason::LocalBye);
+        Ok(())
+    }
+
+    /// Where in-dialog requests go: the first loose route or the remote target when it is an
+    /// IP literal (§12.2.1.1, §8.1.2), else the address the dialog was set up with.
+    fn dialog_peer(&self, dialog: DialogId) -> Peer {
+        let Some(call) = self.calls.get(&dialog) else {
+            return Peer {
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+                transport: Transport::Udp,
+                conn: None,
+            };
+        };
+        peer_for(&call.dialog, call.peer)
+    }
+
+    fn in_dialog_request(
+        &mut self,
+        dialog: DialogId,
+        method: Method,
+        headers: &[(String, String)],
+        body: Option<&Body>,
+    ) -> Option<Message> {
+        let branch = self.new_branch();
+        let call = self.calls.get_mut(&dialog)?;
+        let cseq = call.dialog.next_cseq();
+        let (local, transport) = (call.local, call.peer.transport);
+        let mut b = call.dialog.request(method.clone(), cseq);
+        b = b
+            .prepend_header(HeaderName::Via, self.via_for(local, transport, &branch))
+            .header(HeaderName::MaxForwards, "70");
+        if matches!(method, Method::Invite | Method::Update | Method::Subscribe | Method::Refer) {
+            b = b.header(HeaderName::Contact, self.contact_for(local, transport));
+        }
+        for (n, v) in headers {
+            b = b.raw_header(n, v.clone());
+        }
+        if let Some(body) = body {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        b.build().ok()
+    }
+
+    /// Sends a request inside an established dialog (§12.2.1): BYE, re-INVITE, UPDATE, INFO,
+    /// MESSAGE, NOTIFY, REFER, ... Its final response comes back as
+    /// [`Event::ResponseReceived`]; a re-INVITE's 2xx is ACKed by the endpoint.
+    pub fn request_in_dialog(
+        &mut self,
+        now: Instant,
+        dialog: DialogId,
+        method: Method,
+        headers: Vec<(String, String)>,
+        body: Option<Body>,
+    ) -> Result<RequestId, CommandError> {
+        let call = self.calls.get(&dialog).ok_or(CommandError::Unknown)?;
+        if !call.confirmed || matches!(method, Method::Ack | Method::Cancel) {
+            return Err(CommandError::InvalidState);
+        }
+        let busy = call.reinvite_pending || call.server_tx.is_some() || call.glare.is_some();
+        if self.tx_count() >= self.cfg.max_transactions {
+            return Err(CommandError::Overloaded);
+        }
+        let rid = RequestId(self.next_id());
+        if method == Method::Bye {
+            self.bye(now, dialog)?;
+            return Ok(rid);
+        }
+        if method == Method::Invite {
+            if busy {
+                return Err(CommandError::InvalidState);
+            }
+            self.send_reinvite(now, dialog, rid, headers, body)?;
+            return Ok(rid);
+        }
+        let m = self
+            .in_dialog_request(dialog, method, &headers, body.as_ref())
+            .ok_or(CommandError::BadInput)?;
+        let peer = self.dialog_peer(dialog);
+        self.start_client(now, m, peer, Purpose::Request(rid, Some(dialog)));
+        Ok(rid)
+    }
+
+    pub(super) fn send_reinvite(
+        &mut self,
+        now: Instant,
+        dialog: DialogId,
+        rid: RequestId,
+        headers: Vec<(String, String)>,
+        body: Option<Body>,
+    ) -> Result<(), CommandError> {
+        let m = self
+            .in_dialog_request(dialog, Method::Invite, &headers, body.as_ref())
+            .ok_or(CommandError::BadInput)?;
+        let peer = self.dialog_peer(dialog);
+        if let Some(c) = self.calls.get_mut(&dialog) {
+            c.reinvite_pending = true;
+            c.glare = Some(Box::new(GlareRetry {
+                request: rid,
+                headers,
+                body,
+            }));
+        }
+        self.start_client(now, m, peer, Purpose::ReInvite(dialog, rid));
+        // Keep the retry material only while the re-INVITE is in flight.
+        Ok(())
+    }
+
+    /// Sends a request outside any dialog (OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH, ...). The
+    /// final response comes back as [`Event::ResponseReceived`].
+    pub fn request(&mut self, now: Instant, req: OutOfDialogRequest) -> Result<RequestId, CommandError> {
+        if matches!(req.method, Method::Invite | Method::Ack | Method::Cancel) {
+            return Err(CommandError::InvalidState);
+        }
+        if self.tx_count() >= self.cfg.max_transactions {
+            return Err(CommandError::Overloaded);
+        }
+        let local = self.local_addr(req.transport);
+        let branch = self.new_branch();
+        let call_id = format!("{}@{}", self.random_hex(20), local.ip());
+        let tag = self.new_tag();
+        let mut b = RequestBuilder::new(req.method.clone(), req.uri.clone())
+            .header(HeaderName::Via, self.via_for(local, req.transport, &branch))
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, format!("{};tag={}", name_addr(&req.from), tag))
+            .header(HeaderName::To, name_addr(&req.to))
+            .header(HeaderName::CallId, call_id)
+            .header(HeaderName::CSeq, format!("1 {}", req.method.as_str()))
+            .header(HeaderName::Contact, self.contact_for(local, req.transport));
+        for (n, v) in &req.headers {
+            b = b.raw_header(n, v.clone());
+        }
+        if let Some(body) = &req.body {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        b = self.authorize(b, req.credentials.as_ref(), &req.method, &req.uri);
+        let m = b.build().map_err(|_| CommandError::BadInput)?;
+        let rid = RequestId(self.next_id());
+        let peer = Peer {
+            addr: req.dst,
+            transport: req.transport,
+            conn: None,
+        };
+        self.start_client(now, m, peer, Purpose::Request(rid, None));
+        Ok(rid)
+    }
+
+    /// Sends OPTIONS to `uri` at `dst` (§11).
+    pub fn options(
+        &mut self,
+        now: Instant,
+        uri: &str,
+        dst: SocketAddr,
+        transport: Transport,
+    ) -> Result<RequestId, CommandError> {
+        let from = format!("sip:{}@{}", self.cfg.contact_user, self.local_addr(transport).ip());
+        self.request(
+            now,
+            OutOfDialogRequest {
+                method: Method::Options,
+                uri: uri.to_owned(),
+                from,
+                to: uri.to_owned(),
+                dst,
+                transport,
+                headers: Vec::new(),
+                body: None,
+                credentials: None,
+            },
+        )
+    }
+
+    // ---- responses -------------------------------------------------------------------------
+
+    pub(super) fn on_response(&mut self, now: Instant, msg: Message, _peer: Peer) {
+        let Some(key) = TransactionKey::client_for_response(&msg) else { return };
+        if self.client_txs.contains_key(&key) {
+            let mut out = std::mem::take(&mut self.scratch);
+            if let Some(t) = self.client_txs.get_mut(&key) {
+                match &mut t.fsm {
+                    ClientFsm::Invite(f) => f.on_response(now, &msg, &mut out),
+                    ClientFsm::NonInvite(f) => f.on_response(now, &msg, &mut out),
+                }
+            }
+            self.run_client_outputs(now, &key, &mut out, false);
+            self.scratch = out;
+            return;
+        }
+        // A 2xx after the transaction ended (RFC 6026): the dialog ACKs it again.
+        let is_invite_2xx = msg.status().is_some_and(|c| (200..300).contains(&c))
+            && msg.cseq().map(|c| c.method == Method::Invite).unwrap_or(false);
+        if is_invite_2xx {
+            let Ok(call_id) = msg.call_id() else { return };
+            let Some(tag) = msg.from_header().ok().and_then(|f| f.tag().map(Box::<str>::from)) else {
+                return;
+            };
+            if let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) {
+                self.on_invite_2xx(now, d, &msg);
+            }
+        }
+    }
+
+    pub(super) fn run_client_outputs(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        out: &mut Vec<TxOutput>,
+        transport_error: bool,
+    ) {
+        let Some((peer, purpose)) = self.client_txs.get(key).map(|t| (t.peer, t.purpose)) else {
+            out.clear();
+            return;
+        };
+        let outs: Vec<TxOutput> = out.drain(..).collect();
+        for o in outs {
+            match o {
+                TxOutput::Send(b) => self.send(peer, b),
+                TxOutput::Deliver(m) => self.on_client_response(now, purpose, key, &m),
+                TxOutput::Timeout(_) => self.on_client_failure(now, purpose, 408),
+                TxOutput::Terminated => {
+                    self.client_txs.remove(key);
+                    if transport_error {
+                        self.on_client_failure(now, purpose, 503);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_client_failure(&mut self, now: Instant, purpose: Purpose, status: u16) {
+        match purpose {
+            Purpose::Invite(d) => {
+                if let Some(c) = self.calls.get_mut(&d) {
+                    if c.confirmed {
+                        return;
+                    }
+                    if let Some(h) = c.uac.as_mut() {
+                        h.on_failure(d, status, None);
+                    }
+                }
+                let reason = if status == 408 {
+                    EndReason::Timeout
+                } else {
+                    EndReason::TransportError
+                };
+                self.end_call(d, reason);
+            }
+            Purpose::ReInvite(d, rid) => {
+                if let Some(c) = self.calls.get_mut(&d) {
+                    c.reinvite_pending = false;
+                    c.glare = None;
+                }
+                self.events.push_back(Event::ResponseReceived {
+                    request: rid,
+                    dialog: Some(d),
+                    status,
+                    response: None,
+                });
+                // §12.2.1.2: a timeout of an in-dialog request ends the dialog.
+                if status == 408 {
+                    let _ = self.bye(now, d);
+                }
+            }
+            Purpose::Request(rid, d) => {
+                self.events.push_back(Event::ResponseReceived {
+                    request: rid,
+                    dialog: d,
+                    status,
+                    response: None,
+                });
+                if status == 408 {
+                    if let Some(d) = d {
+                        let _ = self.bye(now, d);
+                    }
+                }
+            }
+            Purpose::Register(r) => self.on_register_failure(r, status),
+            Purpose::Cancel | Purpose::Bye => {}
+        }
+    }
+
+    fn on_client_response(&mut self, now: Instant, purpose: Purpose, key: &TransactionKey, m: &Message) {
+        let Some(code) = m.status() else { return };
+        match purpose {
+            Purpose::Invite(d) => self.on_invite_response(now, d, key, m, code),
+            Purpose::ReInvite(d, rid) => {
+                if code < 200 {
+                    return;
+                }
+                if (200..300).contains(&code) {
+                    self.on_invite_2xx(now, d, m);
+                    if let Some(c) = self.calls.get_mut(&d) {
+                        if c.reinvite_pending {
+                            c.reinvite_pending = false;
+                            c.glare = None;
+                            self.events.push_back(Event::ResponseReceived {
+                                request: rid,
+                                dialog: Some(d),
+                                status: code,
+                                response: Some(m.clone()),
+                            });
+                        }
+                    }
+                    return;
+                }
+                let Some(c) = self.calls.get_mut(&d) else { return };
+                if !c.reinvite_pending {
+                    return;
+                }
+                c.reinvite_pending = false;
+                if code == 491 {
+                    // §14.1: owner of the Call-ID waits 2.1-4 s, the other side 0-2 s, in
+                    // units of 10 ms.
+                    let units = if c.owns_call_id {
+                        210 + (self.rng.next_u32() % 191)
+                    } else {
+                        self.rng.next_u32() % 201
+                    };
+                    if let Some(c) = self.calls.get_mut(&d) {
+                        c.timers[CallTimer::GlareRetry as usize] =
+                            Some(now + Duration::from_millis(units as u64 * 10));
+                    }
+                    return;
+                }
+                c.glare = None;
+                self.events.push_back(Event::ResponseReceived {
+                    request: rid,
+                    dialog: Some(d),
+                    status: code,
+                    response: Some(m.clone()),
+                });
+                if code == 481 || code == 408 {
+                    let _ = self.bye(now, d);
+                }
+            }
+            Purpose::Request(rid, d) => {
+                if code < 200 {
+                    return;
+                }
+                self.events.push_back(Event::ResponseReceived {
+                    request: rid,
+                    dialog: d,
+                    status: code,
+                    response: Some(m.clone()),
+                });
+                if let Some(d) = d {
+                    if code == 481 || code == 408 {
+                        let _ = self.bye(now, d);
+                    }
+                }
+            }
+            Purpose::Register(r) => self.on_register_response(now, r, m, code),
+            Purpose::Cancel | Purpose::Bye => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, now: Instant, d: DialogId, key: &TransactionKey, m: &Message, code: u16) {
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        if code < 200 {
+            call.got_provisional = true;
+            if code > 100 && !call.confirmed && m.to_header().ok().and_then(|t| t.tag()).is_some() {
+                call.dialog.update_from_response(m);
+            }
+            if let Some(h) = call.uac.as_mut() {
+                h.on_provisional(d, m);
+            }
+            let send_cancel = call.cancel_requested && !call.cancel_sent;
+            self.events.push_back(Event::CallProgress {
+                dialog: d,
+                status: code,
+                body: Body::of(m),
+            });
+            if send_cancel {
+                self.send_cancel(now, d);
+            }
+            return;
+        }
+        if code < 300 {
+            self.on_invite_2xx(now, d, m);
+            return;
+        }
+        if call.confirmed {
+            return;
+        }
+        // Only the INVITE in flight decides the call (an earlier, challenged one is ACKed only).
+        let current = call
+            .invite
+            .as_deref()
+            .and_then(|i| i.top_via().ok().and_then(|v| v.branch().map(|b| *b == *key.branch)))
+            .unwrap_or(false);
+        if !current {
+            return;
+        }
+        if (code == 401 || code == 407) && !call.auth_tried && !call.cancel_requested {
+            if let Some(creds) = call.creds.as_deref().cloned() {
+                call.auth_tried = true;
+                if self.learn_challenge(m, &creds) && self.resend_invite_with_auth(now, d, &creds) {
+                    return;
+                }
+            }
+        }
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        if (300..400).contains(&code) {
+            let contacts: Vec<String> = m
+                .contacts()
+                .filter_map(|c| c.ok())
+                .filter_map(|c| match c {
+                    crate::header::ContactValue::Addr(a) => Some(a.uri_str().to_owned()),
+                    crate::header::ContactValue::Star => None,
+                })
+                .collect();
+            if let Some(h) = call.uac.as_mut() {
+                h.on_redirect(d, m);
+            }
+            self.events.push_back(Event::CallRedirected { dialog: d, contacts });
+            self.end_call(d, EndReason::Rejected(code));
+            return;
+        }
+        if let Some(h) = call.uac.as_mut() {
+            h.on_failure(d, code, Some(m));
+        }
+        let reason = if code == 487 && call.cancel_requested {
+            EndReason::Cancelled
+        } else if code == 408 {
+            EndReason::Timeout
+        } else {
+            EndReason::Rejected(code)
+        };
+        self.end_call(d, reason);
+    }
+
+    fn resend_invite_with_auth(&mut self, now: Instant, d: DialogId, creds: &DigestCredentials) -> bool {
+        let branch = self.new_branch();
+        let Some(call) = self.calls.get_mut(&d) else { return false };
+        let Some(old) = call.invite.as_deref().cloned() else { return false };
+        let cseq = call.dialog.next_cseq();
+        let (local, peer) = (call.local, call.peer);
+        let Some(mut b) = RequestBuilder::from_message(&old) else { return false };
+        b = b
+            .remove_header(HeaderName::Via)
+            .remove_header(HeaderName::CSeq)
+            .remove_header(HeaderName::Authorization)
+            .remove_header(HeaderName::ProxyAuthorization)
+            .prepend_header(HeaderName::Via, self.via_for(local, peer.transport, &branch))
+            .header(HeaderName::CSeq, format!("{cseq} INVITE"));
+        let uri = old.request_uri_str().unwrap_or("").to_owned();
+        b = self.authorize(b, Some(creds), &Method::Invite, &uri);
+        let Ok(m) = b.build() else { return false };
+        if let Some(c) = self.calls.get_mut(&d) {
+            c.invite = Some(Box::new(m.clone()));
+        }
+        self.start_client(now, m, peer, Purpose::Invite(d)).is_some()
+    }
+
+    /// A 2xx to an INVITE or re-INVITE (§13.2.2.4): confirm, ACK; the same 2xx again gets the
+    /// same ACK; a 2xx from another fork gets ACK and BYE.
+    fn on_invite_2xx(&mut self, now: Instant, d: DialogId, m: &Message) {
+        let branch = self.new_branch();
+        let Some((local, transport)) = self.calls.get(&d).map(|c| (c.local, c.peer.transport)) else {
+            return;
+        };
+        let via = self.via_for(local, transport, &branch);
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        let tag = m.to_header().ok().and_then(|t| t.tag().map(Box::<str>::from)).unwrap_or_default();
+        let seq = m.cseq().map(|c| c.seq).unwrap_or(0);
+        if call.confirmed && *tag != *call.dialog.remote_tag {
+            // Forking (§13.2.2.4): a second dialog is ACKed and ended at once.
+            let mut other = call.dialog.clone();
+            other.remote_tag = tag;
+            other.route_set.clear();
+            other.state = DialogState::Early;
+            other.update_from_response(m);
+            let peer = peer_for(&other, call.peer);
+            if let Ok(ack) = other
+                .request(Method::Ack, seq)
+                .prepend_header(HeaderName::Via, via)
+                .header(HeaderName::MaxForwards, "70")
+                .build()
+            {
+                self.send(peer, ack.to_bytes());
+            }
+            let branch2 = self.new_branch();
+            let via2 = self.via_for(local, transport, &branch2);
+            let bye_cseq = other.next_cseq();
+            if let Ok(bye) = other
+                .request(Method::Bye, bye_cseq)
+                .prepend_header(HeaderName::Via, via2)
+                .header(HeaderName::MaxForwards, "70")
+                .build()
+            {
+                self.start_client(now, bye, peer, Purpose::Bye);
+            }
+            return;
+        }
+        if call.confirmed && seq == call.ack_cseq {
+            if let Some(ack) = call.ack.clone() {
+                let peer = peer_for(&call.dialog, call.peer);
+                self.send(peer, ack);
+            }
+            return;
+        }
+        if call.confirmed && seq < call.ack_cseq {
+            return;
+        }
+        let first = !call.confirmed;
+        if first {
+            call.dialog.update_from_response(m);
+            call.dialog.state = DialogState::Confirmed;
+            call.confirmed = true;
+            call.invite = None;
+        } else {
+            call.dialog.refresh_target(m);
+        }
+        let peer = peer_for(&call.dialog, call.peer);
+        let Ok(ack) = call
+            .dialog
+            .request(Method::Ack, seq)
+            .prepend_header(HeaderName::Via, via)
+            .header(HeaderName::MaxForwards, "70")
+            .build()
+        else {
+            return;
+        };
+        let ack = ack.to_bytes();
+        call.ack = Some(ack.clone());
+        call.ack_cseq = seq;
+        self.send(peer, ack);
+        if !first {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        let answer = Body::of(m);
+        if let Some(h) = call.uac.as_mut() {
+            h.on_success(d, m);
+            h.on_call_established(d, answer.as_ref());
+        }
+        let cancelled = call.cancel_requested;
+        self.events.push_back(Event::CallAnswered {
+            dialog: d,
+            answer: answer.clone(),
+        });
+        self.events.push_back(Event::CallEstablished {
+            dialog: d,
+            role: Role::Uac,
+            remote_sdp: answer,
+        });
+        if cancelled {
+            // §9.1: the CANCEL crossed the 2xx; the call is ended with BYE.
+            if let Some(bye) = self.in_dialog_request(d, Method::Bye, &[], None) {
+                let peer = self.dialog_peer(d);
+                self.start_client(now, bye, peer, Purpose::Bye);
+            }
+            self.end_call(d, EndReason::Cancelled);
+        }
+    }
+}
+
+pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
+    let target = match d.route_set.first() {
+        Some(r) if r.contains(";lr") => r.as_ref(),
+        Some(r) => r.as_ref(),
+        None => d.remote_target.as_ref(),
+    };
+    match uri_socket_addr(bare_uri(target)) {
+        Some(addr) => Peer {
+            addr,
+            transport: default.transport,
+            conn: if addr == default.addr { default.conn } else { None },
+        },
+        None => default,
+    }
+}

@@ -1,0 +1,740 @@
+//! The UAS core (RFC 3261 §8.2, §9.2, §12.2.2, §13.3, §14.2, §15.1.2, §17.2, §18.2, RFC 3581).
+//!
+//! A new request passes the checks of §8.2 in order (method, Max-Forwards, URI scheme, dialog,
+//! merged request, Require, body type, caps), gets a server transaction, a 100 Trying if it is an
+//! INVITE, and goes to its handler. Responses leave per §18.2.2 with `received`/`rport` added to
+//! the top Via (RFC 3581 §4). A 2xx to INVITE is retransmitted by the call until the ACK comes
+//! (§13.3.1.4); without ACK the call sends BYE.
+
+use super::*;
+use crate::dialog::{DialogState, Role};
+use crate::handler::{Action, Reply, Request};
+use crate::transaction::ServerRequestOutcome;
+use crate::{HeaderName, ResponseBuilder};
+
+impl Endpoint {
+    pub(super) fn on_request(&mut self, now: Instant, msg: Message, peer: Peer, local: SocketAddr) {
+        let Some(method) = msg.method() else { return };
+        let Some(key) = TransactionKey::server(&msg) else {
+            return; // no usable Via: there is nowhere to answer (§18.2.1)
+        };
+        // Retransmissions and ACKs for non-2xx (§17.2.3).
+        if let Some(&id) = self.server_index.get(&key) {
+            let is_ack = method == Method::Ack;
+            let mut out = std::mem::take(&mut self.scratch);
+            let mut to_tu = false;
+            if let Some(t) = self.server_txs.get_mut(&id) {
+                match &mut t.fsm {
+                    ServerFsm::Invite(f) => {
+                        to_tu = f.on_request(now, is_ack, &mut out) == ServerRequestOutcome::ToTu;
+                    }
+                    ServerFsm::NonInvite(f) => {
+                        if !is_ack {
+                            f.on_request(&mut out);
+                        }
+                    }
+                }
+            }
+            self.run_server_outputs(now, id, &mut out);
+            self.scratch = out;
+            if to_tu {
+                self.on_ack_2xx(now, &msg, peer);
+            }
+            return;
+        }
+        if method == Method::Ack {
+            // ACK for a 2xx is its own transaction and goes to the dialog (§13.2.2.4, §17.2.3).
+            self.on_ack_2xx(now, &msg, peer);
+            return;
+        }
+        let via_fix = via_fix(&msg, peer.addr);
+        let rpeer = response_peer(&msg, peer);
+        // §8.2: validation first; each failure has its RFC answer.
+        if let Err(e) = msg.validate() {
+            let code = e.response_code().unwrap_or(400);
+            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(code));
+            return;
+        }
+        if !self.cfg.allow.contains(&method) {
+            let allow = self.allow_header();
+            self.respond_stateless(
+                &msg,
+                rpeer,
+                via_fix.as_deref(),
+                Reply::new(405).header("Allow", allow),
+            );
+            return;
+        }
+        if method != Method::Options && matches!(msg.max_forwards(), Ok(Some(0))) {
+            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(483));
+            return;
+        }
+        let scheme_ok = msg
+            .request_uri()
+            .map(|u| {
+                let s = u.scheme();
+                s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") || s.eq_ignore_ascii_case("tel")
+            })
+            .unwrap_or(false);
+        if !scheme_ok {
+            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(416));
+            return;
+        }
+        let to_tag = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(Box::<str>::from));
+        let call_id: Box<str> = msg.call_id().unwrap_or_default().into();
+        let dialog = match &to_tag {
+            Some(tag) => match self.by_tag.get(&(call_id.clone(), tag.clone())) {
+                Some(&d) => Some(d),
+                None => {
+                    // §12.2.2 (and §9.2 for a CANCEL): nothing matches.
+                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(481));
+                    return;
+                }
+            },
+            None => None,
+        };
+        if method == Method::Cancel {
+            self.on_cancel(now, &msg, rpeer, local, via_fix);
+            return;
+        }
+        // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
+        let merge_key: Option<Box<str>> = if to_tag.is_none() {
+            let ft = msg.from_header().ok().and_then(|f| f.tag()).unwrap_or("");
+            let cs = msg.cseq().ok().map(|c| c.seq).unwrap_or(0);
+            Some(format!("{call_id}|{ft}|{cs}|{}", method.as_str()).into())
+        } else {
+            None
+        };
+        if let Some(mk) = &merge_key {
+            if self.merge_index.contains_key(mk) {
+                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(482));
+                return;
+            }
+        }
+        let unsupported: Vec<&str> = msg
+            .require()
+            .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if !unsupported.is_empty() {
+            let v = unsupported.join(", ");
+            self.respond_stateless(
+                &msg,
+                rpeer,
+                via_fix.as_deref(),
+                Reply::new(420).header("Unsupported", v),
+            );
+            return;
+        }
+        if !msg.body_slice().is_empty() {
+            let ok_type = match msg.content_type() {
+                Ok(Some(ct)) => self
+                    .cfg
+                    .accept
+                    .iter()
+                    .any(|a| a.split_once('/').is_some_and(|(k, s)| ct.is(k, s))),
+                _ => false,
+            };
+            let ok_enc = msg
+                .tokens(HeaderName::ContentEncoding)
+                .all(|e| e.eq_ignore_ascii_case("identity"));
+            if !ok_type || !ok_enc {
+                let accept = self.cfg.accept.join(", ");
+                self.respond_stateless(
+                    &msg,
+                    rpeer,
+                    via_fix.as_deref(),
+                    Reply::new(415)
+                        .header("Accept", accept)
+                        .header("Accept-Encoding", "identity"),
+                );
+                return;
+            }
+        }
+        // Bounded state: past the caps, 503 + Retry-After without creating anything.
+        let over = self.tx_count() >= self.cfg.max_transactions
+            || (method == Method::Invite
+                && dialog.is_none()
+                && self.calls.len() >= self.cfg.max_dialogs);
+        if over {
+            let ra = self.cfg.retry_after.to_string();
+            self.respond_stateless(
+                &msg,
+                rpeer,
+                via_fix.as_deref(),
+                Reply::new(503).header("Retry-After", ra),
+            );
+            return;
+        }
+        if let Some(d) = dialog {
+            // §12.2.2: CSeq lower than the last one seen gets 500.
+            let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+            let Some(call) = self.calls.get_mut(&d) else { return };
+            if call.dialog.remote_cseq.is_some_and(|r| seq <= r) {
+                self.respond_stateless(
+                    &msg,
+                    rpeer,
+                    via_fix.as_deref(),
+                    Reply::new(500).reason("Out of Order CSeq"),
+                );
+                return;
+            }
+            call.dialog.remote_cseq = Some(seq);
+            if method == Method::Invite {
+                // §14.2 glare: a re-INVITE while one of ours or another of theirs is pending.
+                let busy = call.reinvite_pending || call.server_tx.is_some();
+                if busy {
+                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(491));
+                    return;
+                }
+            }
+            if matches!(method, Method::Invite | Method::Update) {
+                call.dialog.refresh_target(&msg);
+            }
+        }
+        // A new server transaction.
+        let id = self.next_id();
+        let reliable = peer.transport.is_reliable();
+        let fsm = if method == Method::Invite {
+            ServerFsm::Invite(ServerInviteTransaction::new(reliable, self.cfg.timers))
+        } else {
+            ServerFsm::NonInvite(ServerNonInviteTransaction::new(reliable, self.cfg.timers))
+        };
+        let tx_to_tag: Box<str> = match (&to_tag, dialog) {
+            (Some(t), _) => t.clone(),
+            (None, _) => self.new_tag().into(),
+        };
+        if let Some(mk) = &merge_key {
+            self.merge_index.insert(mk.clone(), id);
+        }
+        self.server_index.insert(key.clone(), id);
+        self.server_txs.insert(
+            id,
+            ServerTx {
+                key,
+                fsm,
+                peer: rpeer,
+                local,
+                request: msg.clone(),
+                via_fix,
+                to_tag: tx_to_tag.clone(),
+                dialog,
+                merge_key,
+            },
+        );
+        let txk = ServerTxKey(id);
+        if method == Method::Invite {
+            // §8.2.6.1 / §17.2.1: 100 Trying at once, without a To tag.
+            self.respond_tx_inner(now, id, Reply::new(100), false);
+        }
+        match (&method, dialog) {
+            (Method::Invite, None) => {
+                let Some(dlg) = Dialog::uas(&msg, &tx_to_tag) else {
+                    let _ = self.respond(now, txk, Reply::new(400));
+                    return;
+                };
+                let did = DialogId(self.next_id());
+                let mut call = Call::new(dlg, rpeer, local);
+                call.server_tx = Some(id);
+                call.offer = crate::handler::Body::of(&msg);
+                self.by_tag.insert(
+                    (call.dialog.call_id.clone(), call.dialog.local_tag.clone()),
+                    did,
+                );
+                if let Some(f) = self.factory.as_mut() {
+                    let mut h = f.new_handler();
+                    h.init();
+                    call.uas = Some(h);
+                }
+                self.calls.insert(did, call);
+                if let Some(t) = self.server_txs.get_mut(&id) {
+                    t.dialog = Some(did);
+                }
+                self.events.push_back(Event::IncomingCall {
+                    dialog: did,
+                    tx: txk,
+                    request: msg.clone(),
+                    offer: crate::handler::Body::of(&msg),
+                });
+                self.dispatch(now, id, Some(did), &msg, peer);
+            }
+            (Method::Invite, Some(d)) => {
+                if let Some(c) = self.calls.get_mut(&d) {
+                    c.server_tx = Some(id);
+                }
+                self.dispatch(now, id, Some(d), &msg, peer);
+            }
+            (Method::Bye, Some(d)) => {
+                self.dispatch(now, id, Some(d), &msg, peer);
+                if self.server_txs.get(&id).is_some_and(|t| !t.has_final()) {
+                    let _ = self.respond(now, txk, Reply::new(200));
+                }
+                self.end_call(d, EndReason::RemoteBye);
+            }
+            _ => self.dispatch(now, id, dialog, &msg, peer),
+        }
+    }
+
+    fn allow_header(&self) -> String {
+        self.cfg
+            .allow
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// §9.2: CANCEL gets 200 on its own transaction; a pending INVITE gets 487.
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        msg: &Message,
+        rpeer: Peer,
+        local: SocketAddr,
+        via_fix: Option<Box<str>>,
+    ) {
+        let Some(target) = TransactionKey::cancel_target(msg) else { return };
+        let Some(&inv_id) = self.server_index.get(&target) else {
+            self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(481));
+            return;
+        };
+        if self.tx_count() >= self.cfg.max_transactions {
+            let ra = self.cfg.retry_after.to_string();
+            self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(503).header("Retry-After", ra));
+            return;
+        }
+        let Some(key) = TransactionKey::server(msg) else { return };
+        let (to_tag, dialog, pending) = match self.server_txs.get(&inv_id) {
+            Some(t) => (t.to_tag.clone(), t.dialog, !t.has_final()),
+            None => return,
+        };
+        let id = self.next_id();
+        self.server_index.insert(key.clone(), id);
+        self.server_txs.insert(
+            id,
+            ServerTx {
+                key,
+                fsm: ServerFsm::NonInvite(ServerNonInviteTransaction::new(
+                    rpeer.transport.is_reliable(),
+                    self.cfg.timers,
+                )),
+                peer: rpeer,
+                local,
+                request: msg.clone(),
+                via_fix,
+                to_tag,
+                dialog,
+                merge_key: None,
+            },
+        );
+        let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
+        if pending {
+            if let Some(d) = dialog {
+                if let Some(c) = self.calls.get_mut(&d) {
+                    c.cancelled = true;
+                }
+                let peer = rpeer;
+                self.dispatch(now, id, Some(d), msg, peer);
+            }
+            let _ = self.respond(now, ServerTxKey(inv_id), Reply::new(487));
+        }
+    }
+
+    /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
+    fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
+        let Ok(call_id) = msg.call_id() else { return };
+        let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(Box::<str>::from)) else {
+            return;
+        };
+        let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) else {
+            return;
+        };
+        let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        if call.pending_2xx.is_none() || call.pending_2xx_cseq != seq {
+            return; // a retransmitted ACK: absorbed, never answered
+        }
+        call.pending_2xx = None;
+        call.timers[CallTimer::Retransmit2xx as usize] = None;
+        call.timers[CallTimer::AckWait as usize] = None;
+        let body = crate::handler::Body::of(msg);
+        let first = !call.acked;
+        call.acked = true;
+        let remote_sdp = body.clone().or_else(|| call.offer.take());
+        self.events.push_back(Event::AckReceived {
+            dialog: d,
+            body: body.clone(),
+        });
+        if first {
+            self.events.push_back(Event::CallEstablished {
+                dialog: d,
+                role: Role::Uas,
+                remote_sdp,
+            });
+        }
+        self.dispatch_no_tx(now, Some(d), msg, peer);
+    }
+
+    /// Calls the handler for `msg` and applies its action to server transaction `id`.
+    fn dispatch(&mut self, now: Instant, id: u64, dialog: Option<DialogId>, msg: &Message, peer: Peer) {
+        let action = self.call_handler(dialog, Some(ServerTxKey(id)), msg, peer);
+        self.apply_action(now, Some(id), dialog, action);
+    }
+
+    fn dispatch_no_tx(&mut self, now: Instant, dialog: Option<DialogId>, msg: &Message, peer: Peer) {
+        let action = self.call_handler(dialog, None, msg, peer);
+        self.apply_action(now, None, dialog, action);
+    }
+
+    fn call_handler(
+        &mut self,
+        dialog: Option<DialogId>,
+        tx: Option<ServerTxKey>,
+        msg: &Message,
+        peer: Peer,
+    ) -> Action {
+        let Some(method) = msg.method() else { return Action::NoReply };
+        let own = dialog.and_then(|d| self.calls.get_mut(&d)).and_then(|c| c.uas.take());
+        let (mut h, is_own) = match own {
+            Some(h) => (h, true),
+            None => match self.default_handler.take() {
+                Some(h) => (h, false),
+                None => match self.factory.as_mut() {
+                    Some(f) => {
+                        let mut h = f.new_handler();
+                        h.init();
+                        (h, false)
+                    }
+                    None => {
+                        return match method {
+                            Method::Ack | Method::Cancel | Method::Invite => Action::NoReply,
+                            Method::Bye => Action::respond(200),
+                            _ => Action::not_implemented(),
+                        }
+                    }
+                },
+            },
+        };
+        let req = Request {
+            message: msg,
+            dialog,
+            tx,
+            remote: peer.addr,
+            transport: peer.transport,
+        };
+        let action = match method {
+            Method::Invite => h.handle_invite(&req),
+            Method::Ack => h.handle_ack(&req),
+            Method::Bye => h.handle_bye(&req),
+            Method::Cancel => h.handle_cancel(&req),
+            Method::Options => h.handle_options(&req),
+            Method::Register => h.handle_register(&req),
+            Method::Subscribe => h.handle_subscribe(&req),
+            Method::Notify => h.handle_notify(&req),
+            Method::Publish => h.handle_publish(&req),
+            Method::Message => h.handle_message(&req),
+            Method::Info => h.handle_info(&req),
+            _ => h.handle_other(&req),
+        };
+        if is_own {
+            if let Some(c) = dialog.and_then(|d| self.calls.get_mut(&d)) {
+                c.uas = Some(h);
+            }
+        } else {
+            self.default_handler = Some(h);
+        }
+        action
+    }
+
+    fn apply_action(&mut self, now: Instant, tx: Option<u64>, dialog: Option<DialogId>, action: Action) {
+        match action {
+            Action::Respond(reply) => {
+                let tx = tx.or_else(|| dialog.and_then(|d| self.calls.get(&d)).and_then(|c| c.server_tx));
+                if let Some(id) = tx {
+                    let _ = self.respond(now, ServerTxKey(id), reply);
+                }
+            }
+            Action::NoReply => {}
+            Action::Proxy(_uri) => {
+                // Stateful proxying (§16) is not part of the UA core: answer instead of hanging.
+                if let Some(id) = tx {
+                    let _ = self.respond(now, ServerTxKey(id), Reply::new(501).reason("Proxying Not Supported"));
+                }
+            }
+            Action::Stop(reason) => {
+                if let Some(id) = tx {
+                    let _ = self.respond(now, ServerTxKey(id), Reply::new(500));
+                }
+                if let Some(d) = dialog {
+                    if let Some(c) = self.calls.get_mut(&d) {
+                        c.uas = None;
+                        if let Some(pending) = c.server_tx {
+                            let _ = self.respond(now, ServerTxKey(pending), Reply::new(500));
+                        }
+                    }
+                    if self.calls.get(&d).is_some_and(|c| c.confirmed) {
+                        let _ = self.bye(now, d);
+                    }
+                    if self.calls.contains_key(&d) {
+                        self.end_call(d, EndReason::HandlerStopped(reason));
+                    }
+                } else {
+                    self.default_handler = None;
+                }
+            }
+        }
+    }
+
+    /// Answers a server transaction: the deferred answer of a handler that returned `NoReply`,
+    /// or the application's answer to an [`Event::IncomingCall`]. A 2xx to INVITE is
+    /// retransmitted until ACKed (§13.3.1.4); Contact is added to 1xx/2xx of INVITE when the
+    /// reply has none (§12.1.1).
+    pub fn respond(&mut self, now: Instant, tx: ServerTxKey, reply: Reply) -> Result<(), CommandError> {
+        let t = self.server_txs.get(&tx.0).ok_or(CommandError::Unknown)?;
+        if t.has_final() {
+            return Err(CommandError::AlreadyAnswered);
+        }
+        if !(100..=699).contains(&reply.status) {
+            return Err(CommandError::BadInput);
+        }
+        if self.respond_tx_inner(now, tx.0, reply, true) {
+            Ok(())
+        } else {
+            Err(CommandError::BadInput)
+        }
+    }
+
+    fn build_response(&self, t: &ServerTx, reply: &Reply, tag: bool) -> Option<Message> {
+        let req = &t.request;
+        let mut b = ResponseBuilder::for_request(req, reply.status);
+        if let Some(fix) = &t.via_fix {
+            b = fix_via(b, req, fix);
+        }
+        if tag && reply.status > 100 {
+            b = b.to_tag(t.to_tag.as_ref());
+        }
+        if let Some(r) = &reply.reason {
+            b = b.reason(r.clone());
+        }
+        let is_invite = req.method() == Some(Method::Invite);
+        let has_contact = reply.headers.iter().any(|(n, _)| {
+            HeaderName::from_name(n.as_bytes()) == HeaderName::Contact
+        });
+        if is_invite && (101..300).contains(&reply.status) && !has_contact {
+            b = b.header(HeaderName::Contact, self.contact_for(t.local, t.peer.transport));
+        }
+        if reply.status == 405
+            && !reply.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("allow"))
+        {
+            b = b.header(HeaderName::Allow, self.allow_header());
+        }
+        if let Some(ua) = &self.cfg.user_agent {
+            b = b.header(HeaderName::Server, ua.clone());
+        }
+        for (n, v) in &reply.headers {
+            b = b.raw_header(n, v.clone());
+        }
+        if let Some(body) = &reply.body {
+            b = b.body(&body.content_type, body.bytes.clone());
+        }
+        b.build().ok()
+    }
+
+    fn respond_tx_inner(&mut self, now: Instant, id: u64, reply: Reply, tag: bool) -> bool {
+        let Some(t) = self.server_txs.get(&id) else { return false };
+        let Some(resp) = self.build_response(t, &reply, tag) else { return false };
+        let dialog = t.dialog;
+        let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
+        let cseq = t.request.cseq().map(|c| c.seq).unwrap_or(0);
+        let mut out = std::mem::take(&mut self.scratch);
+        let sent = match self.server_txs.get_mut(&id).map(|t| &mut t.fsm) {
+            Some(ServerFsm::Invite(f)) => f.send_response(now, &resp, &mut out),
+            Some(ServerFsm::NonInvite(f)) => f.send_response(now, &resp, &mut out),
+            None => false,
+        };
+        self.run_server_outputs(now, id, &mut out);
+        self.scratch = out;
+        if !sent || !is_invite {
+            return sent;
+        }
+        let code = reply.status;
+        let Some(d) = dialog else { return sent };
+        let t1 = self.cfg.timers.t1;
+        let t64 = self.cfg.timers.t1x64();
+        let Some(call) = self.calls.get_mut(&d) else { return sent };
+        if call.dialog.role != Role::Uas && call.server_tx != Some(id) {
+            return sent;
+        }
+        if code > 100 && code < 200 && call.dialog.state == DialogState::Early {
+            // An early dialog exists from the first 1xx with a tag (§12.1.1).
+        } else if (200..300).contains(&code) {
+            call.server_tx = None;
+            call.dialog.state = DialogState::Confirmed;
+            call.confirmed = true;
+            // §13.3.1.4: the TU retransmits the 2xx until the ACK arrives.
+            call.pending_2xx = Some(resp.to_bytes());
+            call.pending_2xx_cseq = cseq;
+            if !call.peer.transport.is_reliable() {
+                call.retx_interval = t1;
+                call.timers[CallTimer::Retransmit2xx as usize] = Some(now + t1);
+            }
+            call.timers[CallTimer::AckWait as usize] = Some(now + t64);
+        } else if code >= 300 {
+            call.server_tx = None;
+            if !call.confirmed {
+                let reason = if call.cancelled {
+                    EndReason::Cancelled
+                } else {
+                    EndReason::Rejected(code)
+                };
+                self.end_call(d, reason);
+            }
+        }
+        sent
+    }
+
+    fn respond_stateless(&mut self, req: &Message, peer: Peer, via_fix: Option<&str>, reply: Reply) {
+        if req.method() == Some(Method::Ack) {
+            return; // never answer an ACK (§17.2.1)
+        }
+        let mut b = ResponseBuilder::for_request(req, reply.status);
+        if let Some(fix) = via_fix {
+            b = fix_via(b, req, fix);
+        }
+        if reply.status > 100 {
+            let tag = self.new_tag();
+            b = b.to_tag(tag);
+        }
+        for (n, v) in &reply.headers {
+            b = b.raw_header(n, v.clone());
+        }
+        if let Some(ua) = &self.cfg.user_agent {
+            b = b.header(HeaderName::Server, ua.clone());
+        }
+        if let Ok(m) = b.build() {
+            self.send(peer, m.to_bytes());
+        }
+    }
+
+    pub(super) fn run_server_outputs(&mut self, _now: Instant, id: u64, out: &mut Vec<TxOutput>) {
+        let Some(peer) = self.server_txs.get(&id).map(|t| t.peer) else {
+            out.clear();
+            return;
+        };
+        for o in out.drain(..) {
+            match o {
+                TxOutput::Send(b) => self.send(peer, b),
+                TxOutput::Deliver(_) => {}
+                TxOutput::Timeout(_) => {
+                    // Timer H: no ACK for a non-2xx; the call (if any) has already ended.
+                }
+                TxOutput::Terminated => {
+                    if let Some(t) = self.server_txs.remove(&id) {
+                        self.server_index.remove(&t.key);
+                        if let Some(mk) = t.merge_key {
+                            if self.merge_index.get(&mk) == Some(&id) {
+                                self.merge_index.remove(&mk);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_call_timers(&mut self, now: Instant, d: DialogId) {
+        let t2 = self.cfg.timers.t2;
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        let due = |i: CallTimer| call.timers[i as usize].is_some_and(|at| at <= now);
+        if due(CallTimer::AckWait) {
+            call.timers = [None; 3];
+            call.pending_2xx = None;
+            // §13.3.1.4: no ACK in 64*T1: confirm and end with BYE.
+            let _ = self.bye(now, d);
+            if self.calls.contains_key(&d) {
+                self.end_call(d, EndReason::AckTimeout);
+            }
+            return;
+        }
+        if due(CallTimer::Retransmit2xx) {
+            call.retx_interval = (call.retx_interval * 2).min(t2);
+            call.timers[CallTimer::Retransmit2xx as usize] = Some(now + call.retx_interval);
+            if let Some(b) = call.pending_2xx.clone() {
+                let peer = call.peer;
+                self.send(peer, b);
+            }
+        }
+        let Some(call) = self.calls.get_mut(&d) else { return };
+        if call.timers[CallTimer::GlareRetry as usize].is_some_and(|at| at <= now) {
+            call.timers[CallTimer::GlareRetry as usize] = None;
+            if let Some(g) = call.glare.take() {
+                let _ = self.send_reinvite(now, d, g.request, g.headers, g.body);
+            }
+        }
+    }
+
+    /// Removes a call and reports its end, exactly once.
+    pub(super) fn end_call(&mut self, d: DialogId, reason: EndReason) {
+        let Some(mut call) = self.calls.remove(&d) else { return };
+        self.by_tag
+            .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+        if let Some(h) = call.uac.as_mut() {
+            h.on_call_ended(d, &reason);
+        }
+        self.events.push_back(Event::CallEnded { dialog: d, reason });
+    }
+}
+
+/// §18.2.2 and RFC 3581 §4: responses go back over the connection the request came on; over
+/// UDP to the source address when `rport` was asked for, else to the source IP and the Via port.
+fn response_peer(req: &Message, peer: Peer) -> Peer {
+    if peer.transport.is_reliable() {
+        return peer;
+    }
+    let Ok(via) = req.top_via() else { return peer };
+    if via.rport().is_some() {
+        return peer;
+    }
+    let port = via.port.unwrap_or(5060);
+    Peer {
+        addr: SocketAddr::new(peer.addr.ip(), port),
+        ..peer
+    }
+}
+
+/// The top Via with `received` (when the sent-by host is not the source address) and a filled
+/// `rport` (RFC 3581 §4); `None` when it needs no change.
+fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
+    let top = req.header_values(HeaderName::Via).next()?;
+    let via = req.top_via().ok()?;
+    let same_host = via.host.ip() == Some(src.ip());
+    let wants_rport = via.rport() == Some(None);
+    if same_host && !wants_rport {
+        return None;
+    }
+    let mut parts: Vec<String> = top
+        .split(';')
+        .filter(|p| {
+            let n = p.trim().split('=').next().unwrap_or("").trim();
+            !(n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport")))
+        })
+        .map(|p| p.to_owned())
+        .collect();
+    parts.push(format!("received={}", src.ip()));
+    if wants_rport {
+        parts.push(format!("rport={}", src.port()));
+    }
+    Some(parts.join(";").into())
+}
+
+fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {
+    let vias: Vec<&str> = req.header_values(HeaderName::Via).collect();
+    let mut b = b.remove_header(HeaderName::Via);
+    for (i, v) in vias.iter().enumerate().rev() {
+        let v = if i == 0 { top } else { v };
+        b = b.prepend_header(HeaderName::Via, v.to_owned());
+    }
+    b
+}

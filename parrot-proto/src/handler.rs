@@ -1,0 +1,273 @@
+//! The handler traits: Parrot's programming model (the Elixir `Parrot.UasHandler` behaviour).
+//!
+//! Handlers are synchronous traits returning actions, as the Elixir callbacks return tuples
+//! (`{:respond, ...}`, `{:proxy, ...}`, `{:noreply, ...}`, `{:stop, ...}`). Because they are pure
+//! functions of their state and the message, the [`Endpoint`](crate::Endpoint) calls them inline
+//! and stays deterministic. A handler that must wait (a database lookup) returns
+//! [`Action::NoReply`] and answers later with [`Endpoint::respond`](crate::Endpoint::respond).
+//!
+//! Per-dialog state: the endpoint asks its [`UasHandlerFactory`] for a fresh handler for every
+//! incoming INVITE (the Elixir handler process of a call) and keeps it with the dialog; requests
+//! outside any dialog (OPTIONS, REGISTER, MESSAGE, ...) go to one endpoint-wide instance.
+
+use crate::endpoint::{DialogId, EndReason, ServerTxKey};
+use crate::{Message, Transport};
+use bytes::Bytes;
+use std::any::Any;
+use std::net::SocketAddr;
+
+/// A message body with its media type (an SDP offer or answer passes through untouched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// The Content-Type, e.g. `application/sdp`.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl Body {
+    /// A body of `content_type`.
+    pub fn new(content_type: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
+        Body {
+            content_type: content_type.into(),
+            bytes: bytes.into(),
+        }
+    }
+
+    /// An `application/sdp` body (RFC 3264).
+    pub fn sdp(bytes: impl Into<Bytes>) -> Self {
+        Body::new("application/sdp", bytes)
+    }
+
+    /// The body of a message, if it has one.
+    pub fn of(m: &Message) -> Option<Body> {
+        let bytes = m.body();
+        if bytes.is_empty() {
+            return None;
+        }
+        let ct = m
+            .header(crate::HeaderName::ContentType)
+            .unwrap_or("application/octet-stream");
+        Some(Body::new(ct, bytes))
+    }
+}
+
+/// A response a handler asks for (`{:respond, status, reason, headers, body, state}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code, 100-699.
+    pub status: u16,
+    /// The reason phrase; `None` uses the standard one (§21).
+    pub reason: Option<String>,
+    /// Extra header lines `(name, value)`.
+    pub headers: Vec<(String, String)>,
+    /// The body, e.g. an SDP answer.
+    pub body: Option<Body>,
+}
+
+impl Reply {
+    /// A bare response with the standard reason phrase.
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            reason: None,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Adds a header line.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Sets the reason phrase.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// What a handler callback asks the endpoint to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a response on the request's server transaction.
+    Respond(Reply),
+    /// Forward the request to this URI (RFC 3261 §16). The core answers it with a final
+    /// response itself when it cannot forward (see the crate docs).
+    Proxy(String),
+    /// Send nothing now; answer later with [`Endpoint::respond`](crate::Endpoint::respond).
+    NoReply,
+    /// End this handler (and its call): a pending request is answered 500, an established
+    /// call gets a BYE.
+    Stop(String),
+}
+
+impl Action {
+    /// `Respond` with a bare status.
+    pub fn respond(status: u16) -> Self {
+        Action::Respond(Reply::new(status))
+    }
+
+    /// The 501 Not Implemented every default callback answers (as Parrot does).
+    pub fn not_implemented() -> Self {
+        Action::respond(501)
+    }
+}
+
+/// A request handed to a handler, with where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The request.
+    pub message: &'a Message,
+    /// The dialog it belongs to, if any (the call of an INVITE, including the initial one).
+    pub dialog: Option<DialogId>,
+    /// The server transaction to answer on, for a deferred [`Endpoint::respond`](crate::Endpoint::respond).
+    pub tx: Option<ServerTxKey>,
+    /// The address the request came from.
+    pub remote: SocketAddr,
+    /// The transport it came on.
+    pub transport: Transport,
+}
+
+/// The server side of Parrot's handler model: one callback per method (RFC 3261 §8.2 and the
+/// method RFCs). Every default answers 501 Not Implemented as Parrot does, except ACK (no
+/// answer is possible, §17.1.1.3), CANCEL (the core answers it, §9.2) and BYE (200: §15.1.2
+/// requires the session to end).
+pub trait UasHandler {
+    /// Called once when the handler is created, before its first request (Elixir `init/1`).
+    fn init(&mut self) {}
+
+    /// INVITE (§13): initial or re-INVITE (then `req.dialog` is the established dialog).
+    fn handle_invite(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// ACK for a 2xx (§13.2.2.4); the body may carry the SDP answer.
+    fn handle_ack(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::NoReply
+    }
+
+    /// BYE (§15.1.2). The dialog ends whatever is answered.
+    fn handle_bye(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::respond(200)
+    }
+
+    /// CANCEL of a pending INVITE (§9.2). A notification: the core has answered 200 and 487.
+    fn handle_cancel(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::NoReply
+    }
+
+    /// OPTIONS (§11).
+    fn handle_options(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// REGISTER (§10).
+    fn handle_register(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// SUBSCRIBE (RFC 6665).
+    fn handle_subscribe(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// NOTIFY (RFC 6665).
+    fn handle_notify(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// PUBLISH (RFC 3903).
+    fn handle_publish(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// MESSAGE (RFC 3428).
+    fn handle_message(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// INFO (RFC 6086).
+    fn handle_info(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// Any other method the endpoint allows (UPDATE, REFER, PRACK, extensions).
+    fn handle_other(&mut self, req: &Request<'_>) -> Action {
+        let _ = req;
+        Action::not_implemented()
+    }
+
+    /// An application message sent with [`Endpoint::send_to_handler`](crate::Endpoint::send_to_handler)
+    /// (Elixir `handle_info/2` for Erlang messages). `Respond` answers the dialog's pending
+    /// INVITE, which is how deferred answers are given from inside the handler.
+    fn handle_app_message(&mut self, dialog: Option<DialogId>, msg: &mut dyn Any) -> Action {
+        let _ = (dialog, msg);
+        Action::NoReply
+    }
+}
+
+/// Creates a handler per incoming call (per-dialog handler state).
+pub trait UasHandlerFactory {
+    /// A fresh handler for a new dialog or for the endpoint-wide instance.
+    fn new_handler(&mut self) -> Box<dyn UasHandler>;
+}
+
+impl<F: FnMut() -> Box<dyn UasHandler>> UasHandlerFactory for F {
+    fn new_handler(&mut self) -> Box<dyn UasHandler> {
+        self()
+    }
+}
+
+/// The handler of an outgoing call (UAC, §13.2). Every method defaults to doing nothing; the
+/// same information is also reported as [`Event`](crate::Event)s.
+pub trait UacHandler {
+    /// A provisional response (§13.2.2.1).
+    fn on_provisional(&mut self, dialog: DialogId, resp: &Message) {
+        let _ = (dialog, resp);
+    }
+
+    /// A 2xx (§13.2.2.4); the ACK has been sent.
+    fn on_success(&mut self, dialog: DialogId, resp: &Message) {
+        let _ = (dialog, resp);
+    }
+
+    /// A 3xx (§13.2.2.2): the call ended; the Contacts are the alternatives.
+    fn on_redirect(&mut self, dialog: DialogId, resp: &Message) {
+        let _ = (dialog, resp);
+    }
+
+    /// A 4xx-6xx, or a timeout reported as 408 (§8.1.3.1).
+    fn on_failure(&mut self, dialog: DialogId, status: u16, resp: Option<&Message>) {
+        let _ = (dialog, status, resp);
+    }
+
+    /// The call is established (2xx ACKed); `remote` is the SDP answer, if any.
+    fn on_call_established(&mut self, dialog: DialogId, remote: Option<&Body>) {
+        let _ = (dialog, remote);
+    }
+
+    /// The call ended.
+    fn on_call_ended(&mut self, dialog: DialogId, reason: &EndReason) {
+        let _ = (dialog, reason);
+    }
+}
