@@ -168,6 +168,7 @@ impl Endpoint {
             );
             return;
         }
+        let mut glare = false;
         if let Some(d) = dialog {
             // §12.2.2: CSeq lower than the last one seen gets 500.
             let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
@@ -182,15 +183,10 @@ impl Endpoint {
                 return;
             }
             call.dialog.remote_cseq = Some(seq);
-            if method == Method::Invite {
-                // §14.2 glare: a re-INVITE while one of ours or another of theirs is pending.
-                let busy = call.reinvite_pending || call.server_tx.is_some();
-                if busy {
-                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(491));
-                    return;
-                }
-            }
-            if matches!(method, Method::Invite | Method::Update) {
+            // §14.2 glare: a re-INVITE while one of ours or another of theirs is pending gets
+            // 491 on its own transaction (so its retransmissions get the 491 again).
+            glare = method == Method::Invite && (call.reinvite_pending || call.server_tx.is_some());
+            if !glare && matches!(method, Method::Invite | Method::Update) {
                 call.dialog.refresh_target(&msg);
             }
         }
@@ -228,6 +224,10 @@ impl Endpoint {
         if method == Method::Invite {
             // §8.2.6.1 / §17.2.1: 100 Trying at once, without a To tag.
             self.respond_tx_inner(now, id, Reply::new(100), false);
+        }
+        if glare {
+            let _ = self.respond(now, txk, Reply::new(491));
+            return;
         }
         match (&method, dialog) {
             (Method::Invite, None) => {
@@ -564,8 +564,8 @@ impl Endpoint {
         let t1 = self.cfg.timers.t1;
         let t64 = self.cfg.timers.t1x64();
         let Some(call) = self.calls.get_mut(&d) else { return sent };
-        if call.dialog.role != Role::Uas && call.server_tx != Some(id) {
-            return sent;
+        if call.server_tx != Some(id) {
+            return sent; // e.g. a 491 to a glaring re-INVITE
         }
         if code > 100 && code < 200 && call.dialog.state == DialogState::Early {
             // An early dialog exists from the first 1xx with a tag (§12.1.1).
