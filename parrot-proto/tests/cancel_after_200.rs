@@ -17,7 +17,14 @@ impl UasHandler for Ringer {
     }
 }
 
-fn ringing_pair(seed: u64, loss: f64) -> (Network, parrot_proto::sim::NodeId, parrot_proto::sim::NodeId) {
+fn ringing_pair(
+    seed: u64,
+    loss: f64,
+) -> (
+    Network,
+    parrot_proto::sim::NodeId,
+    parrot_proto::sim::NodeId,
+) {
     let mut net = Network::new(Instant::now(), seed, lossy(loss));
     let a = net.add(addr(1), Endpoint::new(config(1), seed * 2 + 1));
     let mut eb = Endpoint::new(config(2), seed * 2 + 2);
@@ -38,7 +45,10 @@ fn cancel_crossing_200(seed: u64, loss: f64) -> (Vec<Event>, Vec<Event>) {
     let now = net.now();
     let d = net
         .endpoint(a)
-        .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp))
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+        )
         .unwrap();
     let end = now + Duration::from_secs(60);
     while net.now() < end && incoming_tx(net.events(b)).is_none() {
@@ -76,8 +86,20 @@ fn cancel_crossing_the_200_ends_both_sides_for_1000_seeds_at_20_percent_loss() {
 fn cancel_crossing_the_200_on_a_clean_link_establishes_then_byes() {
     let (ea, eb) = cancel_crossing_200(7, 0.0);
     assert_eq!(established(&ea), 1);
-    assert!(ea.iter().any(|e| matches!(e, Event::CallEnded { reason: EndReason::Cancelled, .. })));
-    assert!(eb.iter().any(|e| matches!(e, Event::CallEnded { reason: EndReason::RemoteBye, .. })));
+    assert!(ea.iter().any(|e| matches!(
+        e,
+        Event::CallEnded {
+            reason: EndReason::Cancelled,
+            ..
+        }
+    )));
+    assert!(eb.iter().any(|e| matches!(
+        e,
+        Event::CallEnded {
+            reason: EndReason::RemoteBye,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -87,7 +109,10 @@ fn cancel_of_a_ringing_call_gets_487_on_both_sides() {
         let now = net.now();
         let d = net
             .endpoint(a)
-            .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp))
+            .invite(
+                now,
+                InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+            )
             .unwrap();
         net.run_until(now + Duration::from_secs(2));
         let now = net.now();

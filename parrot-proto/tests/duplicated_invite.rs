@@ -20,7 +20,10 @@ fn duplicated_invite_reaches_the_handler_once_for_1000_seeds() {
         let now = net.now();
         let d = net
             .endpoint(a)
-            .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp))
+            .invite(
+                now,
+                InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+            )
             .unwrap();
         net.run_until(now + Duration::from_secs(40));
         let now = net.now();

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use parrot_proto::sim::Network;
-use parrot_proto::{Endpoint, EndReason, Event, InviteRequest, Transport, UasHandler};
+use parrot_proto::{EndReason, Endpoint, Event, InviteRequest, Transport, UasHandler};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -23,14 +23,20 @@ fn forked_call(seed: u64, loss: f64) {
     let now = net.now();
     let d = net
         .endpoint(a)
-        .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@example.com", fork, Transport::Udp))
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@example.com", fork, Transport::Udp),
+        )
         .unwrap();
     net.run_until(now + Duration::from_secs(40));
     let now = net.now();
     let _ = net.endpoint(a).bye(now, d);
     drain_and_check(&mut net, seed);
     let ea = net.take_events(a);
-    assert!(established(&ea) <= 1, "seed {seed}: one dialog survives: {ea:?}");
+    assert!(
+        established(&ea) <= 1,
+        "seed {seed}: one dialog survives: {ea:?}"
+    );
     assert_eq!(ended(&ea), 1, "seed {seed}");
     for b in [b1, b2] {
         let eb = net.take_events(b);
@@ -68,12 +74,25 @@ fn the_extra_2xx_gets_a_bye_on_a_clean_link() {
     net.fork(fork, b2);
     let now = net.now();
     net.endpoint(a)
-        .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@example.com", fork, Transport::Udp))
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@example.com", fork, Transport::Udp),
+        )
         .unwrap();
     net.run_until(now + Duration::from_secs(2));
     let byes = [b1, b2]
         .iter()
-        .map(|b| count(net.events(*b), |e| matches!(e, Event::CallEnded { reason: EndReason::RemoteBye, .. })))
+        .map(|b| {
+            count(net.events(*b), |e| {
+                matches!(
+                    e,
+                    Event::CallEnded {
+                        reason: EndReason::RemoteBye,
+                        ..
+                    }
+                )
+            })
+        })
         .sum::<usize>();
     assert_eq!(byes, 1, "exactly one fork was hung up");
     assert_eq!(net.endpoint_ref(a).dialogs(), 1);

@@ -11,7 +11,10 @@ fn glare(seed: u64, loss: f64) -> (usize, usize) {
     let now = net.now();
     let d = net
         .endpoint(a)
-        .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp))
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+        )
         .unwrap();
     let end = now + Duration::from_secs(60);
     while net.now() < end && !(established(net.events(a)) > 0 && established(net.events(b)) > 0) {
@@ -24,12 +27,27 @@ fn glare(seed: u64, loss: f64) -> (usize, usize) {
         _ => None,
     });
     let mut ok = (0, 0);
-    if let (Some(db), true) = (db, established(net.events(a)) > 0 && established(net.events(b)) > 0) {
+    if let (Some(db), true) = (
+        db,
+        established(net.events(a)) > 0 && established(net.events(b)) > 0,
+    ) {
         let t = net.now() + Duration::from_secs(1);
         net.run_until(t);
         let now = net.now();
-        let ra = net.endpoint(a).request_in_dialog(now, d, Method::Invite, vec![], Some(Body::sdp(SDP_OFFER)));
-        let rb = net.endpoint(b).request_in_dialog(now, db, Method::Invite, vec![], Some(Body::sdp(SDP_ANSWER)));
+        let ra = net.endpoint(a).request_in_dialog(
+            now,
+            d,
+            Method::Invite,
+            vec![],
+            Some(Body::sdp(SDP_OFFER)),
+        );
+        let rb = net.endpoint(b).request_in_dialog(
+            now,
+            db,
+            Method::Invite,
+            vec![],
+            Some(Body::sdp(SDP_ANSWER)),
+        );
         let t = net.now() + Duration::from_secs(60);
         net.run_until(t);
         let got = |evs: &[Event], r: Result<parrot_proto::RequestId, _>| {
@@ -59,5 +77,8 @@ fn glare_converges_for_1000_seeds_at_20_percent_loss() {
             both += 1;
         }
     }
-    assert!(both as f64 >= seeds() as f64 * 0.8, "only {both} glares resolved");
+    assert!(
+        both as f64 >= seeds() as f64 * 0.8,
+        "only {both} glares resolved"
+    );
 }

@@ -64,11 +64,32 @@ fn ack_that_never_comes_ends_the_call_with_bye() {
     net.set_filter(|p| is_request(p, "ACK"));
     let now = net.now();
     net.endpoint(a)
-        .invite(now, InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp))
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+        )
         .unwrap();
     drain_and_check(&mut net, 3);
     let eb = net.take_events(b);
-    assert!(eb.iter().any(|e| matches!(e, parrot_proto::Event::CallEnded { reason: parrot_proto::EndReason::AckTimeout, .. })), "{eb:?}");
+    assert!(
+        eb.iter().any(|e| matches!(
+            e,
+            parrot_proto::Event::CallEnded {
+                reason: parrot_proto::EndReason::AckTimeout,
+                ..
+            }
+        )),
+        "{eb:?}"
+    );
     let ea = net.take_events(a);
-    assert!(ea.iter().any(|e| matches!(e, parrot_proto::Event::CallEnded { reason: parrot_proto::EndReason::RemoteBye, .. })), "{ea:?}");
+    assert!(
+        ea.iter().any(|e| matches!(
+            e,
+            parrot_proto::Event::CallEnded {
+                reason: parrot_proto::EndReason::RemoteBye,
+                ..
+            }
+        )),
+        "{ea:?}"
+    );
 }

@@ -19,11 +19,25 @@ fn timer_b_ends_an_unanswered_invite_after_64_t1_for_1000_seeds() {
         let a = net.add(addr(1), Endpoint::new(config(1), seed));
         let start = net.now();
         net.endpoint(a)
-            .invite(start, InviteRequest::new("sip:a@10.0.0.1", "sip:x@10.0.0.99", nowhere(), Transport::Udp))
+            .invite(
+                start,
+                InviteRequest::new(
+                    "sip:a@10.0.0.1",
+                    "sip:x@10.0.0.99",
+                    nowhere(),
+                    Transport::Udp,
+                ),
+            )
             .unwrap();
         drain_and_check(&mut net, seed);
         let ea = net.take_events(a);
-        assert!(ea.iter().any(|e| matches!(e, Event::CallEnded { reason: EndReason::Timeout, .. })));
+        assert!(ea.iter().any(|e| matches!(
+            e,
+            Event::CallEnded {
+                reason: EndReason::Timeout,
+                ..
+            }
+        )));
         assert_eq!(net.now() - start, Duration::from_secs(32));
     }
 }
@@ -34,7 +48,10 @@ fn timer_f_reports_408_for_an_unanswered_options_for_1000_seeds() {
         let mut net = Network::new(Instant::now(), seed, lossy(0.2));
         let a = net.add(addr(1), Endpoint::new(config(1), seed));
         let start = net.now();
-        let r = net.endpoint(a).options(start, "sip:x@10.0.0.99", nowhere(), Transport::Udp).unwrap();
+        let r = net
+            .endpoint(a)
+            .options(start, "sip:x@10.0.0.99", nowhere(), Transport::Udp)
+            .unwrap();
         drain_and_check(&mut net, seed);
         let ea = net.take_events(a);
         assert!(ea.iter().any(|e| matches!(e, Event::ResponseReceived { request, status: 408, response: None, .. } if *request == r)));
@@ -46,7 +63,12 @@ fn timer_f_reports_408_for_an_unanswered_options_for_1000_seeds() {
 fn options_to_a_live_peer_gets_200() {
     let (mut net, a, _b) = pair(1, lossy(0.0));
     let now = net.now();
-    let r = net.endpoint(a).options(now, "sip:b@10.0.0.2", addr(2), Transport::Udp).unwrap();
+    let r = net
+        .endpoint(a)
+        .options(now, "sip:b@10.0.0.2", addr(2), Transport::Udp)
+        .unwrap();
     drain_and_check(&mut net, 1);
-    assert!(net.events(a).iter().any(|e| matches!(e, Event::ResponseReceived { request, status: 200, .. } if *request == r)));
+    assert!(net.events(a).iter().any(
+        |e| matches!(e, Event::ResponseReceived { request, status: 200, .. } if *request == r)
+    ));
 }

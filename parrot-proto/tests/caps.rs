@@ -1,0 +1,45 @@
+//! Bounded state: past the caps on transactions and dialogs, new requests get 503 with
+//! Retry-After and nothing is stored; a flood of distinct INVITEs cannot grow the tables.
+
+mod common;
+use common::*;
+use parrot_proto::{Endpoint, EndpointConfig, Message, Transport, UasHandler};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+#[test]
+fn flood_of_distinct_invites_is_capped_with_503_retry_after() {
+    let cfg = EndpointConfig {
+        max_transactions: 50,
+        max_dialogs: 20,
+        ..config(2)
+    };
+    let mut ep = Endpoint::new(cfg, 1u64);
+    ep.set_uas_handler_factory(|| Box::new(Callee) as Box<dyn UasHandler>);
+    let now = Instant::now();
+    let src = SocketAddr::from(([192, 0, 2, 1], 5060));
+    let mut busy = 0;
+    for i in 0..5000 {
+        let r = format!("INVITE sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{i}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag={i}\r\nTo: <sip:b@y>\r\nCall-ID: flood-{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        ep.handle_datagram(now, addr(2), src, Transport::Udp, r.into_bytes().into());
+        while let Some(t) = ep.poll_transmit() {
+            let m = Message::parse(t.payload).unwrap();
+            if m.status() == Some(503) {
+                busy += 1;
+                assert!(m.retry_after().unwrap().is_some());
+            }
+        }
+        while ep.poll_event().is_some() {}
+        assert!(ep.server_transactions() + ep.client_transactions() <= 50);
+        assert!(ep.dialogs() <= 20);
+    }
+    assert!(busy >= 4900);
+    // Without ACKs the calls end by themselves (§13.3.1.4) and every table drains.
+    while let Some(t) = ep.poll_timeout() {
+        ep.handle_timeout(t);
+        while ep.poll_transmit().is_some() {}
+        while ep.poll_event().is_some() {}
+        assert!(t - now < Duration::from_secs(600));
+    }
+    assert!(ep.is_idle());
+}
