@@ -3,6 +3,8 @@
 //! the session.
 
 pub mod g711;
+#[cfg(feature = "opus")]
+pub mod opus;
 
 /// A codec as named in an `a=rtpmap` line or by a static payload type (RFC 3551 §6, Table 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,13 +143,15 @@ impl AudioCodec for PcmaCodec {
 }
 
 /// Creates the built-in codec implementation for `codec`, or `None` if this build has none
-/// (G.722 and Opus need an external implementation supplied through
+/// (Opus needs the `opus` cargo feature; G.722 an implementation supplied through
 /// [`crate::session::MediaConfig::codec_factory`]).
 #[must_use]
 pub fn builtin_codec(codec: Codec) -> Option<Box<dyn AudioCodec>> {
     match codec {
         Codec::Pcmu => Some(Box::new(PcmuCodec)),
         Codec::Pcma => Some(Box::new(PcmaCodec)),
+        #[cfg(feature = "opus")]
+        Codec::Opus => opus::OpusCodec::new().map(|c| Box::new(c) as Box<dyn AudioCodec>),
         _ => None,
     }
 }

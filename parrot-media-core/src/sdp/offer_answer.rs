@@ -220,13 +220,23 @@ pub fn create_offer(
         attributes.push(rtpmap_attr(c, pt));
     }
     if local.telephone_event {
-        let pt = local.telephone_event_pt;
-        formats.push(pt.to_string());
-        attributes.push(Attribute::value(
-            "rtpmap",
-            format!("{pt} telephone-event/8000"),
-        ));
-        attributes.push(Attribute::value("fmtp", format!("{pt} 0-16")));
+        // One telephone-event per codec clock rate (RFC 4733 §7.1.1: its rate must match the
+        // audio codec's), 8000 Hz first.
+        let mut rates: Vec<u32> = vec![8000];
+        for c in &local.codecs {
+            if !rates.contains(&c.clock_rate()) {
+                rates.push(c.clock_rate());
+            }
+        }
+        for (i, rate) in rates.into_iter().enumerate() {
+            let pt = local.telephone_event_pt.wrapping_add(i as u8) & 0x7F;
+            formats.push(pt.to_string());
+            attributes.push(Attribute::value(
+                "rtpmap",
+                format!("{pt} telephone-event/{rate}"),
+            ));
+            attributes.push(Attribute::value("fmtp", format!("{pt} 0-16")));
+        }
     }
     attributes.push(Attribute::value("ptime", local.ptime.to_string()));
     if local.rtcp_mux {
@@ -303,7 +313,7 @@ pub fn create_answer(
                     answer.formats.push(pt.to_string());
                     answer.attributes.push(Attribute::value(
                         "rtpmap",
-                        format!("{pt} telephone-event/8000"),
+                        format!("{pt} telephone-event/{}", first.clock_rate()),
                     ));
                     let events = m.fmtp(pt).unwrap_or("0-15");
                     answer
