@@ -620,3 +620,66 @@ fn inband_dtmf_tones_are_detected_once() {
         .collect();
     assert_eq!(digits, vec!['9']);
 }
+
+#[test]
+fn remote_ssrc_change_restarts_reception_and_recording_becomes_a_wav() {
+    let t0 = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut cfg = MediaConfig::new("192.0.2.1".parse().unwrap(), 20000);
+    cfg.record = RecordMode::Inbound;
+    let mut s = MediaSession::new("r", Role::Uas, cfg, DefaultHandler, &mut rng, t0).unwrap();
+    s.process_offer(t0, OFFER).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut pcm = [0i16; 2048];
+    let mut recorded: Vec<i16> = Vec::new();
+    for (ssrc, first_seq) in [(0x1111_1111u32, 65530u16), (0x2222_2222, 100)] {
+        for k in 0..10u16 {
+            let h = parrot_media_core::rtp::RtpHeader {
+                payload_type: 0,
+                sequence_number: first_seq.wrapping_add(k),
+                timestamp: u32::from(k) * 160,
+                ssrc,
+                ..Default::default()
+            };
+            let n = h.write_packet(&mut buf, &[0x80; 160], 0).unwrap();
+            s.handle_rtp(t0 + Duration::from_millis(u64::from(k) * 20), &buf[..n]);
+            while let Some(f) = s.poll_audio(&mut pcm) {
+                recorded.extend_from_slice(&pcm[..f.len]);
+            }
+        }
+        assert_eq!(s.remote_ssrc(), Some(ssrc));
+    }
+    assert_eq!(s.jitter_stats().ssrc_changes, 1);
+    assert_eq!(s.jitter_stats().lost, 0);
+    assert_eq!(recorded.len(), 20 * 160);
+    // The adapter writes the frames with hound; what it writes reads back.
+    let wav = parrot_media_core::wav::encode_wav_pcm16(8000, 1, &recorded).unwrap();
+    let mut r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!(r.spec().sample_rate, 8000);
+    let back: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(back, recorded);
+}
+
+#[test]
+fn ipv6_offer_is_answered_with_ipv6_addresses() {
+    let t0 = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let mut s = MediaSession::new(
+        "v6",
+        Role::Uas,
+        MediaConfig::new("2001:db8::1".parse().unwrap(), 20000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
+    let offer = "v=0\r\no=- 1 1 IN IP6 2001:db8::9\r\ns=-\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8\r\nc=IN IP6 2001:db8::9\r\n";
+    let answer = s.process_offer(t0, offer).unwrap();
+    assert!(answer.contains("c=IN IP6 2001:db8::1\r\n"), "{answer}");
+    assert!(answer.contains("o=- "));
+    assert_eq!(
+        s.negotiated().unwrap().remote_rtp,
+        Some("[2001:db8::9]:30000".parse().unwrap())
+    );
+    assert_eq!(s.codec(), Some(Codec::Pcma));
+}

@@ -156,18 +156,22 @@ impl DtmfSender {
 /// Reports each received event once, whichever of its packets arrive.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DtmfReceiver {
-    last: Option<(u32, u32, u8)>,
+    /// The most recent events seen, so a late retransmission of an earlier event (its end
+    /// packets arrive after the next event began) is not reported again.
+    recent: [Option<(u32, u32, u8)>; 8],
+    next: usize,
 }
 
 impl DtmfReceiver {
     /// Feeds a telephone-event packet (`ssrc`, RTP `timestamp`); returns the digit when this is
     /// the first packet seen of a new event.
     pub fn on_packet(&mut self, ssrc: u32, timestamp: u32, ev: &TelephoneEvent) -> Option<char> {
-        let key = (ssrc, timestamp, ev.event);
-        if self.last == Some(key) {
+        let key = Some((ssrc, timestamp, ev.event));
+        if self.recent.contains(&key) {
             return None;
         }
-        self.last = Some(key);
+        self.recent[self.next] = key;
+        self.next = (self.next + 1) % self.recent.len();
         digit_for_event(ev.event)
     }
 }
@@ -238,5 +242,7 @@ mod tests {
         assert_eq!(r.on_packet(1, 8000, &ev(true, 480)), None);
         assert_eq!(r.on_packet(1, 8000, &ev(true, 480)), None);
         assert_eq!(r.on_packet(1, 9600, &ev(true, 480)), Some('#'));
+        // A late end packet of the first event is still a duplicate.
+        assert_eq!(r.on_packet(1, 8000, &ev(true, 480)), None);
     }
 }
