@@ -641,10 +641,19 @@ impl<H: MediaHandler> MediaSession<H> {
         self.complete_negotiation(now, neg, &local, &text)
     }
 
-    /// Puts the call on hold: returns a re-offer with `sendonly` (RFC 3264 §8.4) and the `o=`
-    /// version bumped. Send it, then pass the answer to [`process_answer`](Self::process_answer).
+    /// Puts the call on hold: returns a re-offer with the `o=` version bumped, marking the stream
+    /// `sendonly`, or `inactive` if the peer already holds us (we only receive), as RFC 3264
+    /// §8.4 prescribes. Send it, then pass the answer to [`process_answer`](Self::process_answer).
     pub fn hold(&mut self, now: Instant) -> Result<String, MediaError> {
-        self.wish = Direction::SendOnly;
+        let peer_holds_us = self
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| !n.direction.sends());
+        self.wish = if peer_holds_us {
+            Direction::Inactive
+        } else {
+            Direction::SendOnly
+        };
         self.create_offer(now)
     }
 

@@ -683,3 +683,48 @@ fn ipv6_offer_is_answered_with_ipv6_addresses() {
     );
     assert_eq!(s.codec(), Some(Codec::Pcma));
 }
+
+#[test]
+fn holding_a_call_the_peer_already_holds_offers_inactive() {
+    let t0 = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let mut a = MediaSession::new(
+        "a",
+        Role::Uac,
+        MediaConfig::new("192.0.2.1".parse().unwrap(), 20000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
+    let mut b = MediaSession::new(
+        "b",
+        Role::Uas,
+        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
+    let answer = b.process_offer(t0, &a.create_offer(t0).unwrap()).unwrap();
+    a.process_answer(t0, &answer).unwrap();
+    let answer = b.process_offer(t0, &a.hold(t0).unwrap()).unwrap();
+    a.process_answer(t0, &answer).unwrap();
+    // B is held (recvonly); B now holds too: inactive (RFC 3264 §8.4).
+    let reoffer = b.hold(t0).unwrap();
+    assert_eq!(
+        SessionDescription::parse(&reoffer)
+            .unwrap()
+            .media_direction(0),
+        Direction::Inactive
+    );
+    let answer = a.process_offer(t0, &reoffer).unwrap();
+    assert_eq!(
+        SessionDescription::parse(&answer)
+            .unwrap()
+            .media_direction(0),
+        Direction::Inactive
+    );
+    b.process_answer(t0, &answer).unwrap();
+    assert_eq!(b.negotiated().unwrap().direction, Direction::Inactive);
+}
