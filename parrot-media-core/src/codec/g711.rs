@@ -162,11 +162,7 @@ pub fn ulaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
 
 /// Decodes `min(codes.len(), out.len())` μ-law codes; returns how many samples were written.
 pub fn ulaw_decode_slice(codes: &[u8], out: &mut [i16]) -> usize {
-    let n = codes.len().min(out.len());
-    for (o, &c) in out[..n].iter_mut().zip(&codes[..n]) {
-        *o = ulaw_decode(c);
-    }
-    n
+    decode_with(codes, out, ulaw_decode)
 }
 
 /// Encodes `min(pcm.len(), out.len())` samples to A-law; returns how many were written.
@@ -180,9 +176,29 @@ pub fn alaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
 
 /// Decodes `min(codes.len(), out.len())` A-law codes; returns how many samples were written.
 pub fn alaw_decode_slice(codes: &[u8], out: &mut [i16]) -> usize {
+    decode_with(codes, out, alaw_decode)
+}
+
+/// Decodes four codes per step and stores them as one 64-bit word: one store instead of four
+/// halves the store-port pressure that bounds a table decoder.
+#[inline(always)]
+fn decode_with(codes: &[u8], out: &mut [i16], f: impl Fn(u8) -> i16) -> usize {
     let n = codes.len().min(out.len());
-    for (o, &c) in out[..n].iter_mut().zip(&codes[..n]) {
-        *o = alaw_decode(c);
+    let (codes, out) = (&codes[..n], &mut out[..n]);
+    let mut oc = out.chunks_exact_mut(4);
+    let mut cc = codes.chunks_exact(4);
+    for (o, c) in (&mut oc).zip(&mut cc) {
+        let mut w = 0u64;
+        for (i, &code) in c.iter().enumerate() {
+            w |= u64::from(f(code) as u16) << (16 * i);
+        }
+        let b = w.to_le_bytes();
+        for (i, s) in o.iter_mut().enumerate() {
+            *s = i16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+        }
+    }
+    for (o, &c) in oc.into_remainder().iter_mut().zip(cc.remainder()) {
+        *o = f(c);
     }
     n
 }
@@ -197,6 +213,24 @@ mod tests {
         assert_eq!(ulaw_encode(0), 0xFF);
         assert_eq!(alaw_encode(0), 0xD5);
         assert_eq!(alaw_encode(-1), 0x55);
+    }
+
+    #[test]
+    fn slice_decoders_match_per_sample_decoders_for_every_length() {
+        let codes: Vec<u8> = (0..=255u8).chain(0..=255).collect();
+        for len in 0..20 {
+            let mut a = vec![0i16; len];
+            let mut u = vec![0i16; len];
+            assert_eq!(alaw_decode_slice(&codes[..len], &mut a), len);
+            assert_eq!(ulaw_decode_slice(&codes[..len], &mut u), len);
+            for i in 0..len {
+                assert_eq!(a[i], alaw_decode(codes[i]));
+                assert_eq!(u[i], ulaw_decode(codes[i]));
+            }
+        }
+        let mut out = vec![0i16; 512];
+        assert_eq!(ulaw_decode_slice(&codes, &mut out[..100]), 100);
+        assert_eq!(ulaw_decode_slice(&codes[..7], &mut out), 7);
     }
 
     #[test]
