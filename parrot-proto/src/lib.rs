@@ -67,3 +67,5 @@ pub use endpoint::{
 };
 pub use handler::{Action, Body, Reply, Request, UacHandler, UasHandler, UasHandlerFactory};
 pub use registration::RegisterRequest;
+#[doc(hidden)]
+pub mod fuzzing;

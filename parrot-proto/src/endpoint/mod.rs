@@ -21,7 +21,9 @@ use crate::transaction::{
     ClientInviteTransaction, ClientNonInviteTransaction, ServerInviteTransaction,
     ServerNonInviteTransaction, TimerConfig, TransactionKey, TxOutput,
 };
-use crate::{ConnectionId, Limits, Message, Method, StreamDecoder, StreamItem, Transmit, Transport};
+use crate::{
+    ConnectionId, Limits, Message, Method, StreamDecoder, StreamItem, Transmit, Transport,
+};
 use bytes::Bytes;
 use rand_core::RngCore;
 use std::collections::{HashMap, VecDeque};
@@ -595,6 +597,32 @@ impl Endpoint {
             && self.merge_index.is_empty()
     }
 
+    /// The ids of every live call.
+    pub fn dialog_ids(&self) -> Vec<DialogId> {
+        let mut v: Vec<DialogId> = self.calls.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The ids of every live registration.
+    pub fn registration_ids(&self) -> Vec<RegistrationId> {
+        let mut v: Vec<RegistrationId> = self.registrations.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The keys of server transactions still waiting for a final response.
+    pub fn pending_server_transactions(&self) -> Vec<ServerTxKey> {
+        let mut v: Vec<ServerTxKey> = self
+            .server_txs
+            .iter()
+            .filter(|(_, t)| !t.has_final())
+            .map(|(k, _)| ServerTxKey(*k))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The dialog state of a call.
     pub fn dialog(&self, id: DialogId) -> Option<&Dialog> {
         self.calls.get(&id).map(|c| &c.dialog)
@@ -619,7 +647,8 @@ impl Endpoint {
                     + c.offer.as_ref().map(|b| b.bytes.len()).unwrap_or(0)
             })
             .sum();
-        let stx = std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(TransactionKey, u64)>();
+        let stx =
+            std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(TransactionKey, u64)>();
         let ctx = std::mem::size_of::<(TransactionKey, ClientTx)>();
         let transaction_bytes = self
             .server_txs
@@ -848,10 +877,22 @@ impl Endpoint {
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then (or on the next input).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let a = self.server_txs.values().filter_map(|t| t.poll_timeout()).min();
-        let b = self.client_txs.values().filter_map(|t| t.poll_timeout()).min();
+        let a = self
+            .server_txs
+            .values()
+            .filter_map(|t| t.poll_timeout())
+            .min();
+        let b = self
+            .client_txs
+            .values()
+            .filter_map(|t| t.poll_timeout())
+            .min();
         let c = self.calls.values().filter_map(|c| c.next_timeout()).min();
-        let d = self.registrations.values().filter_map(|r| r.refresh_at).min();
+        let d = self
+            .registrations
+            .values()
+            .filter_map(|r| r.refresh_at)
+            .min();
         [a, b, c, d].into_iter().flatten().min()
     }
 

@@ -9,7 +9,11 @@ impl Endpoint {
     /// Registers `req.aor` with a registrar and keeps the binding fresh until
     /// [`Endpoint::unregister`]. Results come as [`Event::RegistrationSucceeded`] /
     /// [`Event::RegistrationFailed`].
-    pub fn register(&mut self, now: Instant, req: RegisterRequest) -> Result<RegistrationId, CommandError> {
+    pub fn register(
+        &mut self,
+        now: Instant,
+        req: RegisterRequest,
+    ) -> Result<RegistrationId, CommandError> {
         if self.tx_count() >= self.cfg.max_transactions {
             return Err(CommandError::Overloaded);
         }
@@ -35,7 +39,10 @@ impl Endpoint {
     /// Removes the binding (REGISTER with Expires 0, §10.2.2); ends with
     /// [`Event::Unregistered`].
     pub fn unregister(&mut self, now: Instant, id: RegistrationId) -> Result<(), CommandError> {
-        let r = self.registrations.get_mut(&id).ok_or(CommandError::Unknown)?;
+        let r = self
+            .registrations
+            .get_mut(&id)
+            .ok_or(CommandError::Unknown)?;
         r.unregistering = true;
         r.refresh_at = None;
         r.auth_tried = false;
@@ -47,7 +54,9 @@ impl Endpoint {
 
     fn send_register(&mut self, now: Instant, id: RegistrationId) {
         let branch = self.new_branch();
-        let Some(r) = self.registrations.get_mut(&id) else { return };
+        let Some(r) = self.registrations.get_mut(&id) else {
+            return;
+        };
         r.cseq += 1;
         r.in_flight = true;
         r.refresh_at = None;
@@ -57,13 +66,19 @@ impl Endpoint {
         let r = &self.registrations[&id];
         let aor = super::uac::name_addr(&r.req.aor);
         let mut b = RequestBuilder::new(Method::Register, r.req.registrar_uri.clone())
-            .header(HeaderName::Via, self.via_for(local, r.req.transport, &branch))
+            .header(
+                HeaderName::Via,
+                self.via_for(local, r.req.transport, &branch),
+            )
             .header(HeaderName::MaxForwards, "70")
             .header(HeaderName::From, format!("{};tag={}", aor, r.from_tag))
             .header(HeaderName::To, aor)
             .header(HeaderName::CallId, r.call_id.clone())
             .header(HeaderName::CSeq, format!("{} REGISTER", r.cseq))
-            .header(HeaderName::Contact, self.contact_for(local, r.req.transport))
+            .header(
+                HeaderName::Contact,
+                self.contact_for(local, r.req.transport),
+            )
             .header(HeaderName::Expires, expires.to_string());
         let creds = r.req.credentials.clone();
         let uri = r.req.registrar_uri.clone();
@@ -90,9 +105,12 @@ impl Endpoint {
     }
 
     pub(super) fn on_register_failure(&mut self, id: RegistrationId, status: u16) {
-        let Some(r) = self.registrations.remove(&id) else { return };
+        let Some(r) = self.registrations.remove(&id) else {
+            return;
+        };
         if r.unregistering {
-            self.events.push_back(Event::Unregistered { registration: id });
+            self.events
+                .push_back(Event::Unregistered { registration: id });
         } else {
             self.events.push_back(Event::RegistrationFailed {
                 registration: id,
@@ -101,17 +119,26 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn on_register_response(&mut self, now: Instant, id: RegistrationId, m: &Message, code: u16) {
+    pub(super) fn on_register_response(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        m: &Message,
+        code: u16,
+    ) {
         if code < 200 {
             return;
         }
-        let Some(r) = self.registrations.get_mut(&id) else { return };
+        let Some(r) = self.registrations.get_mut(&id) else {
+            return;
+        };
         r.in_flight = false;
         if (200..300).contains(&code) {
             r.auth_tried = false;
             if r.unregistering {
                 self.registrations.remove(&id);
-                self.events.push_back(Event::Unregistered { registration: id });
+                self.events
+                    .push_back(Event::Unregistered { registration: id });
                 return;
             }
             let granted = m
@@ -143,7 +170,9 @@ impl Endpoint {
                 }
             }
         }
-        let Some(r) = self.registrations.get_mut(&id) else { return };
+        let Some(r) = self.registrations.get_mut(&id) else {
+            return;
+        };
         if code == 423 {
             let min = m.min_expires().ok().flatten().unwrap_or(0);
             if min > r.expires && r.interval_retries < 3 {

@@ -47,7 +47,12 @@ impl std::fmt::Debug for InviteRequest {
 
 impl InviteRequest {
     /// A call from `from` to `to` sent to `dst` over `transport`, without body.
-    pub fn new(from: impl Into<String>, to: impl Into<String>, dst: SocketAddr, transport: Transport) -> Self {
+    pub fn new(
+        from: impl Into<String>,
+        to: impl Into<String>,
+        dst: SocketAddr,
+        transport: Transport,
+    ) -> Self {
         InviteRequest {
             to: to.into(),
             from: from.into(),
@@ -128,9 +133,13 @@ impl Endpoint {
     pub(super) fn learn_challenge(&mut self, resp: &Message, creds: &DigestCredentials) -> bool {
         let proxy = resp.status() == Some(407);
         let ch = if proxy {
-            resp.proxy_authenticate().filter_map(|c| c.ok()).find_map(|c| DigestSession::from_challenge(&c, true))
+            resp.proxy_authenticate()
+                .filter_map(|c| c.ok())
+                .find_map(|c| DigestSession::from_challenge(&c, true))
         } else {
-            resp.www_authenticate().filter_map(|c| c.ok()).find_map(|c| DigestSession::from_challenge(&c, false))
+            resp.www_authenticate()
+                .filter_map(|c| c.ok())
+                .find_map(|c| DigestSession::from_challenge(&c, false))
         };
         match ch {
             Some(s) => {
@@ -154,11 +163,24 @@ impl Endpoint {
         let reliable = peer.transport.is_reliable();
         let mut out = std::mem::take(&mut self.scratch);
         let fsm = if method == Method::Invite {
-            ClientFsm::Invite(ClientInviteTransaction::start(now, msg, reliable, self.cfg.timers, &mut out))
+            ClientFsm::Invite(ClientInviteTransaction::start(
+                now,
+                msg,
+                reliable,
+                self.cfg.timers,
+                &mut out,
+            ))
         } else {
-            ClientFsm::NonInvite(ClientNonInviteTransaction::start(now, msg, reliable, self.cfg.timers, &mut out))
+            ClientFsm::NonInvite(ClientNonInviteTransaction::start(
+                now,
+                msg,
+                reliable,
+                self.cfg.timers,
+                &mut out,
+            ))
         };
-        self.client_txs.insert(key.clone(), ClientTx { fsm, peer, purpose });
+        self.client_txs
+            .insert(key.clone(), ClientTx { fsm, peer, purpose });
         self.run_client_outputs(now, &key, &mut out, false);
         self.scratch = out;
         Some(key)
@@ -167,7 +189,8 @@ impl Endpoint {
     /// Starts an outgoing call (§13.2.1). The returned id names the call in every later event
     /// and command.
     pub fn invite(&mut self, now: Instant, req: InviteRequest) -> Result<DialogId, CommandError> {
-        if self.tx_count() >= self.cfg.max_transactions || self.calls.len() >= self.cfg.max_dialogs {
+        if self.tx_count() >= self.cfg.max_transactions || self.calls.len() >= self.cfg.max_dialogs
+        {
             return Err(CommandError::Overloaded);
         }
         let local = self.local_addr(req.transport);
@@ -223,10 +246,15 @@ impl Endpoint {
         let msg = b.build().map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
         call.invite = Some(Box::new(msg.clone()));
-        self.by_tag
-            .insert((call.dialog.call_id.clone(), call.dialog.local_tag.clone()), id);
+        self.by_tag.insert(
+            (call.dialog.call_id.clone(), call.dialog.local_tag.clone()),
+            id,
+        );
         self.calls.insert(id, call);
-        if self.start_client(now, msg, peer, Purpose::Invite(id)).is_none() {
+        if self
+            .start_client(now, msg, peer, Purpose::Invite(id))
+            .is_none()
+        {
             self.end_call(id, EndReason::TransportError);
             return Err(CommandError::BadInput);
         }
@@ -248,26 +276,47 @@ impl Endpoint {
     }
 
     fn send_cancel(&mut self, now: Instant, dialog: DialogId) {
-        let Some(call) = self.calls.get_mut(&dialog) else { return };
-        let Some(inv) = call.invite.as_deref() else { return };
+        let Some(call) = self.calls.get_mut(&dialog) else {
+            return;
+        };
+        let Some(inv) = call.invite.as_deref() else {
+            return;
+        };
         call.cancel_sent = true;
         let peer = call.peer;
         let build = || -> Option<Message> {
             let mut b = RequestBuilder::new(Method::Cancel, inv.request_uri_str()?);
-            b = b.header(HeaderName::Via, inv.header_values(HeaderName::Via).next()?.to_owned());
+            b = b.header(
+                HeaderName::Via,
+                inv.header_values(HeaderName::Via).next()?.to_owned(),
+            );
             for r in inv.header_lines(HeaderName::Route) {
                 b = b.header(HeaderName::Route, r.to_owned());
             }
             b.header(HeaderName::MaxForwards, "70")
                 .header(HeaderName::From, inv.header(HeaderName::From)?.to_owned())
                 .header(HeaderName::To, inv.header(HeaderName::To)?.to_owned())
-                .header(HeaderName::CallId, inv.header(HeaderName::CallId)?.to_owned())
+                .header(
+                    HeaderName::CallId,
+                    inv.header(HeaderName::CallId)?.to_owned(),
+                )
                 .header(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().ok()?.seq))
                 .build()
                 .ok()
         };
+        let inv_key = inv
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch())
+            .map(|b| TransactionKey::client(b, Method::Invite));
         if let Some(m) = build() {
             self.start_client(now, m, peer, Purpose::Cancel);
+        }
+        if let Some(ClientFsm::Invite(f)) = inv_key
+            .and_then(|k| self.client_txs.get_mut(&k))
+            .map(|t| &mut t.fsm)
+        {
+            f.on_cancel_sent(now);
         }
     }
 
@@ -284,12 +333,17 @@ impl Endpoint {
                 },
             };
         }
+        self.send_bye(now, dialog);
+        self.end_call(dialog, EndReason::LocalBye);
+        Ok(())
+    }
+
+    /// Sends BYE in a dialog without ending the call record (the caller does, with its reason).
+    pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
         if let Some(m) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
             let peer = self.dialog_peer(dialog);
             self.start_client(now, m, peer, Purpose::Bye);
         }
-        self.end_call(dialog, EndReason::LocalBye);
-        Ok(())
     }
 
     /// Where in-dialog requests go: the first loose route or the remote target when it is an
@@ -320,7 +374,10 @@ impl Endpoint {
         b = b
             .prepend_header(HeaderName::Via, self.via_for(local, transport, &branch))
             .header(HeaderName::MaxForwards, "70");
-        if matches!(method, Method::Invite | Method::Update | Method::Subscribe | Method::Refer) {
+        if matches!(
+            method,
+            Method::Invite | Method::Update | Method::Subscribe | Method::Refer
+        ) {
             b = b.header(HeaderName::Contact, self.contact_for(local, transport));
         }
         for (n, v) in headers {
@@ -398,7 +455,11 @@ impl Endpoint {
 
     /// Sends a request outside any dialog (OPTIONS, MESSAGE, SUBSCRIBE, PUBLISH, ...). The
     /// final response comes back as [`Event::ResponseReceived`].
-    pub fn request(&mut self, now: Instant, req: OutOfDialogRequest) -> Result<RequestId, CommandError> {
+    pub fn request(
+        &mut self,
+        now: Instant,
+        req: OutOfDialogRequest,
+    ) -> Result<RequestId, CommandError> {
         if matches!(req.method, Method::Invite | Method::Ack | Method::Cancel) {
             return Err(CommandError::InvalidState);
         }
@@ -412,7 +473,10 @@ impl Endpoint {
         let mut b = RequestBuilder::new(req.method.clone(), req.uri.clone())
             .header(HeaderName::Via, self.via_for(local, req.transport, &branch))
             .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::From, format!("{};tag={}", name_addr(&req.from), tag))
+            .header(
+                HeaderName::From,
+                format!("{};tag={}", name_addr(&req.from), tag),
+            )
             .header(HeaderName::To, name_addr(&req.to))
             .header(HeaderName::CallId, call_id)
             .header(HeaderName::CSeq, format!("1 {}", req.method.as_str()))
@@ -443,7 +507,11 @@ impl Endpoint {
         dst: SocketAddr,
         transport: Transport,
     ) -> Result<RequestId, CommandError> {
-        let from = format!("sip:{}@{}", self.cfg.contact_user, self.local_addr(transport).ip());
+        let from = format!(
+            "sip:{}@{}",
+            self.cfg.contact_user,
+            self.local_addr(transport).ip()
+        );
         self.request(
             now,
             OutOfDialogRequest {
@@ -463,7 +531,9 @@ impl Endpoint {
     // ---- responses -------------------------------------------------------------------------
 
     pub(super) fn on_response(&mut self, now: Instant, msg: Message, _peer: Peer) {
-        let Some(key) = TransactionKey::client_for_response(&msg) else { return };
+        let Some(key) = TransactionKey::client_for_response(&msg) else {
+            return;
+        };
         if self.client_txs.contains_key(&key) {
             let mut out = std::mem::take(&mut self.scratch);
             if let Some(t) = self.client_txs.get_mut(&key) {
@@ -478,10 +548,17 @@ impl Endpoint {
         }
         // A 2xx after the transaction ended (RFC 6026): the dialog ACKs it again.
         let is_invite_2xx = msg.status().is_some_and(|c| (200..300).contains(&c))
-            && msg.cseq().map(|c| c.method == Method::Invite).unwrap_or(false);
+            && msg
+                .cseq()
+                .map(|c| c.method == Method::Invite)
+                .unwrap_or(false);
         if is_invite_2xx {
             let Ok(call_id) = msg.call_id() else { return };
-            let Some(tag) = msg.from_header().ok().and_then(|f| f.tag().map(Box::<str>::from)) else {
+            let Some(tag) = msg
+                .from_header()
+                .ok()
+                .and_then(|f| f.tag().map(Box::<str>::from))
+            else {
                 return;
             };
             if let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) {
@@ -569,7 +646,13 @@ impl Endpoint {
         }
     }
 
-    fn on_client_response(&mut self, now: Instant, purpose: Purpose, key: &TransactionKey, m: &Message) {
+    fn on_client_response(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        key: &TransactionKey,
+        m: &Message,
+    ) {
         let Some(code) = m.status() else { return };
         match purpose {
             Purpose::Invite(d) => self.on_invite_response(now, d, key, m, code),
@@ -593,7 +676,9 @@ impl Endpoint {
                     }
                     return;
                 }
-                let Some(c) = self.calls.get_mut(&d) else { return };
+                let Some(c) = self.calls.get_mut(&d) else {
+                    return;
+                };
                 if !c.reinvite_pending {
                     return;
                 }
@@ -644,8 +729,17 @@ impl Endpoint {
         }
     }
 
-    fn on_invite_response(&mut self, now: Instant, d: DialogId, key: &TransactionKey, m: &Message, code: u16) {
-        let Some(call) = self.calls.get_mut(&d) else { return };
+    fn on_invite_response(
+        &mut self,
+        now: Instant,
+        d: DialogId,
+        key: &TransactionKey,
+        m: &Message,
+        code: u16,
+    ) {
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         if code < 200 {
             call.got_provisional = true;
             if code > 100 && !call.confirmed && m.to_header().ok().and_then(|t| t.tag()).is_some() {
@@ -676,7 +770,11 @@ impl Endpoint {
         let current = call
             .invite
             .as_deref()
-            .and_then(|i| i.top_via().ok().and_then(|v| v.branch().map(|b| *b == *key.branch)))
+            .and_then(|i| {
+                i.top_via()
+                    .ok()
+                    .and_then(|v| v.branch().map(|b| *b == *key.branch))
+            })
             .unwrap_or(false);
         if !current {
             return;
@@ -689,7 +787,9 @@ impl Endpoint {
                 }
             }
         }
-        let Some(call) = self.calls.get_mut(&d) else { return };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         if (300..400).contains(&code) {
             let contacts: Vec<String> = m
                 .contacts()
@@ -702,7 +802,10 @@ impl Endpoint {
             if let Some(h) = call.uac.as_mut() {
                 h.on_redirect(d, m);
             }
-            self.events.push_back(Event::CallRedirected { dialog: d, contacts });
+            self.events.push_back(Event::CallRedirected {
+                dialog: d,
+                contacts,
+            });
             self.end_call(d, EndReason::Rejected(code));
             return;
         }
@@ -719,19 +822,33 @@ impl Endpoint {
         self.end_call(d, reason);
     }
 
-    fn resend_invite_with_auth(&mut self, now: Instant, d: DialogId, creds: &DigestCredentials) -> bool {
+    fn resend_invite_with_auth(
+        &mut self,
+        now: Instant,
+        d: DialogId,
+        creds: &DigestCredentials,
+    ) -> bool {
         let branch = self.new_branch();
-        let Some(call) = self.calls.get_mut(&d) else { return false };
-        let Some(old) = call.invite.as_deref().cloned() else { return false };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return false;
+        };
+        let Some(old) = call.invite.as_deref().cloned() else {
+            return false;
+        };
         let cseq = call.dialog.next_cseq();
         let (local, peer) = (call.local, call.peer);
-        let Some(mut b) = RequestBuilder::from_message(&old) else { return false };
+        let Some(mut b) = RequestBuilder::from_message(&old) else {
+            return false;
+        };
         b = b
             .remove_header(HeaderName::Via)
             .remove_header(HeaderName::CSeq)
             .remove_header(HeaderName::Authorization)
             .remove_header(HeaderName::ProxyAuthorization)
-            .prepend_header(HeaderName::Via, self.via_for(local, peer.transport, &branch))
+            .prepend_header(
+                HeaderName::Via,
+                self.via_for(local, peer.transport, &branch),
+            )
             .header(HeaderName::CSeq, format!("{cseq} INVITE"));
         let uri = old.request_uri_str().unwrap_or("").to_owned();
         b = self.authorize(b, Some(creds), &Method::Invite, &uri);
@@ -739,19 +856,27 @@ impl Endpoint {
         if let Some(c) = self.calls.get_mut(&d) {
             c.invite = Some(Box::new(m.clone()));
         }
-        self.start_client(now, m, peer, Purpose::Invite(d)).is_some()
+        self.start_client(now, m, peer, Purpose::Invite(d))
+            .is_some()
     }
 
     /// A 2xx to an INVITE or re-INVITE (§13.2.2.4): confirm, ACK; the same 2xx again gets the
     /// same ACK; a 2xx from another fork gets ACK and BYE.
     fn on_invite_2xx(&mut self, now: Instant, d: DialogId, m: &Message) {
         let branch = self.new_branch();
-        let Some((local, transport)) = self.calls.get(&d).map(|c| (c.local, c.peer.transport)) else {
+        let Some((local, transport)) = self.calls.get(&d).map(|c| (c.local, c.peer.transport))
+        else {
             return;
         };
         let via = self.via_for(local, transport, &branch);
-        let Some(call) = self.calls.get_mut(&d) else { return };
-        let tag = m.to_header().ok().and_then(|t| t.tag().map(Box::<str>::from)).unwrap_or_default();
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
+        let tag = m
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(Box::<str>::from))
+            .unwrap_or_default();
         let seq = m.cseq().map(|c| c.seq).unwrap_or(0);
         if call.confirmed && *tag != *call.dialog.remote_tag {
             // Forking (§13.2.2.4): a second dialog is ACKed and ended at once.
@@ -818,7 +943,9 @@ impl Endpoint {
         if !first {
             return;
         }
-        let Some(call) = self.calls.get_mut(&d) else { return };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         let answer = Body::of(m);
         if let Some(h) = call.uac.as_mut() {
             h.on_success(d, m);
@@ -855,7 +982,11 @@ pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
         Some(addr) => Peer {
             addr,
             transport: default.transport,
-            conn: if addr == default.addr { default.conn } else { None },
+            conn: if addr == default.addr {
+                default.conn
+            } else {
+                None
+            },
         },
         None => default,
     }

@@ -73,7 +73,9 @@ impl Endpoint {
             .request_uri()
             .map(|u| {
                 let s = u.scheme();
-                s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") || s.eq_ignore_ascii_case("tel")
+                s.eq_ignore_ascii_case("sip")
+                    || s.eq_ignore_ascii_case("sips")
+                    || s.eq_ignore_ascii_case("tel")
             })
             .unwrap_or(false);
         if !scheme_ok {
@@ -172,7 +174,9 @@ impl Endpoint {
         if let Some(d) = dialog {
             // §12.2.2: CSeq lower than the last one seen gets 500.
             let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
-            let Some(call) = self.calls.get_mut(&d) else { return };
+            let Some(call) = self.calls.get_mut(&d) else {
+                return;
+            };
             if call.dialog.remote_cseq.is_some_and(|r| seq <= r) {
                 self.respond_stateless(
                     &msg,
@@ -295,17 +299,26 @@ impl Endpoint {
         local: SocketAddr,
         via_fix: Option<Box<str>>,
     ) {
-        let Some(target) = TransactionKey::cancel_target(msg) else { return };
+        let Some(target) = TransactionKey::cancel_target(msg) else {
+            return;
+        };
         let Some(&inv_id) = self.server_index.get(&target) else {
             self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(481));
             return;
         };
         if self.tx_count() >= self.cfg.max_transactions {
             let ra = self.cfg.retry_after.to_string();
-            self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(503).header("Retry-After", ra));
+            self.respond_stateless(
+                msg,
+                rpeer,
+                via_fix.as_deref(),
+                Reply::new(503).header("Retry-After", ra),
+            );
             return;
         }
-        let Some(key) = TransactionKey::server(msg) else { return };
+        let Some(key) = TransactionKey::server(msg) else {
+            return;
+        };
         let (to_tag, dialog, pending) = match self.server_txs.get(&inv_id) {
             Some(t) => (t.to_tag.clone(), t.dialog, !t.has_final()),
             None => return,
@@ -345,14 +358,20 @@ impl Endpoint {
     /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
     fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
         let Ok(call_id) = msg.call_id() else { return };
-        let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(Box::<str>::from)) else {
+        let Some(tag) = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(Box::<str>::from))
+        else {
             return;
         };
         let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) else {
             return;
         };
         let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
-        let Some(call) = self.calls.get_mut(&d) else { return };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         if call.pending_2xx.is_none() || call.pending_2xx_cseq != seq {
             return; // a retransmitted ACK: absorbed, never answered
         }
@@ -378,12 +397,25 @@ impl Endpoint {
     }
 
     /// Calls the handler for `msg` and applies its action to server transaction `id`.
-    fn dispatch(&mut self, now: Instant, id: u64, dialog: Option<DialogId>, msg: &Message, peer: Peer) {
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        id: u64,
+        dialog: Option<DialogId>,
+        msg: &Message,
+        peer: Peer,
+    ) {
         let action = self.call_handler(dialog, Some(ServerTxKey(id)), msg, peer);
         self.apply_action(now, Some(id), dialog, action);
     }
 
-    fn dispatch_no_tx(&mut self, now: Instant, dialog: Option<DialogId>, msg: &Message, peer: Peer) {
+    fn dispatch_no_tx(
+        &mut self,
+        now: Instant,
+        dialog: Option<DialogId>,
+        msg: &Message,
+        peer: Peer,
+    ) {
         let action = self.call_handler(dialog, None, msg, peer);
         self.apply_action(now, None, dialog, action);
     }
@@ -395,8 +427,12 @@ impl Endpoint {
         msg: &Message,
         peer: Peer,
     ) -> Action {
-        let Some(method) = msg.method() else { return Action::NoReply };
-        let own = dialog.and_then(|d| self.calls.get_mut(&d)).and_then(|c| c.uas.take());
+        let Some(method) = msg.method() else {
+            return Action::NoReply;
+        };
+        let own = dialog
+            .and_then(|d| self.calls.get_mut(&d))
+            .and_then(|c| c.uas.take());
         let (mut h, is_own) = match own {
             Some(h) => (h, true),
             None => match self.default_handler.take() {
@@ -448,10 +484,20 @@ impl Endpoint {
         action
     }
 
-    fn apply_action(&mut self, now: Instant, tx: Option<u64>, dialog: Option<DialogId>, action: Action) {
+    fn apply_action(
+        &mut self,
+        now: Instant,
+        tx: Option<u64>,
+        dialog: Option<DialogId>,
+        action: Action,
+    ) {
         match action {
             Action::Respond(reply) => {
-                let tx = tx.or_else(|| dialog.and_then(|d| self.calls.get(&d)).and_then(|c| c.server_tx));
+                let tx = tx.or_else(|| {
+                    dialog
+                        .and_then(|d| self.calls.get(&d))
+                        .and_then(|c| c.server_tx)
+                });
                 if let Some(id) = tx {
                     let _ = self.respond(now, ServerTxKey(id), reply);
                 }
@@ -460,7 +506,11 @@ impl Endpoint {
             Action::Proxy(_uri) => {
                 // Stateful proxying (§16) is not part of the UA core: answer instead of hanging.
                 if let Some(id) = tx {
-                    let _ = self.respond(now, ServerTxKey(id), Reply::new(501).reason("Proxying Not Supported"));
+                    let _ = self.respond(
+                        now,
+                        ServerTxKey(id),
+                        Reply::new(501).reason("Proxying Not Supported"),
+                    );
                 }
             }
             Action::Stop(reason) => {
@@ -475,7 +525,7 @@ impl Endpoint {
                         }
                     }
                     if self.calls.get(&d).is_some_and(|c| c.confirmed) {
-                        let _ = self.bye(now, d);
+                        self.send_bye(now, d);
                     }
                     if self.calls.contains_key(&d) {
                         self.end_call(d, EndReason::HandlerStopped(reason));
@@ -491,7 +541,12 @@ impl Endpoint {
     /// or the application's answer to an [`Event::IncomingCall`]. A 2xx to INVITE is
     /// retransmitted until ACKed (§13.3.1.4); Contact is added to 1xx/2xx of INVITE when the
     /// reply has none (§12.1.1).
-    pub fn respond(&mut self, now: Instant, tx: ServerTxKey, reply: Reply) -> Result<(), CommandError> {
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        tx: ServerTxKey,
+        reply: Reply,
+    ) -> Result<(), CommandError> {
         let t = self.server_txs.get(&tx.0).ok_or(CommandError::Unknown)?;
         if t.has_final() {
             return Err(CommandError::AlreadyAnswered);
@@ -519,14 +574,21 @@ impl Endpoint {
             b = b.reason(r.clone());
         }
         let is_invite = req.method() == Some(Method::Invite);
-        let has_contact = reply.headers.iter().any(|(n, _)| {
-            HeaderName::from_name(n.as_bytes()) == HeaderName::Contact
-        });
+        let has_contact = reply
+            .headers
+            .iter()
+            .any(|(n, _)| HeaderName::from_name(n.as_bytes()) == HeaderName::Contact);
         if is_invite && (101..300).contains(&reply.status) && !has_contact {
-            b = b.header(HeaderName::Contact, self.contact_for(t.local, t.peer.transport));
+            b = b.header(
+                HeaderName::Contact,
+                self.contact_for(t.local, t.peer.transport),
+            );
         }
         if reply.status == 405
-            && !reply.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("allow"))
+            && !reply
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("allow"))
         {
             b = b.header(HeaderName::Allow, self.allow_header());
         }
@@ -543,8 +605,12 @@ impl Endpoint {
     }
 
     fn respond_tx_inner(&mut self, now: Instant, id: u64, reply: Reply, tag: bool) -> bool {
-        let Some(t) = self.server_txs.get(&id) else { return false };
-        let Some(resp) = self.build_response(t, &reply, tag) else { return false };
+        let Some(t) = self.server_txs.get(&id) else {
+            return false;
+        };
+        let Some(resp) = self.build_response(t, &reply, tag) else {
+            return false;
+        };
         let dialog = t.dialog;
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let cseq = t.request.cseq().map(|c| c.seq).unwrap_or(0);
@@ -563,7 +629,9 @@ impl Endpoint {
         let Some(d) = dialog else { return sent };
         let t1 = self.cfg.timers.t1;
         let t64 = self.cfg.timers.t1x64();
-        let Some(call) = self.calls.get_mut(&d) else { return sent };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return sent;
+        };
         if call.server_tx != Some(id) {
             return sent; // e.g. a 491 to a glaring re-INVITE
         }
@@ -595,7 +663,13 @@ impl Endpoint {
         sent
     }
 
-    fn respond_stateless(&mut self, req: &Message, peer: Peer, via_fix: Option<&str>, reply: Reply) {
+    fn respond_stateless(
+        &mut self,
+        req: &Message,
+        peer: Peer,
+        via_fix: Option<&str>,
+        reply: Reply,
+    ) {
         if req.method() == Some(Method::Ack) {
             return; // never answer an ACK (§17.2.1)
         }
@@ -646,16 +720,16 @@ impl Endpoint {
 
     pub(super) fn on_call_timers(&mut self, now: Instant, d: DialogId) {
         let t2 = self.cfg.timers.t2;
-        let Some(call) = self.calls.get_mut(&d) else { return };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         let due = |i: CallTimer| call.timers[i as usize].is_some_and(|at| at <= now);
         if due(CallTimer::AckWait) {
             call.timers = [None; 3];
             call.pending_2xx = None;
             // §13.3.1.4: no ACK in 64*T1: confirm and end with BYE.
-            let _ = self.bye(now, d);
-            if self.calls.contains_key(&d) {
-                self.end_call(d, EndReason::AckTimeout);
-            }
+            self.send_bye(now, d);
+            self.end_call(d, EndReason::AckTimeout);
             return;
         }
         if due(CallTimer::Retransmit2xx) {
@@ -666,7 +740,9 @@ impl Endpoint {
                 self.send(peer, b);
             }
         }
-        let Some(call) = self.calls.get_mut(&d) else { return };
+        let Some(call) = self.calls.get_mut(&d) else {
+            return;
+        };
         if call.timers[CallTimer::GlareRetry as usize].is_some_and(|at| at <= now) {
             call.timers[CallTimer::GlareRetry as usize] = None;
             if let Some(g) = call.glare.take() {
@@ -677,13 +753,16 @@ impl Endpoint {
 
     /// Removes a call and reports its end, exactly once.
     pub(super) fn end_call(&mut self, d: DialogId, reason: EndReason) {
-        let Some(mut call) = self.calls.remove(&d) else { return };
+        let Some(mut call) = self.calls.remove(&d) else {
+            return;
+        };
         self.by_tag
             .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
         if let Some(h) = call.uac.as_mut() {
             h.on_call_ended(d, &reason);
         }
-        self.events.push_back(Event::CallEnded { dialog: d, reason });
+        self.events
+            .push_back(Event::CallEnded { dialog: d, reason });
     }
 }
 
@@ -718,7 +797,8 @@ fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
         .split(';')
         .filter(|p| {
             let n = p.trim().split('=').next().unwrap_or("").trim();
-            !(n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport")))
+            !(n.eq_ignore_ascii_case("received")
+                || (wants_rport && n.eq_ignore_ascii_case("rport")))
         })
         .map(|p| p.to_owned())
         .collect();

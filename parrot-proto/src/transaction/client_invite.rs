@@ -92,8 +92,12 @@ impl ClientInviteTransaction {
                 self.timers.stop(Timer::A);
                 if code < 200 {
                     self.state = ClientInviteState::Proceeding;
-                    // The INVITE has arrived; timer B only guards the first answer.
+                    // The INVITE has arrived; timer B only guards the first answer. Timer C
+                    // (§16.8, refreshed by every provisional) bounds Proceeding so a peer that
+                    // never sends a final response cannot pin the transaction forever.
                     self.timers.stop(Timer::B);
+                    let c = self.cfg.initial(Timer::C, self.reliable).unwrap_or_default();
+                    self.timers.set(Timer::C, now + c);
                     out.push(TxOutput::Deliver(resp.clone()));
                 } else if code < 300 {
                     self.state = ClientInviteState::Accepted;
@@ -108,7 +112,10 @@ impl ClientInviteTransaction {
                         out.push(TxOutput::Send(ack.clone()));
                     }
                     self.ack = ack;
-                    let d = self.cfg.initial(Timer::D, self.reliable).unwrap_or_default();
+                    let d = self
+                        .cfg
+                        .initial(Timer::D, self.reliable)
+                        .unwrap_or_default();
                     self.timers.set(Timer::D, now + d);
                     out.push(TxOutput::Deliver(resp.clone()));
                 }
@@ -129,6 +136,14 @@ impl ClientInviteTransaction {
         }
     }
 
+    /// A CANCEL was sent for this INVITE (§9.1): without a final response within 64*T1 the
+    /// transaction ends as a timeout, so a peer that never answers cannot pin it forever.
+    pub fn on_cancel_sent(&mut self, now: Instant) {
+        if self.state == ClientInviteState::Proceeding {
+            self.timers.set(Timer::B, now + self.cfg.t1x64());
+        }
+    }
+
     /// The transport could not send (§17.1.1.2, §8.1.3.1): the TU hears a 503-equivalent.
     pub fn on_transport_error(&mut self, out: &mut Vec<TxOutput>) {
         if self.state != ClientInviteState::Terminated {
@@ -145,8 +160,17 @@ impl ClientInviteTransaction {
                     self.interval *= 2;
                     self.timers.set(Timer::A, now + self.interval);
                 }
-                Timer::B if self.state == ClientInviteState::Calling => {
+                Timer::B
+                    if matches!(
+                        self.state,
+                        ClientInviteState::Calling | ClientInviteState::Proceeding
+                    ) =>
+                {
                     out.push(TxOutput::Timeout(Timer::B));
+                    self.terminate(out);
+                }
+                Timer::C if self.state == ClientInviteState::Proceeding => {
+                    out.push(TxOutput::Timeout(Timer::C));
                     self.terminate(out);
                 }
                 Timer::D | Timer::M => self.terminate(out),
@@ -169,7 +193,10 @@ impl ClientInviteTransaction {
             .header(HeaderName::MaxForwards, "70")
             .header(HeaderName::From, req.header(HeaderName::From)?.to_owned())
             .header(HeaderName::To, resp.header(HeaderName::To)?.to_owned())
-            .header(HeaderName::CallId, req.header(HeaderName::CallId)?.to_owned())
+            .header(
+                HeaderName::CallId,
+                req.header(HeaderName::CallId)?.to_owned(),
+            )
             .header(HeaderName::CSeq, format!("{} ACK", req.cseq().ok()?.seq));
         b.build().ok().map(|m| m.to_bytes())
     }

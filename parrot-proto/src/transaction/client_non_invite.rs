@@ -94,7 +94,10 @@ impl ClientNonInviteTransaction {
                 } else {
                     self.state = ClientNonInviteState::Completed;
                     self.timers.clear();
-                    let k = self.cfg.initial(Timer::K, self.reliable).unwrap_or_default();
+                    let k = self
+                        .cfg
+                        .initial(Timer::K, self.reliable)
+                        .unwrap_or_default();
                     self.timers.set(Timer::K, now + k);
                     out.push(TxOutput::Deliver(resp.clone()));
                 }

@@ -98,7 +98,10 @@ impl ServerInviteTransaction {
                 self.state = ServerInviteState::Confirmed;
                 self.timers.stop(Timer::G);
                 self.timers.stop(Timer::H);
-                let i = self.cfg.initial(Timer::I, self.reliable).unwrap_or_default();
+                let i = self
+                    .cfg
+                    .initial(Timer::I, self.reliable)
+                    .unwrap_or_default();
                 self.timers.set(Timer::I, now + i);
             }
             (ServerInviteState::Accepted, true) => return ServerRequestOutcome::ToTu,
@@ -110,7 +113,9 @@ impl ServerInviteTransaction {
     /// The TU sends a response (§17.2.1). Returns `false` (and sends nothing) when a final
     /// response was already sent or the response is not a valid status.
     pub fn send_response(&mut self, now: Instant, resp: &Message, out: &mut Vec<TxOutput>) -> bool {
-        let Some(code) = resp.status() else { return false };
+        let Some(code) = resp.status() else {
+            return false;
+        };
         if self.state != ServerInviteState::Proceeding || self.final_sent {
             return false;
         }

@@ -77,7 +77,9 @@ impl ServerNonInviteTransaction {
 
     /// The TU sends a response. Returns `false` once a final response has been sent.
     pub fn send_response(&mut self, now: Instant, resp: &Message, out: &mut Vec<TxOutput>) -> bool {
-        let Some(code) = resp.status() else { return false };
+        let Some(code) = resp.status() else {
+            return false;
+        };
         if self.has_final() {
             return false;
         }
@@ -88,7 +90,10 @@ impl ServerNonInviteTransaction {
             self.state = ServerNonInviteState::Proceeding;
         } else {
             self.state = ServerNonInviteState::Completed;
-            let j = self.cfg.initial(Timer::J, self.reliable).unwrap_or_default();
+            let j = self
+                .cfg
+                .initial(Timer::J, self.reliable)
+                .unwrap_or_default();
             self.timers.set(Timer::J, now + j);
         }
         true

@@ -17,7 +17,9 @@ fn response(code: u16, method: &str) -> Message {
 }
 
 fn sends(out: &[TxOutput]) -> usize {
-    out.iter().filter(|o| matches!(o, TxOutput::Send(_))).count()
+    out.iter()
+        .filter(|o| matches!(o, TxOutput::Send(_)))
+        .count()
 }
 
 #[test]
@@ -45,7 +47,8 @@ fn client_invite_retransmits_with_timer_a_doubling_until_timer_b() {
 fn client_invite_acks_non_2xx_and_waits_timer_d() {
     let t0 = Instant::now();
     let mut out = Vec::new();
-    let mut tx = ClientInviteTransaction::start(t0, invite(), false, TimerConfig::default(), &mut out);
+    let mut tx =
+        ClientInviteTransaction::start(t0, invite(), false, TimerConfig::default(), &mut out);
     out.clear();
     tx.on_response(t0, &response(486, "INVITE"), &mut out);
     assert_eq!(tx.state(), ClientInviteState::Completed);
@@ -66,7 +69,8 @@ fn client_invite_acks_non_2xx_and_waits_timer_d() {
 fn client_invite_2xx_moves_to_accepted_and_passes_retransmissions() {
     let t0 = Instant::now();
     let mut out = Vec::new();
-    let mut tx = ClientInviteTransaction::start(t0, invite(), true, TimerConfig::default(), &mut out);
+    let mut tx =
+        ClientInviteTransaction::start(t0, invite(), true, TimerConfig::default(), &mut out);
     out.clear();
     tx.on_response(t0, &response(200, "INVITE"), &mut out);
     assert_eq!(tx.state(), ClientInviteState::Accepted);
@@ -82,7 +86,8 @@ fn client_non_invite_caps_timer_e_at_t2() {
     let t0 = Instant::now();
     let mut out = Vec::new();
     let req = msg("OPTIONS sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n");
-    let mut tx = ClientNonInviteTransaction::start(t0, req, false, TimerConfig::default(), &mut out);
+    let mut tx =
+        ClientNonInviteTransaction::start(t0, req, false, TimerConfig::default(), &mut out);
     let mut at_ms = Vec::new();
     while let Some(at) = tx.poll_timeout() {
         out.clear();
@@ -101,7 +106,11 @@ fn client_non_invite_reliable_final_terminates_immediately_after_timer_k() {
     let mut out = Vec::new();
     let req = msg("OPTIONS sip:b@h SIP/2.0\nVia: SIP/2.0/TCP a:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n");
     let mut tx = ClientNonInviteTransaction::start(t0, req, true, TimerConfig::default(), &mut out);
-    assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(32)), "no timer E on TCP");
+    assert_eq!(
+        tx.poll_timeout(),
+        Some(t0 + Duration::from_secs(32)),
+        "no timer E on TCP"
+    );
     tx.on_response(t0, &response(200, "OPTIONS"), &mut out);
     assert_eq!(tx.poll_timeout(), Some(t0), "timer K is zero on TCP");
     tx.on_timeout(t0, &mut out);
@@ -114,10 +123,16 @@ fn server_invite_retransmits_final_on_timer_g_and_times_out_on_h() {
     let mut out = Vec::new();
     let mut tx = ServerInviteTransaction::new(false, TimerConfig::default());
     assert!(tx.send_response(t0, &response(100, "INVITE"), &mut out));
-    assert_eq!(tx.on_request(t0, false, &mut out), ServerRequestOutcome::Absorbed);
+    assert_eq!(
+        tx.on_request(t0, false, &mut out),
+        ServerRequestOutcome::Absorbed
+    );
     assert_eq!(sends(&out), 2, "retransmitted INVITE gets the 100 again");
     assert!(tx.send_response(t0, &response(486, "INVITE"), &mut out));
-    assert!(!tx.send_response(t0, &response(500, "INVITE"), &mut out), "never two finals");
+    assert!(
+        !tx.send_response(t0, &response(500, "INVITE"), &mut out),
+        "never two finals"
+    );
     let mut g = 0;
     while let Some(at) = tx.poll_timeout() {
         out.clear();
@@ -151,9 +166,19 @@ fn server_invite_2xx_is_accepted_and_passes_ack_to_tu() {
     tx.send_response(t0, &response(200, "INVITE"), &mut out);
     assert_eq!(tx.state(), ServerInviteState::Accepted);
     out.clear();
-    assert_eq!(tx.on_request(t0, false, &mut out), ServerRequestOutcome::Absorbed);
-    assert_eq!(sends(&out), 0, "the 2xx is retransmitted by the dialog, not the transaction");
-    assert_eq!(tx.on_request(t0, true, &mut out), ServerRequestOutcome::ToTu);
+    assert_eq!(
+        tx.on_request(t0, false, &mut out),
+        ServerRequestOutcome::Absorbed
+    );
+    assert_eq!(
+        sends(&out),
+        0,
+        "the 2xx is retransmitted by the dialog, not the transaction"
+    );
+    assert_eq!(
+        tx.on_request(t0, true, &mut out),
+        ServerRequestOutcome::ToTu
+    );
     tx.on_timeout(t0 + Duration::from_secs(32), &mut out);
     assert!(tx.is_terminated());
 }
