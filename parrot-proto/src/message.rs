@@ -93,7 +93,10 @@ pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
     let mut chars = v.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '\r' || c == '\n' {
-            while chars.peek().is_some_and(|c| matches!(c, '\r' | '\n' | ' ' | '\t')) {
+            while chars
+                .peek()
+                .is_some_and(|c| matches!(c, '\r' | '\n' | ' ' | '\t'))
+            {
                 chars.next();
             }
             out.push(' ');
@@ -388,10 +391,11 @@ impl Message {
         &self,
         name: HeaderName,
     ) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> + '_ {
-        self.header_values(name).map(move |v| match NameAddr::parse(v) {
-            Ok(na) if na.is_name_addr() => Ok(na),
-            _ => Err(self.bad(name, v, ErrorKind::BadHeaderValue)),
-        })
+        self.header_values(name)
+            .map(move |v| match NameAddr::parse(v) {
+                Ok(na) if na.is_name_addr() => Ok(na),
+                _ => Err(self.bad(name, v, ErrorKind::BadHeaderValue)),
+            })
     }
 
     /// Every Route value, in order (§20.34).
@@ -502,12 +506,18 @@ impl Message {
         self.tokens(HeaderName::ProxyRequire)
     }
 
-    fn challenges(&self, name: HeaderName) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
+    fn challenges(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
         self.header_lines(name).map(move |v| {
             Challenge::parse(v).ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue))
         })
     }
-    fn credentials(&self, name: HeaderName) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
+    fn credentials(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
         self.header_lines(name).map(move |v| {
             Credentials::parse(v).ok_or_else(|| self.bad(name, v, ErrorKind::BadHeaderValue))
         })
@@ -518,7 +528,9 @@ impl Message {
         self.challenges(HeaderName::WwwAuthenticate)
     }
     /// Proxy-Authenticate challenges (§20.27).
-    pub fn proxy_authenticate(&self) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
+    pub fn proxy_authenticate(
+        &self,
+    ) -> impl Iterator<Item = Result<Challenge<'_>, ParseError>> + '_ {
         self.challenges(HeaderName::ProxyAuthenticate)
     }
     /// Authorization credentials (§20.7).
@@ -526,12 +538,15 @@ impl Message {
         self.credentials(HeaderName::Authorization)
     }
     /// Proxy-Authorization credentials (§20.28).
-    pub fn proxy_authorization(&self) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
+    pub fn proxy_authorization(
+        &self,
+    ) -> impl Iterator<Item = Result<Credentials<'_>, ParseError>> + '_ {
         self.credentials(HeaderName::ProxyAuthorization)
     }
     /// Authentication-Info (RFC 7615 §3): `nextnonce`, `qop`, `rspauth`, `cnonce`, `nc`.
     pub fn authentication_info(&self) -> Option<AuthParams<'_>> {
-        self.header(HeaderName::AuthenticationInfo).map(AuthParams::new)
+        self.header(HeaderName::AuthenticationInfo)
+            .map(AuthParams::new)
     }
 
     fn token_params(&self, name: HeaderName) -> Result<Option<TokenParams<'_>>, ParseError> {
@@ -602,8 +617,10 @@ impl Message {
             let u = self.request_uri()?;
             if let Uri::Sip(s) = u {
                 if s.headers().is_some() {
-                    return Err(ParseError::new(ErrorKind::BadRequestUri, uri.start as usize)
-                        .in_request(true));
+                    return Err(
+                        ParseError::new(ErrorKind::BadRequestUri, uri.start as usize)
+                            .in_request(true),
+                    );
                 }
             }
         }
@@ -619,15 +636,24 @@ impl Message {
         for v in self.via() {
             let v = v?;
             if !v.is_valid() {
-                return Err(self.bad(HeaderName::Via, v.params.as_str(), ErrorKind::BadHeaderValue));
+                return Err(self.bad(
+                    HeaderName::Via,
+                    v.params.as_str(),
+                    ErrorKind::BadHeaderValue,
+                ));
             }
             vias += 1;
         }
         if vias == 0 {
             return Err(self.missing(HeaderName::Via));
         }
-        self.from_header()?;
-        self.to_header()?;
+        for name in [HeaderName::From, HeaderName::To] {
+            let na = self.name_addr(name)?;
+            if !na.is_valid() {
+                let v = self.header(name).unwrap_or_default();
+                return Err(self.bad(name, v, ErrorKind::BadHeaderValue));
+            }
+        }
         self.call_id()?;
         let cseq = self.cseq()?;
         if let Some(m) = self.method_str() {
@@ -643,10 +669,22 @@ impl Message {
         }
         self.max_forwards()?;
         for c in self.contacts() {
-            c?;
+            if let ContactValue::Addr(na) = c? {
+                if !na.is_valid() {
+                    let v = na.params().as_str();
+                    return Err(self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue));
+                }
+            }
         }
-        for r in self.routes().chain(self.record_routes()) {
-            r?;
+        for (name, r) in self
+            .routes()
+            .map(|r| (HeaderName::Route, r))
+            .chain(self.record_routes().map(|r| (HeaderName::RecordRoute, r)))
+        {
+            let na = r?;
+            if !na.is_valid() {
+                return Err(self.bad(name, na.params().as_str(), ErrorKind::BadHeaderValue));
+            }
         }
         self.content_type()?;
         self.expires()?;
@@ -662,9 +700,10 @@ impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
         self.start_line() == other.start_line()
             && self.headers.len() == other.headers.len()
-            && self.headers().zip(other.headers()).all(|(a, b)| {
-                a.name_str == b.name_str && a.value_unfolded() == b.value_unfolded()
-            })
+            && self
+                .headers()
+                .zip(other.headers())
+                .all(|(a, b)| a.name_str == b.name_str && a.value_unfolded() == b.value_unfolded())
             && self.body_slice() == other.body_slice()
     }
 }

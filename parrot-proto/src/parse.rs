@@ -44,9 +44,18 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
 
     // Start line.
     let Some(nl) = memchr(b'\n', b) else {
-        return partial_or(mode, b.len(), limits, err(ErrorKind::UnterminatedHeaders, b.len()));
+        return partial_or(
+            mode,
+            b.len(),
+            limits,
+            err(ErrorKind::UnterminatedHeaders, b.len()),
+        );
     };
-    let line_end = if nl > 0 && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let line_end = if nl > 0 && b[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
     let line = &b[..line_end];
     let is_response = line.starts_with(b"SIP/") || line.starts_with(b"sip/");
     let start = if is_response {
@@ -67,8 +76,11 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
     let mut headers: SmallVec<[HeaderSpan; 16]> = SmallVec::new();
     let mut pos = nl + 1;
     let body_start;
+    // One memchr iterator over the whole buffer finds every line end without re-arming the
+    // vector search for each short header line.
+    let mut line_ends = memchr::memchr_iter(b'\n', &b[pos..]);
     loop {
-        let Some(rel) = memchr(b'\n', &b[pos..]) else {
+        let Some(rel) = line_ends.next().map(|i| i + nl + 1 - pos) else {
             if mode == Mode::Datagram && pos == b.len() {
                 // The datagram ends right after a complete header line with no empty line
                 // (RFC 4475 `baddn`, RFC 5118 §4.10 as archived): be liberal, there is no body.
@@ -83,7 +95,11 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
             );
         };
         let nl = pos + rel;
-        let end = if nl > pos && b[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let end = if nl > pos && b[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         if end == pos {
             body_start = nl + 1;
             break;
@@ -99,17 +115,19 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
             }
         } else {
             let line = &b[pos..end];
-            let Some(colon) = memchr(b':', line) else {
+            // One pass over the name: token bytes up to optional white space and the colon.
+            let mut name_end = 0;
+            while name_end < line.len() && is_token_byte(line[name_end]) {
+                name_end += 1;
+            }
+            let mut colon = name_end;
+            while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
+                colon += 1;
+            }
+            if name_end == 0 || colon >= line.len() || line[colon] != b':' {
                 return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
-            };
-            let mut name_end = colon;
-            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-                name_end -= 1;
             }
             let name = &line[..name_end];
-            if name.is_empty() || !name.iter().all(|&c| is_token_byte(c)) {
-                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
-            }
             let mut vstart = colon + 1;
             while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
                 vstart += 1;
@@ -134,7 +152,10 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
 
     // Content-Length (§20.14): every copy must agree (RFC 4475 §3.3.9 `mcl01`).
     let mut content_length: Option<usize> = None;
-    for h in headers.iter().filter(|h| h.kind == HeaderName::ContentLength) {
+    for h in headers
+        .iter()
+        .filter(|h| h.kind == HeaderName::ContentLength)
+    {
         let v = crate::text::trim_lws(
             std::str::from_utf8(&b[h.value.range()])
                 .map_err(|_| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?,
@@ -143,8 +164,10 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
             .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?
             as usize;
         if content_length.is_some_and(|c| c != n) {
-            return Err(tag(err(ErrorKind::BadContentLength, h.value.start as usize))
-                .with_header(HeaderName::ContentLength));
+            return Err(
+                tag(err(ErrorKind::BadContentLength, h.value.start as usize))
+                    .with_header(HeaderName::ContentLength),
+            );
         }
         content_length = Some(n);
     }
@@ -152,14 +175,14 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
     let avail = b.len() - body_start;
     let total = match (mode, content_length) {
         (Mode::Datagram, Some(n)) if n > avail => {
-            return Err(tag(err(ErrorKind::BodyTooShort, b.len())).with_header(HeaderName::ContentLength))
+            return Err(
+                tag(err(ErrorKind::BodyTooShort, b.len())).with_header(HeaderName::ContentLength)
+            )
         }
         (Mode::Datagram, Some(n)) => body_start + n,
         // No Content-Length on a datagram: the body runs to its end (§18.3).
         (Mode::Datagram, None) => b.len(),
-        (Mode::Stream, None) => {
-            return Err(tag(err(ErrorKind::MissingContentLength, body_start)))
-        }
+        (Mode::Stream, None) => return Err(tag(err(ErrorKind::MissingContentLength, body_start))),
         (Mode::Stream, Some(n)) => {
             if body_start + n > limits.max_message_size {
                 return Err(tag(err(ErrorKind::TooLarge, body_start)));
@@ -212,7 +235,8 @@ fn looks_like_version(v: &[u8]) -> bool {
         return false;
     }
     let mut parts = rest.split(|&c| c == b'.');
-    let ok = |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let ok =
+        |p: Option<&[u8]>| p.is_some_and(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 

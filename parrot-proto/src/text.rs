@@ -2,22 +2,62 @@
 
 use std::borrow::Cow;
 
-/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
-pub(crate) const fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+const fn token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
 }
 
+static TOKEN: [bool; 256] = token_table();
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+#[inline(always)]
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// Splits at the first occurrence of an ASCII byte: a plain loop beats a searcher on the short
+/// strings of header values.
+#[inline]
+pub(crate) fn split_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+#[inline]
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
 #[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && matches!(b[start], b' ' | b'\t' | b'\r' | b'\n') {
+        start += 1;
+    }
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    // Only ASCII bytes were skipped, so both ends are char boundaries.
+    s.get(start..end).unwrap_or_default()
+}
+
+/// Index of the first LWS byte (space, tab, CR, LF).
+#[inline]
+pub(crate) fn find_lws(s: &str) -> Option<usize> {
+    s.bytes()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// Splits `s` at every `sep` that is outside a quoted string and outside `<...>`.
@@ -38,33 +78,43 @@ impl<'a> Iterator for Splitter<'a> {
     fn next(&mut self) -> Option<&'a str> {
         let s = self.rest?;
         let bytes = s.as_bytes();
-        let mut in_quotes = false;
-        let mut in_angle = false;
+        // Fast path: jump between the bytes that matter with memchr.
         let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if in_quotes {
-                match b {
-                    b'\\' => i += 1,
-                    b'"' => in_quotes = false,
-                    _ => {}
-                }
-            } else {
-                match b {
-                    b'"' => in_quotes = true,
-                    b'<' => in_angle = true,
-                    b'>' => in_angle = false,
-                    _ if b == self.sep && !in_angle => {
-                        self.rest = Some(&s[i + 1..]);
-                        return Some(&s[..i]);
+        loop {
+            let Some(off) = memchr::memchr3(self.sep, b'"', b'<', &bytes[i..]) else {
+                self.rest = None;
+                return Some(s);
+            };
+            i += off;
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() {
+                        match bytes[i] {
+                            b'\\' => i += 2,
+                            b'"' => break,
+                            _ => i += 1,
+                        }
                     }
-                    _ => {}
+                    i += 1;
+                }
+                b'<' => match memchr::memchr(b'>', &bytes[i..]) {
+                    Some(gt) => i += gt + 1,
+                    None => {
+                        self.rest = None;
+                        return Some(s);
+                    }
+                },
+                _ => {
+                    self.rest = s.get(i + 1..);
+                    return Some(s.get(..i).unwrap_or_default());
                 }
             }
-            i += 1;
+            if i >= bytes.len() {
+                self.rest = None;
+                return Some(s);
+            }
         }
-        self.rest = None;
-        Some(s)
     }
 }
 

@@ -61,7 +61,7 @@ pub enum Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
-        let (scheme, rest) = s.split_once(':').ok_or(UriError::BadScheme)?;
+        let (scheme, rest) = crate::text::split_byte(s, b':').ok_or(UriError::BadScheme)?;
         if !valid_scheme(scheme) {
             return Err(UriError::BadScheme);
         }
@@ -167,14 +167,22 @@ impl<'a> Host<'a> {
         if s.is_empty() {
             return Err(UriError::BadHost);
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return s.parse().map(Host::Ipv4).map_err(|_| UriError::BadHost);
+        // One pass: note whether every byte is a digit or a dot (IPv4) and whether every byte
+        // is a hostname byte.
+        let mut numeric = true;
+        for &b in s.as_bytes() {
+            if b.is_ascii_digit() || b == b'.' {
+                continue;
+            }
+            numeric = false;
+            if !(b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+                return Err(UriError::BadHost);
+            }
         }
-        if s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-            && !s.starts_with('.')
-            && !s.starts_with('-')
-        {
+        if numeric {
+            return parse_ipv4(s).map(Host::Ipv4).ok_or(UriError::BadHost);
+        }
+        if !s.starts_with('.') && !s.starts_with('-') {
             return Ok(Host::Domain(s));
         }
         Err(UriError::BadHost)
@@ -212,8 +220,27 @@ impl fmt::Display for Host<'_> {
     }
 }
 
+/// Dotted-quad IPv4 without leading-zero ambiguity checks beyond 0-255 per octet.
+fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    for part in s.split('.') {
+        if n == 4 || part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        let v = part
+            .bytes()
+            .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+        octets[n] = u8::try_from(v).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(octets))
+}
+
 pub(crate) fn valid_ipv6ish(s: &str) -> bool {
-    s.contains(':') && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    s.contains(':')
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 /// Splits `host[:port]`, with bracketed IPv6 references (RFC 5118 §4.3, §4.4).
@@ -226,7 +253,7 @@ pub(crate) fn split_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), UriErro
             _ => (h, Some(rest.strip_prefix(':').ok_or(UriError::BadPort)?)),
         }
     } else {
-        match s.split_once(':') {
+        match crate::text::split_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -349,7 +376,7 @@ impl<'a> SipUri<'a> {
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.split_once(':') {
+                let (u, p) = match crate::text::split_byte(ui, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (ui, None),
                 };
@@ -357,7 +384,9 @@ impl<'a> SipUri<'a> {
                     return Err(UriError::BadCharacter);
                 }
                 if let Some(p) = p {
-                    if !p.bytes().all(|b| user_byte_ok(b) && b != b';' && b != b'?' && b != b'/')
+                    if !p
+                        .bytes()
+                        .all(|b| user_byte_ok(b) && b != b';' && b != b'?' && b != b'/')
                     {
                         return Err(UriError::BadCharacter);
                     }
@@ -365,18 +394,18 @@ impl<'a> SipUri<'a> {
                 (Some(u), p)
             }
         };
-        let (before_headers, headers) = match after.split_once('?') {
+        let (before_headers, headers) = match crate::text::split_byte(after, b'?') {
             Some((a, h)) => (a, Some(h)),
             None => (after, None),
         };
-        let (hostport, params) = match before_headers.split_once(';') {
+        let (hostport, params) = match crate::text::split_byte(before_headers, b';') {
             Some((h, p)) => (h, p),
             None => (before_headers, ""),
         };
         let (host, port) = split_hostport(hostport)?;
         if !params.is_empty()
             && !params.split(';').all(|p| {
-                let (n, v) = match p.split_once('=') {
+                let (n, v) = match crate::text::split_byte(p, b'=') {
                     Some((n, v)) => (n, Some(v)),
                     None => (p, None),
                 };
@@ -389,14 +418,16 @@ impl<'a> SipUri<'a> {
         }
         if let Some(h) = headers {
             if h.is_empty()
-                || !h.split('&').all(|kv| match kv.split_once('=') {
-                    Some((k, v)) => {
-                        !k.is_empty()
-                            && k.bytes().all(header_byte_ok)
-                            && v.bytes().all(header_byte_ok)
-                    }
-                    None => false,
-                })
+                || !h
+                    .split('&')
+                    .all(|kv| match crate::text::split_byte(kv, b'=') {
+                        Some((k, v)) => {
+                            !k.is_empty()
+                                && k.bytes().all(header_byte_ok)
+                                && v.bytes().all(header_byte_ok)
+                        }
+                        None => false,
+                    })
             {
                 return Err(UriError::BadHeaders);
             }
@@ -459,7 +490,7 @@ impl<'a> SipUri<'a> {
         self.headers
             .into_iter()
             .flat_map(|h| h.split('&'))
-            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|kv| crate::text::split_byte(kv, b'='))
     }
     /// The `transport` parameter.
     pub fn transport(&self) -> Option<&'a str> {
@@ -528,7 +559,7 @@ pub struct TelUri<'a> {
 
 impl<'a> TelUri<'a> {
     fn parse_rest(raw: &'a str, rest: &'a str) -> Result<TelUri<'a>, UriError> {
-        let (number, params) = match rest.split_once(';') {
+        let (number, params) = match crate::text::split_byte(rest, b';') {
             Some((n, p)) => (n, p),
             None => (rest, ""),
         };
@@ -537,7 +568,9 @@ impl<'a> TelUri<'a> {
             || !digits.bytes().all(|b| {
                 b.is_ascii_hexdigit() || matches!(b, b'*' | b'#' | b'-' | b'.' | b'(' | b')')
             })
-            || !digits.bytes().any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+            || !digits
+                .bytes()
+                .any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
         {
             return Err(UriError::BadNumber);
         }
@@ -645,8 +678,14 @@ mod tests {
     #[test]
     fn comparison_follows_19_1_4_examples() {
         let eq = |a: &str, b: &str| Uri::parse(a).unwrap().rfc_eq(&Uri::parse(b).unwrap());
-        assert!(eq("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"));
-        assert!(eq("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"));
+        assert!(eq(
+            "sip:%61lice@atlanta.com;transport=TCP",
+            "sip:alice@AtLanTa.CoM;Transport=tcp"
+        ));
+        assert!(eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com;newparam=5"
+        ));
         assert!(eq(
             "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
             "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
@@ -655,11 +694,23 @@ mod tests {
             "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
             "sip:alice@atlanta.com?priority=urgent&subject=project%20x"
         ));
-        assert!(!eq("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"));
+        assert!(!eq(
+            "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+            "sip:alice@AtLanTa.CoM;Transport=UDP"
+        ));
         assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
-        assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"));
-        assert!(!eq("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"));
-        assert!(!eq("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"));
+        assert!(!eq(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com;transport=udp"
+        ));
+        assert!(!eq(
+            "sip:carol@chicago.com;security=on",
+            "sip:carol@chicago.com;security=off"
+        ));
+        assert!(!eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com?Subject=next%20meeting"
+        ));
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl<'a> AuthParams<'a> {
     /// The `(name, raw value)` pairs in order; quoted values keep their quotes.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         Splitter::new(self.raw, b',').filter_map(|p| {
-            let (n, v) = p.split_once('=')?;
+            let (n, v) = crate::text::split_byte(p, b'=')?;
             Some((trim_lws(n), trim_lws(v)))
         })
     }
@@ -42,7 +42,7 @@ impl<'a> AuthParams<'a> {
 
     /// Whether every element is `token = (token / quoted-string)`.
     pub fn is_valid(&self) -> bool {
-        Splitter::new(self.raw, b',').all(|p| match p.split_once('=') {
+        Splitter::new(self.raw, b',').all(|p| match crate::text::split_byte(p, b'=') {
             Some((n, v)) => {
                 let (n, v) = (trim_lws(n), trim_lws(v));
                 crate::text::is_token(n)
@@ -59,9 +59,7 @@ impl<'a> AuthParams<'a> {
 
 fn split_scheme(s: &str) -> Option<(&str, &str)> {
     let s = trim_lws(s);
-    let end = s
-        .find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
-        .unwrap_or(s.len());
+    let end = crate::text::find_lws(s).unwrap_or(s.len());
     let scheme = &s[..end];
     crate::text::is_token(scheme).then(|| (scheme, trim_lws(&s[end..])))
 }

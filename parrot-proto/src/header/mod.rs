@@ -30,7 +30,7 @@ impl CSeq {
     /// Parses `1*DIGIT LWS Method`; numbers over 2^32-1 are refused (RFC 4475 §3.1.2.4).
     pub fn parse(s: &str) -> Option<CSeq> {
         let s = trim_lws(s);
-        let end = s.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))?;
+        let end = crate::text::find_lws(s)?;
         let seq = parse_u32(&s[..end])?;
         let m = trim_lws(&s[end..]);
         if !is_token(m) {
@@ -58,8 +58,8 @@ impl<'a> MediaType<'a> {
     /// Parses `type "/" subtype *( SEMI m-parameter )`.
     pub fn parse(s: &'a str) -> Option<MediaType<'a>> {
         let s = trim_lws(s);
-        let (main, params) = s.split_once(';').unwrap_or((s, ""));
-        let (kind, subtype) = main.split_once('/')?;
+        let (main, params) = crate::text::split_byte(s, b';').unwrap_or((s, ""));
+        let (kind, subtype) = crate::text::split_byte(main, b'/')?;
         let (kind, subtype) = (trim_lws(kind), trim_lws(subtype));
         if !is_token(kind) || !is_token(subtype) {
             return None;
@@ -92,7 +92,7 @@ impl<'a> TokenParams<'a> {
     /// Parses `token *( SEMI generic-param )`.
     pub fn parse(s: &'a str) -> Option<TokenParams<'a>> {
         let s = trim_lws(s);
-        let (v, p) = s.split_once(';').unwrap_or((s, ""));
+        let (v, p) = crate::text::split_byte(s, b';').unwrap_or((s, ""));
         let v = trim_lws(v);
         let params = Params::new(p);
         (is_token(v) && params.is_valid()).then_some(TokenParams { value: v, params })
@@ -233,12 +233,12 @@ impl<'a> Timestamp<'a> {
     /// Parses `1*(DIGIT) [ "." *(DIGIT) ] [ LWS delay ]`.
     pub fn parse(s: &'a str) -> Option<Timestamp<'a>> {
         let s = trim_lws(s);
-        let (value, delay) = match s.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n')) {
+        let (value, delay) = match crate::text::find_lws(s) {
             Some(i) => (&s[..i], Some(trim_lws(&s[i..]))),
             None => (s, None),
         };
         let num = |v: &str| {
-            let (i, f) = v.split_once('.').unwrap_or((v, ""));
+            let (i, f) = crate::text::split_byte(v, b'.').unwrap_or((v, ""));
             !i.is_empty()
                 && i.bytes().all(|b| b.is_ascii_digit())
                 && f.bytes().all(|b| b.is_ascii_digit())

@@ -37,7 +37,13 @@ macro_rules! header_names {
                     $( $( if c == $compact { return HeaderName::$variant; } )? )*
                     return HeaderName::Other;
                 }
-                $( if name.eq_ignore_ascii_case($canonical.as_bytes()) { return HeaderName::$variant; } )*
+                let first = name[0] | 0x20;
+                for (n, h) in Self::candidates(name.len()) {
+                    let n = n.as_bytes();
+                    if n[0] == first && eq_folded(name, n) {
+                        return *h;
+                    }
+                }
                 HeaderName::Other
             }
         }
@@ -159,7 +165,125 @@ header_names! {
     WwwAuthenticate => "WWW-Authenticate";
 }
 
+/// Compares a header name with a lower-case known name. Names are tokens, and in a token only
+/// the letters change under `| 0x20`: the known names hold letters, digits and `-`, which no
+/// other token byte folds onto, so eight bytes compare at a time.
+fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let mut a = name.chunks_exact(8);
+    let mut b = lower.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        if u64::from_le_bytes(wx) | 0x2020_2020_2020_2020 != u64::from_le_bytes(wy) {
+            return false;
+        }
+    }
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(x, y)| x | 0x20 == *y)
+}
+
 impl HeaderName {
+    /// The known names of a given length, in lower case: a handful at most, so classifying a
+    /// name is a length dispatch and one or two comparisons.
+    fn candidates(len: usize) -> &'static [(&'static str, HeaderName)] {
+        match len {
+            2 => &[("to", HeaderName::To)],
+            3 => &[("via", HeaderName::Via)],
+            4 => &[
+                ("cseq", HeaderName::CSeq),
+                ("date", HeaderName::Date),
+                ("from", HeaderName::From),
+                ("rack", HeaderName::RAck),
+                ("rseq", HeaderName::RSeq),
+            ],
+            5 => &[
+                ("allow", HeaderName::Allow),
+                ("event", HeaderName::Event),
+                ("route", HeaderName::Route),
+            ],
+            6 => &[
+                ("accept", HeaderName::Accept),
+                ("server", HeaderName::Server),
+            ],
+            7 => &[
+                ("call-id", HeaderName::CallId),
+                ("contact", HeaderName::Contact),
+                ("expires", HeaderName::Expires),
+                ("require", HeaderName::Require),
+                ("subject", HeaderName::Subject),
+                ("warning", HeaderName::Warning),
+            ],
+            8 => &[
+                ("identity", HeaderName::Identity),
+                ("priority", HeaderName::Priority),
+                ("refer-to", HeaderName::ReferTo),
+                ("reply-to", HeaderName::ReplyTo),
+            ],
+            9 => &[
+                ("call-info", HeaderName::CallInfo),
+                ("supported", HeaderName::Supported),
+                ("timestamp", HeaderName::Timestamp),
+            ],
+            10 => &[
+                ("alert-info", HeaderName::AlertInfo),
+                ("error-info", HeaderName::ErrorInfo),
+                ("user-agent", HeaderName::UserAgent),
+            ],
+            11 => &[
+                ("in-reply-to", HeaderName::InReplyTo),
+                ("min-expires", HeaderName::MinExpires),
+                ("referred-by", HeaderName::ReferredBy),
+                ("retry-after", HeaderName::RetryAfter),
+                ("unsupported", HeaderName::Unsupported),
+            ],
+            12 => &[
+                ("allow-events", HeaderName::AllowEvents),
+                ("content-type", HeaderName::ContentType),
+                ("max-forwards", HeaderName::MaxForwards),
+                ("mime-version", HeaderName::MimeVersion),
+                ("organization", HeaderName::Organization),
+                ("record-route", HeaderName::RecordRoute),
+            ],
+            13 => &[
+                ("authorization", HeaderName::Authorization),
+                ("proxy-require", HeaderName::ProxyRequire),
+            ],
+            14 => &[
+                ("accept-contact", HeaderName::AcceptContact),
+                ("content-length", HeaderName::ContentLength),
+                ("reject-contact", HeaderName::RejectContact),
+            ],
+            15 => &[
+                ("accept-encoding", HeaderName::AcceptEncoding),
+                ("accept-language", HeaderName::AcceptLanguage),
+                ("session-expires", HeaderName::SessionExpires),
+            ],
+            16 => &[
+                ("content-encoding", HeaderName::ContentEncoding),
+                ("content-language", HeaderName::ContentLanguage),
+                ("www-authenticate", HeaderName::WwwAuthenticate),
+            ],
+            18 => &[
+                ("proxy-authenticate", HeaderName::ProxyAuthenticate),
+                ("subscription-state", HeaderName::SubscriptionState),
+            ],
+            19 => &[
+                ("authentication-info", HeaderName::AuthenticationInfo),
+                ("content-disposition", HeaderName::ContentDisposition),
+                ("proxy-authorization", HeaderName::ProxyAuthorization),
+                ("request-disposition", HeaderName::RequestDisposition),
+            ],
+            _ => &[],
+        }
+    }
+
     /// Whether several values of this header may be joined in one line with commas
     /// (§7.3.1). Headers whose grammar contains bare commas (Date, the auth headers,
     /// User-Agent, Call-ID, ...) are not lists.
@@ -199,8 +323,20 @@ impl HeaderName {
         use HeaderName::*;
         matches!(
             self,
-            CallId | ContentLength | ContentType | CSeq | From | To | MaxForwards | Expires
-                | MinExpires | Event | ReferTo | SubscriptionState | RetryAfter | Date
+            CallId
+                | ContentLength
+                | ContentType
+                | CSeq
+                | From
+                | To
+                | MaxForwards
+                | Expires
+                | MinExpires
+                | Event
+                | ReferTo
+                | SubscriptionState
+                | RetryAfter
+                | Date
         )
     }
 }

@@ -35,7 +35,9 @@ pub enum NameAddrError {
 }
 
 impl<'a> NameAddr<'a> {
-    /// Parses one value.
+    /// Parses one value. Parameters are split but not checked against their grammar here (the
+    /// hot path reads one or two of them); [`NameAddr::is_valid`] and
+    /// [`crate::Message::validate`] check them.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
         let s = trim_lws(s);
         let (display, rest) = if s.starts_with('"') {
@@ -58,7 +60,7 @@ impl<'a> NameAddr<'a> {
         } else {
             // addr-spec: the URI ends at the first ';' (header params follow). A URI with
             // '?', ',' or ';' of its own must be in angle brackets.
-            let (uri, params) = match s.split_once(';') {
+            let (uri, params) = match crate::text::split_byte(s, b';') {
                 Some((u, p)) => (trim_lws(u), p),
                 None => (s, ""),
             };
@@ -67,9 +69,6 @@ impl<'a> NameAddr<'a> {
             }
             let uri = Uri::parse(uri).map_err(NameAddrError::Uri)?;
             let params = Params::new(params);
-            if !params.is_valid() {
-                return Err(NameAddrError::BadParam);
-            }
             return Ok(NameAddr {
                 display: None,
                 uri,
@@ -87,15 +86,17 @@ impl<'a> NameAddr<'a> {
             after.strip_prefix(';').ok_or(NameAddrError::BadBrackets)?
         };
         let params = Params::new(params);
-        if !params.is_valid() {
-            return Err(NameAddrError::BadParam);
-        }
         Ok(NameAddr {
             display,
             uri,
             angle: true,
             params,
         })
+    }
+
+    /// Whether the header parameters follow the `generic-param` grammar (RFC 4475 `badinv01`).
+    pub fn is_valid(&self) -> bool {
+        self.params.is_valid()
     }
 
     /// The display name as written (quotes kept for a quoted one).
@@ -146,7 +147,7 @@ impl<'a> NameAddr<'a> {
     /// The Contact `q` parameter in thousandths (`q=0.7` is 700), per §20.10 `qvalue`.
     pub fn q(&self) -> Option<u16> {
         let v = self.params.value("q")?;
-        let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+        let (int, frac) = crate::text::split_byte(v, b'.').unwrap_or((v, ""));
         if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }

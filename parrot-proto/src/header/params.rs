@@ -54,9 +54,8 @@ impl<'a> Params<'a> {
     pub fn iter(&self) -> impl Iterator<Item = Param<'a>> + 'a {
         let raw = self.raw;
         let empty = trim_lws(raw).is_empty();
-        Splitter::new(raw, b';')
-            .filter(move |_| !empty)
-            .map(|p| match p.split_once('=') {
+        Splitter::new(raw, b';').filter(move |_| !empty).map(|p| {
+            match crate::text::split_byte(p, b'=') {
                 Some((n, v)) => Param {
                     name: trim_lws(n),
                     value: Some(trim_lws(v)),
@@ -65,7 +64,8 @@ impl<'a> Params<'a> {
                     name: trim_lws(p),
                     value: None,
                 },
-            })
+            }
+        })
     }
 
     /// Looks a parameter up: `None` if absent, `Some(None)` if present without a value.

@@ -96,15 +96,13 @@ impl<'a> Via<'a> {
     /// of sent-protocol, before sent-by and around `;` and `=` (RFC 4475 `wsinv`).
     pub fn parse(s: &'a str) -> Result<Via<'a>, ViaError> {
         let s = trim_lws(s);
-        let (protocol, rest) = s.split_once('/').ok_or(ViaError)?;
-        let (version, rest) = rest.split_once('/').ok_or(ViaError)?;
+        let (protocol, rest) = crate::text::split_byte(s, b'/').ok_or(ViaError)?;
+        let (version, rest) = crate::text::split_byte(rest, b'/').ok_or(ViaError)?;
         let rest = trim_lws(rest);
-        let end = rest
-            .find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
-            .ok_or(ViaError)?;
+        let end = crate::text::find_lws(rest).ok_or(ViaError)?;
         let transport = &rest[..end];
         let rest = trim_lws(&rest[end..]);
-        let (sent_by, params) = match rest.split_once(';') {
+        let (sent_by, params) = match crate::text::split_byte(rest, b';') {
             Some((h, p)) => (trim_lws(h), p),
             None => (rest, ""),
         };
@@ -114,9 +112,6 @@ impl<'a> Via<'a> {
         }
         let (host, port) = split_hostport(sent_by).map_err(|_| ViaError)?;
         let params = Params::new(params);
-        if !params.is_valid() {
-            return Err(ViaError);
-        }
         Ok(Via {
             protocol,
             version,
@@ -135,23 +130,29 @@ impl<'a> Via<'a> {
     /// Whether the branch starts with the RFC 3261 magic cookie; otherwise the transaction
     /// layer falls back to RFC 2543 matching (§17.2.3).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE))
+        self.branch().is_some_and(|b| {
+            b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE)
+        })
     }
 
     /// The `received` parameter (§18.2.1). Accepts an IPv6 address with or without brackets
     /// (RFC 5118 §4.5).
     pub fn received(&self) -> Option<&'a str> {
         let v = self.params.value("received")?;
-        Some(v.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(v))
+        Some(
+            v.strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(v),
+        )
     }
 
     /// The `rport` parameter (RFC 3581): `None` if absent, `Some(None)` if requested without a
     /// value, `Some(Some(port))` once filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(|p| crate::text::parse_u32(p)).and_then(|p| u16::try_from(p).ok()))
+        self.params.get("rport").map(|v| {
+            v.and_then(|p| crate::text::parse_u32(p))
+                .and_then(|p| u16::try_from(p).ok())
+        })
     }
 
     /// The `maddr` parameter.
@@ -167,8 +168,11 @@ impl<'a> Via<'a> {
             .and_then(|v| u8::try_from(v).ok())
     }
 
-    /// Checks the values of the well-known parameters (§25.1 `via-ttl`, `via-received`).
+    /// Checks the parameter grammar and the values of the well-known parameters (§25.1 `via-ttl`, `via-received`).
     pub fn is_valid(&self) -> bool {
+        if !self.params.is_valid() {
+            return false;
+        }
         if self.params.contains("ttl") && self.ttl().is_none() {
             return false;
         }
