@@ -728,3 +728,37 @@ fn holding_a_call_the_peer_already_holds_offers_inactive() {
     b.process_answer(t0, &answer).unwrap();
     assert_eq!(b.negotiated().unwrap().direction, Direction::Inactive);
 }
+
+#[test]
+fn session_is_send_for_multithreaded_adapters() {
+    fn assert_send<T: Send>() {}
+    assert_send::<MediaSession<DefaultHandler>>();
+    assert_send::<MediaSession<Box<dyn MediaHandler + Send>>>();
+}
+
+#[test]
+fn late_wakeup_sends_a_bounded_burst_and_timestamps_follow_the_clock() {
+    let (mut s, t0) = uas(Script::default());
+    s.process_offer(t0, OFFER).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut ts = Vec::new();
+    let mut send = |s: &mut MediaSession<Script>, now: Instant, ts: &mut Vec<u32>| {
+        s.handle_timeout(now);
+        while let Some(t) = s.poll_transmit(now, &mut buf) {
+            if t.kind == TransmitKind::Rtp {
+                ts.push(RtpPacket::parse(&buf[..t.len]).unwrap().timestamp);
+            }
+        }
+    };
+    send(&mut s, t0, &mut ts);
+    // The driver oversleeps by a full second.
+    send(&mut s, t0 + Duration::from_millis(1000), &mut ts);
+    assert_eq!(ts.len(), 1 + 3, "one packet, then a burst of max_burst");
+    assert_eq!(
+        ts[1].wrapping_sub(ts[0]),
+        48 * 160,
+        "skipped packets leave a timestamp gap"
+    );
+    assert_eq!(s.packets_skipped(), 47);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(1020)));
+}
