@@ -166,7 +166,9 @@ macro_rules! header_methods {
 
         /// Inserts a header line before all others (a proxy's own Via, §16.6 step 8).
         pub fn prepend_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
-            self.h.list.insert(0, (name.as_str().to_owned(), value.into()));
+            self.h
+                .list
+                .insert(0, (name.as_str().to_owned(), value.into()));
             self
         }
 

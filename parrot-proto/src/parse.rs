@@ -31,6 +31,7 @@ pub(crate) fn leading_crlf(b: &[u8]) -> usize {
     b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count()
 }
 
+#[inline]
 pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcome, ParseError> {
     let lead = leading_crlf(bytes);
     let b = &bytes[lead..];
@@ -262,7 +263,7 @@ fn parse_request_line(line: &[u8]) -> Result<StartSpans, LineError> {
     if uri.is_empty()
         || uri.iter().any(|&c| c == b' ' || c == b'\t')
         || uri[0] == b'<'
-        || !uri.contains(&b':')
+        || !uri.iter().any(|&c| c == b':')
     {
         return Err((ErrorKind::BadRequestLine, sp1 + 1, is_request));
     }

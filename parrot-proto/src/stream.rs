@@ -113,7 +113,8 @@ impl StreamDecoder {
                 self.buf.advance(4);
                 return Ok(Some(StreamItem::Ping));
             }
-            if lead == self.buf.len() && lead < 4 && self.buf[..lead] == *b"\r\n\r"[..lead].as_ref() {
+            if lead == self.buf.len() && lead < 4 && self.buf[..lead] == *b"\r\n\r"[..lead].as_ref()
+            {
                 // Possibly the start of a ping; wait unless it is a complete pong.
                 if lead == 2 {
                     self.buf.advance(2);
@@ -126,7 +127,10 @@ impl StreamDecoder {
         }
         // Freeze a view of the buffer without copying: split off everything, parse, then put
         // the unused tail back.
-        let all = self.pending.take().unwrap_or_else(|| self.buf.split().freeze());
+        let all = self
+            .pending
+            .take()
+            .unwrap_or_else(|| self.buf.split().freeze());
         match parse::parse(&all, &self.limits, Mode::Stream) {
             Ok(Outcome::Complete(m, used)) => {
                 self.restore(all.slice(used..));

@@ -65,15 +65,17 @@ impl<'a> Uri<'a> {
         if !valid_scheme(scheme) {
             return Err(UriError::BadScheme);
         }
-        if s.bytes()
-            .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'>' | b'"'))
-        {
-            return Err(UriError::BadCharacter);
-        }
+        // SIP URIs check every byte against their own grammar below; other schemes are only
+        // required to hold no white space or delimiters.
         if scheme.eq_ignore_ascii_case("sip") {
             SipUri::parse_rest(s, false, rest).map(Uri::Sip)
         } else if scheme.eq_ignore_ascii_case("sips") {
             SipUri::parse_rest(s, true, rest).map(Uri::Sip)
+        } else if s
+            .bytes()
+            .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'<' | b'>' | b'"'))
+        {
+            Err(UriError::BadCharacter)
         } else if scheme.eq_ignore_ascii_case("tel") {
             TelUri::parse_rest(s, rest).map(Uri::Tel)
         } else {
@@ -167,18 +169,16 @@ impl<'a> Host<'a> {
         if s.is_empty() {
             return Err(UriError::BadHost);
         }
-        // One pass: note whether every byte is a digit or a dot (IPv4) and whether every byte
-        // is a hostname byte.
-        let mut numeric = true;
+        // One table lookup per byte: 1 for digits and dots, 2 for the other hostname bytes.
+        let mut seen = 0u8;
         for &b in s.as_bytes() {
-            if b.is_ascii_digit() || b == b'.' {
-                continue;
-            }
-            numeric = false;
-            if !(b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+            let class = HOST_CLASS[b as usize];
+            if class == 0 {
                 return Err(UriError::BadHost);
             }
+            seen |= class;
         }
+        let numeric = seen == 1;
         if numeric {
             return parse_ipv4(s).map(Host::Ipv4).ok_or(UriError::BadHost);
         }
@@ -219,6 +219,25 @@ impl fmt::Display for Host<'_> {
         }
     }
 }
+
+const fn host_class() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_digit() || b == b'.' {
+            1
+        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+}
+
+static HOST_CLASS: [u8; 256] = host_class();
 
 /// Dotted-quad IPv4 without leading-zero ambiguity checks beyond 0-255 per octet.
 fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
@@ -369,7 +388,7 @@ impl<'a> SipUri<'a> {
     fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<SipUri<'a>, UriError> {
         // userinfo ends at the first '@': neither user nor password may hold an unescaped '@',
         // while the user part may hold ';', '?', '/' and ',' (RFC 4475 `intmeth`, `semiuri`).
-        let (userinfo, after) = match rest.find('@') {
+        let (userinfo, after) = match rest.bytes().position(|b| b == b'@') {
             Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
             None => (None, rest),
         };

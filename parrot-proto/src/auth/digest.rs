@@ -167,7 +167,10 @@ impl DigestSession {
                 &self.nonce,
                 Some((self.nc, &cnonce)),
             );
-            v.push_str(&format!(", qop=auth, nc={:08x}, cnonce=\"{}\"", self.nc, cnonce));
+            v.push_str(&format!(
+                ", qop=auth, nc={:08x}, cnonce=\"{}\"",
+                self.nc, cnonce
+            ));
             r
         } else {
             response(

@@ -91,9 +91,8 @@ impl Dialog {
             remote_tag: invite.from_header().ok()?.tag().unwrap_or("").into(),
             local_uri: strip_tag(invite.header(HeaderName::To)?),
             remote_uri: strip_tag(invite.header(HeaderName::From)?),
-            remote_target: contact_uri(invite).unwrap_or_else(|| {
-                invite.request_uri_str().unwrap_or("sip:invalid").into()
-            }),
+            remote_target: contact_uri(invite)
+                .unwrap_or_else(|| invite.request_uri_str().unwrap_or("sip:invalid").into()),
             route_set,
             local_cseq: 0,
             remote_cseq: invite.cseq().ok().map(|c| c.seq),

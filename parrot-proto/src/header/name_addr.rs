@@ -47,7 +47,7 @@ impl<'a> NameAddr<'a> {
                 return Err(NameAddrError::BadBrackets);
             }
             (Some(&s[..=end]), rest)
-        } else if let Some(lt) = s.find('<') {
+        } else if let Some(lt) = s.bytes().position(|b| b == b'<') {
             let d = trim_lws(&s[..lt]);
             if !d.is_empty()
                 && !d
@@ -77,7 +77,10 @@ impl<'a> NameAddr<'a> {
             });
         };
         let inner = &rest[1..];
-        let gt = inner.find('>').ok_or(NameAddrError::BadBrackets)?;
+        let gt = inner
+            .bytes()
+            .position(|b| b == b'>')
+            .ok_or(NameAddrError::BadBrackets)?;
         let uri = Uri::parse(&inner[..gt]).map_err(NameAddrError::Uri)?;
         let after = trim_lws(&inner[gt + 1..]);
         let params = if after.is_empty() {

@@ -70,9 +70,16 @@ impl<'a> Params<'a> {
 
     /// Looks a parameter up: `None` if absent, `Some(None)` if present without a value.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+        for p in Splitter::new(self.raw, b';') {
+            let (n, v) = match crate::text::split_byte(p, b'=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (p, None),
+            };
+            if trim_lws(n).eq_ignore_ascii_case(name) {
+                return Some(v.map(trim_lws));
+            }
+        }
+        None
     }
 
     /// The value of a parameter that has one.

@@ -151,7 +151,11 @@ impl Network {
     fn delay(&mut self) -> Duration {
         let span = self.link.max_delay.saturating_sub(self.link.min_delay);
         let ns = span.as_nanos() as u64;
-        let extra = if ns == 0 { 0 } else { self.rng.next_u64() % (ns + 1) };
+        let extra = if ns == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (ns + 1)
+        };
         self.link.min_delay + Duration::from_nanos(extra)
     }
 
@@ -175,7 +179,8 @@ impl Network {
                 for _ in 0..copies {
                     let at = self.now + self.delay();
                     self.seq += 1;
-                    self.packets.insert(self.seq, (src, t.dst, t.payload.clone()));
+                    self.packets
+                        .insert(self.seq, (src, t.dst, t.payload.clone()));
                     self.in_flight.push(Reverse((at, self.seq, i)));
                 }
             }
@@ -185,7 +190,11 @@ impl Network {
     /// The earliest thing that will happen: a delivery or an endpoint deadline.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let p = self.in_flight.peek().map(|Reverse((at, _, _))| *at);
-        let t = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
+        let t = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.endpoint.poll_timeout())
+            .min();
         [p, t].into_iter().flatten().min()
     }
 
@@ -193,21 +202,29 @@ impl Network {
     /// nothing is left to happen.
     pub fn step(&mut self) -> bool {
         self.drain();
-        let Some(at) = self.next_wakeup() else { return false };
+        let Some(at) = self.next_wakeup() else {
+            return false;
+        };
         self.now = self.now.max(at);
         while let Some(Reverse((at, seq, _))) = self.in_flight.peek().copied() {
             if at > self.now {
                 break;
             }
             self.in_flight.pop();
-            let Some((src, dst, payload)) = self.packets.remove(&seq) else { continue };
+            let Some((src, dst, payload)) = self.packets.remove(&seq) else {
+                continue;
+            };
             let targets = self.by_addr.get(&dst).cloned().unwrap_or_default();
             for i in targets {
                 self.delivered += 1;
                 let local = self.nodes[i].addr;
-                self.nodes[i]
-                    .endpoint
-                    .handle_datagram(self.now, local, src, Transport::Udp, payload.clone());
+                self.nodes[i].endpoint.handle_datagram(
+                    self.now,
+                    local,
+                    src,
+                    Transport::Udp,
+                    payload.clone(),
+                );
             }
             self.drain();
         }
