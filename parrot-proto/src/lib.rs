@@ -32,6 +32,8 @@
 #![deny(missing_docs)]
 
 mod builder;
+#[doc(hidden)]
+pub mod checks;
 mod error;
 pub mod header;
 mod limits;

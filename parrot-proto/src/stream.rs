@@ -72,6 +72,7 @@ pub struct StreamDecoder {
     buf: BytesMut,
     limits: Limits,
     pending: Option<Bytes>,
+    crlf_seen: bool,
 }
 
 impl StreamDecoder {
@@ -107,23 +108,35 @@ impl StreamDecoder {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        let lead = leading_crlf(&self.buf);
-        if lead > 0 {
-            if self.buf[..lead].starts_with(b"\r\n\r\n") {
+        // RFC 5626 §3.5.1: CRLFCRLF is a ping, CRLF a pong. A ping split across reads arrives
+        // as CRLF then CRLF: the first is reported as a pong, the second completes the ping.
+        while leading_crlf(&self.buf) > 0 {
+            if self.buf.starts_with(b"\r\n\r\n") {
                 self.buf.advance(4);
+                self.crlf_seen = false;
                 return Ok(Some(StreamItem::Ping));
             }
-            if lead == self.buf.len() && lead < 4 && self.buf[..lead] == *b"\r\n\r"[..lead].as_ref()
-            {
-                // Possibly the start of a ping; wait unless it is a complete pong.
-                if lead == 2 {
+            if self.buf.starts_with(b"\r\n") {
+                if self.crlf_seen {
                     self.buf.advance(2);
-                    return Ok(Some(StreamItem::Pong));
+                    self.crlf_seen = false;
+                    return Ok(Some(StreamItem::Ping));
                 }
+                if &self.buf[..] == b"\r\n\r" {
+                    return Ok(None);
+                }
+                self.buf.advance(2);
+                self.crlf_seen = true;
+                return Ok(Some(StreamItem::Pong));
+            }
+            if &self.buf[..] == b"\r" {
                 return Ok(None);
             }
-            self.buf.advance(lead.min(2));
-            return Ok(Some(StreamItem::Pong));
+            // A stray CR or LF: ignored, as before a start line (§7.5).
+            self.buf.advance(1);
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
         }
         // Freeze a view of the buffer without copying: split off everything, parse, then put
         // the unused tail back.
@@ -133,6 +146,7 @@ impl StreamDecoder {
             .unwrap_or_else(|| self.buf.split().freeze());
         match parse::parse(&all, &self.limits, Mode::Stream) {
             Ok(Outcome::Complete(m, used)) => {
+                self.crlf_seen = false;
                 self.restore(all.slice(used..));
                 Ok(Some(StreamItem::Message(m)))
             }
