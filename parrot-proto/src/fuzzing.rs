@@ -48,7 +48,9 @@ impl Cursor<'_> {
     }
 }
 
-const METHODS: [&str; 8] = ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK"];
+const METHODS: [&str; 8] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK",
+];
 
 fn template(c: &mut Cursor<'_>) -> Vec<u8> {
     let m = METHODS[c.byte().unwrap_or(0) as usize % METHODS.len()];
@@ -60,8 +62,16 @@ fn template(c: &mut Cursor<'_>) -> Vec<u8> {
         _ => format!(";tag={}", c.byte().unwrap_or(0) % 2),
     };
     let mf = c.byte().unwrap_or(70) % 72;
-    let cookie = if c.byte().unwrap_or(0) % 5 == 0 { "" } else { "z9hG4bK" };
-    let cm = if c.byte().unwrap_or(0) % 7 == 0 { "INVITE" } else { m };
+    let cookie = if c.byte().unwrap_or(0) % 5 == 0 {
+        ""
+    } else {
+        "z9hG4bK"
+    };
+    let cm = if c.byte().unwrap_or(0) % 7 == 0 {
+        "INVITE"
+    } else {
+        m
+    };
     format!(
         "{m} sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={cookie}{branch};rport\r\nMax-Forwards: {mf}\r\nFrom: <sip:a@10.0.0.1>;tag=f{callid}\r\nTo: <sip:b@10.0.0.2>{totag}\r\nCall-ID: fz{callid}\r\nCSeq: {cseq} {cm}\r\nContact: <sip:a@10.0.0.1>\r\nContent-Length: 0\r\n\r\n"
     )
@@ -91,13 +101,21 @@ impl Checker {
             return; // RFC 2543 peers are matched by other fields; statelessly answered here
         }
         // Stateless rejections (no transaction is created for them) are not counted.
-        if matches!(code, 400 | 405 | 416 | 420 | 415 | 481 | 482 | 483 | 500 | 503) {
+        if matches!(
+            code,
+            400 | 405 | 416 | 420 | 415 | 481 | 482 | 483 | 500 | 503
+        ) {
             return;
         }
         let key = (
             branch.to_owned(),
             via.host.to_string(),
-            format!("{who} {} {} {}", cseq.method, cseq.seq, m.call_id().unwrap_or("")),
+            format!(
+                "{who} {} {} {}",
+                cseq.method,
+                cseq.seq,
+                m.call_id().unwrap_or("")
+            ),
         );
         // A server transaction lives at most 64*T1 after its final response (timers H, J, L);
         // a copy of the request delayed longer by the network is a new request.
@@ -169,7 +187,11 @@ pub fn endpoint(data: &[u8]) {
                 );
             }
             5 => {
-                let ep = if c.byte().unwrap_or(0) % 2 == 0 { &mut a } else { &mut b };
+                let ep = if c.byte().unwrap_or(0) % 2 == 0 {
+                    &mut a
+                } else {
+                    &mut b
+                };
                 if let Some(&d) = ep.dialog_ids().first() {
                     let _ = match c.byte().unwrap_or(0) % 3 {
                         0 => ep.bye(now, d),
@@ -247,10 +269,16 @@ pub fn endpoint(data: &[u8]) {
             }
             continue;
         }
-        let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min();
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         match next {
             Some(t) => {
-                assert!(t <= deadline, "tables did not drain in bounded virtual time");
+                assert!(
+                    t <= deadline,
+                    "tables did not drain in bounded virtual time"
+                );
                 now = now.max(t);
                 checker.now = Some(now);
                 a.handle_timeout(now);
@@ -262,7 +290,12 @@ pub fn endpoint(data: &[u8]) {
     assert!(a.is_idle() && b.is_idle(), "tables not empty: {a:?} {b:?}");
 }
 
-fn pump(a: &mut Endpoint, b: &mut Endpoint, wire: &mut Vec<(bool, bytes::Bytes, Instant)>, checker: &mut Checker) {
+fn pump(
+    a: &mut Endpoint,
+    b: &mut Endpoint,
+    wire: &mut Vec<(bool, bytes::Bytes, Instant)>,
+    checker: &mut Checker,
+) {
     let a_addr = SocketAddr::from(([10, 0, 0, 1], 5060));
     let b_addr = SocketAddr::from(([10, 0, 0, 2], 5060));
     while let Some(t) = a.poll_transmit() {

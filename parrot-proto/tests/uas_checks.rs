@@ -31,7 +31,13 @@ fn src() -> SocketAddr {
 
 fn feed(ep: &mut Endpoint, now: Instant, text: &str) -> Vec<(Transmit, Message)> {
     let data = text.replace('\n', "\r\n");
-    ep.handle_datagram(now, addr(2), src(), Transport::Udp, data.into_bytes().into());
+    ep.handle_datagram(
+        now,
+        addr(2),
+        src(),
+        Transport::Udp,
+        data.into_bytes().into(),
+    );
     let mut out = Vec::new();
     while let Some(t) = ep.poll_transmit() {
         let m = Message::parse(t.payload.clone()).expect("we only send parseable messages");
@@ -56,9 +62,15 @@ fn invite_gets_100_trying_then_the_handlers_answer() {
     let mut ep = endpoint(EndpointConfig::default());
     let out = feed(&mut ep, Instant::now(), &request("INVITE", "i1", ""));
     assert_eq!(statuses(&out), vec![100, 180]);
-    assert!(out[0].1.to_header().unwrap().tag().is_none(), "100 carries no To tag");
+    assert!(
+        out[0].1.to_header().unwrap().tag().is_none(),
+        "100 carries no To tag"
+    );
     assert!(out[1].1.to_header().unwrap().tag().is_some());
-    assert!(out[1].1.contacts().next().is_some(), "1xx to INVITE carries Contact");
+    assert!(
+        out[1].1.contacts().next().is_some(),
+        "1xx to INVITE carries Contact"
+    );
 }
 
 #[test]
@@ -91,7 +103,11 @@ fn unknown_method_gets_405_with_allow() {
 #[test]
 fn unsupported_require_gets_420_with_unsupported() {
     let mut ep = endpoint(EndpointConfig::default());
-    let out = feed(&mut ep, Instant::now(), &request("OPTIONS", "r1", "Require: 100rel, foo\n"));
+    let out = feed(
+        &mut ep,
+        Instant::now(),
+        &request("OPTIONS", "r1", "Require: 100rel, foo\n"),
+    );
     assert_eq!(statuses(&out), vec![420]);
     let u: Vec<&str> = out[0].1.unsupported().collect();
     assert_eq!(u, vec!["100rel", "foo"]);
@@ -118,7 +134,8 @@ fn missing_call_id_gets_400() {
 #[test]
 fn unknown_uri_scheme_gets_416() {
     let mut ep = endpoint(EndpointConfig::default());
-    let r = request("OPTIONS", "u1", "").replace("OPTIONS sip:bob@10.0.0.2", "OPTIONS http://example.com/x");
+    let r = request("OPTIONS", "u1", "")
+        .replace("OPTIONS sip:bob@10.0.0.2", "OPTIONS http://example.com/x");
     let out = feed(&mut ep, Instant::now(), &r);
     assert_eq!(statuses(&out), vec![416]);
 }
@@ -145,7 +162,10 @@ fn merged_request_gets_482() {
 #[test]
 fn bye_for_an_unknown_dialog_gets_481() {
     let mut ep = endpoint(EndpointConfig::default());
-    let r = request("BYE", "b1", "").replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=nope");
+    let r = request("BYE", "b1", "").replace(
+        "To: <sip:bob@example.com>",
+        "To: <sip:bob@example.com>;tag=nope",
+    );
     let out = feed(&mut ep, Instant::now(), &r);
     assert_eq!(statuses(&out), vec![481]);
 }
@@ -171,7 +191,10 @@ fn cancel_gets_200_and_the_invite_487() {
     assert_eq!(codes, vec![(200, "CANCEL".into()), (487, "INVITE".into())]);
     assert_eq!(ep.dialogs(), 0);
     // The ACK for the 487 is absorbed and never answered.
-    let ack = request("ACK", "k1", "").replace("To: <sip:bob@example.com>", &format!("To: {}", out[1].1.header_str("To").unwrap()));
+    let ack = request("ACK", "k1", "").replace(
+        "To: <sip:bob@example.com>",
+        &format!("To: {}", out[1].1.header_str("To").unwrap()),
+    );
     assert!(feed(&mut ep, now, &ack).is_empty());
 }
 
@@ -184,7 +207,10 @@ fn retransmitted_request_gets_the_last_response_again() {
     let b = feed(&mut ep, now, &r);
     assert_eq!(a.len(), 1);
     assert_eq!(b.len(), 1);
-    assert_eq!(a[0].0.payload, b[0].0.payload, "byte-identical retransmission");
+    assert_eq!(
+        a[0].0.payload, b[0].0.payload,
+        "byte-identical retransmission"
+    );
     let inv = request("INVITE", "rt2", "");
     feed(&mut ep, now, &inv);
     let again = feed(&mut ep, now, &inv);
@@ -194,7 +220,10 @@ fn retransmitted_request_gets_the_last_response_again() {
 #[test]
 fn ack_matching_nothing_is_never_answered() {
     let mut ep = endpoint(EndpointConfig::default());
-    let r = request("ACK", "a1", "").replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=zz");
+    let r = request("ACK", "a1", "").replace(
+        "To: <sip:bob@example.com>",
+        "To: <sip:bob@example.com>;tag=zz",
+    );
     assert!(feed(&mut ep, Instant::now(), &r).is_empty());
 }
 
@@ -220,7 +249,13 @@ fn deferred_answer_through_respond() {
     ep.set_uas_handler_factory(|| Box::new(Later) as Box<dyn UasHandler>);
     let now = Instant::now();
     let data = request("INVITE", "d1", "").replace('\n', "\r\n");
-    ep.handle_datagram(now, addr(2), src(), Transport::Udp, data.into_bytes().into());
+    ep.handle_datagram(
+        now,
+        addr(2),
+        src(),
+        Transport::Udp,
+        data.into_bytes().into(),
+    );
     let tx = std::iter::from_fn(|| ep.poll_event())
         .find_map(|e| match e {
             parrot_proto::Event::IncomingCall { tx, .. } => Some(tx),
@@ -231,5 +266,8 @@ fn deferred_answer_through_respond() {
     ep.respond(now, tx, Reply::new(486)).unwrap();
     let t = ep.poll_transmit().unwrap();
     assert!(t.payload.starts_with(b"SIP/2.0 486"));
-    assert_eq!(ep.respond(now, tx, Reply::new(200)), Err(parrot_proto::CommandError::AlreadyAnswered));
+    assert_eq!(
+        ep.respond(now, tx, Reply::new(200)),
+        Err(parrot_proto::CommandError::AlreadyAnswered)
+    );
 }

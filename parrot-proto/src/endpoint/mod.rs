@@ -446,7 +446,36 @@ pub struct MemoryStats {
 
 /// The sans-IO SIP endpoint (user agent client and server cores, §8).
 ///
-/// See the crate docs for the handle/poll loop and the drain rule.
+/// # The drain rule
+///
+/// After **every** call that mutates the endpoint (`handle_*` or a command such as
+/// [`Endpoint::invite`] or [`Endpoint::respond`]) the driver drains the outputs until none is
+/// left: [`Endpoint::poll_transmit`] until `None` (send each [`Transmit`](crate::Transmit)),
+/// [`Endpoint::poll_event`] until `None`, then reads [`Endpoint::poll_timeout`] and sleeps
+/// until that instant or the next input, whichever comes first, and calls
+/// [`Endpoint::handle_timeout`]. Early or repeated `handle_timeout` calls are harmless.
+///
+/// ```
+/// use parrot_proto::{Endpoint, EndpointConfig, InviteRequest, Transport};
+/// use std::time::Instant;
+/// let mut ep = Endpoint::new(EndpointConfig::default(), 7u64);
+/// let now = Instant::now(); // the adapter's clock; the core never reads one
+/// let dst = "192.0.2.2:5060".parse().unwrap();
+/// let call = ep
+///     .invite(now, InviteRequest::new("sip:alice@192.0.2.1", "sip:bob@192.0.2.2", dst, Transport::Udp))
+///     .unwrap();
+/// while let Some(t) = ep.poll_transmit() {
+///     assert_eq!(t.dst, dst); // the adapter sends t.payload on its socket
+/// }
+/// while let Some(_event) = ep.poll_event() {}
+/// let wake_at = ep.poll_timeout().expect("timer A and B are armed");
+/// ep.handle_timeout(wake_at); // timer A: the INVITE is retransmitted
+/// assert!(ep.poll_transmit().is_some());
+/// # let _ = call;
+/// ```
+///
+/// Nothing here reads a clock, opens a socket or draws entropy other than from the RNG given to
+/// [`Endpoint::new`]: the same inputs give the same outputs.
 pub struct Endpoint {
     cfg: EndpointConfig,
     rng: Box<dyn RngCore + Send>,
@@ -657,8 +686,8 @@ impl Endpoint {
             .sum::<usize>()
             + self
                 .client_txs
-                .iter()
-                .map(|(k, _)| ctx + k.branch.len() + 1024)
+                .keys()
+                .map(|k| ctx + k.branch.len() + 1024)
                 .sum::<usize>();
         MemoryStats {
             dialogs: self.calls.len(),

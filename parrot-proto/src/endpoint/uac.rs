@@ -578,7 +578,7 @@ impl Endpoint {
             out.clear();
             return;
         };
-        let outs: Vec<TxOutput> = out.drain(..).collect();
+        let outs: Vec<TxOutput> = std::mem::take(out);
         for o in outs {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),

@@ -9,6 +9,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// A predicate that drops the datagrams it returns `true` for.
+type DropFilter = Box<dyn FnMut(&[u8]) -> bool>;
+
 /// Impairments of every link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkConfig {
@@ -55,7 +58,7 @@ pub struct Network {
     seq: u64,
     delivered: u64,
     dropped: u64,
-    filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    filter: Option<DropFilter>,
 }
 
 impl std::fmt::Debug for Network {

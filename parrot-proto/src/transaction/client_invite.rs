@@ -96,7 +96,10 @@ impl ClientInviteTransaction {
                     // (§16.8, refreshed by every provisional) bounds Proceeding so a peer that
                     // never sends a final response cannot pin the transaction forever.
                     self.timers.stop(Timer::B);
-                    let c = self.cfg.initial(Timer::C, self.reliable).unwrap_or_default();
+                    let c = self
+                        .cfg
+                        .initial(Timer::C, self.reliable)
+                        .unwrap_or_default();
                     self.timers.set(Timer::C, now + c);
                     out.push(TxOutput::Deliver(resp.clone()));
                 } else if code < 300 {

@@ -29,6 +29,8 @@ use crate::Message;
 use bytes::Bytes;
 
 /// What a transaction asks of its owner.
+// `Deliver` holds a whole message; outputs live only between a call and its drain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TxOutput {
     /// Send these bytes to the transaction's peer (a request, retransmission, ACK or response).
