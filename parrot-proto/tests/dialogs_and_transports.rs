@@ -226,3 +226,40 @@ fn transport_error_ends_the_call_and_is_reported() {
     assert!(evs.iter().any(|e| matches!(e, Event::CallEnded { dialog, reason: EndReason::TransportError } if *dialog == d)));
     assert!(ep.is_idle());
 }
+
+struct Redirect;
+impl UasHandler for Redirect {
+    fn handle_invite(&mut self, _r: &Request<'_>) -> Action {
+        Action::Respond(parrot_proto::Reply::new(302).header("Contact", "<sip:bob@10.0.0.7:5060>"))
+    }
+}
+
+#[test]
+fn redirect_is_surfaced_with_its_contacts() {
+    let mut net = parrot_proto::sim::Network::new(
+        Instant::now(),
+        1,
+        parrot_proto::sim::LinkConfig::default(),
+    );
+    let a = net.add(addr(1), Endpoint::new(config(1), 1u64));
+    let mut eb = Endpoint::new(config(2), 2u64);
+    eb.set_uas_handler_factory(|| Box::new(Redirect) as Box<dyn UasHandler>);
+    net.add(addr(2), eb);
+    let now = net.now();
+    net.endpoint(a)
+        .invite(
+            now,
+            InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp),
+        )
+        .unwrap();
+    drain_and_check(&mut net, 1);
+    let ev = net.take_events(a);
+    assert!(ev.iter().any(|e| matches!(e, Event::CallRedirected { contacts, .. } if contacts == &vec!["sip:bob@10.0.0.7:5060".to_string()])), "{ev:?}");
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::CallEnded {
+            reason: EndReason::Rejected(302),
+            ..
+        }
+    )));
+}

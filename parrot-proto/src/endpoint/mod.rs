@@ -494,6 +494,7 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     next_id: u64,
     scratch: Vec<TxOutput>,
+    prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -578,6 +579,7 @@ impl Endpoint {
             events: VecDeque::new(),
             next_id: 1,
             scratch: Vec::new(),
+            prefix_cache: Vec::new(),
         }
     }
 
@@ -942,10 +944,13 @@ impl Endpoint {
     }
 
     fn random_hex(&mut self, n: usize) -> String {
-        let mut s = String::with_capacity(n);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(n + 16);
         while s.len() < n {
             let v = self.rng.next_u64();
-            s.push_str(&format!("{v:016x}"));
+            for i in 0..16 {
+                s.push(HEX[((v >> (60 - 4 * i)) & 15) as usize] as char);
+            }
         }
         s.truncate(n);
         s
@@ -969,35 +974,49 @@ impl Endpoint {
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060))
     }
 
-    fn contact_for(&self, local: SocketAddr, transport: Transport) -> String {
-        let host = match local.ip() {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-        };
-        match transport.uri_param() {
-            Some(p) => format!(
-                "<sip:{}@{}:{};transport={}>",
-                self.cfg.contact_user,
-                host,
-                local.port(),
-                p
-            ),
-            None => format!("<sip:{}@{}:{}>", self.cfg.contact_user, host, local.port()),
+    fn host_port(local: SocketAddr) -> String {
+        match local.ip() {
+            IpAddr::V4(a) => format!("{a}:{}", local.port()),
+            IpAddr::V6(a) => format!("[{a}]:{}", local.port()),
         }
     }
 
-    fn via_for(&self, local: SocketAddr, transport: Transport, branch: &str) -> String {
-        let host = match local.ip() {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
+    /// The Contact and Via prefix for an address and transport, formatted once and cached.
+    fn prefixes(&mut self, local: SocketAddr, transport: Transport) -> &(String, String) {
+        let i = match self
+            .prefix_cache
+            .iter()
+            .position(|(l, t, _)| *l == local && *t == transport)
+        {
+            Some(i) => i,
+            None => {
+                let hp = Self::host_port(local);
+                let contact = match transport.uri_param() {
+                    Some(p) => format!("<sip:{}@{};transport={}>", self.cfg.contact_user, hp, p),
+                    None => format!("<sip:{}@{}>", self.cfg.contact_user, hp),
+                };
+                let via = format!("SIP/2.0/{} {};branch=", transport.via_token(), hp);
+                if self.prefix_cache.len() >= 16 {
+                    self.prefix_cache.clear();
+                }
+                self.prefix_cache.push((local, transport, (contact, via)));
+                self.prefix_cache.len() - 1
+            }
         };
-        format!(
-            "SIP/2.0/{} {}:{};branch={};rport",
-            transport.via_token(),
-            host,
-            local.port(),
-            branch
-        )
+        &self.prefix_cache[i].2
+    }
+
+    fn contact_for(&mut self, local: SocketAddr, transport: Transport) -> String {
+        self.prefixes(local, transport).0.clone()
+    }
+
+    fn via_for(&mut self, local: SocketAddr, transport: Transport, branch: &str) -> String {
+        let prefix = &self.prefixes(local, transport).1;
+        let mut v = String::with_capacity(prefix.len() + branch.len() + 6);
+        v.push_str(prefix);
+        v.push_str(branch);
+        v.push_str(";rport");
+        v
     }
 
     fn send(&mut self, peer: Peer, payload: Bytes) {

@@ -63,22 +63,18 @@ impl Endpoint {
         let expires = if r.unregistering { 0 } else { r.expires };
         let transport = r.req.transport;
         let local = self.local_addr(transport);
+        let via = self.via_for(local, transport, &branch);
+        let contact = self.contact_for(local, transport);
         let r = &self.registrations[&id];
         let aor = super::uac::name_addr(&r.req.aor);
         let mut b = RequestBuilder::new(Method::Register, r.req.registrar_uri.clone())
-            .header(
-                HeaderName::Via,
-                self.via_for(local, r.req.transport, &branch),
-            )
+            .header(HeaderName::Via, via)
             .header(HeaderName::MaxForwards, "70")
             .header(HeaderName::From, format!("{};tag={}", aor, r.from_tag))
             .header(HeaderName::To, aor)
             .header(HeaderName::CallId, r.call_id.clone())
             .header(HeaderName::CSeq, format!("{} REGISTER", r.cseq))
-            .header(
-                HeaderName::Contact,
-                self.contact_for(local, r.req.transport),
-            )
+            .header(HeaderName::Contact, contact)
             .header(HeaderName::Expires, expires.to_string());
         let creds = r.req.credentials.clone();
         let uri = r.req.registrar_uri.clone();

@@ -561,7 +561,13 @@ impl Endpoint {
         }
     }
 
-    fn build_response(&self, t: &ServerTx, reply: &Reply, tag: bool) -> Option<Message> {
+    fn build_response(
+        &self,
+        t: &ServerTx,
+        reply: &Reply,
+        tag: bool,
+        contact: &str,
+    ) -> Option<Message> {
         let req = &t.request;
         let mut b = ResponseBuilder::for_request(req, reply.status);
         if let Some(fix) = &t.via_fix {
@@ -579,10 +585,7 @@ impl Endpoint {
             .iter()
             .any(|(n, _)| HeaderName::from_name(n.as_bytes()) == HeaderName::Contact);
         if is_invite && (101..300).contains(&reply.status) && !has_contact {
-            b = b.header(
-                HeaderName::Contact,
-                self.contact_for(t.local, t.peer.transport),
-            );
+            b = b.header(HeaderName::Contact, contact);
         }
         if reply.status == 405
             && !reply
@@ -605,10 +608,18 @@ impl Endpoint {
     }
 
     fn respond_tx_inner(&mut self, now: Instant, id: u64, reply: Reply, tag: bool) -> bool {
+        let Some((local, transport)) = self
+            .server_txs
+            .get(&id)
+            .map(|t| (t.local, t.peer.transport))
+        else {
+            return false;
+        };
+        let contact = self.contact_for(local, transport);
         let Some(t) = self.server_txs.get(&id) else {
             return false;
         };
-        let Some(resp) = self.build_response(t, &reply, tag) else {
+        let Some(resp) = self.build_response(t, &reply, tag, &contact) else {
             return false;
         };
         let dialog = t.dialog;
