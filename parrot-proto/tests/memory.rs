@@ -10,7 +10,12 @@ fn idle_confirmed_dialog_costs_under_2_kib() {
     let (mut net, a, b) = pair(1, lossy(0.0));
     for _ in 0..200 {
         let now = net.now();
-        let mut req = InviteRequest::new("sip:alice@10.0.0.1", "sip:bob@10.0.0.2", addr(2), Transport::Udp);
+        let mut req = InviteRequest::new(
+            "sip:alice@10.0.0.1",
+            "sip:bob@10.0.0.2",
+            addr(2),
+            Transport::Udp,
+        );
         req.body = Some(Body::sdp(SDP_OFFER));
         net.endpoint(a).invite(now, req).unwrap();
     }

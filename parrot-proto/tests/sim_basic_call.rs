@@ -96,6 +96,7 @@ fn basic_call_converges_for_1000_seeds_at_20_percent_loss() {
             both_up += 1;
         }
     }
+    eprintln!("both sides established for {both_up} of {} seeds", seeds());
     // With 20% loss a call may time out; the overwhelming majority must get through.
     assert!(
         both_up as f64 >= seeds() as f64 * 0.95,

@@ -271,3 +271,44 @@ fn deferred_answer_through_respond() {
         Err(parrot_proto::CommandError::AlreadyAnswered)
     );
 }
+
+#[test]
+fn handler_answers_later_from_an_application_message() {
+    struct Lookup;
+    impl UasHandler for Lookup {
+        fn handle_invite(&mut self, _r: &Request<'_>) -> Action {
+            Action::NoReply // e.g. waiting for a database
+        }
+        fn handle_app_message(
+            &mut self,
+            _dialog: Option<parrot_proto::DialogId>,
+            msg: &mut dyn std::any::Any,
+        ) -> Action {
+            match msg.downcast_ref::<u16>() {
+                Some(code) => Action::respond(*code),
+                None => Action::NoReply,
+            }
+        }
+    }
+    let mut ep = Endpoint::new(EndpointConfig::default(), 1u64);
+    ep.set_uas_handler_factory(|| Box::new(Lookup) as Box<dyn UasHandler>);
+    let now = Instant::now();
+    let data = request("INVITE", "db1", "").replace('\n', "\r\n");
+    ep.handle_datagram(
+        now,
+        addr(2),
+        src(),
+        Transport::Udp,
+        data.into_bytes().into(),
+    );
+    let d = std::iter::from_fn(|| ep.poll_event())
+        .find_map(|e| match e {
+            parrot_proto::Event::IncomingCall { dialog, .. } => Some(dialog),
+            _ => None,
+        })
+        .unwrap();
+    while ep.poll_transmit().is_some() {}
+    ep.send_to_handler(now, Some(d), &mut 486u16).unwrap();
+    let t = ep.poll_transmit().unwrap();
+    assert!(t.payload.starts_with(b"SIP/2.0 486"));
+}

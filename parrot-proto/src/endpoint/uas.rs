@@ -537,6 +537,50 @@ impl Endpoint {
         }
     }
 
+    /// Delivers an application message to a handler (Elixir's `handle_info/2` for Erlang
+    /// messages): the handler of `dialog`, or the endpoint-wide one for `None`. The handler's
+    /// `Respond` answers the dialog's pending INVITE (a deferred answer decided inside the
+    /// handler); `Stop` ends the call.
+    pub fn send_to_handler(
+        &mut self,
+        now: Instant,
+        dialog: Option<DialogId>,
+        msg: &mut dyn std::any::Any,
+    ) -> Result<(), CommandError> {
+        if let Some(d) = dialog {
+            if !self.calls.contains_key(&d) {
+                return Err(CommandError::Unknown);
+            }
+        }
+        let own = dialog
+            .and_then(|d| self.calls.get_mut(&d))
+            .and_then(|c| c.uas.take());
+        let (mut h, is_own) = match own {
+            Some(h) => (h, true),
+            None => match self.default_handler.take() {
+                Some(h) => (h, false),
+                None => match self.factory.as_mut() {
+                    Some(f) => {
+                        let mut h = f.new_handler();
+                        h.init();
+                        (h, false)
+                    }
+                    None => return Err(CommandError::Unknown),
+                },
+            },
+        };
+        let action = h.handle_app_message(dialog, msg);
+        if is_own {
+            if let Some(c) = dialog.and_then(|d| self.calls.get_mut(&d)) {
+                c.uas = Some(h);
+            }
+        } else {
+            self.default_handler = Some(h);
+        }
+        self.apply_action(now, None, dialog, action);
+        Ok(())
+    }
+
     /// Answers a server transaction: the deferred answer of a handler that returned `NoReply`,
     /// or the application's answer to an [`Event::IncomingCall`]. A 2xx to INVITE is
     /// retransmitted until ACKed (§13.3.1.4); Contact is added to 1xx/2xx of INVITE when the
