@@ -141,7 +141,7 @@ pub struct Request<'a> {
 /// method RFCs). Every default answers 501 Not Implemented as Parrot does, except ACK (no
 /// answer is possible, §17.1.1.3), CANCEL (the core answers it, §9.2) and BYE (200: §15.1.2
 /// requires the session to end).
-pub trait UasHandler {
+pub trait UasHandler: Send {
     /// Called once when the handler is created, before its first request (Elixir `init/1`).
     fn init(&mut self) {}
 
@@ -226,13 +226,14 @@ pub trait UasHandler {
     }
 }
 
-/// Creates a handler per incoming call (per-dialog handler state).
-pub trait UasHandlerFactory {
+/// Creates a handler per incoming call (per-dialog handler state). Handlers are `Send` so an
+/// endpoint can move into a runtime task.
+pub trait UasHandlerFactory: Send {
     /// A fresh handler for a new dialog or for the endpoint-wide instance.
     fn new_handler(&mut self) -> Box<dyn UasHandler>;
 }
 
-impl<F: FnMut() -> Box<dyn UasHandler>> UasHandlerFactory for F {
+impl<F: FnMut() -> Box<dyn UasHandler> + Send> UasHandlerFactory for F {
     fn new_handler(&mut self) -> Box<dyn UasHandler> {
         self()
     }
@@ -240,7 +241,7 @@ impl<F: FnMut() -> Box<dyn UasHandler>> UasHandlerFactory for F {
 
 /// The handler of an outgoing call (UAC, §13.2). Every method defaults to doing nothing; the
 /// same information is also reported as [`Event`](crate::Event)s.
-pub trait UacHandler {
+pub trait UacHandler: Send {
     /// A provisional response (§13.2.2.1).
     fn on_provisional(&mut self, dialog: DialogId, resp: &Message) {
         let _ = (dialog, resp);

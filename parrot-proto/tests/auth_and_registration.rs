@@ -11,8 +11,7 @@ use parrot_proto::{
     Action, Body, Endpoint, Event, HeaderName, InviteRequest, Message, RegisterRequest, Reply,
     Request, Transport, UasHandler,
 };
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const REALM: &str = "parrot.test";
@@ -28,7 +27,7 @@ struct Stats {
 struct Registrar {
     alg: DigestAlgorithm,
     min_expires: u32,
-    stats: Rc<RefCell<Stats>>,
+    stats: Arc<Mutex<Stats>>,
 }
 
 impl Registrar {
@@ -54,14 +53,14 @@ impl Registrar {
 
     fn answer(&self, req: &Request<'_>, ok: Reply) -> Action {
         if !self.verify(req.message) {
-            self.stats.borrow_mut().challenges += 1;
+            self.stats.lock().unwrap().challenges += 1;
             let ch = format!(
                 "Digest realm=\"{REALM}\", nonce=\"nonce-1\", qop=\"auth\", algorithm={}",
                 self.alg.as_str()
             );
             return Action::Respond(Reply::new(401).header("WWW-Authenticate", ch));
         }
-        self.stats.borrow_mut().accepted += 1;
+        self.stats.lock().unwrap().accepted += 1;
         Action::Respond(ok)
     }
 }
@@ -70,7 +69,7 @@ impl UasHandler for Registrar {
     fn handle_register(&mut self, req: &Request<'_>) -> Action {
         let expires = req.message.expires().ok().flatten().unwrap_or(3600);
         if expires == 0 {
-            self.stats.borrow_mut().unregisters += 1;
+            self.stats.lock().unwrap().unregisters += 1;
             return self.answer(req, Reply::new(200));
         }
         if expires < self.min_expires {
@@ -78,7 +77,7 @@ impl UasHandler for Registrar {
                 Reply::new(423).header("Min-Expires", self.min_expires.to_string()),
             );
         }
-        self.stats.borrow_mut().registers += 1;
+        self.stats.lock().unwrap().registers += 1;
         let contact = req
             .message
             .header(HeaderName::Contact)
@@ -100,10 +99,10 @@ fn setup(
     loss: f64,
     alg: DigestAlgorithm,
     min_expires: u32,
-) -> (Network, NodeId, Rc<RefCell<Stats>>) {
+) -> (Network, NodeId, Arc<Mutex<Stats>>) {
     let mut net = Network::new(Instant::now(), seed, lossy(loss));
     let a = net.add(addr(1), Endpoint::new(config(1), seed * 2 + 1));
-    let stats = Rc::new(RefCell::new(Stats::default()));
+    let stats = Arc::new(Mutex::new(Stats::default()));
     let st = stats.clone();
     let mut r = Endpoint::new(config(2), seed * 2 + 2);
     r.set_uas_handler_factory(move || {
@@ -135,7 +134,7 @@ fn invite_challenged_with_401_is_retried_once_with_md5_credentials() {
     let d = net.endpoint(a).invite(now, req).unwrap();
     net.run_until(now + Duration::from_secs(2));
     assert_eq!(established(net.events(a)), 1, "{:?}", net.events(a));
-    assert_eq!(stats.borrow().challenges, 1);
+    assert_eq!(stats.lock().unwrap().challenges, 1);
     let now = net.now();
     net.endpoint(a).bye(now, d).unwrap();
     drain_and_check(&mut net, 1);
@@ -154,7 +153,7 @@ fn wrong_password_fails_after_one_retry() {
     req.credentials = Some(DigestCredentials::new("alice", "wrong"));
     net.endpoint(a).invite(now, req).unwrap();
     drain_and_check(&mut net, 1);
-    assert_eq!(stats.borrow().challenges, 2);
+    assert_eq!(stats.lock().unwrap().challenges, 2);
     assert!(net.events(a).iter().any(|e| matches!(
         e,
         Event::CallEnded {
@@ -191,7 +190,7 @@ fn registration(
     alg: DigestAlgorithm,
     expires: u32,
     min: u32,
-) -> (Vec<Event>, Rc<RefCell<Stats>>) {
+) -> (Vec<Event>, Arc<Mutex<Stats>>) {
     let (mut net, a, stats) = setup(seed, loss, alg, min);
     let start = net.now();
     let id = net
@@ -224,11 +223,11 @@ fn registration_refreshes_over_an_hour_and_unregisters() {
     assert!(ok >= 6, "refreshed {ok} times");
     assert_eq!(count(&ev, |e| matches!(e, Event::Unregistered { .. })), 1);
     assert_eq!(
-        stats.borrow().challenges,
+        stats.lock().unwrap().challenges,
         1,
         "credentials are reused for the realm"
     );
-    assert_eq!(stats.borrow().unregisters, 1);
+    assert_eq!(stats.lock().unwrap().unregisters, 1);
 }
 
 #[test]

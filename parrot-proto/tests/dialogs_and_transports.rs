@@ -9,32 +9,34 @@ use parrot_proto::{
     Action, Body, ConnectionId, DialogId, EndReason, Endpoint, EndpointConfig, Event,
     InviteRequest, Message, Method, Request, Transport, UacHandler, UasHandler,
 };
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
-struct Log(Rc<RefCell<Vec<String>>>);
+struct Log(Arc<Mutex<Vec<String>>>);
 
 impl UacHandler for Log {
     fn on_provisional(&mut self, _d: DialogId, r: &Message) {
         self.0
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .push(format!("provisional {}", r.status().unwrap_or(0)));
     }
     fn on_success(&mut self, _d: DialogId, r: &Message) {
         self.0
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .push(format!("success {}", r.status().unwrap_or(0)));
     }
     fn on_call_established(&mut self, _d: DialogId, remote: Option<&Body>) {
         self.0
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .push(format!("established {}", remote.is_some()));
     }
     fn on_call_ended(&mut self, _d: DialogId, reason: &EndReason) {
-        self.0.borrow_mut().push(format!("ended {reason:?}"));
+        self.0.lock().unwrap().push(format!("ended {reason:?}"));
     }
 }
 
@@ -59,7 +61,7 @@ fn provisional_with_tag_makes_an_early_dialog_and_uac_handler_sees_the_call() {
     let mut eb = Endpoint::new(config(2), 2u64);
     eb.set_uas_handler_factory(|| Box::new(RingThenAnswer) as Box<dyn UasHandler>);
     let b = net.add(addr(2), eb);
-    let log = Rc::new(RefCell::new(Vec::new()));
+    let log = Arc::new(Mutex::new(Vec::new()));
     let now = net.now();
     let mut req = InviteRequest::new("sip:a@10.0.0.1", "sip:b@10.0.0.2", addr(2), Transport::Udp);
     req.handler = Some(Box::new(Log(log.clone())));
@@ -108,7 +110,7 @@ fn provisional_with_tag_makes_an_early_dialog_and_uac_handler_sees_the_call() {
     let now = net.now();
     net.endpoint(a).bye(now, d).unwrap();
     drain_and_check(&mut net, 1);
-    let log = log.borrow().clone();
+    let log = log.lock().unwrap().clone();
     assert_eq!(
         log,
         vec![

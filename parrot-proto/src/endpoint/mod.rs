@@ -1042,3 +1042,12 @@ pub(crate) fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
     let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
     Some(SocketAddr::new(ip, port))
 }
+
+#[cfg(test)]
+mod send_tests {
+    #[test]
+    fn endpoint_is_send_so_it_can_live_in_a_runtime_task() {
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Endpoint>();
+    }
+}
