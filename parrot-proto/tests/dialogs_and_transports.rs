@@ -166,6 +166,10 @@ fn reinvite_is_answered_acked_and_refreshes_the_remote_target() {
         "the re-INVITE's 2xx is ACKed"
     );
     assert_eq!(net.endpoint_ref(a).dialog(d).unwrap().local_cseq, 2);
+    assert!(net.events(b).iter().any(|e| matches!(
+        e,
+        Event::RequestReceived { method: Method::Invite, body: Some(s), .. } if s.bytes.as_ref() == SDP_OFFER
+    )), "the re-INVITE's offer reaches the adapter as an event");
     let now = net.now();
     net.endpoint(a).bye(now, d).unwrap();
     drain_and_check(&mut net, 4);

@@ -178,6 +178,18 @@ pub enum Event {
         /// INVITE's (UAS).
         remote_sdp: Option<Body>,
     },
+    /// A request arrived inside an established or early dialog (re-INVITE, UPDATE, INFO,
+    /// MESSAGE, NOTIFY, REFER, BYE, ...); the handler has been called already.
+    RequestReceived {
+        /// The call.
+        dialog: DialogId,
+        /// Its server transaction (answer with [`Endpoint::respond`] if the handler did not).
+        tx: ServerTxKey,
+        /// The method.
+        method: Method,
+        /// The body (a new SDP offer for re-INVITE / UPDATE), if any.
+        body: Option<Body>,
+    },
     /// An ACK for our 2xx arrived (§13.3.1.4); its body may be the SDP answer.
     AckReceived {
         /// The call.

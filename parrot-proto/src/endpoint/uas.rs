@@ -233,6 +233,16 @@ impl Endpoint {
             let _ = self.respond(now, txk, Reply::new(491));
             return;
         }
+        if let Some(d) = dialog {
+            // In-dialog requests are reported too, so an adapter sees re-INVITE / UPDATE
+            // offers (hold, codec change) and INFO bodies without writing a handler.
+            self.events.push_back(Event::RequestReceived {
+                dialog: d,
+                tx: txk,
+                method: method.clone(),
+                body: crate::handler::Body::of(&msg),
+            });
+        }
         match (&method, dialog) {
             (Method::Invite, None) => {
                 let Some(dlg) = Dialog::uas(&msg, &tx_to_tag) else {
