@@ -462,7 +462,7 @@ pub struct MemoryStats {
 ///
 /// After **every** call that mutates the endpoint (`handle_*` or a command such as
 /// [`Endpoint::invite`] or [`Endpoint::respond`]) the driver drains the outputs until none is
-/// left: [`Endpoint::poll_transmit`] until `None` (send each [`Transmit`](crate::Transmit)),
+/// left: [`Endpoint::poll_transmit`] until `None` (send each [`Transmit`]),
 /// [`Endpoint::poll_event`] until `None`, then reads [`Endpoint::poll_timeout`] and sleeps
 /// until that instant or the next input, whichever comes first, and calls
 /// [`Endpoint::handle_timeout`]. Early or repeated `handle_timeout` calls are harmless.
