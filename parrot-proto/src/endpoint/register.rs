@@ -57,7 +57,7 @@ impl Endpoint {
         let Some(r) = self.registrations.get_mut(&id) else {
             return;
         };
-        r.cseq += 1;
+        r.cseq = r.cseq.wrapping_add(1).max(1);
         r.in_flight = true;
         r.refresh_at = None;
         let expires = if r.unregistering { 0 } else { r.expires };
