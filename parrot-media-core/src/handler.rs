@@ -77,6 +77,16 @@ pub enum MediaAction {
     Resume,
     /// Switch the sending codec to another negotiated one.
     SetCodec(Codec),
+    /// Start keeping received audio for a recording at this path: the driver collects the
+    /// [`crate::session::AudioFrame`]s of [`crate::session::MediaSession::poll_audio`] from
+    /// [`crate::session::MediaEvent::RecordingStarted`] to `RecordingStopped` and writes them
+    /// (the core does no IO). Needs a [`crate::session::RecordMode`] other than `Off`.
+    StartRecording(String),
+    /// Stop the current recording.
+    StopRecording,
+    /// Ask the signalling side to end the call (a BYE): the session reports
+    /// [`crate::session::MediaEvent::HangupRequested`] and the driver hangs up.
+    Hangup(String),
     /// Do nothing.
     NoReply,
 }

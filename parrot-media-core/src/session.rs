@@ -241,6 +241,21 @@ pub enum MediaEvent {
         /// Why.
         reason: String,
     },
+    /// A recording started: keep the inbound frames of `poll_audio` for `path`.
+    RecordingStarted {
+        /// Where the driver writes the recording.
+        path: String,
+    },
+    /// The recording at `path` is complete: the driver writes it out.
+    RecordingStopped {
+        /// Where the driver writes the recording.
+        path: String,
+    },
+    /// The handler asked to end the call (a [`MediaAction::Hangup`]).
+    HangupRequested {
+        /// Why.
+        reason: String,
+    },
     /// The session ended; nothing more will be sent.
     SessionStopped {
         /// Why.
@@ -311,6 +326,7 @@ pub struct MediaSession<H: MediaHandler> {
     dtmf_tx: DtmfSender,
     queue: VecDeque<PlayItem>,
     paused: bool,
+    recording: Option<String>,
     // Receiving.
     decoders: Vec<(u8, Box<dyn AudioCodec>)>,
     stats: Option<ReceiverStats>,
@@ -405,6 +421,7 @@ impl<H: MediaHandler> MediaSession<H> {
             dtmf_tx: DtmfSender::default(),
             queue: VecDeque::with_capacity(8),
             paused: false,
+            recording: None,
             decoders: Vec::new(),
             stats: None,
             jitter,
@@ -1070,9 +1087,29 @@ impl<H: MediaHandler> MediaSession<H> {
                         }
                     }
                 }
+                MediaAction::StartRecording(path) => {
+                    if let Some(old) = self.recording.replace(path.clone()) {
+                        self.push_event(MediaEvent::RecordingStopped { path: old });
+                    }
+                    self.push_event(MediaEvent::RecordingStarted { path });
+                }
+                MediaAction::StopRecording => {
+                    if let Some(path) = self.recording.take() {
+                        self.push_event(MediaEvent::RecordingStopped { path });
+                    }
+                }
+                MediaAction::Hangup(reason) => {
+                    self.push_event(MediaEvent::HangupRequested { reason });
+                }
                 MediaAction::NoReply => {}
             }
         }
+    }
+
+    /// The path of the recording in progress, if any.
+    #[must_use]
+    pub fn recording(&self) -> Option<&str> {
+        self.recording.as_deref()
     }
 
     fn push_event(&mut self, e: MediaEvent) {

@@ -44,7 +44,7 @@ mod stream;
 mod text;
 pub mod uri;
 
-pub use builder::{BuildError, RequestBuilder, ResponseBuilder};
+pub use builder::{reason_phrase, BuildError, RequestBuilder, ResponseBuilder};
 pub use error::{ErrorKind, ParseError};
 pub use header::HeaderName;
 pub use limits::Limits;

@@ -20,6 +20,8 @@ pub(crate) enum Mode {
     Stream,
 }
 
+// A complete message is the common case: boxing it would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     Complete(Message, usize),
     Partial,
@@ -263,7 +265,7 @@ fn parse_request_line(line: &[u8]) -> Result<StartSpans, LineError> {
     if uri.is_empty()
         || uri.iter().any(|&c| c == b' ' || c == b'\t')
         || uri[0] == b'<'
-        || !uri.iter().any(|&c| c == b':')
+        || memchr(b':', uri).is_none()
     {
         return Err((ErrorKind::BadRequestLine, sp1 + 1, is_request));
     }

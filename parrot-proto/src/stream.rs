@@ -8,7 +8,9 @@ use crate::parse::{self, leading_crlf, Mode, Outcome};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The answer of [`parse_stream`]: complete / need more bytes / keep-alive.
+// A complete message is the common case: boxing it would cost an allocation per message.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// A whole message, and how many bytes of the buffer it used.
     Complete(Message, usize),
@@ -48,6 +50,7 @@ pub fn parse_stream_with(buf: &Bytes, limits: &Limits) -> Result<Parsed, ParseEr
 
 /// What a [`StreamDecoder`] yields.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum StreamItem {
     /// A message.
     Message(Message),

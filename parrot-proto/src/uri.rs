@@ -541,9 +541,10 @@ impl<'a> SipUri<'a> {
                 return false;
             }
         }
+        // A name given twice counts once, with its first value, on both sides.
         for p in self.params.iter() {
-            if let Some(v) = other.params.get(p.name) {
-                if decoded(p.value) != decoded(v) {
+            if let (Some(mine), Some(v)) = (self.params.get(p.name), other.params.get(p.name)) {
+                if decoded(mine) != decoded(v) {
                     return false;
                 }
             }

@@ -1,8 +1,12 @@
 //! `parrot`: the command line of the Parrot VoIP framework.
 
+mod call;
 mod inspect;
+mod ivr;
+mod serve;
 
 use clap::{Parser, Subcommand};
+use parrot_tokio::{CallEvent, CallEventKind, EndedBy};
 use std::process::ExitCode;
 
 /// Parrot: a SIP/SDP/RTP VoIP toolkit.
@@ -15,13 +19,100 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Answer every call with a welcome prompt and a DTMF menu (1 replay, 2 voicemail, # hang up).
+    Serve(serve::Args),
+    /// Place a call: play and record WAV files, send DTMF, hang up.
+    Call(call::CallArgs),
+    /// Register an account with a registrar (digest authentication).
+    Register(call::RegisterArgs),
+    /// Ping a SIP peer with OPTIONS and show its round-trip time and capabilities.
+    Options(call::OptionsArgs),
     /// Parse captured SIP messages and print one JSON verdict per file.
     Inspect(inspect::Args),
 }
 
+pub(crate) fn serve_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or("expected LO-HI, e.g. 16384-32767")?;
+    let a = a.parse::<u16>().map_err(|e| e.to_string())?;
+    let b = b.parse::<u16>().map_err(|e| e.to_string())?;
+    if a >= b {
+        return Err("LO must be below HI".into());
+    }
+    Ok((a, b))
+}
+
+/// One line per call event, as `parrot serve` and `parrot call` print them.
+pub(crate) fn print_event(ev: &CallEvent) {
+    let n = ev.call;
+    match &ev.kind {
+        CallEventKind::Incoming { from, to, call_id } => {
+            println!("call {n} incoming from {from} to {to} call-id {call_id}")
+        }
+        CallEventKind::Progress(s) => println!("call {n} progress {s}"),
+        CallEventKind::Answered { codec } => println!("call {n} answered codec {codec}"),
+        CallEventKind::Dtmf(d) => println!("call {n} dtmf {d}"),
+        CallEventKind::PlayComplete(p) => {
+            println!(
+                "call {n} play-complete {}",
+                p.strip_prefix("builtin:").unwrap_or(p)
+            )
+        }
+        CallEventKind::Recorded(p) => println!("call {n} recorded {}", p.display()),
+        CallEventKind::Failed(s) => {
+            println!("call {n} failed {s} {}", parrot_proto::reason_phrase(*s))
+        }
+        CallEventKind::Ended {
+            by,
+            duration,
+            media,
+        } => {
+            let by = match by {
+                EndedBy::Local => "local",
+                EndedBy::Remote => "remote",
+                EndedBy::Failure => "failure",
+            };
+            println!(
+                "call {n} ended by {by} after {:.2}s rtp sent {} received {} lost {}",
+                duration.as_secs_f64(),
+                media.rtp_sent,
+                media.rtp_received,
+                media.lost
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect(args) => inspect::run(&args),
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    if let Command::Inspect(args) = &cli.command {
+        return inspect::run(args);
     }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("parrot: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Call(a) => call::call(a).await,
+            Command::Register(a) => call::register(a).await,
+            Command::Options(a) => call::options(a).await,
+            Command::Inspect(_) => ExitCode::SUCCESS,
+        }
+    })
 }

@@ -150,7 +150,7 @@ impl<'a> Via<'a> {
     /// value, `Some(Some(port))` once filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
         self.params.get("rport").map(|v| {
-            v.and_then(|p| crate::text::parse_u32(p))
+            v.and_then(crate::text::parse_u32)
                 .and_then(|p| u16::try_from(p).ok())
         })
     }

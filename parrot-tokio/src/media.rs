@@ -1,0 +1,258 @@
+//! One call's media: a [`MediaSession`] driven by its RTP/RTCP sockets, its timer and the
+//! files it asks for. Nothing here decides anything the session could decide.
+
+use crate::ports::PortPair;
+use bytes::Bytes;
+use parrot_media_core::handler::{MediaAction, MediaHandler, StreamDirection};
+use parrot_media_core::session::{MediaEvent, MediaSession, TransmitKind};
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What a call's media did, reported when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaTotals {
+    /// RTP packets sent.
+    pub rtp_sent: u32,
+    /// RTP packets received.
+    pub rtp_received: u32,
+    /// Packets the receiver counted as lost (RFC 3550 §A.3).
+    pub lost: i64,
+}
+
+/// Commands to a running media task.
+#[derive(Debug)]
+pub(crate) enum MediaCmd {
+    Action(MediaAction),
+    Dtmf(String),
+    Answer(String),
+    Stop(String),
+}
+
+/// What a media task tells the SIP side.
+#[derive(Debug)]
+pub(crate) enum MediaNotice {
+    Dtmf(char),
+    PlayComplete(String),
+    Recorded(PathBuf),
+    Hangup(String),
+    Finished(MediaTotals),
+}
+
+/// Files the session may ask for by name without touching the disk (built-in prompts).
+pub(crate) type BuiltinFiles = Arc<HashMap<String, Bytes>>;
+
+pub(crate) struct MediaTask<H: MediaHandler> {
+    pub session: MediaSession<H>,
+    pub ports: PortPair,
+    pub files: BuiltinFiles,
+    pub notices: mpsc::UnboundedSender<(u64, MediaNotice)>,
+    pub key: u64,
+    pub cmds: mpsc::UnboundedReceiver<MediaCmd>,
+}
+
+const DTMF_DURATION: Duration = Duration::from_millis(160);
+const DTMF_GAP: Duration = Duration::from_millis(100);
+
+impl<H: MediaHandler + Send + 'static> MediaTask<H> {
+    /// Drives the session until it stops. A panic in the media handler ends this call only.
+    pub async fn run(mut self) {
+        let mut buf = vec![0u8; 2048];
+        let mut rx = vec![0u8; 2048];
+        let mut rx2 = vec![0u8; 2048];
+        let mut audio = vec![0i16; 2048];
+        let mut recording: Option<(String, u32, Vec<i16>)> = None;
+        let mut dtmf: VecDeque<char> = VecDeque::new();
+        let mut next_dtmf = Instant::now();
+        let mut stopping = false;
+        loop {
+            // Drain: transmits, events, audio frames (the core's rule).
+            let now = Instant::now();
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                let mut out: Vec<(TransmitKind, Option<std::net::SocketAddr>, Vec<u8>)> =
+                    Vec::new();
+                while let Some(t) = self.session.poll_transmit(now, &mut buf) {
+                    out.push((t.kind, t.destination, buf[..t.len].to_vec()));
+                }
+                let mut events = Vec::new();
+                while let Some(e) = self.session.poll_event() {
+                    events.push(e);
+                }
+                while let Some(f) = self.session.poll_audio(&mut audio) {
+                    if let Some((_, rate, samples)) = recording.as_mut() {
+                        if f.direction == StreamDirection::Inbound {
+                            *rate = f.sample_rate;
+                            samples.extend_from_slice(&audio[..f.len]);
+                        }
+                    }
+                }
+                (out, events)
+            }));
+            let Ok((out, events)) = step else {
+                self.fail("media handler panicked");
+                return;
+            };
+            let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
+            for (kind, dst, bytes) in out {
+                let Some(dst) = dst else { continue };
+                let sock = match kind {
+                    TransmitKind::Rtcp if !mux => &self.ports.rtcp,
+                    _ => &self.ports.rtp,
+                };
+                let _ = sock.send_to(&bytes, dst).await;
+            }
+            let mut finished = false;
+            for e in events {
+                match e {
+                    MediaEvent::FileRequest { path } => {
+                        let bytes = match self.files.get(&path) {
+                            Some(b) => Ok(b.to_vec()),
+                            None => tokio::fs::read(&path).await,
+                        };
+                        let now = Instant::now();
+                        let r = catch_unwind(AssertUnwindSafe(|| match bytes {
+                            Ok(b) => self.session.handle_file(now, &path, &b),
+                            Err(e) => self.session.handle_file_error(now, &path, &e.to_string()),
+                        }));
+                        if r.is_err() {
+                            self.fail("media handler panicked");
+                            return;
+                        }
+                    }
+                    MediaEvent::DtmfReceived { digit, .. } => self.notify(MediaNotice::Dtmf(digit)),
+                    MediaEvent::PlayComplete { path } => {
+                        self.notify(MediaNotice::PlayComplete(path))
+                    }
+                    MediaEvent::RecordingStarted { path } => {
+                        recording = Some((path, 8000, Vec::new()));
+                    }
+                    MediaEvent::RecordingStopped { .. } => {
+                        if let Some(r) = recording.take() {
+                            write_recording(&self.notices, self.key, r).await;
+                        }
+                    }
+                    MediaEvent::HangupRequested { reason } => {
+                        self.notify(MediaNotice::Hangup(reason));
+                    }
+                    MediaEvent::SessionStopped { .. } => finished = true,
+                    _ => {}
+                }
+            }
+            if finished {
+                if let Some(r) = recording.take() {
+                    write_recording(&self.notices, self.key, r).await;
+                }
+                let totals = MediaTotals {
+                    rtp_sent: self.session.packets_sent(),
+                    rtp_received: self.session.receiver_stats().map_or(0, |s| s.received()),
+                    lost: self
+                        .session
+                        .receiver_stats()
+                        .map_or(0, |s| s.cumulative_lost()),
+                };
+                self.notify(MediaNotice::Finished(totals));
+                return;
+            }
+            // Queued DTMF digits go out one after another.
+            if !dtmf.is_empty() && Instant::now() >= next_dtmf {
+                if let Some(d) = dtmf.pop_front() {
+                    let now = Instant::now();
+                    let _ = self.session.send_dtmf(now, d, DTMF_DURATION);
+                    next_dtmf = now + DTMF_DURATION + DTMF_GAP;
+                }
+                continue;
+            }
+            let mut wake = self.session.poll_timeout();
+            if !dtmf.is_empty() {
+                wake = Some(wake.map_or(next_dtmf, |w| w.min(next_dtmf)));
+            }
+            let sleep = async {
+                match wake {
+                    Some(w) => tokio::time::sleep_until(tokio::time::Instant::from_std(w)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let input = tokio::select! {
+                r = self.ports.rtp.recv_from(&mut rx) => r.ok().map(|(n, _)| (true, n)),
+                r = self.ports.rtcp.recv_from(&mut rx2) => r.ok().map(|(n, _)| (false, n)),
+                cmd = self.cmds.recv() => {
+                    let now = Instant::now();
+                    let cmd = cmd.unwrap_or(MediaCmd::Stop("call ended".into()));
+                    let r = catch_unwind(AssertUnwindSafe(|| match cmd {
+                        MediaCmd::Action(a) => self.session.handle_command(now, a),
+                        MediaCmd::Dtmf(digits) => dtmf.extend(digits.chars()),
+                        MediaCmd::Answer(sdp) => {
+                            if let Err(e) = self.session.process_answer(now, &sdp) {
+                                tracing::warn!("SDP answer refused: {e}");
+                            }
+                        }
+                        MediaCmd::Stop(reason) => {
+                            stopping = true;
+                            self.session.stop(now, &reason);
+                        }
+                    }));
+                    if r.is_err() {
+                        self.fail("media handler panicked");
+                        return;
+                    }
+                    None
+                }
+                _ = sleep => {
+                    let now = Instant::now();
+                    if catch_unwind(AssertUnwindSafe(|| self.session.handle_timeout(now))).is_err() {
+                        self.fail("media handler panicked");
+                        return;
+                    }
+                    None
+                }
+            };
+            if let Some((is_rtp, n)) = input {
+                if stopping {
+                    continue;
+                }
+                let now = Instant::now();
+                let data = if is_rtp { &rx[..n] } else { &rx2[..n] };
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    if is_rtp {
+                        self.session.handle_rtp(now, data)
+                    } else {
+                        self.session.handle_rtcp(now, data)
+                    }
+                }));
+                if r.is_err() {
+                    self.fail("media handler panicked");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn notify(&self, n: MediaNotice) {
+        let _ = self.notices.send((self.key, n));
+    }
+
+    fn fail(&self, why: &str) {
+        tracing::warn!("call {}: {why}; hanging up", self.key);
+        self.notify(MediaNotice::Hangup(why.into()));
+        self.notify(MediaNotice::Finished(MediaTotals::default()));
+    }
+}
+
+async fn write_recording(
+    notices: &mpsc::UnboundedSender<(u64, MediaNotice)>,
+    key: u64,
+    (path, rate, samples): (String, u32, Vec<i16>),
+) {
+    match parrot_media_core::wav::encode_wav_pcm16(rate, 1, &samples) {
+        Ok(bytes) => match tokio::fs::write(&path, bytes).await {
+            Ok(()) => {
+                let _ = notices.send((key, MediaNotice::Recorded(PathBuf::from(path))));
+            }
+            Err(e) => tracing::warn!("cannot write recording {path}: {e}"),
+        },
+        Err(e) => tracing::warn!("cannot encode recording {path}: {e:?}"),
+    }
+}
