@@ -6,8 +6,8 @@
 //! `cargo bench -p parrot-benches --bench parse`
 
 use bytes::Bytes;
-use parrot_benches::{parrot, rsip, rsipstack, sipx, MESSAGES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use parrot_benches::{parrot, rsip, rsipstack, sipx, MESSAGES};
 
 fn parse_and_read(c: &mut Criterion) {
     for (name, raw) in MESSAGES {
@@ -31,7 +31,8 @@ fn serialize(c: &mut Criterion) {
         let ours = Message::parse(b.clone()).expect("parse");
         let theirs_stack = rsipstack::sip::parser::parse_message(&b).expect("parse");
         let theirs_rsip = rsip::SipMessage::try_from(&b[..]).expect("parse");
-        let theirs_sipx = sipx_sip::parse_datagram(b.clone(), &sipx_sip::Limits::default()).expect("parse");
+        let theirs_sipx =
+            sipx_sip::parse_datagram(b.clone(), &sipx_sip::Limits::default()).expect("parse");
         let mut g = c.benchmark_group(format!("serialize/{name}"));
         g.throughput(Throughput::Elements(1));
         // A parsed message serializes to the bytes it came from: no copy at all.
@@ -51,8 +52,12 @@ fn serialize(c: &mut Criterion) {
                 }
             })
         });
-        g.bench_function("rsipstack", |x| x.iter(|| black_box(&theirs_stack).to_bytes()));
-        g.bench_function("sipx-sip", |x| x.iter(|| black_box(&theirs_sipx).to_bytes()));
+        g.bench_function("rsipstack", |x| {
+            x.iter(|| black_box(&theirs_stack).to_bytes())
+        });
+        g.bench_function("sipx-sip", |x| {
+            x.iter(|| black_box(&theirs_sipx).to_bytes())
+        });
         g.bench_function("rsip", |x| x.iter(|| black_box(&theirs_rsip).to_string()));
         g.finish();
     }

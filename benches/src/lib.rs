@@ -81,7 +81,10 @@ pub fn sipx(b: &Bytes) -> usize {
     let from = h.typed::<From>().expect("from").expect("typed from");
     let to = h.typed::<To>().expect("to").expect("typed to");
     let cseq = h.typed::<CSeq>().expect("cseq").expect("typed cseq");
-    let call_id = h.typed::<CallId>().expect("call-id").expect("typed call-id");
+    let call_id = h
+        .typed::<CallId>()
+        .expect("call-id")
+        .expect("typed call-id");
     via.branch().map_or(0, <[u8]>::len)
         + from.tag().map_or(0, <[u8]>::len)
         + to.uri.to_string().len()
@@ -90,4 +93,3 @@ pub fn sipx(b: &Bytes) -> usize {
         + cseq.sequence as usize
         + cseq.method.as_bytes().len()
 }
-

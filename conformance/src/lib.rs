@@ -33,8 +33,18 @@ pub fn manifest(dir: &str, file_col: &str) -> Vec<Case> {
     let text = std::fs::read_to_string(base.join("MANIFEST.tsv")).expect("manifest is shipped");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).expect("manifest column");
-    let (name, file, section, expected) = (col("name"), col(file_col), col("rfc_section"), col("expected"));
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .expect("manifest column")
+    };
+    let (name, file, section, expected) = (
+        col("name"),
+        col(file_col),
+        col("rfc_section"),
+        col("expected"),
+    );
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {

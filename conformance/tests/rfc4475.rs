@@ -2,13 +2,15 @@
 //! field by field through the typed views.
 
 use bytes::Bytes;
+use parrot_conformance::manifest;
 use parrot_proto::header::ContactValue;
 use parrot_proto::uri::Uri;
 use parrot_proto::{HeaderName, Message, Method, StartLine};
-use parrot_conformance::manifest;
 
 fn load(name: &str) -> Bytes {
-    let p = parrot_conformance::corpus_dir().join("rfc4475").join(format!("{name}.dat"));
+    let p = parrot_conformance::corpus_dir()
+        .join("rfc4475")
+        .join(format!("{name}.dat"));
     Bytes::from(std::fs::read(p).expect("corpus file"))
 }
 
@@ -84,11 +86,22 @@ fn wsinv_folded_headers_read_through_typed_views() {
     assert_eq!(vias[2].host.to_string(), "192.168.255.111");
     assert_eq!(vias[2].branch(), Some("z9hG4bK30239"));
     assert_eq!(m.header(HeaderName::Subject), Some(""));
-    let nf = m.headers().find(|h| h.name_str == "NewFangledHeader").unwrap();
-    assert_eq!(nf.value_unfolded(), "newfangled value continued newfangled value");
-    assert_eq!(m.header_str("UnknownHeaderWithUnusualValue"), Some(";;,,;;,;"));
+    let nf = m
+        .headers()
+        .find(|h| h.name_str == "NewFangledHeader")
+        .unwrap();
+    assert_eq!(
+        nf.value_unfolded(),
+        "newfangled value continued newfangled value"
+    );
+    assert_eq!(
+        m.header_str("UnknownHeaderWithUnusualValue"),
+        Some(";;,,;;,;")
+    );
     let contacts: Vec<_> = m.contacts().map(|c| c.unwrap()).collect();
-    let ContactValue::Addr(c) = contacts[0] else { panic!("star") };
+    let ContactValue::Addr(c) = contacts[0] else {
+        panic!("star")
+    };
     assert_eq!(c.display_name().unwrap(), "Quoted string \"\"");
     assert_eq!(c.params().value("newparam"), Some("newvalue"));
     assert!(c.params().contains("secondparam"));
@@ -106,35 +119,65 @@ fn intmeth_unusual_method_and_token_characters() {
     assert_eq!(m.method_str(), Some(method));
     assert_eq!(m.method(), Some(Method::Extension(method.into())));
     assert_eq!(m.cseq().unwrap().method.as_str(), method);
-    let Uri::Sip(ruri) = m.request_uri().unwrap() else { panic!("sip") };
-    assert_eq!(ruri.user(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-    assert_eq!(ruri.password(), Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+    let Uri::Sip(ruri) = m.request_uri().unwrap() else {
+        panic!("sip")
+    };
+    assert_eq!(
+        ruri.user(),
+        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+    );
+    assert_eq!(
+        ruri.password(),
+        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+    );
     let via = m.top_via().unwrap();
     assert_eq!(via.branch(), Some("z9hG4bK-.!%66*_+`'~"));
     let to = m.to_header().unwrap();
     assert_eq!(to.display_name().unwrap(), "BEL:\x07 NUL:\0 DEL:\x7f");
     let from = m.from_header().unwrap();
-    assert_eq!(from.display_name_raw(), Some("token1~` token2'+_ token3*%!.-"));
+    assert_eq!(
+        from.display_name_raw(),
+        Some("token1~` token2'+_ token3*%!.-")
+    );
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
-    let p = from.params().iter().find(|p| p.name == "fromParam''~+*_!.-%").unwrap();
+    let p = from
+        .params()
+        .iter()
+        .find(|p| p.name == "fromParam''~+*_!.-%")
+        .unwrap();
     assert_eq!(p.unquoted_value().unwrap(), "работающий");
-    assert_eq!(m.call_id().unwrap(), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{");
-    assert_eq!(m.header_str("extensionHeader-!.%*+_`'~"), Some("\u{feff}大停電"));
+    assert_eq!(
+        m.call_id().unwrap(),
+        "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"
+    );
+    assert_eq!(
+        m.header_str("extensionHeader-!.%*+_`'~"),
+        Some("\u{feff}大停電")
+    );
 }
 
 #[test]
 fn esc01_escapes_resolve_only_where_the_grammar_allows() {
     let m = parse("esc01");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
     assert_eq!(r.user(), Some("sips%3Auser%40example.com"));
     assert_eq!(&*r.user_decoded().unwrap(), b"sips:user@example.com");
     let to = m.to_header().unwrap();
     let Uri::Sip(t) = to.uri() else { panic!() };
     assert_eq!(&*t.user_decoded().unwrap(), b"user");
-    assert!(to.uri().rfc_eq(&Uri::parse("sip:user@example.com").unwrap()));
+    assert!(to
+        .uri()
+        .rfc_eq(&Uri::parse("sip:user@example.com").unwrap()));
     let from = m.from_header().unwrap();
-    assert_eq!(&*from.uri().as_sip().unwrap().user_decoded().unwrap(), b"I have spaces");
-    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else { panic!() };
+    assert_eq!(
+        &*from.uri().as_sip().unwrap().user_decoded().unwrap(),
+        b"I have spaces"
+    );
+    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else {
+        panic!()
+    };
     let cu = c.uri();
     let cu = cu.as_sip().unwrap();
     assert_eq!(&*cu.user_decoded().unwrap(), b"caller");
@@ -142,7 +185,10 @@ fn esc01_escapes_resolve_only_where_the_grammar_allows() {
     assert!(Uri::parse("sip:caller@host5.example.net;lr;name=value%41")
         .unwrap()
         .rfc_eq(&c.uri()));
-    assert_eq!(m.header(HeaderName::CallId), Some("esc01.239409asdfakjkn23onasd0-3234"));
+    assert_eq!(
+        m.header(HeaderName::CallId),
+        Some("esc01.239409asdfakjkn23onasd0-3234")
+    );
     assert!(m.content_type().unwrap().unwrap().is("application", "sdp"));
 }
 
@@ -152,14 +198,23 @@ fn escnull_keeps_escaped_nul_and_distinct_contacts() {
     let users: Vec<Vec<u8>> = m
         .contacts()
         .map(|c| match c.unwrap() {
-            ContactValue::Addr(a) => a.uri().as_sip().unwrap().user_decoded().unwrap().into_owned(),
+            ContactValue::Addr(a) => a
+                .uri()
+                .as_sip()
+                .unwrap()
+                .user_decoded()
+                .unwrap()
+                .into_owned(),
             ContactValue::Star => panic!("star"),
         })
         .collect();
     assert_eq!(users, vec![b"\0".to_vec(), b"\0\0".to_vec()]);
     assert_eq!(m.content_length(), Some(0));
     let to = m.to_header().unwrap();
-    assert_eq!(&*to.uri().as_sip().unwrap().user_decoded().unwrap(), b"null-\0-null");
+    assert_eq!(
+        &*to.uri().as_sip().unwrap().user_decoded().unwrap(),
+        b"null-\0-null"
+    );
 }
 
 #[test]
@@ -208,7 +263,9 @@ fn dblreq_processes_only_the_first_message() {
 #[test]
 fn semiuri_user_holds_params() {
     let m = parse("semiuri");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
     assert_eq!(r.user(), Some("user;par=u%40example.net"));
     assert_eq!(r.host().to_string(), "example.com");
     assert!(r.params().is_empty());
@@ -218,7 +275,10 @@ fn semiuri_user_holds_params() {
 #[test]
 fn transports_keeps_unknown_transport_tokens() {
     let m = parse("transports");
-    let t: Vec<_> = m.via().map(|v| v.unwrap().transport.as_str().to_owned()).collect();
+    let t: Vec<_> = m
+        .via()
+        .map(|v| v.unwrap().transport.as_str().to_owned())
+        .collect();
     assert_eq!(t, ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]);
 }
 
@@ -249,25 +309,40 @@ fn lwsdisp_display_name_without_space() {
 #[test]
 fn cparam_contact_params_versus_uri_params() {
     let m = parse("cparam01");
-    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else { panic!() };
+    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else {
+        panic!()
+    };
     assert!(c.params().contains("unknownparam"));
     assert!(!c.uri().as_sip().unwrap().params().contains("unknownparam"));
     let m = parse("cparam02");
-    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else { panic!() };
+    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else {
+        panic!()
+    };
     assert!(c.uri().as_sip().unwrap().params().contains("unknownparam"));
 }
 
 #[test]
 fn regescrt_contact_keeps_escaped_route_header() {
     let m = parse("regescrt");
-    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else { panic!() };
-    assert_eq!(c.uri().as_sip().unwrap().headers(), Some("Route=%3Csip:sip.example.com%3E"));
+    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else {
+        panic!()
+    };
+    assert_eq!(
+        c.uri().as_sip().unwrap().headers(),
+        Some("Route=%3Csip:sip.example.com%3E")
+    );
 }
 
 #[test]
 fn section_3_3_messages_parse_with_their_quirks_visible() {
-    assert!(matches!(parse("unkscm").request_uri().unwrap(), Uri::Absolute(_)));
-    assert!(matches!(parse("novelsc").request_uri().unwrap(), Uri::Absolute(_)));
+    assert!(matches!(
+        parse("unkscm").request_uri().unwrap(),
+        Uri::Absolute(_)
+    ));
+    assert!(matches!(
+        parse("novelsc").request_uri().unwrap(),
+        Uri::Absolute(_)
+    ));
     let m = parse("bext01");
     assert!(m.require().any(|t| t == "nothingSupportsThis"));
     assert!(m.proxy_require().count() >= 1);
@@ -281,9 +356,14 @@ fn section_3_3_messages_parse_with_their_quirks_visible() {
     let m = parse("regaut01");
     let c = m.authorization().next().unwrap().unwrap();
     assert_eq!(c.scheme, "NoOneKnowsThisScheme");
-    let vias: Vec<_> = parse("bcast").via().map(|v| v.unwrap().host.to_string()).collect();
+    let vias: Vec<_> = parse("bcast")
+        .via()
+        .map(|v| v.unwrap().host.to_string())
+        .collect();
     assert_eq!(vias[1], "255.255.255.255");
-    assert!(matches!(parse("invut").content_type().unwrap(), Some(ct) if ct.is("application", "unknownformat")));
+    assert!(
+        matches!(parse("invut").content_type().unwrap(), Some(ct) if ct.is("application", "unknownformat"))
+    );
 }
 
 #[test]
@@ -306,5 +386,8 @@ fn rejected_messages_name_the_header_at_fault() {
         assert_eq!(e.header(), Some(header), "{name}: {e}");
         assert!(e.offset() > 0, "{name}");
     }
-    let _ = StartLine::Response { code: 200, reason: "" };
+    let _ = StartLine::Response {
+        code: 200,
+        reason: "",
+    };
 }

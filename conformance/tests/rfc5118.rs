@@ -1,14 +1,16 @@
 //! RFC 5118 IPv6 torture tests against their manifest, on the CRLF (`wire/`) variants.
 
 use bytes::Bytes;
+use parrot_conformance::manifest;
 use parrot_proto::header::ContactValue;
 use parrot_proto::uri::{Host, Uri};
 use parrot_proto::{HeaderName, Message};
-use parrot_conformance::manifest;
 
 fn load(name: &str) -> Vec<u8> {
     let mut b = std::fs::read(
-        parrot_conformance::corpus_dir().join("rfc5118/wire").join(format!("{name}.dat")),
+        parrot_conformance::corpus_dir()
+            .join("rfc5118/wire")
+            .join(format!("{name}.dat")),
     )
     .unwrap();
     if name == "ipv6-in-sdp" {
@@ -17,7 +19,9 @@ fn load(name: &str) -> Vec<u8> {
         // message the RFC describes, with its length corrected.
         let text = String::from_utf8(b).unwrap();
         let body = text.split("\r\n\r\n").nth(1).unwrap().len();
-        b = text.replace("Content-Length: 268", &format!("Content-Length: {body}")).into_bytes();
+        b = text
+            .replace("Content-Length: 268", &format!("Content-Length: {body}"))
+            .into_bytes();
     }
     b
 }
@@ -48,30 +52,49 @@ fn every_message_gets_its_manifest_verdict() {
 #[test]
 fn bracketed_ipv6_hosts_and_ports() {
     let m = parse("ipv6-good");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
     assert_eq!(r.host(), Host::Ipv6("2001:db8::10"));
     assert!(r.host().ip().is_some());
     let m = parse("port-ambiguous");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
-    assert_eq!((r.host(), r.port()), (Host::Ipv6("2001:db8::10:5070"), None));
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (r.host(), r.port()),
+        (Host::Ipv6("2001:db8::10:5070"), None)
+    );
     let m = parse("port-unambiguous");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
-    assert_eq!((r.host(), r.port()), (Host::Ipv6("2001:db8::10"), Some(5070)));
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (r.host(), r.port()),
+        (Host::Ipv6("2001:db8::10"), Some(5070))
+    );
 }
 
 #[test]
 fn three_colon_form_is_tolerated() {
     let m = parse("ipv6-bug-abnf-3-colons");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
     assert_eq!(r.host(), Host::Ipv6("2001:db8:::192.0.2.1"));
     let m = parse("ipv6-correct-abnf-2-colons");
-    let Uri::Sip(r) = m.request_uri().unwrap() else { panic!() };
+    let Uri::Sip(r) = m.request_uri().unwrap() else {
+        panic!()
+    };
     assert!(r.host().ip().is_some());
 }
 
 #[test]
 fn via_received_with_or_without_brackets() {
-    for name in ["via-received-param-with-delim", "via-received-param-no-delim"] {
+    for name in [
+        "via-received-param-with-delim",
+        "via-received-param-no-delim",
+    ] {
         let m = parse(name);
         let v = m.top_via().unwrap();
         assert_eq!(v.received(), Some("2001:db8::9:255"), "{name}");
@@ -88,7 +111,9 @@ fn mixed_address_families_in_one_message() {
     assert!(matches!(vias[2].host, Host::Ipv6(_)));
     assert!(vias[2].received().is_some());
     let m = parse("ipv4-mapped-ipv6");
-    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else { panic!() };
+    let Some(Ok(ContactValue::Addr(c))) = m.contacts().next() else {
+        panic!()
+    };
     assert!(matches!(c.uri().as_sip().unwrap().host(), Host::Ipv6(h) if h.contains("ffff")));
     let m = parse("ipv6-in-sdp");
     assert!(String::from_utf8_lossy(m.body_slice()).contains("IN IP6 2001:db8::20"));
