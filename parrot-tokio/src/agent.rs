@@ -587,7 +587,9 @@ impl Driver {
         loop {
             self.drain().await;
             if let Some((_, deadline)) = &self.shutdown {
-                if self.ep.is_idle() && self.calls.is_empty() || Instant::now() >= *deadline {
+                // Every call has ended (its BYE answered): lingering transaction timers need
+                // not be waited for.
+                if self.calls.is_empty() || Instant::now() >= *deadline {
                     if let Some((tx, _)) = self.shutdown.take() {
                         let _ = tx.send(());
                     }
