@@ -19,8 +19,8 @@ serve)
 call)
   uri=$1; shift; n=1; k=1; d=5
   while [ $# -gt 0 ]; do case $1 in --calls) n=$2; shift 2;; --parallel) k=$2; shift 2;; --duration) d=$2; shift 2;; *) shift;; esac; done
-  hostport=${uri#sip:}; hostport=${hostport#*@}; tmp=$(mktemp -d)
-  sipp -sn uac "$hostport" -i 127.0.0.1 -p "$(pick)" -m "$n" -l "$k" -r 1000 -d "$(python3 -c "print(int($d*1000))")" \
+  hostport=${uri#sip:}; user=service; case $hostport in *@*) user=${hostport%%@*};; esac; hostport=${hostport#*@}; tmp=$(mktemp -d)
+  sipp -sn uac "$hostport" -s "$user" -i 127.0.0.1 -p "$(pick)" -m "$n" -l "$k" -r 1000 -d "$(python3 -c "print(int($d*1000))")" \
        -nostdin -timeout 120s > "$tmp/out" 2>&1
   ok=$(grep -E '^\s+Successful call' "$tmp/out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   bad=$(grep -E '^\s+Failed call' "$tmp/out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
