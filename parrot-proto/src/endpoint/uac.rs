@@ -510,7 +510,11 @@ impl Endpoint {
         let from = format!(
             "sip:{}@{}",
             self.cfg.contact_user,
-            self.local_addr(transport).ip()
+            // An IPv6 host goes in brackets (RFC 3261 §19.1.1, RFC 5118 §4.1).
+            match self.local_addr(transport).ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            }
         );
         self.request(
             now,
