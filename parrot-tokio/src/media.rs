@@ -69,14 +69,27 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
         let mut next_dtmf = Instant::now();
         let mut stopping = false;
         loop {
-            // Drain: transmits, events, audio frames (the core's rule).
-            let now = Instant::now();
+            // Drain: transmits, events, audio frames (the core's rule). Each packet is written
+            // into `buf` and sent from there: nothing is allocated per packet.
+            let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
+            loop {
+                let now = Instant::now();
+                let t = catch_unwind(AssertUnwindSafe(|| {
+                    self.session.poll_transmit(now, &mut buf)
+                }));
+                let Ok(t) = t else {
+                    self.fail("media handler panicked");
+                    return;
+                };
+                let Some(t) = t else { break };
+                let Some(dst) = t.destination else { continue };
+                let sock = match t.kind {
+                    TransmitKind::Rtcp if !mux => &self.ports.rtcp,
+                    _ => &self.ports.rtp,
+                };
+                let _ = sock.send_to(&buf[..t.len], dst).await;
+            }
             let step = catch_unwind(AssertUnwindSafe(|| {
-                let mut out: Vec<(TransmitKind, Option<std::net::SocketAddr>, Vec<u8>)> =
-                    Vec::new();
-                while let Some(t) = self.session.poll_transmit(now, &mut buf) {
-                    out.push((t.kind, t.destination, buf[..t.len].to_vec()));
-                }
                 let mut events = Vec::new();
                 while let Some(e) = self.session.poll_event() {
                     events.push(e);
@@ -89,21 +102,12 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                         }
                     }
                 }
-                (out, events)
+                events
             }));
-            let Ok((out, events)) = step else {
+            let Ok(events) = step else {
                 self.fail("media handler panicked");
                 return;
             };
-            let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            for (kind, dst, bytes) in out {
-                let Some(dst) = dst else { continue };
-                let sock = match kind {
-                    TransmitKind::Rtcp if !mux => &self.ports.rtcp,
-                    _ => &self.ports.rtp,
-                };
-                let _ = sock.send_to(&bytes, dst).await;
-            }
             let mut finished = false;
             for e in events {
                 match e {

@@ -26,11 +26,15 @@ fn config(ports: (u16, u16)) -> AgentConfig {
 }
 
 fn tone_player() -> Option<MediaHandlerFactory> {
-    Some(Box::new(|_, _| Box::new(PlayTone) as Box<dyn MediaHandler + Send>))
+    Some(Box::new(|_, _| {
+        Box::new(PlayTone) as Box<dyn MediaHandler + Send>
+    }))
 }
 
 async fn server(ports: (u16, u16), uas: Option<UasFactory>) -> Agent {
-    Agent::start(config(ports), uas, tone_player()).await.unwrap()
+    Agent::start(config(ports), uas, tone_player())
+        .await
+        .unwrap()
 }
 
 async fn client(ports: (u16, u16)) -> Agent {
@@ -93,7 +97,8 @@ impl UasHandler for PanicOnSecond {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_ends_only_its_own_call() {
     let n = Arc::new(AtomicU64::new(0));
-    let uas: UasFactory = Box::new(move || Box::new(PanicOnSecond(n.clone())) as Box<dyn UasHandler>);
+    let uas: UasFactory =
+        Box::new(move || Box::new(PanicOnSecond(n.clone())) as Box<dyn UasHandler>);
     let srv = server((40200, 40299), Some(uas)).await;
     let cli = client((40300, 40399)).await;
     let uri = format!("sip:parrot@{}", srv.local_addr());
@@ -130,9 +135,14 @@ async fn shutdown_ends_live_calls_with_bye() {
     let cli = client((40500, 40599)).await;
     let uri = format!("sip:parrot@{}", srv.local_addr());
     let mut call = cli.call(&uri, CallOptions::default()).await.unwrap();
-    while !matches!(call.next_event().await.unwrap().kind, CallEventKind::Answered { .. }) {}
+    while !matches!(
+        call.next_event().await.unwrap().kind,
+        CallEventKind::Answered { .. }
+    ) {}
     srv.shutdown().await;
-    let out = tokio::time::timeout(Duration::from_secs(5), call.wait()).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(5), call.wait())
+        .await
+        .unwrap();
     assert_eq!(out.ended_by, EndedBy::Remote);
     cli.shutdown().await;
 }
@@ -147,7 +157,10 @@ async fn calls_work_over_tcp() {
         ..CallOptions::default()
     };
     let mut call = cli.call(&uri, opts).await.unwrap();
-    while !matches!(call.next_event().await.unwrap().kind, CallEventKind::Answered { .. }) {}
+    while !matches!(
+        call.next_event().await.unwrap().kind,
+        CallEventKind::Answered { .. }
+    ) {}
     tokio::time::sleep(Duration::from_millis(300)).await;
     call.hangup();
     let out = call.wait().await;
@@ -160,11 +173,19 @@ async fn calls_work_over_tcp() {
 struct Registrar;
 impl UasHandler for Registrar {
     fn handle_register(&mut self, req: &Request<'_>) -> Action {
-        let contact = req.message.header(parrot_proto::HeaderName::Contact).unwrap_or("*").to_owned();
+        let contact = req
+            .message
+            .header(parrot_proto::HeaderName::Contact)
+            .unwrap_or("*")
+            .to_owned();
         Action::Respond(Reply::new(200).header("Contact", format!("{contact};expires=120")))
     }
     fn handle_options(&mut self, _req: &Request<'_>) -> Action {
-        Action::Respond(Reply::new(200).header("Allow", "INVITE, BYE").header("Supported", "path"))
+        Action::Respond(
+            Reply::new(200)
+                .header("Allow", "INVITE, BYE")
+                .header("Supported", "path"),
+        )
     }
 }
 
@@ -174,7 +195,10 @@ async fn register_and_options_report_the_answer() {
     let srv = server((40800, 40899), Some(uas)).await;
     let cli = client((40900, 40999)).await;
     let uri = format!("sip:{}", srv.local_addr());
-    let granted = cli.register(&uri, "sip:alice@example.com", None, 300).await.unwrap();
+    let granted = cli
+        .register(&uri, "sip:alice@example.com", None, 300)
+        .await
+        .unwrap();
     assert_eq!(granted, Ok(120));
     let o = cli.options(&uri).await.unwrap().unwrap();
     assert_eq!(o.status, 200);
