@@ -96,6 +96,8 @@ fn main() -> ExitCode {
     if let Command::Inspect(args) = &cli.command {
         return inspect::run(args);
     }
+    // Two RTP sockets per call: thousands of calls need more than the usual 1024 descriptors.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
