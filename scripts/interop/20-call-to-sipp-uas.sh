@@ -21,7 +21,7 @@ sleep 1; stop_pid "$SIPP_UAS_PID" USR1
 lineA=$(calls_line callA.log); uasok=$(sipp_ok uasA.out); uasbad=$(sipp_failed uasA.out)
 log "A) parrot call x$CALLS: rc=$rA '$lineA'; sipp uas ok=$uasok failed=$uasbad"
 sipp_errors uasA.err >&2
-grep -vE '^call [0-9]+ (incoming|answered|ended|dtmf|play-complete)|^calls:' callA.log | sort | uniq -c | sort -rn | head -5 >&2
+grep -vE '^call [0-9]+ (incoming|answered|ended|dtmf|play-complete|progress)|^calls:' callA.log | sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn | head -5 >&2
 
 # --- B: 401 challenge on INVITE
 UAS2_PORT=$(free_port)

@@ -46,11 +46,17 @@ BS=$(free_range 2); BS_SIP=${BS%-*}; BS_CTRL=$(free_port); BS_RTP=$(free_range 2
 bash "$PEERS/baresip_conf.sh" "$WORK/bsB" "$BS_SIP" "$BS_CTRL" "$BS_RTP" "$TONE" auto "$WORK/recB" bare
 bg baresipB.log baresip -f "$WORK/bsB" -t 30; BSB=$LAST_PID
 wait_port tcp "$BS_CTRL" 100 || fail "B: baresip did not start ($(tail -3 baresipB.log))"
-bg ctrlB.jsonl timeout 20 $CTRL "127.0.0.1:$BS_CTRL" "listcalls" 12; CTRLB=$LAST_PID     # listen for events during the call
-sleep 0.3
+cap_start "udp dst portrange ${BS_RTP%-*}-${BS_RTP#*-}" dtmfB.pcap 30
+# listen for events during the call (baresip_ctrl.py prints what it read when each wait ends: let it finish)
+bg ctrlB.jsonl timeout 20 $CTRL "127.0.0.1:$BS_CTRL" "listcalls" 8; CTRLB=$LAST_PID
+wait_line ctrlB.jsonl '"token":"1"' 100 || fail "B: baresip ctrl_tcp listener did not connect"   # listening before the call
 timeout 30 "$PARROT" call "sip:bare@127.0.0.1:$BS_SIP" --bind 127.0.0.1:0 --play "$TONE" --record "$WORK/out.wav" \
   --dtmf "$DIGITS" --duration 4 > callB.log 2>&1; rB=$?
-sleep 1; stop_pid "$CTRLB"; stop_pid "$BSB"
+wait "$CTRLB"; stop_pid "$BSB"; cap_stop
+# the RFC 4733 packets parrot sent (seq, timestamp, marker, event, end bit, volume, duration)
+tshark -r dtmfB.pcap -n -d "udp.port==$BS_RTP,rtp" -Y rtpevent -T fields -e frame.time_relative -e rtp.seq -e rtp.timestamp \
+  -e rtp.marker -e rtpevent.event_id -e rtpevent.end_of_event -e rtpevent.volume -e rtpevent.duration > dtmfB.tsv 2>/dev/null
+dtmf_sent=$(awk -F'\t' '$6==1 || $6=="True" {print $3"/"$5}' dtmfB.tsv | sort -u | awk -F/ '{printf "%s", $2}' | sed 's/10/*/g; s/11/#/g')
 evB=$(grep -oE '"type":"[A-Z_]+"' ctrlB.jsonl | cut -d'"' -f4 | tr '\n' ' ')
 gotB_log=$(grep -oE "received DTMF: '.'" baresipB.log | cut -d"'" -f2 | tr -d '\n')
 gotB_ev=$(grep -E '"type":"CALL_DTMF_START"' ctrlB.jsonl | grep -oE '"param":"[^"]*"' | cut -d'"' -f4 | tr -d '\n')
@@ -58,7 +64,7 @@ toneB=$( [ -s out.wav ] && tone_ok out.wav || echo "no out.wav")
 wavB=$(dec_wav recB)
 toneBb=$( [ -n "$wavB" ] && tone_ok "$wavB" || echo "no decoded WAV from baresip")
 log "B) parrot call -> baresip: rc=$rB '$(calls_line callB.log)'; ctrl events: $evB"
-log "   baresip dtmf: log '$gotB_log' events '$gotB_ev' (sent '$DIGITS')"
+log "   baresip dtmf: log '$gotB_log' events '$gotB_ev' (sent '$DIGITS'; end packets on the wire: '$dtmf_sent', $(wc -l < dtmfB.tsv) event packets)"
 log "   parrot --record out.wav: $toneB"
 log "   baresip decoded audio: $toneBb"
 [ "$rB" = 0 ] && calls_line callB.log | grep -q '^calls: 1 ok, 0 failed' || errs+=("B: parrot call rc=$rB: $(tail -2 callB.log | tr '\n' ' ')")

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Media load: N concurrent calls, each with parrot streaming G.711 at 20 ms ("parrot serve --play assets/tone1k.wav",
+# looped). SIPp's built-in uac holds the calls open (-d HOLD ms, -l N); tshark captures the RTP parrot sends for a
+# window in the middle of the calls; rtpcheck.py timing computes, per packet, the lateness against its due time
+# (arrival - timestamp/8000, relative to the stream's best packet): share within 2 ms, p50/p99/max.
+# Parrot's RSS per call = (VmRSS during the calls - VmRSS idle) / N; CPU from /proc/PID/stat over the window.
+# Prints markdown table rows for BENCHMARKS.md. Not part of test-all.
+# usage: scripts/load/media.sh    Env: NS("10 50 100 200") HOLD(25) seconds per call, WINDOW(15) capture seconds, PARROT
+set -u
+. "$(dirname "$0")/../interop/lib.sh"
+NS=${NS:-10 50 100 200}; HOLD=${HOLD:-25}; WINDOW=${WINDOW:-15}
+apt_install sip-tester tshark
+parrot_build
+cd "$WORK"
+HZ=$(getconf CLK_TCK)
+rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+echo "| test | concurrent calls | packets | within 2 ms of due | p99 lateness | max lateness | parrot CPU | RSS per call |"
+echo "|---|---|---|---|---|---|---|---|"
+for n in $NS; do
+  RTP=$(free_range $((2 * n + 20))); UAC=$(free_port); MP=$(free_range 4)
+  serve_start "serve.$n.log" --play "$REPO/assets/tone1k.wav" --rtp-ports "$RTP"
+  sleep 0.5; r0=$(rss "$SERVE_PID")
+  sipp -sn uac "127.0.0.1:$SERVE_PORT" -i 127.0.0.1 -p "$UAC" -mi 127.0.0.1 -mp "${MP%-*}" -r $((n > 50 ? 50 : n)) -l "$n" -m "$n" \
+       -d $((HOLD * 1000)) -buff_size 4194304 -nostdin -timeout $((HOLD + 60))s -trace_err -error_file "uac.$n.err" > "uac.$n.out" 2>&1 &
+  UACPID=$!; _PIDS+=("$UACPID")
+  sleep $(( n / 50 + 3 ))                       # all calls set up
+  r1=$(rss "$SERVE_PID"); c0=$(cpu_ticks "$SERVE_PID"); t0=$(date +%s.%N)
+  tshark -n -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$WINDOW" -q 2>"tshark.$n.log"
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVE_PID")
+  wait "$UACPID"; serve_stop
+  tshark -r "rtp.$n.pcap" -n -d "udp.port==$RTP,rtp" -Y rtp -T fields -e frame.time_epoch -e rtp.ssrc -e rtp.timestamp -e rtp.p_type \
+    > "rtp.$n.tsv" 2>/dev/null
+  res=$(python3 "$INTEROP_DIR/rtpcheck.py" timing "rtp.$n.tsv")
+  log "N=$n: $res; sipp $(sipp_summary "uac.$n.out")"
+  cpu=$(python3 -c "print(f'{100*($c1-$c0)/$HZ/($t1-$t0):.0f}')")
+  set -- $res
+  streams=$2; pkts=$4; within=$7; p99=${11}; max=${13}
+  echo "| media | $n (${streams} streams seen) | $pkts in ${WINDOW}s | $within | $p99 | $max | ${cpu}% | $(( (r1 - r0) / n )) KB |"
+done
