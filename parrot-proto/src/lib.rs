@@ -61,6 +61,7 @@ pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod handler;
+pub mod registrar;
 pub mod registration;
 pub mod sim;
 pub use endpoint::{
@@ -68,6 +69,9 @@ pub use endpoint::{
     OutOfDialogRequest, RegistrationId, RequestId, ServerTxKey,
 };
 pub use handler::{Action, Body, Reply, Request, UacHandler, UasHandler, UasHandlerFactory};
+pub use registrar::{
+    Binding, InMemoryLocationStore, LocationStore, Registrar, RegistrarConfig, RegistrarReply,
+};
 pub use registration::RegisterRequest;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -3,3 +3,8 @@
 pub mod digest;
 
 pub use digest::{DigestAlgorithm, DigestCredentials, DigestSession};
+pub mod server;
+pub use server::{
+    AuthRole, CredentialStore, DigestChallenge, DigestServer, InMemoryCredentials, UsersFileError,
+    Verdict,
+};
