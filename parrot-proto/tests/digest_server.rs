@@ -499,3 +499,65 @@ fn users_file_is_user_colon_password_per_line() {
     // Debug never shows a password.
     assert!(!format!("{c:?}").contains("wonderland"));
 }
+
+#[test]
+fn verify_then_register_is_a_uas_handler_answer() {
+    // The shape of a UasHandler::handle_register: authenticate, check that the user owns
+    // the AOR (the application's policy, §10.3 step 4), then let the registrar answer.
+    use parrot_proto::{Action, Registrar, RegistrarConfig};
+    let t0 = Instant::now();
+    let mut server = DigestServer::new("example.com", SECRET, t0);
+    let mut registrar = Registrar::new(RegistrarConfig::default());
+    let mut handle = |req: &Message, now: Instant| -> Action {
+        match server.verify(now, req, &users()) {
+            Verdict::Authenticated { username }
+                if req.to_header().is_ok_and(|to| {
+                    to.uri().as_sip().and_then(|u| u.user()) == Some(username.as_str())
+                }) =>
+            {
+                Action::Respond(registrar.handle_register(now, req).into_reply())
+            }
+            Verdict::Authenticated { .. } => Action::respond(403),
+            other => Action::Respond(other.reply().expect("not authenticated")),
+        }
+    };
+    let first = handle(&register(None), t0);
+    let Action::Respond(challenge) = first else {
+        panic!("a response")
+    };
+    assert_eq!(challenge.status, 401);
+    let (_, auth) = answer(&challenge.headers[0].1, "alice", "wonderland", false);
+    let Action::Respond(ok) = handle(&register(Some(("Authorization", &auth))), t0) else {
+        panic!("a response")
+    };
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.headers[0].0, "Contact");
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_authorization_never_panics(value in "[ -~]{0,200}", nonce_like in "[A-Za-z0-9+/=]{0,80}") {
+        let t0 = Instant::now();
+        let mut server = DigestServer::new("example.com", SECRET, t0);
+        for v in [
+            value.clone(),
+            format!("Digest {value}"),
+            format!(
+                "Digest username=\"alice\", realm=\"example.com\", nonce=\"{nonce_like}\", \
+                 uri=\"{URI}\", qop=auth, nc=00000001, cnonce=\"x\", response=\"{value}\""
+            ),
+        ] {
+            let m = format!(
+                "REGISTER {URI} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+                 To: <sip:alice@example.com>\r\nFrom: <sip:alice@example.com>;tag=1\r\n\
+                 Call-ID: x\r\nCSeq: 1 REGISTER\r\nAuthorization: {v}\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            if let Ok(msg) = Message::parse(m.into_bytes()) {
+                let verdict = server.verify(t0, &msg, &users());
+                let authenticated = matches!(verdict, Verdict::Authenticated { .. });
+                proptest::prop_assert!(!authenticated);
+            }
+        }
+    }
+}

@@ -501,3 +501,26 @@ fn a_custom_store_backs_the_registrar() {
     assert_eq!(r.store().writes, 2);
     assert!(r.lookup(t0, AOR).is_empty());
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_contact_and_expires_never_panic(
+        contact in "[ -~]{0,120}",
+        expires in "[0-9a-z]{0,12}",
+        to in "[ -~]{0,60}",
+    ) {
+        let t0 = Instant::now();
+        let mut r = registrar();
+        let m = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             To: {to}\r\nFrom: <sip:alice@example.com>;tag=1\r\nCall-ID: x\r\n\
+             CSeq: 1 REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        if let Ok(msg) = Message::parse(m.into_bytes()) {
+            let reply = r.handle_register(t0, &msg);
+            proptest::prop_assert!(matches!(reply.status, 200 | 400 | 423 | 500));
+            let _ = reply.into_reply();
+        }
+    }
+}
