@@ -109,9 +109,11 @@ sipp_ok() { local s; s=$(sipp_field "$1" "Successful call"); echo "${s:-0}"; }
 sipp_failed() { local s; s=$(sipp_field "$1" "Failed call"); echo "${s:-0}"; }
 sipp_errors() {   # sipp_errors SIPP_ERRFILE - the distinct error lines (without timestamps), most frequent first
   [ -s "$1" ] || return 0
-  # entries are "DATE<TAB>TIME<TAB>EPOCH: text", not always newline-separated; Call-IDs masked so equal errors group
-  sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}\s+[0-9:.]+\s+[0-9.]+: /\n/g' "$1" | grep -v -e '^\s*$' -e '^The following events occurred' \
-    | sed -E "s/Call-I[Dd][: ]+'?[^' ]+'?/Call-ID <id>/g" | cut -c1-240 | sort | uniq -c | sort -rn | head -5
+  # entries are "DATE<TAB>TIME<TAB>EPOCH: text[ + the SIP message]", not always newline-separated: keep the text line,
+  # mask Call-IDs so equal errors group
+  sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}\s+[0-9:.]+\s+[0-9.]+: /\n@@/g' "$1" | grep '^@@' | sed 's/^@@//' \
+    | grep -v '^The following events occurred' | sed -E "s/Call-I[Dd][: ]+'?[^' ]+'?/Call-ID <id>/g" | cut -c1-240 \
+    | sort | uniq -c | sort -rn | head -5
 }
 sipp_uas_start() {  # sipp_uas_start LOG PORT [extra sipp args...] - built-in (or -sf) uas, PID in SIPP_UAS_PID
   local out=$1 port=$2; shift 2
