@@ -1,14 +1,22 @@
 //! Building requests and responses (RFC 3261 §8.1.1, §8.2.6).
 //!
-//! A builder writes the wire form and parses it back, so every message it hands out is one
-//! the parser accepts, and `Message::parse(m.to_bytes()) == m` holds by construction.
+//! A builder checks its inputs (method and header names are tokens, no CR/LF in values or the
+//! reason, a Request-URI without white space, a status of 100-699), writes the wire form and
+//! records where every part lands, so the message it hands out is exactly the one
+//! `Message::parse(m.to_bytes())` gives, without parsing it again. Debug builds parse it anyway
+//! and compare; a message past the parser's default limits, or a Request-URI the parser would
+//! refuse, is parsed so the error is the parser's.
 
-use crate::error::ParseError;
+use crate::error::{ErrorKind, ParseError};
 use crate::header::HeaderName;
-use crate::message::Message;
+use crate::limits::Limits;
+use crate::message::{HeaderSpan, Message, Span, StartSpans};
 use crate::method::Method;
 use crate::text::is_token;
 use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a message could not be built.
@@ -106,84 +114,248 @@ pub fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// A piece of the builder's text buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    start: u32,
+    end: u32,
+}
+
+impl Piece {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    kind: HeaderName,
+    name: Piece,
+    value: Piece,
+}
+
+/// Header lines in one text buffer (no allocation per line): the list gives their order, the
+/// buffer may hold stale text of replaced or removed lines.
+#[derive(Debug, Clone)]
 struct Headers {
-    list: Vec<(String, String)>,
+    text: String,
+    list: Vec<Entry>,
     body: Bytes,
 }
 
+impl Default for Headers {
+    fn default() -> Self {
+        Headers {
+            text: String::with_capacity(384),
+            list: Vec::with_capacity(12),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// The kind of a header name given as text (an empty name, refused later, is `Other`).
+fn kind_of(name: &str) -> HeaderName {
+    if name.is_empty() {
+        HeaderName::Other
+    } else {
+        HeaderName::from_name(name.as_bytes())
+    }
+}
+
+/// Decimal digits of `n` into `buf`, returning the used tail.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 impl Headers {
-    fn push(&mut self, name: &str, value: String) {
-        self.list.push((name.to_owned(), value));
+    fn add_text(&mut self, s: &str) -> Piece {
+        let start = self.text.len();
+        self.text.push_str(s);
+        Piece {
+            start: start as u32,
+            end: self.text.len() as u32,
+        }
+    }
+
+    fn entry(&mut self, kind: HeaderName, name: &str, value: &str) -> Entry {
+        let name = self.add_text(name);
+        let value = self.add_text(value);
+        Entry { kind, name, value }
+    }
+
+    fn push(&mut self, kind: HeaderName, name: &str, value: &str) {
+        let e = self.entry(kind, name, value);
+        self.list.push(e);
+    }
+
+    fn name(&self, e: &Entry) -> &str {
+        &self.text[e.name.range()]
+    }
+
+    fn value(&self, e: &Entry) -> &str {
+        &self.text[e.value.range()]
     }
 
     fn check(&self) -> Result<(), BuildError> {
-        for (n, v) in &self.list {
+        // Fast path: every name a token and no CR/LF anywhere in the text.
+        let names_ok = self.list.iter().all(|e| is_token(self.name(e)));
+        if names_ok && memchr::memchr2(b'\r', b'\n', self.text.as_bytes()).is_none() {
+            return Ok(());
+        }
+        for e in &self.list {
+            let (n, v) = (self.name(e), self.value(e));
             if !is_token(n) {
-                return Err(BuildError::BadHeaderName(n.clone()));
+                return Err(BuildError::BadHeaderName(n.to_owned()));
             }
             if v.contains(['\r', '\n']) {
-                return Err(BuildError::BadHeaderValue(n.clone()));
+                return Err(BuildError::BadHeaderValue(n.to_owned()));
             }
         }
         Ok(())
     }
 
-    fn write(&self, out: &mut BytesMut) {
-        for (n, v) in &self.list {
-            if HeaderName::from_name(n.as_bytes()) == HeaderName::ContentLength {
-                continue;
-            }
-            out.put_slice(n.as_bytes());
-            out.put_slice(b": ");
-            out.put_slice(v.as_bytes());
-            out.put_slice(b"\r\n");
+    /// The bytes the header section and body take on the wire, and the number of lines.
+    fn wire_len(&self) -> (usize, usize, usize) {
+        let mut len = 0;
+        let mut lines = 0;
+        let mut longest = 0;
+        for e in self
+            .list
+            .iter()
+            .filter(|e| e.kind != HeaderName::ContentLength)
+        {
+            let line = e.name.len() + 2 + e.value.len();
+            longest = longest.max(line);
+            len += line + 2;
+            lines += 1;
         }
-        out.put_slice(b"Content-Length: ");
-        out.put_slice(self.body.len().to_string().as_bytes());
-        out.put_slice(b"\r\n\r\n");
-        out.put_slice(&self.body);
+        // "Content-Length: " digits CRLF CRLF body
+        len += 16 + 20 + 4 + self.body.len();
+        (len, lines + 1, longest)
     }
 
-    fn finish(&self, out: BytesMut) -> Result<Message, BuildError> {
-        Message::parse(out.freeze()).map_err(BuildError::Parse)
+    /// Writes the header lines, Content-Length, the empty line and the body, recording where
+    /// each name and value lands. Returns where the body starts.
+    fn write(&self, out: &mut BytesMut, spans: &mut SmallVec<[HeaderSpan; 16]>) -> usize {
+        for e in &self.list {
+            if e.kind == HeaderName::ContentLength {
+                continue;
+            }
+            let n = self.name(e);
+            let v = self.value(e);
+            let ns = out.len();
+            out.put_slice(n.as_bytes());
+            out.put_slice(b": ");
+            // The parser's value starts after the white space that follows the colon.
+            let lead = v.len() - v.trim_start_matches([' ', '\t']).len();
+            let vs = out.len() + lead;
+            out.put_slice(v.as_bytes());
+            spans.push(HeaderSpan {
+                kind: e.kind,
+                name: Span::new(ns, ns + n.len()),
+                value: Span::new(vs, out.len()),
+            });
+            out.put_slice(b"\r\n");
+        }
+        let ns = out.len();
+        out.put_slice(b"Content-Length: ");
+        let vs = out.len();
+        let mut buf = [0u8; 20];
+        out.put_slice(decimal(self.body.len(), &mut buf));
+        spans.push(HeaderSpan {
+            kind: HeaderName::ContentLength,
+            name: Span::new(ns, ns + "Content-Length".len()),
+            value: Span::new(vs, out.len()),
+        });
+        out.put_slice(b"\r\n\r\n");
+        let body_start = out.len();
+        out.put_slice(&self.body);
+        body_start
+    }
+
+    /// Makes the message from what `write` produced. When the message is within the parser's
+    /// default limits it is assembled from the recorded positions; otherwise (or in debug
+    /// builds, as a check) it is parsed, so the result is always what the parser gives.
+    fn finish(
+        &self,
+        out: BytesMut,
+        start: StartSpans,
+        spans: SmallVec<[HeaderSpan; 16]>,
+        body_start: usize,
+        fast: bool,
+    ) -> Result<Message, BuildError> {
+        let raw = out.freeze();
+        if !fast {
+            return Message::parse(raw).map_err(BuildError::Parse);
+        }
+        let head = ByteString::try_from(raw.slice(..body_start))
+            .map_err(|_| BuildError::Parse(ParseError::new(ErrorKind::InvalidUtf8, 0)))?;
+        let m = Message::from_parts(raw, head, start, spans, body_start);
+        #[cfg(debug_assertions)]
+        {
+            let parsed = Message::parse(m.to_bytes()).expect("a built message parses");
+            assert!(
+                parsed.same_layout(&m),
+                "built layout differs from the parsed one"
+            );
+        }
+        Ok(m)
+    }
+
+    /// Whether a message of this shape stays within [`Limits::DEFAULT`] (what `Message::parse`
+    /// enforces), so the positions recorded while writing are what parsing would find.
+    fn within_limits(&self, start_len: usize) -> bool {
+        let (len, lines, longest) = self.wire_len();
+        let l = Limits::DEFAULT;
+        start_len + len <= l.max_message_size
+            && lines <= l.max_headers
+            && longest <= l.max_header_len
     }
 }
 
 macro_rules! header_methods {
     () => {
         /// Appends a header line (a known name is written in its canonical form).
-        pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
-            self.h.push(name.as_str(), value.into());
+        pub fn header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
+            self.h.push(name, name.as_str(), value.as_ref());
             self
         }
 
         /// Appends a header line with a name given as text (extension headers).
-        pub fn raw_header(mut self, name: &str, value: impl Into<String>) -> Self {
-            self.h.push(name, value.into());
+        pub fn raw_header(mut self, name: &str, value: impl AsRef<str>) -> Self {
+            self.h.push(kind_of(name), name, value.as_ref());
             self
         }
 
         /// Inserts a header line before all others (a proxy's own Via, §16.6 step 8).
-        pub fn prepend_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
-            self.h
-                .list
-                .insert(0, (name.as_str().to_owned(), value.into()));
+        pub fn prepend_header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
+            let e = self.h.entry(name, name.as_str(), value.as_ref());
+            self.h.list.insert(0, e);
             self
         }
 
         /// Removes every line of a header.
         pub fn remove_header(mut self, name: HeaderName) -> Self {
-            self.h
-                .list
-                .retain(|(n, _)| HeaderName::from_name(n.as_bytes()) != name);
+            self.h.list.retain(|e| e.kind != name);
             self
         }
 
         /// Sets the body and its Content-Type. Content-Length is always written by `build`.
         pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
             self = self.remove_header(HeaderName::ContentType);
-            self.h.push("Content-Type", content_type.to_owned());
+            self.h
+                .push(HeaderName::ContentType, "Content-Type", content_type);
             self.h.body = body.into();
             self
         }
@@ -208,18 +380,16 @@ macro_rules! header_methods {
 #[derive(Debug, Clone)]
 pub struct RequestBuilder {
     method: Method,
-    uri: String,
+    uri: Piece,
     h: Headers,
 }
 
 impl RequestBuilder {
     /// A request line `method uri SIP/2.0` and no headers yet.
-    pub fn new(method: Method, uri: impl Into<String>) -> Self {
-        RequestBuilder {
-            method,
-            uri: uri.into(),
-            h: Headers::default(),
-        }
+    pub fn new(method: Method, uri: impl AsRef<str>) -> Self {
+        let mut h = Headers::default();
+        let uri = h.add_text(uri.as_ref());
+        RequestBuilder { method, uri, h }
     }
 
     /// Starts from a received request: same request line, headers and body (a proxy's copy,
@@ -228,36 +398,50 @@ impl RequestBuilder {
         let method = m.method()?;
         let mut b = RequestBuilder::new(method, m.request_uri_str()?);
         for h in m.headers() {
-            b.h.push(h.name_str, h.value_unfolded().into_owned());
+            b.h.push(h.name, h.name_str, &h.value_unfolded());
         }
         b.h.body = m.body();
         Some(b)
     }
 
     /// Replaces the Request-URI.
-    pub fn uri(mut self, uri: impl Into<String>) -> Self {
-        self.uri = uri.into();
+    pub fn uri(mut self, uri: impl AsRef<str>) -> Self {
+        self.uri = self.h.add_text(uri.as_ref());
         self
     }
 
     header_methods!();
 
-    /// Writes the request and parses it back.
+    /// Writes the request. The result is what `Message::parse` gives for its bytes.
     pub fn build(self) -> Result<Message, BuildError> {
-        if !is_token(self.method.as_str()) {
+        let method = self.method.as_str();
+        if !is_token(method) {
             return Err(BuildError::BadMethod);
         }
-        if self.uri.is_empty() || self.uri.contains(|c: char| c.is_ascii_whitespace()) {
+        let uri = &self.h.text[self.uri.range()];
+        if uri.is_empty() || uri.contains(|c: char| c.is_ascii_whitespace()) {
             return Err(BuildError::BadUri);
         }
         self.h.check()?;
-        let mut out = BytesMut::with_capacity(512 + self.h.body.len());
-        out.put_slice(self.method.as_str().as_bytes());
+        // The parser's request-line rules beyond these (a scheme colon, no leading '<') are
+        // left to it: such a URI takes the parsing path and gets its error.
+        let uri_parses = !uri.starts_with('<') && uri.contains(':');
+        let start_len = method.len() + 1 + uri.len() + 10;
+        let fast = uri_parses && self.h.within_limits(start_len);
+        let (len, _, _) = self.h.wire_len();
+        let mut out = BytesMut::with_capacity(start_len + len);
+        out.put_slice(method.as_bytes());
         out.put_u8(b' ');
-        out.put_slice(self.uri.as_bytes());
+        let us = out.len();
+        out.put_slice(uri.as_bytes());
+        let start = StartSpans::Request {
+            method: Span::new(0, method.len()),
+            uri: Span::new(us, out.len()),
+        };
         out.put_slice(b" SIP/2.0\r\n");
-        self.h.write(&mut out);
-        self.h.finish(out)
+        let mut spans = SmallVec::new();
+        let body_start = self.h.write(&mut out, &mut spans);
+        self.h.finish(out, start, spans, body_start, fast)
     }
 }
 
@@ -265,8 +449,8 @@ impl RequestBuilder {
 #[derive(Debug, Clone)]
 pub struct ResponseBuilder {
     code: u16,
-    reason: String,
-    to_tag: Option<String>,
+    reason: Cow<'static, str>,
+    to_tag: Option<Piece>,
     h: Headers,
 }
 
@@ -275,7 +459,7 @@ impl ResponseBuilder {
     pub fn new(code: u16) -> Self {
         ResponseBuilder {
             code,
-            reason: reason_phrase(code).to_owned(),
+            reason: Cow::Borrowed(reason_phrase(code)),
             to_tag: None,
             h: Headers::default(),
         }
@@ -302,7 +486,7 @@ impl ResponseBuilder {
                 _ => false,
             };
             if copy {
-                b.h.push(h.name.as_str(), h.value_unfolded().into_owned());
+                b.h.push(h.name, h.name.as_str(), &h.value_unfolded());
             }
         }
         b
@@ -310,19 +494,19 @@ impl ResponseBuilder {
 
     /// Replaces the reason phrase.
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
-        self.reason = reason.into();
+        self.reason = Cow::Owned(reason.into());
         self
     }
 
     /// Adds `;tag=` to the To header unless it already has a tag (§8.2.6.2).
-    pub fn to_tag(mut self, tag: impl Into<String>) -> Self {
-        self.to_tag = Some(tag.into());
+    pub fn to_tag(mut self, tag: impl AsRef<str>) -> Self {
+        self.to_tag = Some(self.h.add_text(tag.as_ref()));
         self
     }
 
     header_methods!();
 
-    /// Writes the response and parses it back.
+    /// Writes the response. The result is what `Message::parse` gives for its bytes.
     pub fn build(mut self) -> Result<Message, BuildError> {
         if !(100..=699).contains(&self.code) {
             return Err(BuildError::BadStatus(self.code));
@@ -331,26 +515,43 @@ impl ResponseBuilder {
             return Err(BuildError::BadReason);
         }
         if let Some(tag) = self.to_tag.take() {
-            for (n, v) in self.h.list.iter_mut() {
-                if HeaderName::from_name(n.as_bytes()) == HeaderName::To {
-                    let has_tag = crate::header::NameAddr::parse(v)
-                        .map(|na| na.tag().is_some())
-                        .unwrap_or(true);
-                    if !has_tag {
-                        v.push_str(";tag=");
-                        v.push_str(&tag);
-                    }
+            for i in 0..self.h.list.len() {
+                let e = self.h.list[i];
+                if e.kind != HeaderName::To {
+                    continue;
+                }
+                let v = self.h.value(&e);
+                let has_tag = crate::header::NameAddr::parse(v)
+                    .map(|na| na.tag().is_some())
+                    .unwrap_or(true);
+                if !has_tag {
+                    // The tagged value goes to the end of the buffer; the line points there.
+                    let mut tagged = String::with_capacity(v.len() + 5 + tag.len());
+                    tagged.push_str(v);
+                    tagged.push_str(";tag=");
+                    tagged.push_str(&self.h.text[tag.range()]);
+                    self.h.list[i].value = self.h.add_text(&tagged);
                 }
             }
         }
         self.h.check()?;
-        let mut out = BytesMut::with_capacity(512 + self.h.body.len());
+        let start_len = 8 + 3 + 1 + self.reason.len() + 2;
+        let fast = self.h.within_limits(start_len);
+        let (len, _, _) = self.h.wire_len();
+        let mut out = BytesMut::with_capacity(start_len + len);
         out.put_slice(b"SIP/2.0 ");
-        out.put_slice(self.code.to_string().as_bytes());
+        let mut buf = [0u8; 20];
+        out.put_slice(decimal(usize::from(self.code), &mut buf));
         out.put_u8(b' ');
+        let rs = out.len();
         out.put_slice(self.reason.as_bytes());
+        let start = StartSpans::Response {
+            code: self.code,
+            reason: Span::new(rs, out.len()),
+        };
         out.put_slice(b"\r\n");
-        self.h.write(&mut out);
-        self.h.finish(out)
+        let mut spans = SmallVec::new();
+        let body_start = self.h.write(&mut out, &mut spans);
+        self.h.finish(out, start, spans, body_start, fast)
     }
 }

@@ -34,14 +34,14 @@ impl Span {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HeaderSpan {
     pub(crate) kind: HeaderName,
     pub(crate) name: Span,
     pub(crate) value: Span,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StartSpans {
     Request { method: Span, uri: Span },
     Response { code: u16, reason: Span },
@@ -137,6 +137,16 @@ impl Message {
             headers,
             body_start,
         }
+    }
+
+    /// Whether two messages have the same bytes and the same recorded positions (the check that
+    /// a built message is exactly what parsing its bytes gives).
+    #[cfg(debug_assertions)]
+    pub(crate) fn same_layout(&self, other: &Message) -> bool {
+        self.raw == other.raw
+            && self.start == other.start
+            && self.headers == other.headers
+            && self.body_start == other.body_start
     }
 
     /// Parses one message from a datagram with the default [`Limits`] (RFC 3261 §18.3):

@@ -253,3 +253,64 @@ fn every_corpus_message_passes_the_fuzz_invariants() {
     }
     let _ = Bytes::new();
 }
+
+/// Builders record positions while writing instead of parsing their output: the message must
+/// still be exactly what parsing its bytes gives, odd inputs included.
+#[test]
+fn built_messages_equal_their_parse_on_odd_inputs() {
+    let m = RequestBuilder::new(Method::Options, "sip:bob@example.com")
+        .header(
+            HeaderName::Via,
+            "  \tSIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx  ",
+        )
+        .raw_header("X-Empty", "")
+        .raw_header("x-blank", "   ")
+        .raw_header("l", "999")
+        .raw_header("Content-Length", "5")
+        .header(HeaderName::From, "<sip:a@example.com>;tag=1")
+        .header(HeaderName::To, "<sip:bob@example.com>")
+        .header(HeaderName::CallId, "c1")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .body("text/plain", &b"hello"[..])
+        .build()
+        .unwrap();
+    let again = Message::parse(m.to_bytes()).unwrap();
+    assert_eq!(again, m);
+    assert_eq!(m.header_str("X-Empty"), Some(""));
+    assert_eq!(m.header_str("x-blank"), Some(""));
+    assert_eq!(m.content_length(), Some(5));
+    assert_eq!(m.body_slice(), b"hello");
+    assert_eq!(m.to_string(), again.to_string());
+
+    // A Request-URI the parser refuses still gives the parser's error.
+    for uri in ["no-colon", "<sip:a@b>"] {
+        let e = RequestBuilder::new(Method::Options, uri)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(e, parrot_proto::BuildError::Parse(_)),
+            "{uri}: {e:?}"
+        );
+    }
+    // Past the parser's limits: its TooLarge error, as before.
+    let big = "x".repeat(20_000);
+    let e = RequestBuilder::new(Method::Options, "sip:a@b")
+        .raw_header("X-Big", &big)
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, parrot_proto::BuildError::Parse(_)), "{e:?}");
+    // Header injection is refused.
+    let e = ResponseBuilder::new(200)
+        .raw_header("X", "a\r\nEvil: 1")
+        .build()
+        .unwrap_err();
+    assert_eq!(e, parrot_proto::BuildError::BadHeaderValue("X".into()));
+    let e = ResponseBuilder::new(200)
+        .raw_header("Bad Name", "1")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e,
+        parrot_proto::BuildError::BadHeaderName("Bad Name".into())
+    );
+}

@@ -286,20 +286,14 @@ impl Endpoint {
         let peer = call.peer;
         let build = || -> Option<Message> {
             let mut b = RequestBuilder::new(Method::Cancel, inv.request_uri_str()?);
-            b = b.header(
-                HeaderName::Via,
-                inv.header_values(HeaderName::Via).next()?.to_owned(),
-            );
+            b = b.header(HeaderName::Via, inv.header_values(HeaderName::Via).next()?);
             for r in inv.header_lines(HeaderName::Route) {
-                b = b.header(HeaderName::Route, r.to_owned());
+                b = b.header(HeaderName::Route, r);
             }
             b.header(HeaderName::MaxForwards, "70")
-                .header(HeaderName::From, inv.header(HeaderName::From)?.to_owned())
-                .header(HeaderName::To, inv.header(HeaderName::To)?.to_owned())
-                .header(
-                    HeaderName::CallId,
-                    inv.header(HeaderName::CallId)?.to_owned(),
-                )
+                .header(HeaderName::From, inv.header(HeaderName::From)?)
+                .header(HeaderName::To, inv.header(HeaderName::To)?)
+                .header(HeaderName::CallId, inv.header(HeaderName::CallId)?)
                 .header(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().ok()?.seq))
                 .build()
                 .ok()

@@ -879,7 +879,7 @@ fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {
     let mut b = b.remove_header(HeaderName::Via);
     for (i, v) in vias.iter().enumerate().rev() {
         let v = if i == 0 { top } else { v };
-        b = b.prepend_header(HeaderName::Via, v.to_owned());
+        b = b.prepend_header(HeaderName::Via, v);
     }
     b
 }

@@ -188,18 +188,15 @@ impl ClientInviteTransaction {
         let req = &self.request;
         let mut b = RequestBuilder::new(Method::Ack, req.request_uri_str()?);
         let via = req.header_values(HeaderName::Via).next()?;
-        b = b.header(HeaderName::Via, via.to_owned());
+        b = b.header(HeaderName::Via, via);
         for r in req.header_lines(HeaderName::Route) {
-            b = b.header(HeaderName::Route, r.to_owned());
+            b = b.header(HeaderName::Route, r);
         }
         b = b
             .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::From, req.header(HeaderName::From)?.to_owned())
-            .header(HeaderName::To, resp.header(HeaderName::To)?.to_owned())
-            .header(
-                HeaderName::CallId,
-                req.header(HeaderName::CallId)?.to_owned(),
-            )
+            .header(HeaderName::From, req.header(HeaderName::From)?)
+            .header(HeaderName::To, resp.header(HeaderName::To)?)
+            .header(HeaderName::CallId, req.header(HeaderName::CallId)?)
             .header(HeaderName::CSeq, format!("{} ACK", req.cseq().ok()?.seq));
         b.build().ok().map(|m| m.to_bytes())
     }
