@@ -327,6 +327,10 @@ pub struct MediaSession<H: MediaHandler> {
     queue: VecDeque<PlayItem>,
     paused: bool,
     recording: Option<String>,
+    live: VecDeque<i16>,
+    live_primed: bool,
+    live_overrun: u64,
+    live_underrun: u64,
     // Receiving.
     decoders: Vec<(u8, Box<dyn AudioCodec>)>,
     stats: Option<ReceiverStats>,
@@ -422,6 +426,10 @@ impl<H: MediaHandler> MediaSession<H> {
             queue: VecDeque::with_capacity(8),
             paused: false,
             recording: None,
+            live: VecDeque::new(),
+            live_primed: false,
+            live_overrun: 0,
+            live_underrun: 0,
             decoders: Vec::new(),
             stats: None,
             jitter,
@@ -1365,7 +1373,60 @@ impl<H: MediaHandler> MediaSession<H> {
                 }
             }
         }
+        // Live audio (a microphone) fills what the files left: prompts play over it.
+        // A device delivers in bursts: keep a cushion of three frames before consuming, and
+        // build it up again after an underrun, rather than sending half-empty frames.
+        if filled < spf && self.live.capacity() > 0 && !self.live_primed {
+            self.live_primed = self.live.len() >= (spf - filled) * 3;
+        }
+        if filled < spf && self.live_primed {
+            let n = self.live.len().min(spf - filled);
+            for (slot, sample) in self.frame[filled..filled + n]
+                .iter_mut()
+                .zip(self.live.drain(..n))
+            {
+                *slot = sample;
+            }
+            if n < spf - filled {
+                self.live_underrun += 1;
+                self.live_primed = false;
+            }
+            active |= n > 0;
+        }
         active
+    }
+
+    /// Live audio to send (a capture device), as PCM at the codec's clock
+    /// ([`Codec::clock_rate`] of [`MediaSession::codec`]): it is sent whenever no file plays.
+    /// Sending starts once three frames are buffered (a cushion against the bursty delivery of
+    /// devices). The first call reserves a two-second FIFO; after that nothing is allocated. When the
+    /// FIFO is full the oldest samples are dropped and counted ([`MediaSession::live_stats`]);
+    /// a frame the FIFO cannot fill is completed with silence and counted as an underrun.
+    pub fn handle_audio_in(&mut self, samples: &[i16]) {
+        if self.live.capacity() == 0 {
+            let rate = self.codec().map_or(8000, |c| c.clock_rate()) as usize;
+            self.live.reserve_exact(rate * 2);
+        }
+        let cap = self.live.capacity();
+        let samples = if samples.len() > cap {
+            self.live_overrun += (samples.len() - cap) as u64;
+            &samples[samples.len() - cap..]
+        } else {
+            samples
+        };
+        let excess = (self.live.len() + samples.len()).saturating_sub(cap);
+        if excess > 0 {
+            self.live_overrun += excess as u64;
+            self.live.drain(..excess);
+        }
+        self.live.extend(samples.iter().copied());
+    }
+
+    /// Live-audio counters: samples dropped because the FIFO was full, and frames it could not
+    /// fill.
+    #[must_use]
+    pub fn live_stats(&self) -> (u64, u64) {
+        (self.live_overrun, self.live_underrun)
     }
 
     /// The next event, if any.

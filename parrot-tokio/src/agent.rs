@@ -2,7 +2,7 @@
 //! glue that gives each call its media task.
 
 use crate::guard::GuardedHandler;
-use crate::media::{BuiltinFiles, MediaCmd, MediaNotice, MediaTask, MediaTotals};
+use crate::media::{AudioDevice, BuiltinFiles, MediaCmd, MediaNotice, MediaTask, MediaTotals};
 use crate::ports::{PortPair, PortPool};
 use bytes::Bytes;
 use parrot_media_core::handler::{DefaultHandler, MediaAction, MediaHandler};
@@ -248,6 +248,7 @@ enum Command {
         target: String,
         dst: SocketAddr,
         opts: CallOptions,
+        device: Option<Box<dyn AudioDevice>>,
         reply: oneshot::Sender<io::Result<(DialogId, u64)>>,
         events: mpsc::UnboundedSender<CallEvent>,
     },
@@ -355,6 +356,26 @@ impl Agent {
 
     /// Places a call to `uri` (`sip:user@host[:port]`).
     pub async fn call(&self, uri: &str, opts: CallOptions) -> io::Result<CallHandle> {
+        self.call_inner(uri, opts, None).await
+    }
+
+    /// Places a call whose audio comes from and goes to `device` (a microphone and speakers,
+    /// see `parrot-cpal`, or any [`AudioDevice`]).
+    pub async fn call_with_device(
+        &self,
+        uri: &str,
+        opts: CallOptions,
+        device: impl AudioDevice,
+    ) -> io::Result<CallHandle> {
+        self.call_inner(uri, opts, Some(Box::new(device))).await
+    }
+
+    async fn call_inner(
+        &self,
+        uri: &str,
+        opts: CallOptions,
+        device: Option<Box<dyn AudioDevice>>,
+    ) -> io::Result<CallHandle> {
         let dst = resolve(uri).await?;
         let (reply, rx) = oneshot::channel();
         let (etx, erx) = mpsc::unbounded_channel();
@@ -363,6 +384,7 @@ impl Agent {
                 target: uri.to_owned(),
                 dst,
                 opts,
+                device,
                 reply,
                 events: etx,
             })
@@ -480,6 +502,7 @@ struct PendingMedia {
     session: MediaSession<Box<dyn MediaHandler + Send>>,
     ports: PortPair,
     cmds: mpsc::UnboundedReceiver<MediaCmd>,
+    device: Option<Box<dyn AudioDevice>>,
 }
 
 enum Waiter {
@@ -793,6 +816,7 @@ impl Driver {
             session,
             ports,
             cmds: rx,
+            device: None,
         })
     }
 
@@ -815,6 +839,7 @@ impl Driver {
             notices: self.notice_tx.clone(),
             key: c.number,
             cmds: pending.cmds,
+            device: pending.device,
         };
         self.media_rt.spawn(task.run());
         self.emit(dialog, CallEventKind::Answered { codec });
@@ -1075,12 +1100,13 @@ impl Driver {
                 target,
                 dst,
                 opts,
+                device,
                 reply,
                 events,
             } => {
                 // The media session and its sockets must exist before the INVITE carries the
                 // offer; binding is quick, so it is done inline.
-                let r = self.place_call(target, dst, opts, events).await;
+                let r = self.place_call(target, dst, opts, device, events).await;
                 let _ = reply.send(r);
             }
             Command::Hangup(d) => self.hangup(d),
@@ -1139,10 +1165,12 @@ impl Driver {
         target: String,
         dst: SocketAddr,
         opts: CallOptions,
+        device: Option<Box<dyn AudioDevice>>,
         events: mpsc::UnboundedSender<CallEvent>,
     ) -> io::Result<(DialogId, u64)> {
         let number_hint = self.next_number;
         let mut pending = self.new_media(number_hint, MediaRole::Uac).await?;
+        pending.device = device;
         let offer = pending
             .session
             .create_offer(Instant::now())

@@ -23,6 +23,25 @@ pub struct MediaTotals {
     pub lost: i64,
 }
 
+/// A sound device, or anything else that captures and plays PCM, wired to one call.
+///
+/// The media task calls it from the call's own task: [`AudioDevice::capture`] before each
+/// packet is due and [`AudioDevice::playback`] for every frame received. Both run at the
+/// codec's clock (8 kHz for G.711), mono; converting to and from the device's rate and
+/// channels is the device's job (see `parrot-cpal`). Implementations must not block.
+pub trait AudioDevice: Send + 'static {
+    /// The call's media starts at this sample rate.
+    fn start(&mut self, sample_rate: u32) {
+        let _ = sample_rate;
+    }
+    /// Writes the samples captured since the last call into `out`; returns how many.
+    fn capture(&mut self, out: &mut [i16]) -> usize;
+    /// Plays samples received from the peer.
+    fn playback(&mut self, samples: &[i16]);
+    /// The call ended.
+    fn stop(&mut self) {}
+}
+
 /// Commands to a running media task.
 #[derive(Debug)]
 pub(crate) enum MediaCmd {
@@ -52,6 +71,7 @@ pub(crate) struct MediaTask<H: MediaHandler> {
     pub notices: mpsc::UnboundedSender<(u64, MediaNotice)>,
     pub key: u64,
     pub cmds: mpsc::UnboundedReceiver<MediaCmd>,
+    pub device: Option<Box<dyn AudioDevice>>,
 }
 
 const DTMF_DURATION: Duration = Duration::from_millis(160);
@@ -68,7 +88,21 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
         let mut dtmf: VecDeque<char> = VecDeque::new();
         let mut next_dtmf = Instant::now();
         let mut stopping = false;
+        let mut capture = vec![0i16; 4096];
+        let mut device_started = false;
         loop {
+            if let Some(dev) = self.device.as_mut() {
+                if !device_started {
+                    if let Some(c) = self.session.codec() {
+                        dev.start(c.clock_rate());
+                        device_started = true;
+                    }
+                }
+                let n = dev.capture(&mut capture);
+                if n > 0 {
+                    self.session.handle_audio_in(&capture[..n]);
+                }
+            }
             // Drain: transmits, events, audio frames (the core's rule). Each packet is written
             // into `buf` and sent from there: nothing is allocated per packet.
             let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
@@ -95,6 +129,11 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                     events.push(e);
                 }
                 while let Some(f) = self.session.poll_audio(&mut audio) {
+                    if let (Some(dev), StreamDirection::Inbound) =
+                        (self.device.as_mut(), f.direction)
+                    {
+                        dev.playback(&audio[..f.len]);
+                    }
                     if let Some((_, rate, samples)) = recording.as_mut() {
                         if f.direction == StreamDirection::Inbound {
                             *rate = f.sample_rate;
@@ -157,6 +196,9 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                         .receiver_stats()
                         .map_or(0, |s| s.cumulative_lost()),
                 };
+                if let Some(dev) = self.device.as_mut() {
+                    dev.stop();
+                }
                 self.notify(MediaNotice::Finished(totals));
                 return;
             }

@@ -207,3 +207,126 @@ async fn register_and_options_report_the_answer() {
     cli.shutdown().await;
     srv.shutdown().await;
 }
+
+/// A fake sound card: captures a 1 kHz tone, keeps what it is asked to play.
+struct FakeDevice {
+    phase: u64,
+    rate: u32,
+    played: Arc<std::sync::Mutex<Vec<i16>>>,
+    last: Option<std::time::Instant>,
+}
+
+impl parrot_tokio::AudioDevice for FakeDevice {
+    fn start(&mut self, rate: u32) {
+        self.rate = rate;
+    }
+    fn capture(&mut self, out: &mut [i16]) -> usize {
+        // Real time: as many samples as elapsed since the last call.
+        let now = std::time::Instant::now();
+        let n = self
+            .last
+            .map_or(0.0, |l| (now - l).as_secs_f64() * f64::from(self.rate))
+            as usize;
+        self.last = Some(now);
+        let n = n.min(out.len());
+        for s in &mut out[..n] {
+            let t = self.phase as f64 / f64::from(self.rate);
+            *s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16;
+            self.phase += 1;
+        }
+        n
+    }
+    fn playback(&mut self, samples: &[i16]) {
+        self.played.lock().unwrap().extend_from_slice(samples);
+    }
+}
+
+/// Power of one frequency in a block (Goertzel), normalised by the block's energy.
+fn tone_share(x: &[i16], rate: f64, f: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / rate;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+    for &v in x {
+        let v = f64::from(v);
+        let s = v + c * s1 - s2;
+        s2 = s1;
+        s1 = s;
+        energy += v * v;
+    }
+    let p = s1 * s1 + s2 * s2 - c * s1 * s2;
+    p / (energy * x.len() as f64 / 2.0).max(1.0)
+}
+
+struct RecordInbound(String);
+impl MediaHandler for RecordInbound {
+    fn handle_stream_start(&mut self, _: &str, _: StreamDirection) -> Actions {
+        vec![
+            MediaAction::play("builtin:tone"),
+            MediaAction::StartRecording(self.0.clone()),
+        ]
+        .into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_wired_in_one_line_sends_and_plays_audio() {
+    let dir = std::env::temp_dir().join(format!("parrot-device-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = dir.join("inbound.wav").display().to_string();
+    let r = rec.clone();
+    let media: MediaHandlerFactory =
+        Box::new(move |_, _| Box::new(RecordInbound(r.clone())) as Box<dyn MediaHandler + Send>);
+    let mut srv = Agent::start(config((41000, 41099)), None, Some(media))
+        .await
+        .unwrap();
+    let mut srv_events = srv.take_events().unwrap();
+    let cli = client((41100, 41199)).await;
+    let played = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let device = FakeDevice {
+        phase: 0,
+        rate: 8000,
+        played: played.clone(),
+        last: None,
+    };
+    let uri = format!("sip:parrot@{}", srv.local_addr());
+    let mut call = cli
+        .call_with_device(&uri, CallOptions::default(), device)
+        .await
+        .unwrap();
+    while !matches!(
+        call.next_event().await.unwrap().kind,
+        CallEventKind::Answered { .. }
+    ) {}
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    call.hangup();
+    call.wait().await;
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(3), srv_events.recv()).await {
+        if matches!(ev.kind, CallEventKind::Recorded(_)) {
+            break;
+        }
+    }
+    // What the device captured reached the far end as a 1 kHz tone...
+    let wav = std::fs::read(&rec).unwrap();
+    let samples: Vec<i16> = wav[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    assert!(samples.len() > 8000, "{} samples recorded", samples.len());
+    let mid = &samples[samples.len() / 4..samples.len() / 4 + 4000];
+    let peak = mid.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    let zeros = samples.iter().filter(|&&s| s == 0).count();
+    assert!(
+        tone_share(mid, 8000.0, 1000.0) > 0.5,
+        "1 kHz dominates what the far end got: share {} peak {peak} zeros {zeros} of {}",
+        tone_share(mid, 8000.0, 1000.0),
+        samples.len()
+    );
+    // ...and the far end's tone reached the device's speaker.
+    let played = played.lock().unwrap().clone();
+    assert!(played.len() > 8000);
+    let mid = &played[played.len() / 4..played.len() / 4 + 4000];
+    assert!(tone_share(mid, 8000.0, 1000.0) > 0.5);
+    cli.shutdown().await;
+    srv.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
