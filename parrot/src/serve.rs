@@ -2,13 +2,17 @@
 
 use crate::ivr::{builtin_files, AnsweringMachine};
 use crate::print_event;
+use parrot_proto::auth::{DigestAlgorithm, DigestServer, InMemoryCredentials, Verdict};
 use parrot_proto::{Action, Reply, Request, UasHandler};
+use parrot_proto::{Registrar, RegistrarConfig};
 use parrot_tokio::{Agent, AgentConfig, MediaHandlerFactory, UasFactory};
+use rand_core::TryRngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Arguments of `parrot serve`.
 #[derive(clap::Args)]
@@ -28,15 +32,44 @@ pub struct Args {
     /// Address to advertise in SDP and Contact (default: the bind address, or 127.0.0.1).
     #[arg(long)]
     advertise: Option<std::net::IpAddr>,
+    /// Act as a registrar: REGISTER is answered per RFC 3261 §10.3 (bindings kept in memory).
+    #[arg(long)]
+    registrar: bool,
+    /// Users allowed to register, one `user:password` per line; REGISTER is then challenged
+    /// with digest authentication (RFC 7616, MD5 and SHA-256).
+    #[arg(long, requires = "registrar")]
+    users: Option<PathBuf>,
+    /// Digest realm.
+    #[arg(long, default_value = "parrot")]
+    realm: String,
+    /// Digest algorithms offered, in order of preference. MD5 comes first by default because
+    /// common clients (SIPp 3.6 among them) answer only the first challenge and know only MD5.
+    #[arg(long, value_delimiter = ',', default_value = "md5,sha-256", value_parser = parse_algorithm)]
+    digest: Vec<DigestAlgorithm>,
     /// Test switch: the SIP handler panics on every Nth call (fault isolation).
     #[arg(long, hide = true)]
     panic_every: Option<u64>,
+}
+
+fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "md5" => Ok(DigestAlgorithm::Md5),
+        "sha-256" | "sha256" => Ok(DigestAlgorithm::Sha256),
+        other => Err(format!("unknown digest algorithm {other:?} (md5, sha-256)")),
+    }
+}
+
+/// The registrar of `--registrar`: one per server, shared by the handlers.
+struct RegistrarState {
+    registrar: Registrar,
+    auth: Option<(DigestServer, InMemoryCredentials)>,
 }
 
 /// Answers OPTIONS and lets INVITEs through to the answering machine.
 struct ServeSip {
     calls: Arc<AtomicU64>,
     panic_every: Option<u64>,
+    registrar: Option<Arc<Mutex<RegistrarState>>>,
 }
 
 impl UasHandler for ServeSip {
@@ -52,6 +85,24 @@ impl UasHandler for ServeSip {
         }
         Action::NoReply
     }
+    fn handle_register(&mut self, req: &Request<'_>) -> Action {
+        let Some(state) = &self.registrar else {
+            return Action::not_implemented();
+        };
+        let Ok(mut st) = state.lock() else {
+            return Action::respond(500);
+        };
+        let now = Instant::now();
+        let st = &mut *st;
+        if let Some((server, users)) = st.auth.as_mut() {
+            match server.verify(now, req.message, users) {
+                Verdict::Authenticated { .. } => {}
+                other => return Action::Respond(other.reply().unwrap_or_else(|| Reply::new(403))),
+            }
+        }
+        Action::Respond(st.registrar.handle_register(now, req.message).into_reply())
+    }
+
     fn handle_options(&mut self, _req: &Request<'_>) -> Action {
         Action::Respond(
             Reply::new(200)
@@ -79,12 +130,49 @@ pub async fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let registrar = if args.registrar {
+        let auth = match &args.users {
+            None => None,
+            Some(path) => {
+                let text = match std::fs::read_to_string(path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("parrot serve: cannot read {}: {e}", path.display());
+                        return ExitCode::from(2);
+                    }
+                };
+                let users = match InMemoryCredentials::from_file_text(&text) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        eprintln!(
+                            "parrot serve: {}: line {}: expected user:password",
+                            path.display(),
+                            e.line
+                        );
+                        return ExitCode::from(2);
+                    }
+                };
+                let mut secret = [0u8; 32];
+                rand_core::OsRng.try_fill_bytes(&mut secret).ok();
+                let server = DigestServer::new(args.realm.clone(), secret.to_vec(), Instant::now())
+                    .with_algorithms(&args.digest);
+                Some((server, users))
+            }
+        };
+        Some(Arc::new(Mutex::new(RegistrarState {
+            registrar: Registrar::new(RegistrarConfig::default()),
+            auth,
+        })))
+    } else {
+        None
+    };
     let calls = Arc::new(AtomicU64::new(0));
     let panic_every = args.panic_every;
     let uas: UasFactory = Box::new(move || {
         Box::new(ServeSip {
             calls: calls.clone(),
             panic_every,
+            registrar: registrar.clone(),
         }) as Box<dyn UasHandler>
     });
     let (play, dir) = (args.play.clone(), args.record_dir.clone());

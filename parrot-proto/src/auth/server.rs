@@ -5,7 +5,9 @@
 //!
 //! ## Nonces carry their own expiry
 //!
-//! A nonce is `base64(timestamp || HMAC-SHA256(secret, timestamp || realm))`: the timestamp is
+//! A nonce is `base64(timestamp || serial || HMAC-SHA256(secret, timestamp || serial || realm))`
+//! (the serial makes every challenge's nonce unique, so two clients challenged in the same
+//! second never share a nonce and its nonce-count): the timestamp is
 //! eight big-endian bytes of whole seconds since the server's `epoch` (an [`Instant`] the
 //! caller chose), the secret is the caller's (injected randomness: the core draws none). So a
 //! nonce proves that this server issued it for this realm, and when, without a table of issued
@@ -267,6 +269,7 @@ pub struct DigestServer {
     role: AuthRole,
     replay_capacity: usize,
     replay: ReplayTable,
+    serial: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for DigestServer {
@@ -282,8 +285,8 @@ impl fmt::Debug for DigestServer {
     }
 }
 
-/// The nonce length in bytes before base64: 8 of timestamp, 32 of MAC.
-const NONCE_RAW: usize = 40;
+/// The nonce length in bytes before base64: 8 of timestamp, 8 of serial, 32 of MAC.
+const NONCE_RAW: usize = 48;
 
 impl DigestServer {
     /// A server for `realm` that signs nonces with `secret` (at least 16 random bytes from
@@ -298,6 +301,7 @@ impl DigestServer {
             algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             role: AuthRole::Uas,
             replay_capacity: 4096,
+            serial: std::sync::atomic::AtomicU64::new(0),
             replay: ReplayTable::default(),
         }
     }
@@ -361,20 +365,25 @@ impl DigestServer {
         now.saturating_duration_since(self.epoch).as_secs()
     }
 
-    fn mac(&self, ts: u64) -> HmacSha256 {
+    fn mac(&self, ts: u64, serial: u64) -> HmacSha256 {
         let mut mac = self.keyed.clone();
         mac.update(&ts.to_be_bytes());
+        mac.update(&serial.to_be_bytes());
         mac.update(self.realm.as_bytes());
         mac
     }
 
-    /// A fresh nonce for time `now` (module docs).
+    /// A fresh nonce for time `now` (module docs): unique per call.
     pub fn nonce(&self, now: Instant) -> String {
         let ts = self.seconds(now);
-        let tag = self.mac(ts).finalize().into_bytes();
+        let serial = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = self.mac(ts, serial).finalize().into_bytes();
         let mut raw = [0u8; NONCE_RAW];
         raw[..8].copy_from_slice(&ts.to_be_bytes());
-        raw[8..].copy_from_slice(&tag);
+        raw[8..16].copy_from_slice(&serial.to_be_bytes());
+        raw[16..].copy_from_slice(&tag);
         base64_encode(&raw)
     }
 
@@ -389,7 +398,11 @@ impl DigestServer {
         let mut tsb = [0u8; 8];
         tsb.copy_from_slice(&raw[..8]);
         let ts = u64::from_be_bytes(tsb);
-        self.mac(ts).verify_slice(&raw[8..]).ok()?;
+        let mut serial = [0u8; 8];
+        serial.copy_from_slice(&raw[8..16]);
+        self.mac(ts, u64::from_be_bytes(serial))
+            .verify_slice(&raw[16..])
+            .ok()?;
         Some(ts)
     }
 
