@@ -13,7 +13,8 @@ NAME="${NAME:-$(basename "$0" .sh)}"
 WORK="${WORK:-$(mktemp -d "/tmp/parrot-interop.$NAME.XXXXXX")}"
 mkdir -p "$WORK"
 _PIDS=()
-_PORTS_TAKEN=" "
+_PORTS_FILE="$WORK/.ports-taken"   # ports already handed out (a file: the pickers run in $(...) subshells)
+: > "$_PORTS_FILE"
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 pass() { echo "PASS $NAME: $*"; exit 0; }
@@ -38,7 +39,7 @@ command -v ss >/dev/null && command -v ps >/dev/null || apt_install iproute2 pro
 command -v python3 >/dev/null || apt_install python3
 
 _port_busy() {    # _port_busy PORT -> 0 if anything (udp or tcp) is bound to PORT, or we handed it out already
-  case "$_PORTS_TAKEN" in *" $1 "*) return 0 ;; esac
+  grep -qx "$1" "$_PORTS_FILE" && return 0
   ss -Hanu "sport = :$1" | grep -q . && return 0
   ss -Hant "sport = :$1" | grep -q . && return 0
   return 1
@@ -48,17 +49,18 @@ free_port() {     # free_port -> a port free for both UDP and TCP on loopback (a
   for i in $(seq 200); do
     p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))   # below the ephemeral range (32768+)
     _port_busy $p && continue
-    _PORTS_TAKEN+="$p "; echo $p; return 0
+    echo "$p" >> "$_PORTS_FILE"; echo $p; return 0
   done
   fail "no free port found"
 }
 free_range() {    # free_range N -> "LO-HI": N consecutive free ports starting at an even port
-  local lo i j ok
+  local lo i j ok used
+  used=" $(ss -Hanu; ss -Hant) "; used=" $(echo "$used" | awk '{n=split($4, a, ":"); print a[n]}' | sort -un | tr '\n' ' ') $(tr '\n' ' ' < "$_PORTS_FILE")"
   for i in $(seq 200); do
-    lo=$(( (20000 + (RANDOM * 32768 + RANDOM) % 12000) & ~1 )); ok=1
-    for j in $(seq 0 $(($1 - 1))); do _port_busy $((lo + j)) && { ok=0; break; }; done
+    lo=$(( (20000 + (RANDOM * 32768 + RANDOM) % (12000 - $1)) & ~1 )); ok=1
+    for j in $(seq 0 $(($1 - 1))); do case "$used" in *" $((lo + j)) "*) ok=0; break ;; esac; done
     [ $ok = 1 ] || continue
-    for j in $(seq 0 $(($1 - 1))); do _PORTS_TAKEN+="$((lo + j)) "; done
+    seq "$lo" $((lo + $1 - 1)) >> "$_PORTS_FILE"
     echo "$lo-$((lo + $1 - 1))"; return 0
   done
   fail "no free port range of $1 found"
@@ -122,9 +124,11 @@ sipp_uas_start() {  # sipp_uas_start LOG PORT [extra sipp args...] - built-in (o
 }
 
 # ---- tshark
+# Capturing needs root (the package is installed without setuid dumpcap); elsewhere use passwordless sudo (CI runners).
+TSHARK_CAP=(tshark); if [ "$(id -u)" != 0 ]; then TSHARK_CAP=(sudo -n tshark); fi
 cap_start() {     # cap_start "BPF filter" OUT.pcap MAX_SECONDS  - tshark on lo, returns when capture is live
   local i
-  bg "$2.log" tshark -n -i lo -f "$1" -w "$2" -a "duration:$3" -q
+  bg "$2.log" "${TSHARK_CAP[@]}" -n -i lo -f "$1" -w "$2" -a "duration:$3" -q
   CAP_PID=$LAST_PID
   for i in $(seq 150); do grep -q 'Capturing on' "$2.log" 2>/dev/null && { sleep 0.3; return 0; }; sleep 0.1; done
   fail "tshark did not start ($(tail -2 "$2.log"))"

@@ -25,7 +25,7 @@ for n in $NS; do
   UACPID=$!; _PIDS+=("$UACPID")
   sleep $(( n / 50 + 3 ))                       # all calls set up
   r1=$(rss "$SERVE_PID"); c0=$(cpu_ticks "$SERVE_PID"); t0=$(date +%s.%N)
-  tshark -n -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$WINDOW" -q 2>"tshark.$n.log"
+  "${TSHARK_CAP[@]}" -n -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$WINDOW" -q 2>"tshark.$n.log"
   t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVE_PID")
   wait "$UACPID"; serve_stop
   tshark -r "rtp.$n.pcap" -n -d "udp.port==$RTP,rtp" -Y rtp -T fields -e frame.time_epoch -e rtp.ssrc -e rtp.timestamp -e rtp.p_type \
