@@ -26,7 +26,14 @@ use crate::{
 };
 use bytes::Bytes;
 use rand_core::RngCore;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// The endpoint's tables: foldhash, seeded per table from a generator derived from the seed.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+fn table<K, V>(seeds: &mut SplitMix64) -> HashMap<K, V> {
+    HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seeds.next_u64()))
+}
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -569,24 +576,33 @@ impl Endpoint {
     /// A new endpoint. `rng` is a seed (`42u64.into()`) or a boxed [`RngCore`]; it is the only
     /// source of randomness (branches, tags, Call-IDs, cnonces, glare back-off).
     pub fn new(config: EndpointConfig, rng: impl Into<RngSource>) -> Self {
-        let rng: Box<dyn RngCore + Send> = match rng.into() {
-            RngSource::Seed(s) => Box::new(SplitMix64(s)),
-            RngSource::Rng(r) => r,
+        // The tables' hash seeds come from their own generator, so the branches, tags and
+        // Call-IDs drawn from a seeded `rng` are the same as without it.
+        let (rng, mut seeds): (Box<dyn RngCore + Send>, SplitMix64) = match rng.into() {
+            RngSource::Seed(s) => (
+                Box::new(SplitMix64(s)),
+                SplitMix64(s ^ 0x7AB1_E5EE_D5A1_7000),
+            ),
+            RngSource::Rng(mut r) => {
+                let s = r.next_u64();
+                (r, SplitMix64(s))
+            }
         };
+        let seeds = &mut seeds;
         Endpoint {
             cfg: config,
             rng,
             factory: None,
             default_handler: None,
-            server_txs: HashMap::new(),
-            server_index: HashMap::new(),
-            merge_index: HashMap::new(),
-            client_txs: HashMap::new(),
-            calls: HashMap::new(),
-            by_tag: HashMap::new(),
-            registrations: HashMap::new(),
-            digest: HashMap::new(),
-            conns: HashMap::new(),
+            server_txs: table(seeds),
+            server_index: table(seeds),
+            merge_index: table(seeds),
+            client_txs: table(seeds),
+            calls: table(seeds),
+            by_tag: table(seeds),
+            registrations: table(seeds),
+            digest: table(seeds),
+            conns: table(seeds),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_id: 1,

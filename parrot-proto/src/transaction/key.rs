@@ -8,6 +8,7 @@
 
 use crate::header::BRANCH_MAGIC_COOKIE;
 use crate::{Message, Method};
+use std::fmt::Write;
 
 /// The identity of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,10 +44,12 @@ impl TransactionKey {
 
     fn server_with_method(req: &Message, method: Method) -> Option<TransactionKey> {
         let via = req.top_via().ok()?;
-        let mut sent_by = via.host.to_string().to_ascii_lowercase();
+        // One buffer for host and port (no temporary strings).
+        let mut sent_by = String::with_capacity(48);
+        let _ = write!(sent_by, "{}", via.host);
+        sent_by.make_ascii_lowercase();
         if let Some(p) = via.port {
-            sent_by.push(':');
-            sent_by.push_str(&p.to_string());
+            let _ = write!(sent_by, ":{p}");
         }
         match via.branch() {
             Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some(TransactionKey {
