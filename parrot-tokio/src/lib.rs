@@ -40,6 +40,6 @@ pub use agent::{
     MediaHandlerFactory, OptionsReply, UasFactory,
 };
 pub use guard::GuardedHandler;
-pub use media::{AudioDevice, MediaTotals};
+pub use media::{AudioDevice, MediaStats, MediaTotals};
 pub use parrot_media_core;
 pub use parrot_proto;

@@ -23,6 +23,22 @@ pub struct MediaTotals {
     pub lost: i64,
 }
 
+/// A running call's media counters, handed to [`AudioDevice::media_stats`] a few times a
+/// second (for a live view).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MediaStats {
+    /// Packets sent, received and lost (as this side counts them).
+    pub totals: MediaTotals,
+    /// Interarrival jitter of the received stream, milliseconds (RFC 3550 §A.8).
+    pub jitter_ms: f64,
+    /// Packets of our stream the peer reports lost (its last RTCP report), if any.
+    pub peer_lost: Option<i64>,
+    /// Jitter of our stream as the peer reports it, milliseconds.
+    pub peer_jitter_ms: Option<f64>,
+    /// The negotiated codec.
+    pub codec: Option<parrot_media_core::codec::Codec>,
+}
+
 /// A sound device, or anything else that captures and plays PCM, wired to one call.
 ///
 /// The media task calls it from the call's own task: [`AudioDevice::capture`] before each
@@ -40,6 +56,10 @@ pub trait AudioDevice: Send + 'static {
     fn playback(&mut self, samples: &[i16]);
     /// The call ended.
     fn stop(&mut self) {}
+    /// The media's counters, a few times a second while the call runs.
+    fn media_stats(&mut self, stats: &MediaStats) {
+        let _ = stats;
+    }
 }
 
 /// Commands to a running media task.
@@ -74,6 +94,26 @@ pub(crate) struct MediaTask<H: MediaHandler> {
     pub device: Option<Box<dyn AudioDevice>>,
 }
 
+const STATS_INTERVAL: Duration = Duration::from_millis(250);
+
+fn media_stats<H: MediaHandler>(session: &MediaSession<H>) -> MediaStats {
+    let codec = session.codec();
+    let ms = |ts: u32| f64::from(ts) * 1000.0 / f64::from(codec.map_or(8000, |c| c.clock_rate()));
+    let rx = session.receiver_stats();
+    let peer = session.remote_report();
+    MediaStats {
+        totals: MediaTotals {
+            rtp_sent: session.packets_sent(),
+            rtp_received: rx.map_or(0, |s| s.received()),
+            lost: rx.map_or(0, |s| s.cumulative_lost()),
+        },
+        jitter_ms: rx.map_or(0.0, |s| ms(s.jitter())),
+        peer_lost: peer.map(|r| i64::from(r.cumulative_lost)),
+        peer_jitter_ms: peer.map(|r| ms(r.jitter)),
+        codec,
+    }
+}
+
 const DTMF_DURATION: Duration = Duration::from_millis(160);
 const DTMF_GAP: Duration = Duration::from_millis(100);
 
@@ -90,6 +130,7 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
         let mut stopping = false;
         let mut capture = vec![0i16; 4096];
         let mut device_started = false;
+        let mut next_stats = Instant::now();
         loop {
             if let Some(dev) = self.device.as_mut() {
                 if !device_started {
@@ -101,6 +142,10 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                 let n = dev.capture(&mut capture);
                 if n > 0 {
                     self.session.handle_audio_in(&capture[..n]);
+                }
+                if device_started && Instant::now() >= next_stats {
+                    next_stats = Instant::now() + STATS_INTERVAL;
+                    dev.media_stats(&media_stats(&self.session));
                 }
             }
             // Drain: transmits, events, audio frames (the core's rule). Each packet is written
