@@ -1,5 +1,6 @@
 //! `parrot call`, `parrot register`, `parrot options`: the client side.
 
+use crate::devices::LiveView;
 use crate::ivr::{builtin_files, Caller};
 use crate::print_event;
 use parrot_tokio::{Agent, AgentConfig, CallEventKind, CallOptions, MediaHandlerFactory};
@@ -49,11 +50,13 @@ pub struct CallArgs {
     /// RTP port range, LO-HI.
     #[arg(long, default_value = "16384-32767", value_parser = crate::serve_range)]
     rtp_ports: (u16, u16),
-    /// Capture device (needs the `devices` feature, coming with parrot-cpal).
-    #[arg(long, hide = true)]
+    /// Microphone: a device index or name from `parrot devices`, `default`, or a WAV file
+    /// played as the microphone in real time (devices need the `devices` feature).
+    #[arg(long)]
     input_device: Option<String>,
-    /// Playback device (needs the `devices` feature, coming with parrot-cpal).
-    #[arg(long, hide = true)]
+    /// Speakers: a device index or name from `parrot devices`, `default`, or a WAV file that
+    /// receives what the peer says.
+    #[arg(long)]
     output_device: Option<String>,
 }
 
@@ -96,10 +99,24 @@ fn credentials(
 }
 
 pub async fn call(args: CallArgs) -> ExitCode {
-    if args.input_device.is_some() || args.output_device.is_some() {
-        eprintln!("parrot call: sound devices need the `devices` feature, which is not built yet; use --play/--record with WAV files");
-        return ExitCode::from(2);
-    }
+    let audio = if args.input_device.is_some() || args.output_device.is_some() {
+        if args.calls > 1 {
+            eprintln!("parrot call: --input-device/--output-device serve one call (drop --calls)");
+            return ExitCode::from(2);
+        }
+        let input = args.input_device.as_deref().unwrap_or("none");
+        let output = args.output_device.as_deref().unwrap_or("none");
+        match parrot_cpal::Audio::open(input, output) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("parrot call: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let mut audio = audio.map(|a| std::sync::Mutex::new(Some(a)));
     if let Some(p) = &args.play {
         if let Err(e) = std::fs::metadata(p) {
             eprintln!("parrot call: cannot read {p}: {e}");
@@ -148,9 +165,12 @@ pub async fn call(args: CallArgs) -> ExitCode {
             args.dtmf.clone(),
         );
         let duration = Duration::from_secs_f64(args.duration.max(0.0));
+        let device = audio
+            .as_mut()
+            .and_then(|m| m.get_mut().ok().and_then(Option::take));
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            one_call(&agent, &uri, opts, dtmf, duration).await
+            one_call(&agent, &uri, opts, dtmf, duration, device).await
         }));
     }
     let mut ok = 0;
@@ -178,8 +198,17 @@ async fn one_call(
     opts: CallOptions,
     dtmf: Option<String>,
     duration: Duration,
+    device: Option<parrot_cpal::Audio>,
 ) -> bool {
-    let mut call = match agent.call(uri, opts).await {
+    let stats = device.as_ref().map(parrot_cpal::Audio::stats);
+    let placed = match device {
+        Some(d) => agent.call_with_device(uri, opts, d).await,
+        None => agent.call(uri, opts).await,
+    };
+    let mut live = LiveView::new();
+    let mut tick = tokio::time::interval(live.period());
+    let mut answered_at: Option<tokio::time::Instant> = None;
+    let mut call = match placed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("parrot call: {uri}: {e}");
@@ -198,10 +227,12 @@ async fn one_call(
         tokio::select! {
             ev = call.next_event() => {
                 let Some(ev) = ev else { break };
+                live.clear();
                 print_event(&ev);
                 match &ev.kind {
                     CallEventKind::Answered { .. } => {
                         answered = true;
+                        answered_at = Some(tokio::time::Instant::now());
                         if let Some(d) = &dtmf {
                             call.send_dtmf(d);
                         }
@@ -215,7 +246,20 @@ async fn one_call(
                 call.hangup();
                 hangup_at = None;
             }
+            _ = tick.tick(), if stats.is_some() && answered_at.is_some() => {
+                if let (Some(s), Some(t)) = (&stats, answered_at) {
+                    live.draw(t.elapsed(), s);
+                }
+            }
         }
+    }
+    live.clear();
+    if let Some(s) = &stats {
+        let c = s.counters();
+        println!(
+            "audio: captured {} played {} samples, capture overruns {} underruns {}, playback overruns {} underruns {}",
+            c.captured, c.played, c.capture_overruns, c.capture_underruns, c.playback_overruns, c.playback_underruns
+        );
     }
     answered
 }

@@ -1,6 +1,7 @@
 //! `parrot`: the command line of the Parrot VoIP framework.
 
 mod call;
+mod devices;
 mod inspect;
 mod ivr;
 mod serve;
@@ -29,6 +30,8 @@ enum Command {
     Options(call::OptionsArgs),
     /// Parse captured SIP messages and print one JSON verdict per file.
     Inspect(inspect::Args),
+    /// List capture and playback devices with the indices `call --input-device/--output-device` take.
+    Devices,
 }
 
 pub(crate) fn serve_range(s: &str) -> Result<(u16, u16), String> {
@@ -96,6 +99,9 @@ fn main() -> ExitCode {
     if let Command::Inspect(args) = &cli.command {
         return inspect::run(args);
     }
+    if let Command::Devices = &cli.command {
+        return devices::run();
+    }
     // Two RTP sockets per call: thousands of calls need more than the usual 1024 descriptors.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -114,7 +120,7 @@ fn main() -> ExitCode {
             Command::Call(a) => call::call(a).await,
             Command::Register(a) => call::register(a).await,
             Command::Options(a) => call::options(a).await,
-            Command::Inspect(_) => ExitCode::SUCCESS,
+            Command::Inspect(_) | Command::Devices => ExitCode::SUCCESS,
         }
     })
 }
