@@ -113,7 +113,7 @@ sipp_errors() {   # sipp_errors SIPP_ERRFILE - the distinct error lines (without
   [ -s "$1" ] || return 0
   # entries are "DATE<TAB>TIME<TAB>EPOCH: text[ + the SIP message]", not always newline-separated: keep the text line,
   # mask Call-IDs so equal errors group
-  sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}\s+[0-9:.]+\s+[0-9.]+: /\n@@/g' "$1" | grep '^@@' | sed 's/^@@//' \
+  head -c 4000000 "$1" | sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}\s+[0-9:.]+\s+[0-9.]+: /\n@@/g' | grep '^@@' | sed 's/^@@//' \
     | grep -v '^The following events occurred' | sed -E "s/Call-I[Dd][: ]+'?[^' ]+'?/Call-ID <id>/g" | cut -c1-240 \
     | sort | uniq -c | sort -rn | head -5
 }
