@@ -267,7 +267,7 @@ pub enum MediaEvent {
 struct PlayItem {
     path: String,
     opts: PlayOptions,
-    samples: Option<Vec<i16>>,
+    samples: Option<std::sync::Arc<[i16]>>,
     pos: usize,
     plays: u32,
     started: bool,
@@ -294,6 +294,18 @@ struct Sender {
     codec: Codec,
     pt: u8,
     imp: Box<dyn AudioCodec>,
+}
+
+/// Decodes a WAV file (8/16-bit PCM, μ-law, A-law, any rate, mono or stereo) to mono PCM at
+/// `rate`, resampling with the anti-aliasing resampler when the rates differ.
+pub fn decode_for_playback(bytes: &[u8], rate: u32) -> Result<Vec<i16>, crate::wav::WavError> {
+    let w = decode_wav(bytes)?;
+    let mono = w.to_mono_f32();
+    Ok(if w.sample_rate == rate {
+        mono.iter().map(|&s| s as i16).collect()
+    } else {
+        resample_to_i16(&mono, w.sample_rate, rate)
+    })
 }
 
 /// One call's media. See the [module docs](self) for the driving loop.
@@ -924,32 +936,57 @@ impl<H: MediaHandler> MediaSession<H> {
     /// The bytes of a file requested with [`MediaEvent::FileRequest`]: decoded, converted to
     /// mono at the codec's rate, and queued.
     pub fn handle_file(&mut self, now: Instant, path: &str, bytes: &[u8]) {
-        let rate = self.sender.as_ref().map_or(8000, |s| s.imp.sample_rate());
-        let Some(i) = self
+        let rate = self.playback_rate();
+        if !self
+            .queue
+            .iter()
+            .any(|it| it.path == path && it.samples.is_none())
+        {
+            return;
+        }
+        match decode_for_playback(bytes, rate) {
+            Ok(pcm) => self.handle_file_samples(now, path, pcm.into()),
+            Err(error) => {
+                if let Some(i) = self
+                    .queue
+                    .iter()
+                    .position(|it| it.path == path && it.samples.is_none())
+                {
+                    self.file_failed(
+                        now,
+                        i,
+                        StreamError::BadFile {
+                            path: path.to_owned(),
+                            error,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The sample rate files must be decoded to for [`MediaSession::handle_file_samples`]: the
+    /// sending codec's (8000 for G.711).
+    #[must_use]
+    pub fn playback_rate(&self) -> u32 {
+        self.sender.as_ref().map_or(8000, |s| s.imp.sample_rate())
+    }
+
+    /// Fulfils a [`MediaEvent::FileRequest`] with audio already decoded to mono PCM at
+    /// [`MediaSession::playback_rate`] (see [`decode_for_playback`]). The samples are shared,
+    /// not copied, so a driver can decode a prompt once and hand it to every call.
+    pub fn handle_file_samples(
+        &mut self,
+        _now: Instant,
+        path: &str,
+        samples: std::sync::Arc<[i16]>,
+    ) {
+        if let Some(i) = self
             .queue
             .iter()
             .position(|it| it.path == path && it.samples.is_none())
-        else {
-            return;
-        };
-        match decode_wav(bytes) {
-            Ok(w) => {
-                let mono = w.to_mono_f32();
-                let pcm = if w.sample_rate == rate {
-                    mono.iter().map(|&s| s as i16).collect()
-                } else {
-                    resample_to_i16(&mono, w.sample_rate, rate)
-                };
-                self.queue[i].samples = Some(pcm);
-            }
-            Err(error) => self.file_failed(
-                now,
-                i,
-                StreamError::BadFile {
-                    path: path.to_owned(),
-                    error,
-                },
-            ),
+        {
+            self.queue[i].samples = Some(samples);
         }
     }
 

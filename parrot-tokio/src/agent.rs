@@ -2,7 +2,9 @@
 //! glue that gives each call its media task.
 
 use crate::guard::GuardedHandler;
-use crate::media::{AudioDevice, BuiltinFiles, MediaCmd, MediaNotice, MediaTask, MediaTotals};
+use crate::media::{
+    AudioDevice, BuiltinFiles, DecodedFiles, MediaCmd, MediaNotice, MediaTask, MediaTotals,
+};
 use crate::ports::{PortPair, PortPool};
 use bytes::Bytes;
 use parrot_media_core::handler::{DefaultHandler, MediaAction, MediaHandler};
@@ -530,6 +532,7 @@ struct Driver {
     media_rt: tokio::runtime::Handle,
     media_factory: Option<MediaHandlerFactory>,
     files: BuiltinFiles,
+    decoded: DecodedFiles,
     notice_tx: mpsc::UnboundedSender<(u64, MediaNotice)>,
     notice_rx: mpsc::UnboundedReceiver<(u64, MediaNotice)>,
     events: mpsc::UnboundedSender<CallEvent>,
@@ -595,6 +598,7 @@ impl Driver {
             media_rt,
             media_factory: media,
             files,
+            decoded: DecodedFiles::default(),
             notice_tx,
             notice_rx,
             events,
@@ -836,6 +840,7 @@ impl Driver {
             session: pending.session,
             ports: pending.ports,
             files: self.files.clone(),
+            decoded: self.decoded.clone(),
             notices: self.notice_tx.clone(),
             key: c.number,
             cmds: pending.cmds,

@@ -84,10 +84,14 @@ pub(crate) enum MediaNotice {
 /// Files the session may ask for by name without touching the disk (built-in prompts).
 pub(crate) type BuiltinFiles = Arc<HashMap<String, Bytes>>;
 
+/// Built-in files decoded once per playback rate and shared by every call.
+pub(crate) type DecodedFiles = Arc<std::sync::Mutex<HashMap<(String, u32), Arc<[i16]>>>>;
+
 pub(crate) struct MediaTask<H: MediaHandler> {
     pub session: MediaSession<H>,
     pub ports: PortPair,
     pub files: BuiltinFiles,
+    pub decoded: DecodedFiles,
     pub notices: mpsc::UnboundedSender<(u64, MediaNotice)>,
     pub key: u64,
     pub cmds: mpsc::UnboundedReceiver<MediaCmd>,
@@ -196,6 +200,17 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
             for e in events {
                 match e {
                     MediaEvent::FileRequest { path } => {
+                        if let Some(pcm) = self.decoded_builtin(&path) {
+                            let now = Instant::now();
+                            let r = catch_unwind(AssertUnwindSafe(|| {
+                                self.session.handle_file_samples(now, &path, pcm)
+                            }));
+                            if r.is_err() {
+                                self.fail("media handler panicked");
+                                return;
+                            }
+                            continue;
+                        }
                         let bytes = match self.files.get(&path) {
                             Some(b) => Ok(b.to_vec()),
                             None => tokio::fs::read(&path).await,
@@ -319,6 +334,22 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                 }
             }
         }
+    }
+
+    /// A built-in file decoded at this call's playback rate, from the shared cache (decoded
+    /// on first use). `None` for files on disk and for built-ins that do not decode.
+    fn decoded_builtin(&self, path: &str) -> Option<Arc<[i16]>> {
+        let bytes = self.files.get(path)?;
+        let rate = self.session.playback_rate();
+        let key = (path.to_owned(), rate);
+        if let Some(pcm) = self.decoded.lock().ok()?.get(&key) {
+            return Some(pcm.clone());
+        }
+        let pcm: Arc<[i16]> = parrot_media_core::session::decode_for_playback(bytes, rate)
+            .ok()?
+            .into();
+        self.decoded.lock().ok()?.insert(key, pcm.clone());
+        Some(pcm)
     }
 
     fn notify(&self, n: MediaNotice) {

@@ -118,9 +118,13 @@ pub async fn run(args: Args) -> ExitCode {
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
     if let Some(p) = &args.play {
-        if let Err(e) = std::fs::metadata(p) {
-            eprintln!("parrot serve: cannot read {p}: {e}");
-            return ExitCode::from(2);
+        // Read once and served from memory: every call shares one decoded copy.
+        match std::fs::read(p) {
+            Ok(bytes) => cfg.builtin_files.push((p.clone(), bytes.into())),
+            Err(e) => {
+                eprintln!("parrot serve: cannot read {p}: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
     if let Err(e) = std::fs::create_dir_all(&args.record_dir) {

@@ -56,7 +56,9 @@ pub struct EndpointConfig {
     pub supported: Vec<String>,
     /// Body types we accept; others get 415 with Accept (§8.2.3).
     pub accept: Vec<String>,
-    /// Cap on live server plus client transactions; past it new requests get 503.
+    /// Cap on live server plus client transactions; past it new requests outside dialogs get
+    /// 503. Non-INVITE transactions linger 64*T1 (32 s) over UDP after their answer, so this
+    /// must exceed about 3 x calls-per-second x 32 (default 100,000: about 1,000 calls/s).
     pub max_transactions: usize,
     /// Cap on live calls (dialogs, early or confirmed); past it new INVITEs get 503.
     pub max_dialogs: usize,
@@ -99,7 +101,7 @@ impl Default for EndpointConfig {
                 "application/dtmf-relay".into(),
                 "message/sipfrag".into(),
             ],
-            max_transactions: 10_000,
+            max_transactions: 100_000,
             max_dialogs: 10_000,
             retry_after: 5,
             limits: Limits::default(),
@@ -442,6 +444,43 @@ impl Call {
     }
 }
 
+/// What a timer-heap entry points at (see [`Endpoint::handle_timeout`]).
+#[derive(Debug, Clone)]
+pub(crate) enum TimerRef {
+    Server(u64),
+    Client(TransactionKey),
+    Call(DialogId),
+    Registration(RegistrationId),
+}
+
+/// One deadline in the timer heap. Entries are pushed whenever an entity's deadline may have
+/// changed and are checked against the entity when they come due, so stale ones are skipped:
+/// `poll_timeout` is O(1) and `handle_timeout` touches only what is due.
+#[derive(Debug)]
+pub(crate) struct TimerEntry {
+    at: Instant,
+    seq: u64,
+    what: TimerRef,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for TimerEntry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        // Reversed: the std heap is a max-heap and the earliest deadline must come first.
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
 struct Conn {
     decoder: StreamDecoder,
     local: SocketAddr,
@@ -514,6 +553,8 @@ pub struct Endpoint {
     next_id: u64,
     scratch: Vec<TxOutput>,
     prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
+    timer_heap: std::collections::BinaryHeap<TimerEntry>,
+    timer_seq: u64,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -608,6 +649,8 @@ impl Endpoint {
             next_id: 1,
             scratch: Vec::new(),
             prefix_cache: Vec::new(),
+            timer_heap: std::collections::BinaryHeap::new(),
+            timer_seq: 0,
         }
     }
 
@@ -865,57 +908,71 @@ impl Endpoint {
 
     /// Time passed. Runs every expired timer; early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<u64> = self
-            .server_txs
-            .iter()
-            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for id in due {
-            let mut out = std::mem::take(&mut self.scratch);
-            if let Some(t) = self.server_txs.get_mut(&id) {
-                match &mut t.fsm {
-                    ServerFsm::Invite(f) => f.on_timeout(now, &mut out),
-                    ServerFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+        // Everything due, each entity once; entries whose entity moved on are stale and skipped.
+        let mut due: Vec<TimerRef> = Vec::new();
+        while self.timer_heap.peek().is_some_and(|e| e.at <= now) {
+            if let Some(e) = self.timer_heap.pop() {
+                due.push(e.what);
+            }
+        }
+        for what in due {
+            if !self.deadline_of(&what).is_some_and(|at| at <= now) {
+                continue;
+            }
+            match what {
+                TimerRef::Server(id) => {
+                    let mut out = std::mem::take(&mut self.scratch);
+                    if let Some(t) = self.server_txs.get_mut(&id) {
+                        match &mut t.fsm {
+                            ServerFsm::Invite(f) => f.on_timeout(now, &mut out),
+                            ServerFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+                        }
+                    }
+                    self.run_server_outputs(now, id, &mut out);
+                    self.scratch = out;
+                }
+                TimerRef::Client(k) => {
+                    let mut out = std::mem::take(&mut self.scratch);
+                    if let Some(t) = self.client_txs.get_mut(&k) {
+                        match &mut t.fsm {
+                            ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
+                            ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+                        }
+                    }
+                    self.run_client_outputs(now, &k, &mut out, false);
+                    self.scratch = out;
+                }
+                TimerRef::Call(id) => {
+                    self.on_call_timers(now, id);
+                    self.schedule(TimerRef::Call(id));
+                }
+                TimerRef::Registration(id) => {
+                    self.on_registration_timer(now, id);
+                    self.schedule(TimerRef::Registration(id));
                 }
             }
-            self.run_server_outputs(now, id, &mut out);
-            self.scratch = out;
         }
-        let due: Vec<TransactionKey> = self
-            .client_txs
-            .iter()
-            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in due {
-            let mut out = std::mem::take(&mut self.scratch);
-            if let Some(t) = self.client_txs.get_mut(&k) {
-                match &mut t.fsm {
-                    ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
-                    ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
-                }
-            }
-            self.run_client_outputs(now, &k, &mut out, false);
-            self.scratch = out;
+    }
+
+    /// The entity's current deadline, if it still exists and has one.
+    fn deadline_of(&self, what: &TimerRef) -> Option<Instant> {
+        match what {
+            TimerRef::Server(id) => self.server_txs.get(id).and_then(ServerTx::poll_timeout),
+            TimerRef::Client(k) => self.client_txs.get(k).and_then(ClientTx::poll_timeout),
+            TimerRef::Call(d) => self.calls.get(d).and_then(Call::next_timeout),
+            TimerRef::Registration(r) => self.registrations.get(r).and_then(|r| r.refresh_at),
         }
-        let due: Vec<DialogId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.next_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for id in due {
-            self.on_call_timers(now, id);
-        }
-        let due: Vec<RegistrationId> = self
-            .registrations
-            .iter()
-            .filter(|(_, r)| r.refresh_at.is_some_and(|at| at <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for id in due {
-            self.on_registration_timer(now, id);
+    }
+
+    /// Records the entity's deadline in the timer heap; called wherever it may have changed.
+    pub(crate) fn schedule(&mut self, what: TimerRef) {
+        if let Some(at) = self.deadline_of(&what) {
+            self.timer_seq += 1;
+            self.timer_heap.push(TimerEntry {
+                at,
+                seq: self.timer_seq,
+                what,
+            });
         }
     }
 
@@ -936,23 +993,7 @@ impl Endpoint {
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then (or on the next input).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let a = self
-            .server_txs
-            .values()
-            .filter_map(|t| t.poll_timeout())
-            .min();
-        let b = self
-            .client_txs
-            .values()
-            .filter_map(|t| t.poll_timeout())
-            .min();
-        let c = self.calls.values().filter_map(|c| c.next_timeout()).min();
-        let d = self
-            .registrations
-            .values()
-            .filter_map(|r| r.refresh_at)
-            .min();
-        [a, b, c, d].into_iter().flatten().min()
+        self.timer_heap.peek().map(|e| e.at)
     }
 
     // ---- internals shared by the UAS and UAC halves ------------------------------------------

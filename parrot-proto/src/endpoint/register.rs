@@ -151,6 +151,7 @@ impl Endpoint {
                 return;
             }
             r.refresh_at = Some(now + refresh_delay(granted));
+            self.schedule(TimerRef::Registration(id));
             self.events.push_back(Event::RegistrationSucceeded {
                 registration: id,
                 expires: granted,

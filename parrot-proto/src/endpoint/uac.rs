@@ -576,6 +576,7 @@ impl Endpoint {
             out.clear();
             return;
         };
+        self.schedule(TimerRef::Client(key.clone()));
         let outs: Vec<TxOutput> = std::mem::take(out);
         for o in outs {
             match o {
@@ -693,6 +694,7 @@ impl Endpoint {
                         c.timers[CallTimer::GlareRetry as usize] =
                             Some(now + Duration::from_millis(units as u64 * 10));
                     }
+                    self.schedule(TimerRef::Call(d));
                     return;
                 }
                 c.glare = None;

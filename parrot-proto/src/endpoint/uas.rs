@@ -155,11 +155,12 @@ impl Endpoint {
                 return;
             }
         }
-        // Bounded state: past the caps, 503 + Retry-After without creating anything.
-        let over = self.tx_count() >= self.cfg.max_transactions
-            || (method == Method::Invite
-                && dialog.is_none()
-                && self.calls.len() >= self.cfg.max_dialogs);
+        // Bounded state: past the caps, 503 + Retry-After without creating anything. Only new
+        // work is shed: requests inside an existing dialog (a BYE above all) are always taken,
+        // since refusing them would keep the very state the cap protects alive longer.
+        let over = dialog.is_none()
+            && (self.tx_count() >= self.cfg.max_transactions
+                || (method == Method::Invite && self.calls.len() >= self.cfg.max_dialogs));
         if over {
             let ra = self.cfg.retry_after.to_string();
             self.respond_stateless(
@@ -714,6 +715,7 @@ impl Endpoint {
                 call.timers[CallTimer::Retransmit2xx as usize] = Some(now + t1);
             }
             call.timers[CallTimer::AckWait as usize] = Some(now + t64);
+            self.schedule(TimerRef::Call(d));
         } else if code >= 300 {
             call.server_tx = None;
             if !call.confirmed {
@@ -762,6 +764,7 @@ impl Endpoint {
             out.clear();
             return;
         };
+        self.schedule(TimerRef::Server(id));
         for o in out.drain(..) {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),
