@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 /// Largest decoded frame, in samples (120 ms at 16 kHz; G.711 payloads up to 1500 octets fit).
 const MAX_FRAME: usize = 2048;
 /// Recorded frames kept until the driver drains them.
-const AUDIO_RING: usize = 64;
+/// Recorded frames held until the driver drains them (it drains after every input).
+const AUDIO_RING: usize = 16;
 
 /// Which side of the offer/answer this session plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -463,11 +464,7 @@ impl<H: MediaHandler> MediaSession<H> {
             } else {
                 AUDIO_RING
             }),
-            audio_ring: if config.record == RecordMode::Off {
-                Vec::new()
-            } else {
-                vec![0; AUDIO_RING * MAX_FRAME]
-            },
+            audio_ring: Vec::new(),
             audio_next_slot: 0,
             audio_dropped: 0,
             config,
@@ -864,8 +861,12 @@ impl<H: MediaHandler> MediaSession<H> {
         frame: AudioFrame,
         pcm: &[i16],
     ) {
+        if meta.capacity() == 0 {
+            return; // recording is off
+        }
         if ring.is_empty() {
-            return;
+            // Reserved on the first frame, so calls that never carry audio never pay for it.
+            ring.resize(AUDIO_RING * MAX_FRAME, 0);
         }
         if meta.len() == AUDIO_RING {
             meta.pop_front();
