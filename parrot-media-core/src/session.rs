@@ -855,7 +855,7 @@ impl<H: MediaHandler> MediaSession<H> {
 
     fn push_audio(
         meta: &mut VecDeque<(AudioFrame, usize)>,
-        ring: &mut [i16],
+        ring: &mut Vec<i16>,
         next: &mut usize,
         dropped: &mut u64,
         frame: AudioFrame,
