@@ -147,7 +147,14 @@ pub async fn call(args: CallArgs) -> ExitCode {
         Err(code) => return code,
     };
     let opts = CallOptions {
-        from: args.from.clone(),
+        // With credentials the From user is the account's (proxies such as Kamailio require the
+        // digest user to match it); the domain is the called one.
+        from: args.from.clone().or_else(|| {
+            let user = args.user.as_ref()?;
+            let uri = parrot_proto::Uri::parse(&args.uri).ok()?;
+            let host = uri.as_sip()?.host();
+            Some(format!("sip:{user}@{host}"))
+        }),
         credentials: creds,
         tcp: args.tcp,
         headers: Vec::new(),

@@ -37,6 +37,7 @@ wait_port udp "$UAS_PORT" || fail "sipp uas did not start"
 timeout 60 "$PARROT" call "sip:service@127.0.0.1:$KAM_PORT" --bind 127.0.0.1:0 --user alice --password secret \
   --calls "$CALLS" --parallel 5 --duration 1 > callB.log 2>&1; rB=$?
 sleep 1
+stop_pid "$UAS" USR1   # sipp prints its final statistics when it stops
 uasok=$(sipp_ok uas.out)
 # diagnosis: Kamailio (auth check flag 1, as in its default config) wants the digest user to be the From user
 fromuser=$(tshark -r sip.pcap -n -d "udp.port==$KAM_PORT,sip" -Y 'sip.Method==INVITE && sip.Proxy-Authorization' \
