@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn corpus(name: &str) -> String {
-    format!("{}/../conformance/rfc4475/{name}.dat", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../conformance/rfc4475/{name}.dat",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn inspect(args: &[&str]) -> (i32, Vec<serde_json::Value>) {
@@ -41,7 +44,11 @@ fn invalid_messages_say_why_and_what_a_uas_answers() {
     assert_eq!(v[1]["valid"], false);
     assert_eq!(v[1]["response"], 505);
     assert!(v[1]["error"].as_str().unwrap().contains("SIP/2.0"));
-    assert_eq!(v[2]["response"], serde_json::Value::Null, "bad responses are dropped");
+    assert_eq!(
+        v[2]["response"],
+        serde_json::Value::Null,
+        "bad responses are dropped"
+    );
 }
 
 #[test]
@@ -61,7 +68,10 @@ fn usage_errors_exit_two() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
-    let out = Command::new(env!("CARGO_BIN_EXE_parrot")).arg("inspect").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_parrot"))
+        .arg("inspect")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
