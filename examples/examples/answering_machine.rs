@@ -45,8 +45,10 @@ fn main() -> std::io::Result<()> {
     let local = sip.local_addr()?;
     println!("answering on udp {local}, playing {prompt}");
 
-    let mut config = EndpointConfig::default();
-    config.local_addrs = vec![(Transport::Udp, local)];
+    let config = EndpointConfig {
+        local_addrs: vec![(Transport::Udp, local)],
+        ..EndpointConfig::default()
+    };
     // The cores draw randomness only from what they are given: seed it from the clock here.
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -916,7 +916,7 @@ impl Endpoint {
             }
         }
         for what in due {
-            if !self.deadline_of(&what).is_some_and(|at| at <= now) {
+            if self.deadline_of(&what).is_none_or(|at| at > now) {
                 continue;
             }
             match what {
