@@ -152,26 +152,8 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                     dev.media_stats(&media_stats(&self.session));
                 }
             }
-            // Drain: transmits, events, audio frames (the core's rule). Each packet is written
-            // into `buf` and sent from there: nothing is allocated per packet.
-            let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            loop {
-                let now = Instant::now();
-                let t = catch_unwind(AssertUnwindSafe(|| {
-                    self.session.poll_transmit(now, &mut buf)
-                }));
-                let Ok(t) = t else {
-                    self.fail("media handler panicked");
-                    return;
-                };
-                let Some(t) = t else { break };
-                let Some(dst) = t.destination else { continue };
-                let sock = match t.kind {
-                    TransmitKind::Rtcp if !mux => &self.ports.rtcp,
-                    _ => &self.ports.rtp,
-                };
-                let _ = sock.send_to(&buf[..t.len], dst).await;
-            }
+            // Drain: events and audio frames first (a file the stream starts with is fetched
+            // before its first packet is due), then transmits (the core's rule).
             let step = catch_unwind(AssertUnwindSafe(|| {
                 let mut events = Vec::new();
                 while let Some(e) = self.session.poll_event() {
@@ -245,6 +227,7 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                 }
             }
             if finished {
+                let _ = self.send_due(&mut buf).await;
                 if let Some(r) = recording.take() {
                     write_recording(&self.notices, self.key, r).await;
                 }
@@ -260,6 +243,9 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
                     dev.stop();
                 }
                 self.notify(MediaNotice::Finished(totals));
+                return;
+            }
+            if !self.send_due(&mut buf).await {
                 return;
             }
             // Queued DTMF digits go out one after another.
@@ -350,6 +336,27 @@ impl<H: MediaHandler + Send + 'static> MediaTask<H> {
             .into();
         self.decoded.lock().ok()?.insert(key, pcm.clone());
         Some(pcm)
+    }
+
+    /// Sends every packet the session has due. Each is written into `buf` and sent from
+    /// there: nothing is allocated per packet. False when the handler panicked.
+    async fn send_due(&mut self, buf: &mut [u8]) -> bool {
+        let mux = self.session.negotiated().is_some_and(|n| n.rtcp_mux);
+        loop {
+            let now = Instant::now();
+            let t = catch_unwind(AssertUnwindSafe(|| self.session.poll_transmit(now, buf)));
+            let Ok(t) = t else {
+                self.fail("media handler panicked");
+                return false;
+            };
+            let Some(t) = t else { return true };
+            let Some(dst) = t.destination else { continue };
+            let sock = match t.kind {
+                TransmitKind::Rtcp if !mux => &self.ports.rtcp,
+                _ => &self.ports.rtp,
+            };
+            let _ = sock.send_to(&buf[..t.len], dst).await;
+        }
     }
 
     fn notify(&self, n: MediaNotice) {
