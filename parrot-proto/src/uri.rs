@@ -316,78 +316,30 @@ pub struct SipUri<'a> {
     headers: Option<&'a str>,
 }
 
-fn user_byte_ok(b: u8) -> bool {
-    // unreserved / escaped / user-unreserved (§25.1), plus ':' handled by the caller.
+/// `unreserved / escaped` of RFC 3261 §25.1 (`%` starts an escape): the base of every URI part.
+fn unreserved_or_escape(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b';'
-                | b'?'
-                | b'/'
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
         )
+}
+
+/// The user part: plus `user-unreserved` (and UTF-8, tolerated); ':' is split off by the caller.
+fn user_byte_ok(b: u8) -> bool {
+    unreserved_or_escape(b)
+        || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
         || b >= 0x80
 }
 
+/// `paramchar`: plus `param-unreserved`.
 fn param_byte_ok(b: u8) -> bool {
-    // paramchar = param-unreserved / unreserved / escaped
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'[' | b']'
-                | b'/'
-                | b':'
-                | b'&'
-                | b'+'
-                | b'$'
-                | b'-'
-                | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-        )
+    unreserved_or_escape(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
 }
 
+/// `hname` / `hvalue`: plus `hnv-unreserved`.
 fn header_byte_ok(b: u8) -> bool {
-    // hname/hvalue: hnv-unreserved / unreserved / escaped
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'[' | b']'
-                | b'/'
-                | b'?'
-                | b':'
-                | b'+'
-                | b'$'
-                | b'-'
-                | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-        )
+    unreserved_or_escape(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
 }
 
 impl<'a> SipUri<'a> {
