@@ -62,6 +62,9 @@ pub use layer::StreamLayer;
 pub use tls::{generate_self_signed, SelfSigned, TlsClient, TlsServer};
 pub use ws::DEFAULT_MAX_MESSAGE;
 
+/// The TLS library, for its error and configuration types.
+pub use rustls;
+
 /// Which stream a SIP connection runs on (RFC 3261 §18, RFC 7118 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKind {
