@@ -492,6 +492,18 @@ impl ResponseBuilder {
         b
     }
 
+    /// Starts from a received response: same status line, headers and body (a proxy that
+    /// forwards a response, §16.7 item 3, removes its Via from this copy).
+    pub fn from_message(m: &Message) -> Option<Self> {
+        let mut b = ResponseBuilder::new(m.status()?);
+        b.reason = Cow::Owned(m.reason().unwrap_or("").to_owned());
+        for h in m.headers() {
+            b.h.push(h.name, h.name_str, &h.value_unfolded());
+        }
+        b.h.body = m.body();
+        Some(b)
+    }
+
     /// Replaces the reason phrase.
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Cow::Owned(reason.into());

@@ -100,9 +100,13 @@ impl Reply {
 pub enum Action {
     /// Send a response on the request's server transaction.
     Respond(Reply),
-    /// Forward the request to this URI (RFC 3261 §16). The core answers it with a final
-    /// response itself when it cannot forward (see the crate docs).
+    /// Forward the request to this URI, statefully, with Record-Route as configured
+    /// (RFC 3261 §16, see [`crate::proxy`]). The caller gets the best response of the branch
+    /// (§16.7); the core answers itself when it cannot forward (483, 482, 480, 500).
     Proxy(String),
+    /// Forward the request to several targets, in parallel or in sequence (forking, §16.5,
+    /// §16.6); see [`ProxyTargets`](crate::proxy::ProxyTargets).
+    ProxyTo(crate::proxy::ProxyTargets),
     /// Send nothing now; answer later with [`Endpoint::respond`](crate::Endpoint::respond).
     NoReply,
     /// End this handler (and its call): a pending request is answered 500, an established

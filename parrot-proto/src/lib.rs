@@ -61,6 +61,7 @@ pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod handler;
+pub mod proxy;
 pub mod registrar;
 pub mod registration;
 pub mod sim;
@@ -69,6 +70,7 @@ pub use endpoint::{
     OutOfDialogRequest, RegistrationId, RequestId, ServerTxKey,
 };
 pub use handler::{Action, Body, Reply, Request, UacHandler, UasHandler, UasHandlerFactory};
+pub use proxy::{ProxyConfig, ProxyTargets};
 pub use registrar::{
     Binding, InMemoryLocationStore, LocationStore, Registrar, RegistrarConfig, RegistrarReply,
 };

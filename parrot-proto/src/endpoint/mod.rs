@@ -9,6 +9,7 @@
 //! bytes, timeouts), application commands (`invite`, `respond`, `bye`, `cancel`, `register`,
 //! `options`, `request_in_dialog`) and `poll_*` outputs. See the crate docs for the drain rule.
 
+mod proxy;
 mod register;
 mod uac;
 mod uas;
@@ -66,6 +67,8 @@ pub struct EndpointConfig {
     pub retry_after: u32,
     /// Parser limits for incoming messages.
     pub limits: Limits,
+    /// How requests a handler proxies are forwarded (RFC 3261 §16).
+    pub proxy: crate::proxy::ProxyConfig,
 }
 
 impl Default for EndpointConfig {
@@ -105,6 +108,7 @@ impl Default for EndpointConfig {
             max_dialogs: 10_000,
             retry_after: 5,
             limits: Limits::default(),
+            proxy: crate::proxy::ProxyConfig::default(),
         }
     }
 }
@@ -344,6 +348,8 @@ pub(crate) enum Purpose {
     Bye,
     Request(RequestId, Option<DialogId>),
     Register(RegistrationId),
+    /// Branch `.1` of the proxy context keyed by its server transaction `.0` (§16.6).
+    Proxy(u64, usize),
 }
 
 pub(crate) struct ClientTx {
@@ -548,6 +554,7 @@ pub struct Endpoint {
     registrations: HashMap<RegistrationId, Registration>,
     digest: HashMap<String, DigestSession>,
     conns: HashMap<ConnectionId, Conn>,
+    proxies: HashMap<u64, proxy::ProxyContext>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_id: u64,
@@ -644,6 +651,7 @@ impl Endpoint {
             registrations: table(seeds),
             digest: table(seeds),
             conns: table(seeds),
+            proxies: table(seeds),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_id: 1,
@@ -697,6 +705,12 @@ impl Endpoint {
             && self.server_index.is_empty()
             && self.by_tag.is_empty()
             && self.merge_index.is_empty()
+            && self.proxies.is_empty()
+    }
+
+    /// Live proxy contexts (requests being forwarded statefully, §16).
+    pub fn proxy_contexts(&self) -> usize {
+        self.proxies.len()
     }
 
     /// The ids of every live call.

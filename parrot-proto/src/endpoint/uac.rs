@@ -550,6 +550,11 @@ impl Endpoint {
                 .cseq()
                 .map(|c| c.method == Method::Invite)
                 .unwrap_or(false);
+        if is_invite_2xx && Self::is_proxy_branch(&msg) {
+            // A 2xx retransmission after the proxy branch ended (§16.7 item 5).
+            self.forward_response_stateless(&msg);
+            return;
+        }
         if is_invite_2xx {
             let Ok(call_id) = msg.call_id() else { return };
             let Some(tag) = msg
@@ -581,8 +586,14 @@ impl Endpoint {
         for o in outs {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),
-                TxOutput::Deliver(m) => self.on_client_response(now, purpose, key, &m),
-                TxOutput::Timeout(_) => self.on_client_failure(now, purpose, 408),
+                TxOutput::Deliver(m) => match purpose {
+                    Purpose::Proxy(c, i) => self.on_proxy_response(now, c, i, &m),
+                    _ => self.on_client_response(now, purpose, key, &m),
+                },
+                TxOutput::Timeout(t) => match purpose {
+                    Purpose::Proxy(c, i) => self.on_proxy_timeout(now, c, i, t),
+                    _ => self.on_client_failure(now, purpose, 408),
+                },
                 TxOutput::Terminated => {
                     self.client_txs.remove(key);
                     if transport_error {
@@ -641,6 +652,7 @@ impl Endpoint {
                 }
             }
             Purpose::Register(r) => self.on_register_failure(r, status),
+            Purpose::Proxy(c, i) => self.proxy_branch_failed(now, c, i, status),
             Purpose::Cancel | Purpose::Bye => {}
         }
     }
@@ -725,6 +737,7 @@ impl Endpoint {
                 }
             }
             Purpose::Register(r) => self.on_register_response(now, r, m, code),
+            Purpose::Proxy(c, i) => self.on_proxy_response(now, c, i, m),
             Purpose::Cancel | Purpose::Bye => {}
         }
     }

@@ -42,6 +42,10 @@ impl Endpoint {
             }
             return;
         }
+        // Requests record-routed through us, inside someone else's dialog (§16.12).
+        if self.proxy_route_request(now, &msg, peer, local) {
+            return;
+        }
         if method == Method::Ack {
             // ACK for a 2xx is its own transaction and goes to the dialog (§13.2.2.4, §17.2.3).
             self.on_ack_2xx(now, &msg, peer);
@@ -354,6 +358,11 @@ impl Endpoint {
             },
         );
         let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
+        if self.proxies.contains_key(&inv_id) {
+            // §16.10: the branches are cancelled; their answers decide the INVITE's.
+            self.proxy_on_cancel(now, inv_id);
+            return;
+        }
         if pending {
             if let Some(d) = dialog {
                 if let Some(c) = self.calls.get_mut(&d) {
@@ -514,16 +523,11 @@ impl Endpoint {
                 }
             }
             Action::NoReply => {}
-            Action::Proxy(_uri) => {
-                // Stateful proxying (§16) is not part of the UA core: answer instead of hanging.
-                if let Some(id) = tx {
-                    let _ = self.respond(
-                        now,
-                        ServerTxKey(id),
-                        Reply::new(501).reason("Proxying Not Supported"),
-                    );
-                }
+            Action::Proxy(uri) => {
+                let targets = crate::proxy::ProxyTargets::single(uri);
+                self.proxy_from_handler(now, tx, dialog, targets);
             }
+            Action::ProxyTo(targets) => self.proxy_from_handler(now, tx, dialog, targets),
             Action::Stop(reason) => {
                 if let Some(id) = tx {
                     let _ = self.respond(now, ServerTxKey(id), Reply::new(500));
@@ -662,7 +666,13 @@ impl Endpoint {
         b.build().ok()
     }
 
-    fn respond_tx_inner(&mut self, now: Instant, id: u64, reply: Reply, tag: bool) -> bool {
+    pub(super) fn respond_tx_inner(
+        &mut self,
+        now: Instant,
+        id: u64,
+        reply: Reply,
+        tag: bool,
+    ) -> bool {
         let Some((local, transport)) = self
             .server_txs
             .get(&id)
@@ -730,7 +740,7 @@ impl Endpoint {
         sent
     }
 
-    fn respond_stateless(
+    pub(super) fn respond_stateless(
         &mut self,
         req: &Message,
         peer: Peer,
@@ -836,7 +846,7 @@ impl Endpoint {
 
 /// §18.2.2 and RFC 3581 §4: responses go back over the connection the request came on; over
 /// UDP to the source address when `rport` was asked for, else to the source IP and the Via port.
-fn response_peer(req: &Message, peer: Peer) -> Peer {
+pub(super) fn response_peer(req: &Message, peer: Peer) -> Peer {
     if peer.transport.is_reliable() {
         return peer;
     }
@@ -853,7 +863,7 @@ fn response_peer(req: &Message, peer: Peer) -> Peer {
 
 /// The top Via with `received` (when the sent-by host is not the source address) and a filled
 /// `rport` (RFC 3581 §4); `None` when it needs no change.
-fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
+pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
     let top = req.header_values(HeaderName::Via).next()?;
     let via = req.top_via().ok()?;
     let same_host = via.host.ip() == Some(src.ip());

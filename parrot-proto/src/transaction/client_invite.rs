@@ -30,6 +30,10 @@ pub struct ClientInviteTransaction {
     cfg: TimerConfig,
     timers: TimerTable,
     interval: Duration,
+    /// A proxy's branch (§16.8): Timer C lasts this long and does not end the transaction.
+    proxy_timer_c: Option<Duration>,
+    /// Timer C fired on a proxy branch; the transaction now only waits for the CANCEL's 487.
+    c_fired: bool,
 }
 
 impl ClientInviteTransaction {
@@ -49,6 +53,8 @@ impl ClientInviteTransaction {
             cfg,
             timers: TimerTable::default(),
             interval: cfg.t1,
+            proxy_timer_c: None,
+            c_fired: false,
         };
         out.push(TxOutput::Send(t.request.to_bytes()));
         if let Some(a) = cfg.initial(Timer::A, reliable) {
@@ -56,6 +62,14 @@ impl ClientInviteTransaction {
         }
         t.timers.set(Timer::B, now + cfg.t1x64());
         t
+    }
+
+    /// Makes this a proxy's client transaction (§16.8): Timer C lasts `timer_c` (restarted by
+    /// every provisional) and, when it fires, the transaction reports
+    /// [`TxOutput::Timeout`]`(Timer::C)` and stays up for 64*T1 so the final response to the
+    /// CANCEL the proxy sends is still ACKed.
+    pub fn set_proxy_timer_c(&mut self, timer_c: Duration) {
+        self.proxy_timer_c = Some(timer_c);
     }
 
     /// The current state.
@@ -95,12 +109,15 @@ impl ClientInviteTransaction {
                     // The INVITE has arrived; timer B only guards the first answer. Timer C
                     // (§16.8, refreshed by every provisional) bounds Proceeding so a peer that
                     // never sends a final response cannot pin the transaction forever.
-                    self.timers.stop(Timer::B);
-                    let c = self
-                        .cfg
-                        .initial(Timer::C, self.reliable)
-                        .unwrap_or_default();
-                    self.timers.set(Timer::C, now + c);
+                    if !self.c_fired {
+                        self.timers.stop(Timer::B);
+                        let c = self.proxy_timer_c.unwrap_or_else(|| {
+                            self.cfg
+                                .initial(Timer::C, self.reliable)
+                                .unwrap_or_default()
+                        });
+                        self.timers.set(Timer::C, now + c);
+                    }
                     out.push(TxOutput::Deliver(resp.clone()));
                 } else if code < 300 {
                     self.state = ClientInviteState::Accepted;
@@ -174,7 +191,13 @@ impl ClientInviteTransaction {
                 }
                 Timer::C if self.state == ClientInviteState::Proceeding => {
                     out.push(TxOutput::Timeout(Timer::C));
-                    self.terminate(out);
+                    if self.proxy_timer_c.is_some() {
+                        // §16.8: the proxy CANCELs the branch; wait for its final response.
+                        self.c_fired = true;
+                        self.timers.set(Timer::B, now + self.cfg.t1x64());
+                    } else {
+                        self.terminate(out);
+                    }
                 }
                 Timer::D | Timer::M => self.terminate(out),
                 _ => {}
