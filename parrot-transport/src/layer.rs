@@ -220,6 +220,10 @@ impl StreamLayer {
         }
         if plain.is_empty() {
             Ok(())
+        } else if self.ws.is_none() {
+            // TLS: the decrypted bytes are handed up as they are, without another copy.
+            self.sip.push_back(SipData::Stream(Bytes::from(plain)));
+            Ok(())
         } else {
             self.plaintext_in(&plain)
         }

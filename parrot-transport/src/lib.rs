@@ -49,6 +49,8 @@
 //! [`TlsClient`] trusting a PEM bundle of roots, or one pinned certificate.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod checks;
 mod error;
 mod layer;
 mod tls;

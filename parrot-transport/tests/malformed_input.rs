@@ -72,6 +72,16 @@ proptest! {
     }
 
     #[test]
+    fn ws_frames_invariants(body in frames()) {
+        parrot_transport::checks::ws_frames(&body);
+    }
+
+    #[test]
+    fn fresh_layers_invariants(data in prop::collection::vec(any::<u8>(), 0..400)) {
+        parrot_transport::checks::fresh_layers(&data);
+    }
+
+    #[test]
     fn open_ws_takes_any_payload_whole(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..3000), 1..4), split in 1usize..4000) {
         let (mut c, mut s) = pair(StreamKind::Ws);
         let _ = shuttle(&mut c, &mut s, usize::MAX);
