@@ -194,17 +194,22 @@ impl StreamLayer {
         };
         let mut rest = data;
         let mut plain = Vec::new();
-        while !rest.is_empty() {
+        let mut tls_error = None;
+        while !rest.is_empty() && tls_error.is_none() {
             // read_tls takes as much as its buffer allows; loop until all is consumed.
-            match conn.read_tls(&mut rest) {
-                Ok(_) => {}
-                Err(_) => {
-                    return Err(TransportError::Tls(rustls::Error::General(
-                        "TLS input buffer full".into(),
-                    )))
-                }
+            if conn.read_tls(&mut rest).is_err() {
+                tls_error = Some(rustls::Error::General("TLS input buffer full".into()));
+                break;
             }
-            let state = conn.process_new_packets()?;
+            let state = match conn.process_new_packets() {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    tls_error = Some(e);
+                    None
+                }
+            };
+            // Plaintext from records before a bad one is still handed up, so that the result
+            // does not depend on how the bytes were split into reads.
             let mut buf = [0u8; 4096];
             loop {
                 match conn.reader().read(&mut buf) {
@@ -214,11 +219,11 @@ impl StreamLayer {
                     Err(_) => break,
                 }
             }
-            if state.peer_has_closed() {
+            if state.is_some_and(|s| s.peer_has_closed()) {
                 self.peer_closed = true;
             }
         }
-        if plain.is_empty() {
+        let r = if plain.is_empty() {
             Ok(())
         } else if self.ws.is_none() {
             // TLS: the decrypted bytes are handed up as they are, without another copy.
@@ -226,6 +231,10 @@ impl StreamLayer {
             Ok(())
         } else {
             self.plaintext_in(&plain)
+        };
+        match tls_error {
+            Some(e) => Err(TransportError::Tls(e)),
+            None => r,
         }
     }
 

@@ -64,3 +64,30 @@ fn eof_ends_a_tls_connection() {
     s.handle_eof();
     assert!(s.is_closed());
 }
+
+#[test]
+fn records_before_a_bad_one_still_arrive_however_split() {
+    for chunk in [usize::MAX, 1, 5] {
+        let (mut c, mut s) = pair(StreamKind::Tls);
+        let _ = shuttle(&mut c, &mut s, usize::MAX);
+        c.send_sip(INVITE).unwrap();
+        let mut bytes = c.poll_output().unwrap();
+        bytes.extend_from_slice(b"\x17\x03\x03\x00\x05junk!");
+        let mut got = Vec::new();
+        let mut err = None;
+        for piece in bytes.chunks(chunk) {
+            if let Err(e) = s.handle_input(piece) {
+                err.get_or_insert(e);
+            }
+            while let Some(d) = s.poll_sip() {
+                got.extend_from_slice(d.bytes());
+            }
+        }
+        assert_eq!(got, INVITE, "chunk {chunk}");
+        assert!(
+            matches!(err, Some(TransportError::Tls(_))),
+            "chunk {chunk}: {err:?}"
+        );
+        assert!(s.is_closed());
+    }
+}

@@ -196,7 +196,10 @@ impl WsSession {
                 return Err(self.fail(WsError::MessageTooBig));
             }
             // The length is at most max_message here (or 125 for control frames).
-            let total = h.header_len + h.payload_len as usize;
+            let Ok(len) = usize::try_from(h.payload_len) else {
+                return Err(self.fail(WsError::MessageTooBig));
+            };
+            let total = h.header_len.saturating_add(len);
             if self.inbuf.len() < total {
                 return Ok(());
             }
