@@ -161,6 +161,12 @@ impl StreamLayer {
         self.ws.as_ref().and_then(WsSession::path)
     }
 
+    /// Server side: the Origin header of the client's WebSocket handshake, which browsers send
+    /// (RFC 6455 §4.2.1 item 7); a server may refuse origins it does not serve (§10.2).
+    pub fn ws_origin(&self) -> Option<&str> {
+        self.ws.as_ref().and_then(WsSession::origin)
+    }
+
     /// Sets the largest WebSocket message accepted; a bigger one fails the connection with
     /// close code 1009 (RFC 6455 §7.4.1). Default [`crate::DEFAULT_MAX_MESSAGE`].
     pub fn set_max_message_size(&mut self, max: usize) {
@@ -283,6 +289,18 @@ impl StreamLayer {
                 .write_all(msg)
                 .map_err(|_| TransportError::Closed)?,
             (None, None) => self.out.extend_from_slice(msg),
+        }
+        self.flush()
+    }
+
+    /// Queues a WebSocket Ping (RFC 6455 §5.5.2) with up to 125 bytes of payload, e.g. as a
+    /// keep-alive; the Pong is absorbed. A no-op on TCP/TLS or before the handshake is done.
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), TransportError> {
+        if self.failed || self.local_closed {
+            return Err(TransportError::Closed);
+        }
+        if let Some(ws) = &mut self.ws {
+            ws.send_ping(payload).map_err(TransportError::WebSocket)?;
         }
         self.flush()
     }

@@ -6,6 +6,7 @@ use parrot_transport::{HandshakeError, SipData, StreamKind, StreamLayer, Transpo
 
 const REQUEST: &str = "GET /ws HTTP/1.1\r\n\
 Host: 127.0.0.1:5066\r\n\
+Origin: https://phone.example.com\r\n\
 Upgrade: websocket\r\n\
 Connection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -51,6 +52,7 @@ fn open_server() -> StreamLayer {
     assert!(out.contains("Sec-WebSocket-Protocol: sip\r\n"));
     assert!(s.is_established());
     assert_eq!(s.ws_path(), Some("/ws"));
+    assert_eq!(s.ws_origin(), Some("https://phone.example.com"));
     s
 }
 
@@ -304,6 +306,23 @@ fn client_rejects_bad_targets() {
         assert_eq!(
             StreamLayer::connect(StreamKind::Ws, None, "", host, path, &mut rng).unwrap_err(),
             TransportError::InvalidTarget
+        );
+    }
+}
+
+#[test]
+fn our_pings_get_pongs_that_are_absorbed() {
+    for kind in [StreamKind::Ws, StreamKind::Wss] {
+        let (mut c, mut s) = pair(kind);
+        let _ = shuttle(&mut c, &mut s, usize::MAX);
+        c.send_ping(b"keep").unwrap();
+        s.send_ping(b"alive").unwrap();
+        let (gc, gs) = shuttle(&mut c, &mut s, usize::MAX);
+        assert!(gc.err.is_none() && gs.err.is_none() && gc.sip.is_empty() && gs.sip.is_empty());
+        assert!(c.is_established() && s.is_established());
+        assert_eq!(
+            c.send_ping(&[0; 126]),
+            Err(TransportError::WebSocket(WsError::ControlTooLong))
         );
     }
 }

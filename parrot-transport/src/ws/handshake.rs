@@ -104,6 +104,8 @@ pub(crate) struct ClientRequest {
     pub host: String,
     /// The Sec-WebSocket-Key.
     pub key: String,
+    /// The Origin header, sent by browsers (RFC 6455 §4.2.1 item 7, §10.2).
+    pub origin: Option<String>,
 }
 
 /// Checks a client's opening handshake, header section only (RFC 6455 §4.2.1, RFC 7118 §4.1).
@@ -142,6 +144,7 @@ pub(crate) fn parse_request(head: &[u8]) -> Result<ClientRequest, HandshakeError
         path: target.to_owned(),
         host: host.to_owned(),
         key: key.to_owned(),
+        origin: h.one("origin").map(str::to_owned),
     })
 }
 
@@ -251,6 +254,7 @@ mod tests {
         let r = parse_request(RFC7118_REQUEST.as_bytes()).unwrap();
         assert_eq!(r.path, "/");
         assert_eq!(r.host, "sip-ws.example.com");
+        assert_eq!(r.origin.as_deref(), Some("http://www.example.com"));
         let resp = accept_response(&r.key);
         assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         check_response(resp.as_bytes(), &r.key).unwrap();

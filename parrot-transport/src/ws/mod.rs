@@ -36,8 +36,8 @@ enum State {
 enum Role {
     /// Server: frames from the client must be masked (§5.1).
     Server {
-        /// The request target of the accepted handshake.
-        path: Option<String>,
+        /// The request target and Origin of the accepted handshake.
+        request: Option<(String, Option<String>)>,
     },
     /// Client: our frames are masked with keys from `rng` (§5.3).
     Client { key: String, rng: Box<ChaCha20Rng> },
@@ -65,7 +65,7 @@ pub(crate) struct WsSession {
 impl WsSession {
     /// The server side, waiting for the client's GET.
     pub(crate) fn server() -> WsSession {
-        WsSession::new(Role::Server { path: None })
+        WsSession::new(Role::Server { request: None })
     }
 
     /// The client side: queues the opening handshake at once.
@@ -121,8 +121,20 @@ impl WsSession {
     /// The request target of the client's handshake (server side).
     pub(crate) fn path(&self) -> Option<&str> {
         match &self.role {
-            Role::Server { path } => path.as_deref(),
-            Role::Client { .. } => None,
+            Role::Server {
+                request: Some((path, _)),
+            } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The Origin of the client's handshake (server side), if it sent one.
+    pub(crate) fn origin(&self) -> Option<&str> {
+        match &self.role {
+            Role::Server {
+                request: Some((_, origin)),
+            } => origin.as_deref(),
+            _ => None,
         }
     }
 
@@ -150,8 +162,8 @@ impl WsSession {
             }
             let head = self.inbuf.split_to(end);
             let checked = match &mut self.role {
-                Role::Server { path } => handshake::parse_request(&head).map(|req| {
-                    *path = Some(req.path);
+                Role::Server { request } => handshake::parse_request(&head).map(|req| {
+                    *request = Some((req.path, req.origin));
                     Some(req.key)
                 }),
                 Role::Client { key, .. } => handshake::check_response(&head, key).map(|()| None),
@@ -310,6 +322,17 @@ impl WsSession {
             State::Open if !self.close_sent => self.send_close(close_code::NORMAL),
             _ => {}
         }
+    }
+
+    /// Queues a Ping (§5.5.2); the peer answers with a Pong, which is absorbed.
+    pub(crate) fn send_ping(&mut self, payload: &[u8]) -> Result<(), WsError> {
+        if payload.len() > frame::MAX_CONTROL_PAYLOAD {
+            return Err(WsError::ControlTooLong);
+        }
+        if self.is_open() {
+            self.write_frame(Opcode::Ping, payload);
+        }
+        Ok(())
     }
 
     fn write_message(&mut self, msg: &[u8]) {
