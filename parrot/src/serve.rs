@@ -3,7 +3,7 @@
 use crate::ivr::{builtin_files, AnsweringMachine};
 use crate::print_event;
 use parrot_proto::auth::{DigestAlgorithm, DigestServer, InMemoryCredentials, Verdict};
-use parrot_proto::{Action, Reply, Request, UasHandler};
+use parrot_proto::{Action, ProxyTargets, Reply, Request, UasHandler};
 use parrot_proto::{Registrar, RegistrarConfig};
 use parrot_tokio::{Agent, AgentConfig, MediaHandlerFactory, UasFactory};
 use rand_core::TryRngCore;
@@ -46,6 +46,10 @@ pub struct Args {
     /// common clients (SIPp 3.6 among them) answer only the first challenge and know only MD5.
     #[arg(long, value_delimiter = ',', default_value = "md5,sha-256", value_parser = parse_algorithm)]
     digest: Vec<DigestAlgorithm>,
+    /// Proxy every INVITE to this URI (stateful, record-routing, RFC 3261 §16) instead of
+    /// answering it, e.g. `sip:service@127.0.0.1:5070`.
+    #[arg(long, value_name = "URI")]
+    proxy_to: Option<String>,
     /// Test switch: the SIP handler panics on every Nth call (fault isolation).
     #[arg(long, hide = true)]
     panic_every: Option<u64>,
@@ -65,21 +69,144 @@ struct RegistrarState {
     auth: Option<(DigestServer, InMemoryCredentials)>,
 }
 
-/// Answers OPTIONS and lets INVITEs through to the answering machine.
+/// Users that name the server itself: INVITEs to them reach the answering machine even in
+/// registrar mode.
+const SERVER_USERS: &[&str] = &["parrot", "service"];
+
+/// Where INVITEs go besides the answering machine: `--proxy-to`, and the hosts that make a
+/// Request-URI "ours" in registrar mode (a user of ours without a binding gets 404).
+struct Routing {
+    proxy_to: Option<String>,
+    hosts: Vec<String>,
+    any_ip: bool,
+    /// Our SIP port when fixed by `--bind` (an AOR registered with it matches a port-less
+    /// Request-URI).
+    port: Option<u16>,
+}
+
+impl Routing {
+    fn from_args(args: &Args) -> Routing {
+        let mut hosts = vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+            "[::1]".to_owned(),
+            args.realm.to_ascii_lowercase(),
+        ];
+        let ip_host = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        if !args.bind.ip().is_unspecified() {
+            hosts.push(ip_host(args.bind.ip()));
+        }
+        if let Some(a) = args.advertise {
+            hosts.push(ip_host(a));
+        }
+        hosts.dedup();
+        Routing {
+            proxy_to: args.proxy_to.clone(),
+            hosts,
+            any_ip: args.bind.ip().is_unspecified(),
+            port: Some(args.bind.port()).filter(|p| *p != 0),
+        }
+    }
+
+    /// Whether a Request-URI host is this server's domain.
+    fn is_ours(&self, host: &str) -> bool {
+        let h = host.to_ascii_lowercase();
+        self.hosts.contains(&h)
+            || (self.any_ip
+                && host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok())
+    }
+}
+
+/// What registrar mode does with an INVITE (RFC 3261 §16.5: the target set is the bindings of
+/// the Request-URI's address-of-record): proxy to the registered contacts, 404 for a user of
+/// ours that has none, `None` (the answering machine) for the server's own users and other
+/// domains.
+fn route_to_user(
+    msg: &parrot_proto::Message,
+    registrar: &Registrar,
+    routing: &Routing,
+    now: Instant,
+) -> Option<Action> {
+    let uri = msg.request_uri().ok()?;
+    let sip = uri.as_sip()?;
+    let user = sip.user()?;
+    if user.is_empty() || SERVER_USERS.iter().any(|u| u.eq_ignore_ascii_case(user)) {
+        return None;
+    }
+    let scheme = if sip.is_secure() { "sips" } else { "sip" };
+    let host = sip.host().to_string();
+    let ours = routing.is_ours(&host);
+    // The AOR as written, then the same user at our other names, with and without the port.
+    let mut hosts = vec![host.clone()];
+    if ours {
+        hosts.extend(routing.hosts.iter().cloned());
+    }
+    let mut ports: Vec<String> = sip.port().map(|p| format!(":{p}")).into_iter().collect();
+    ports.push(String::new());
+    if let Some(p) = routing.port.filter(|_| ours && sip.port().is_none()) {
+        ports.push(format!(":{p}"));
+    }
+    let bindings = hosts
+        .iter()
+        .flat_map(|h| ports.iter().map(move |p| format!("{scheme}:{user}@{h}{p}")))
+        .map(|aor| registrar.lookup(now, &aor))
+        .find(|b| !b.is_empty());
+    match bindings {
+        Some(b) => {
+            // Equal q: ring every contact at once; different q: best first (§16.6, RFC 3261
+            // §10.2.1.2 q ordering).
+            let same_q = b
+                .windows(2)
+                .all(|w| w[0].effective_q() == w[1].effective_q());
+            let targets = b.into_iter().map(|b| b.uri).collect();
+            Some(Action::ProxyTo(ProxyTargets {
+                targets,
+                parallel: same_q,
+                record_route: Some(true),
+            }))
+        }
+        None if ours => Some(Action::Respond(Reply::new(404).reason("Not Found"))),
+        None => None,
+    }
+}
+
+/// Answers OPTIONS and lets INVITEs through to the answering machine, or proxies them
+/// (`--proxy-to`, registered users in `--registrar` mode).
 struct ServeSip {
     calls: Arc<AtomicU64>,
     panic_every: Option<u64>,
     registrar: Option<Arc<Mutex<RegistrarState>>>,
+    routing: Arc<Routing>,
 }
 
 impl UasHandler for ServeSip {
     fn handle_invite(&mut self, req: &Request<'_>) -> Action {
+        let initial = req.message.to_header().is_ok_and(|t| t.tag().is_none());
+        if initial {
+            if let Some(target) = &self.routing.proxy_to {
+                return Action::Proxy(target.clone());
+            }
+            if let Some(state) = &self.registrar {
+                let routed = match state.lock() {
+                    Ok(st) => {
+                        route_to_user(req.message, &st.registrar, &self.routing, Instant::now())
+                    }
+                    Err(_) => Some(Action::respond(500)),
+                };
+                if let Some(action) = routed {
+                    return action;
+                }
+            }
+        }
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(every) = self.panic_every {
-            if every > 0
-                && n % every == 0
-                && req.message.to_header().is_ok_and(|t| t.tag().is_none())
-            {
+            if every > 0 && n % every == 0 && initial {
                 panic!("deliberate panic on call {n} (--panic-every {every})");
             }
         }
@@ -172,11 +299,13 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let calls = Arc::new(AtomicU64::new(0));
     let panic_every = args.panic_every;
+    let routing = Arc::new(Routing::from_args(&args));
     let uas: UasFactory = Box::new(move || {
         Box::new(ServeSip {
             calls: calls.clone(),
             panic_every,
             registrar: registrar.clone(),
+            routing: routing.clone(),
         }) as Box<dyn UasHandler>
     });
     let (play, dir) = (args.play.clone(), args.record_dir.clone());
@@ -240,4 +369,99 @@ pub async fn run(args: Args) -> ExitCode {
     agent.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drain).await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parrot_proto::Message;
+
+    fn msg(s: &str) -> Message {
+        Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test message parses")
+    }
+
+    fn routing() -> Routing {
+        Routing {
+            proxy_to: None,
+            hosts: vec!["127.0.0.1".into(), "localhost".into(), "parrot".into()],
+            any_ip: false,
+            port: Some(5060),
+        }
+    }
+
+    fn invite(ruri: &str) -> Message {
+        msg(&format!("INVITE {ruri} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK1\nFrom: <sip:bob@127.0.0.1>;tag=1\nTo: <{ruri}>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n"))
+    }
+
+    fn registered(contacts: &[&str]) -> Registrar {
+        let mut r = Registrar::new(RegistrarConfig::default());
+        let contact = contacts.join(", ");
+        let reg = msg(&format!("REGISTER sip:127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bKr\nFrom: <sip:alice@127.0.0.1:5060>;tag=2\nTo: <sip:alice@127.0.0.1:5060>\nCall-ID: r1\nCSeq: 1 REGISTER\nContact: {contact}\nExpires: 300\nContent-Length: 0\n\n"));
+        let reply = r.handle_register(Instant::now(), &reg);
+        assert_eq!(reply.into_reply().status, 200);
+        r
+    }
+
+    #[test]
+    fn a_registered_user_is_proxied_to_its_contacts() {
+        let r = registered(&["<sip:alice@127.0.0.1:5090>", "<sip:alice@127.0.0.1:5091>"]);
+        let now = Instant::now();
+        for ruri in [
+            "sip:alice@127.0.0.1:5060",
+            "sip:alice@127.0.0.1",
+            "sip:alice@localhost",
+        ] {
+            match route_to_user(&invite(ruri), &r, &routing(), now) {
+                Some(Action::ProxyTo(t)) => {
+                    assert!(t.parallel, "equal q: parallel fork");
+                    assert_eq!(t.targets.len(), 2, "{ruri}: {t:?}");
+                }
+                other => panic!("{ruri}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn different_q_values_fork_in_sequence_best_first() {
+        let r = registered(&[
+            "<sip:alice@127.0.0.1:5090>;q=0.5",
+            "<sip:alice@127.0.0.1:5091>;q=0.9",
+        ]);
+        match route_to_user(
+            &invite("sip:alice@127.0.0.1:5060"),
+            &r,
+            &routing(),
+            Instant::now(),
+        ) {
+            Some(Action::ProxyTo(t)) => {
+                assert!(!t.parallel);
+                assert_eq!(t.targets[0], "sip:alice@127.0.0.1:5091");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_users_of_ours_get_404_and_the_server_users_the_answering_machine() {
+        let r = registered(&["<sip:alice@127.0.0.1:5090>"]);
+        let now = Instant::now();
+        match route_to_user(&invite("sip:carol@127.0.0.1:5060"), &r, &routing(), now) {
+            Some(Action::Respond(reply)) => {
+                assert_eq!(reply.status, 404);
+                assert_eq!(reply.reason.as_deref(), Some("Not Found"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for ruri in [
+            "sip:service@127.0.0.1:5060",
+            "sip:parrot@127.0.0.1",
+            "sip:127.0.0.1:5060",
+            "sip:carol@example.com",
+        ] {
+            assert!(
+                route_to_user(&invite(ruri), &r, &routing(), now).is_none(),
+                "{ruri}"
+            );
+        }
+    }
 }
