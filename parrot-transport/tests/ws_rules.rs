@@ -326,3 +326,12 @@ fn our_pings_get_pongs_that_are_absorbed() {
         );
     }
 }
+
+#[test]
+fn frames_in_the_same_read_as_the_handshake_are_kept() {
+    let mut s = StreamLayer::accept(StreamKind::Ws, None).unwrap();
+    let mut bytes = REQUEST.as_bytes().to_vec();
+    bytes.extend(frame(true, 1, INVITE, K));
+    s.handle_input(&bytes).unwrap();
+    assert_eq!(sip(&mut s), vec![INVITE.to_vec()]);
+}
