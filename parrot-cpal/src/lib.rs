@@ -9,7 +9,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`Audio`] implements [`parrot_tokio::AudioDevice`]. Each side is chosen by a string
+//! [`Audio`] implements [`parrot_ua::AudioDevice`]. Each side is chosen by a string
 //! ([`DeviceChoice::parse`]): `default`, a device index from [`list_devices`], a device name,
 //! or a WAV file path (a file plays as the microphone in real time; the peer's audio is written
 //! to a file). Sound devices need the `cpal` feature (on Linux: `apt-get install
@@ -34,7 +34,7 @@ mod wav;
 pub use stats::{AudioCounters, AudioStats};
 
 use chain::{CaptureChain, PlaybackChain};
-use parrot_tokio::{AudioDevice, MediaStats};
+use parrot_ua::{AudioDevice, MediaStats};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Counters shared by the device callbacks, the media task and whoever displays them.
 
-use parrot_tokio::MediaStats;
+use parrot_ua::MediaStats;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 

@@ -3,9 +3,7 @@
 
 use parrot_cpal::Audio;
 use parrot_media_core::handler::{Actions, MediaAction, MediaHandler, StreamDirection};
-use parrot_tokio::{
-    Agent, AgentConfig, AudioDevice, CallEventKind, CallOptions, MediaHandlerFactory,
-};
+use parrot_tokio::{AgentConfig, AudioDevice, CallEventKind, CallOptions, MediaHandlerFactory};
 use std::path::Path;
 use std::time::Duration;
 
@@ -96,14 +94,12 @@ async fn wav_microphone_reaches_the_far_end_and_its_audio_reaches_the_wav_speake
     let r = far_rec.clone();
     let media: MediaHandlerFactory =
         Box::new(move |_, _| Box::new(PlayAndRecord(r.clone())) as Box<dyn MediaHandler + Send>);
-    let mut srv = Agent::start(config((43000, 43099)), None, Some(media))
-        .await
-        .unwrap();
-    let mut srv_events = srv.take_events().unwrap();
+    let mut srv = parrot_tokio::start(config((43000, 43099)), None, Some(media)).unwrap();
+    let srv_events = srv.take_events().unwrap();
     let mut cc = config((43100, 43199));
     cc.auto_answer = false;
     cc.tcp = false;
-    let cli = Agent::start(cc, None, None).await.unwrap();
+    let cli = parrot_tokio::start(cc, None, None).unwrap();
 
     // The one line: a call's audio wired to (file) devices.
     let audio = Audio::open(mic.to_str().unwrap(), speaker.to_str().unwrap()).unwrap();
@@ -130,7 +126,7 @@ async fn wav_microphone_reaches_the_far_end_and_its_audio_reaches_the_wav_speake
     assert!(lin > 0.1 && lout > 0.1, "level meters: in {lin} out {lout}");
     call.hangup();
     call.wait().await;
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(3), srv_events.recv()).await {
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(3), srv_events.recv()).await {
         if matches!(ev.kind, CallEventKind::Recorded(_)) {
             break;
         }

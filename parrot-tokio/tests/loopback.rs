@@ -32,22 +32,20 @@ fn tone_player() -> Option<MediaHandlerFactory> {
 }
 
 async fn server(ports: (u16, u16), uas: Option<UasFactory>) -> Agent {
-    Agent::start(config(ports), uas, tone_player())
-        .await
-        .unwrap()
+    parrot_tokio::start(config(ports), uas, tone_player()).unwrap()
 }
 
 async fn client(ports: (u16, u16)) -> Agent {
     let mut c = config(ports);
     c.auto_answer = false;
     c.tcp = false;
-    Agent::start(c, None, None).await.unwrap()
+    parrot_tokio::start(c, None, None).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_is_answered_media_flows_and_dtmf_arrives() {
     let mut srv = server((40000, 40099), None).await;
-    let mut srv_events = srv.take_events().unwrap();
+    let srv_events = srv.take_events().unwrap();
     let cli = client((40100, 40199)).await;
     let uri = format!("sip:parrot@{}", srv.local_addr());
     let mut call = cli.call(&uri, CallOptions::default()).await.unwrap();
@@ -67,7 +65,7 @@ async fn call_is_answered_media_flows_and_dtmf_arrives() {
     assert!(out.media.rtp_sent > 50, "{:?}", out.media);
     let mut digits = String::new();
     let mut ended = false;
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(2), srv_events.recv()).await {
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(2), srv_events.recv()).await {
         match ev.kind {
             CallEventKind::Dtmf(d) => digits.push(d),
             CallEventKind::Ended { by, .. } => {
@@ -285,10 +283,8 @@ async fn a_device_wired_in_one_line_sends_and_plays_audio() {
     let r = rec.clone();
     let media: MediaHandlerFactory =
         Box::new(move |_, _| Box::new(RecordInbound(r.clone())) as Box<dyn MediaHandler + Send>);
-    let mut srv = Agent::start(config((41000, 41099)), None, Some(media))
-        .await
-        .unwrap();
-    let mut srv_events = srv.take_events().unwrap();
+    let mut srv = parrot_tokio::start(config((41000, 41099)), None, Some(media)).unwrap();
+    let srv_events = srv.take_events().unwrap();
     let cli = client((41100, 41199)).await;
     let played = Arc::new(std::sync::Mutex::new(Vec::new()));
     let device = FakeDevice {
@@ -309,7 +305,7 @@ async fn a_device_wired_in_one_line_sends_and_plays_audio() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     call.hangup();
     call.wait().await;
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(3), srv_events.recv()).await {
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(3), srv_events.recv()).await {
         if matches!(ev.kind, CallEventKind::Recorded(_)) {
             break;
         }

@@ -70,7 +70,7 @@ async fn start(
     cfg.auto_answer = false;
     cfg.rtp_ports = rtp.0..=rtp.1;
     cfg.builtin_files = builtin_files();
-    Agent::start(cfg, None, media).await.map_err(|e| {
+    parrot_tokio::start(cfg, None, media).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             eprintln!(
                 "parrot: port {} is in use, try --bind {}:0",

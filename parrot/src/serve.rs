@@ -5,7 +5,7 @@ use crate::print_event;
 use parrot_proto::auth::{DigestAlgorithm, DigestServer, InMemoryCredentials, Verdict};
 use parrot_proto::{Action, ProxyTargets, Reply, Request, UasHandler};
 use parrot_proto::{Registrar, RegistrarConfig};
-use parrot_tokio::{Agent, AgentConfig, MediaHandlerFactory, UasFactory};
+use parrot_tokio::{AgentConfig, MediaHandlerFactory, UasFactory};
 use rand_core::TryRngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -312,7 +312,7 @@ pub async fn run(args: Args) -> ExitCode {
     let media: MediaHandlerFactory = Box::new(move |call, _role| {
         Box::new(AnsweringMachine::new(play.clone(), dir.clone(), call))
     });
-    let mut agent = match Agent::start(cfg, Some(uas), Some(media)).await {
+    let mut agent = match parrot_tokio::start(cfg, Some(uas), Some(media)) {
         Ok(a) => a,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let suggestion =
@@ -340,7 +340,7 @@ pub async fn run(args: Args) -> ExitCode {
         .map(|a| format!(" tcp {a}"))
         .unwrap_or_default();
     println!("listening on udp {}{tcp}", agent.local_addr());
-    let Some(mut events) = agent.take_events() else {
+    let Some(events) = agent.take_events() else {
         return ExitCode::from(1);
     };
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -353,8 +353,8 @@ pub async fn run(args: Args) -> ExitCode {
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => print_event(&ev),
-                None => break,
+                Ok(ev) => print_event(&ev),
+                Err(_) => break,
             },
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
@@ -362,7 +362,7 @@ pub async fn run(args: Args) -> ExitCode {
     }
     println!("shutting down: ending live calls");
     let drain = tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
+        while let Ok(ev) = events.recv().await {
             print_event(&ev);
         }
     });

@@ -1,0 +1,394 @@
+//! The loop: sockets and one sleep around a [`Driver`].
+
+use bytes::Bytes;
+use parrot_proto::{ConnectionId, Transmit, Transport};
+use parrot_ua::async_channel::{self, Receiver};
+use parrot_ua::{
+    Agent, AgentConfig, AgentParts, Command, CommandSender, Driver, Io, MediaHandlerFactory,
+    PortPair, UasFactory,
+};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+/// Binds the SIP sockets and starts the agent on a thread of its own. `uas` makes the SIP
+/// handler of each incoming request (none: every call is auto-answered when `auto_answer`);
+/// `media` makes each call's media handler (none: silence).
+pub fn start(
+    config: AgentConfig,
+    uas: Option<UasFactory>,
+    media: Option<MediaHandlerFactory>,
+) -> io::Result<Agent> {
+    let udp = std::net::UdpSocket::bind(config.bind)?;
+    udp.set_nonblocking(true)?;
+    let udp_addr = udp.local_addr()?;
+    let udp_tx = udp.try_clone()?;
+    let tcp = if config.tcp {
+        let l = std::net::TcpListener::bind(udp_addr)?;
+        l.set_nonblocking(true)?;
+        Some(l)
+    } else {
+        None
+    };
+    let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
+    let (cmds, cmd_rx) = CommandSender::channel(None);
+    let (ev_tx, ev_rx) = async_channel::unbounded();
+    let thread = std::thread::Builder::new()
+        .name("parrot-sip".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("cannot start the SIP runtime: {e}");
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let (udp, tcp) = match (
+                    UdpSocket::from_std(udp),
+                    tcp.map(TcpListener::from_std).transpose(),
+                ) {
+                    (Ok(u), Ok(t)) => (u, t),
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::error!("SIP sockets: {e}");
+                        return;
+                    }
+                };
+                let driver = Driver::new(config, udp_addr, uas, media, ev_tx);
+                run(driver, udp, udp_tx, udp_addr, tcp, cmd_rx).await;
+            });
+        })?;
+    Ok(Agent::from_parts(AgentParts {
+        cmds,
+        events: ev_rx,
+        udp: udp_addr,
+        tcp: tcp_addr,
+        runtime: "tokio",
+        thread,
+    }))
+}
+
+enum ConnEvent {
+    Opened(ConnectionId, SocketAddr, SocketAddr),
+    Data(ConnectionId, Vec<u8>),
+    Closed(ConnectionId),
+}
+
+/// A call's sockets: tokio's for reading, `std` clones of the same sockets for sending (a
+/// non-blocking `send_to` needs no readiness from the reactor, which a socket registered a
+/// moment ago may not have yet).
+struct MediaSockets {
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    reader: JoinHandle<()>,
+}
+
+/// The adapter's sockets, as the driver sees them.
+struct TokioIo {
+    udp: std::net::UdpSocket,
+    media: HashMap<u64, MediaSockets>,
+    conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
+    by_remote: HashMap<SocketAddr, ConnectionId>,
+    next_conn: u64,
+    conn_tx: mpsc::UnboundedSender<ConnEvent>,
+    shared: Weak<RefCell<Shared>>,
+    wake: Rc<Wake>,
+}
+
+/// Wakes the main loop when a media reader moved the next deadline earlier (or ended the
+/// last call of a shutdown).
+#[derive(Default)]
+struct Wake {
+    notify: Notify,
+    deadline: Cell<Option<Instant>>,
+}
+
+struct Shared {
+    driver: Driver,
+    io: TokioIo,
+}
+
+impl Shared {
+    fn flush(&mut self) {
+        self.driver.flush(&mut self.io);
+    }
+}
+
+impl TokioIo {
+    fn new_conn(&mut self) -> ConnectionId {
+        let id = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        id
+    }
+
+    fn spawn_conn(
+        &mut self,
+        id: ConnectionId,
+        remote: SocketAddr,
+        connect: impl std::future::Future<Output = io::Result<TcpStream>> + 'static,
+    ) {
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        self.conns.insert(id, wtx);
+        self.by_remote.insert(remote, id);
+        let events = self.conn_tx.clone();
+        tokio::task::spawn_local(async move {
+            match connect.await {
+                Ok(s) => conn_task(id, s, remote, wrx, events).await,
+                Err(_) => {
+                    let _ = events.send(ConnEvent::Closed(id));
+                }
+            }
+        });
+    }
+}
+
+impl Io for TokioIo {
+    fn send_sip(&mut self, t: Transmit) -> io::Result<()> {
+        if t.transport == Transport::Udp {
+            return self.udp.send_to(&t.payload, t.dst).map(drop);
+        }
+        let id = t
+            .conn
+            .filter(|c| self.conns.contains_key(c))
+            .or_else(|| self.by_remote.get(&t.dst).copied());
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let id = self.new_conn();
+                let dst = t.dst;
+                self.spawn_conn(id, dst, async move { TcpStream::connect(dst).await });
+                id
+            }
+        };
+        match self.conns.get(&id) {
+            Some(w) => w
+                .send(t.payload)
+                .map_err(|_| io::ErrorKind::NotConnected.into()),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
+        if let Some(m) = self.media.get(&call) {
+            let sock = if rtcp { &m.rtcp } else { &m.rtp };
+            let _ = sock.send_to(data, dst);
+        }
+    }
+
+    fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
+        let (rtp_tx, rtcp_tx) = (pair.rtp.try_clone()?, pair.rtcp.try_clone()?);
+        let rtp = UdpSocket::from_std(pair.rtp)?;
+        let rtcp = UdpSocket::from_std(pair.rtcp)?;
+        let reader = tokio::task::spawn_local(media_reader(
+            self.shared.clone(),
+            self.wake.clone(),
+            call,
+            rtp,
+            rtcp,
+        ));
+        self.media.insert(
+            call,
+            MediaSockets {
+                rtp: rtp_tx,
+                rtcp: rtcp_tx,
+                reader,
+            },
+        );
+        Ok(())
+    }
+
+    fn close_media(&mut self, call: u64) {
+        if let Some(m) = self.media.remove(&call) {
+            m.reader.abort();
+        }
+    }
+}
+
+/// Reads one call's RTP and RTCP sockets and hands each packet to the user agent. Nothing
+/// is allocated per packet.
+async fn media_reader(
+    shared: Weak<RefCell<Shared>>,
+    wake: Rc<Wake>,
+    call: u64,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+) {
+    let mut a = [0u8; 2048];
+    let mut b = [0u8; 2048];
+    loop {
+        let (is_rtcp, n) = tokio::select! {
+            r = rtp.recv_from(&mut a) => match r { Ok((n, _)) => (false, n), Err(_) => continue },
+            r = rtcp.recv_from(&mut b) => match r { Ok((n, _)) => (true, n), Err(_) => continue },
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut s = shared.borrow_mut();
+        let now = Instant::now();
+        let data = if is_rtcp { &b[..n] } else { &a[..n] };
+        s.driver.ua.handle_media(now, call, is_rtcp, data);
+        s.flush();
+        let next = s.driver.poll_timeout();
+        let earlier = match (next, wake.deadline.get()) {
+            (Some(n), Some(d)) => n < d,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if earlier || s.driver.ua.is_shut_down(now) {
+            wake.notify.notify_one();
+        }
+    }
+}
+
+async fn run(
+    driver: Driver,
+    udp: UdpSocket,
+    udp_tx: std::net::UdpSocket,
+    udp_addr: SocketAddr,
+    tcp: Option<TcpListener>,
+    cmds: Receiver<Command>,
+) {
+    let mut cmds = Some(cmds);
+    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    let wake = Rc::new(Wake::default());
+    let shared = Rc::new(RefCell::new(Shared {
+        driver,
+        io: TokioIo {
+            udp: udp_tx,
+            media: HashMap::new(),
+            conns: HashMap::new(),
+            by_remote: HashMap::new(),
+            next_conn: 1,
+            conn_tx,
+            shared: Weak::new(),
+            wake: wake.clone(),
+        },
+    }));
+    shared.borrow_mut().io.shared = Rc::downgrade(&shared);
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let deadline = {
+            let mut s = shared.borrow_mut();
+            s.flush();
+            if s.driver.is_done(Instant::now()) {
+                let calls: Vec<u64> = s.io.media.keys().copied().collect();
+                for c in calls {
+                    s.io.close_media(c);
+                }
+                return;
+            }
+            s.driver.poll_timeout()
+        };
+        wake.deadline.set(deadline);
+        let sleep = async {
+            match deadline {
+                Some(w) => tokio::time::sleep_until(tokio::time::Instant::from_std(w)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next_cmd = async {
+            match &cmds {
+                Some(c) => c.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let accept = async {
+            match &tcp {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => {
+                if let Ok((n, src)) = r {
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    shared.borrow_mut().driver.ua.handle_sip_datagram(
+                        Instant::now(), udp_addr, src, Transport::Udp, data);
+                }
+            }
+            Some(c) = conn_rx.recv() => {
+                let mut s = shared.borrow_mut();
+                let s = &mut *s;
+                let now = Instant::now();
+                match c {
+                    ConnEvent::Opened(id, local, remote) => {
+                        s.driver.ua.handle_connection_opened(id, local, remote, Transport::Tcp)
+                    }
+                    ConnEvent::Data(id, data) => s.driver.ua.handle_stream_bytes(now, id, &data),
+                    ConnEvent::Closed(id) => {
+                        s.io.conns.remove(&id);
+                        s.io.by_remote.retain(|_, v| *v != id);
+                        s.driver.ua.handle_connection_closed(now, id);
+                    }
+                }
+            }
+            r = accept => {
+                if let Ok((stream, remote)) = r {
+                    let mut s = shared.borrow_mut();
+                    let id = s.io.new_conn();
+                    s.io.spawn_conn(id, remote, async move { Ok(stream) });
+                }
+            }
+            cmd = next_cmd => match cmd {
+                Ok(c) => shared.borrow_mut().driver.handle_command(Instant::now(), c),
+                Err(_) => {
+                    // Every Agent handle is gone: stop as if asked to.
+                    cmds = None;
+                    let (tx, _rx) = async_channel::bounded(1);
+                    shared.borrow_mut().driver.handle_command(Instant::now(), Command::Shutdown(tx));
+                }
+            },
+            _ = wake.notify.notified() => {}
+            _ = sleep => shared.borrow_mut().driver.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+async fn conn_task(
+    id: ConnectionId,
+    stream: TcpStream,
+    remote: SocketAddr,
+    mut writer: mpsc::UnboundedReceiver<Bytes>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) {
+    let local = stream.local_addr().unwrap_or(remote);
+    let _ = events.send(ConnEvent::Opened(id, local, remote));
+    let (mut rd, mut wr) = stream.into_split();
+    let write = async move {
+        while let Some(b) = writer.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    };
+    let ev = events.clone();
+    let read = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ev.send(ConnEvent::Data(id, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = write => {}
+        _ = read => {}
+    }
+    let _ = events.send(ConnEvent::Closed(id));
+}

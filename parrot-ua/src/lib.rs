@@ -1,0 +1,40 @@
+//! # parrot-ua: one user agent for every runtime
+//!
+//! The layer between Parrot's two sans-IO cores and its runtime adapters (`parrot-tokio`,
+//! `parrot-smol`, `parrot-mio`):
+//!
+//! * [`UserAgent`] — sans-IO: the SIP [`parrot_proto::Endpoint`] and every call's
+//!   [`parrot_media_core::session::MediaSession`] behind one handle/poll state machine, with the
+//!   call policy (auto-answer, offers and answers, DTMF queues, built-in files, recordings,
+//!   media handler panics) that would otherwise be written once per adapter. One timer heap
+//!   drives every call's media, so an adapter needs one sleep, not a task per call.
+//! * [`Driver`] and the [`Io`] trait — the part of an adapter's loop that is the same
+//!   everywhere: flush transmits through the adapter's sockets, bind RTP ports, read and write
+//!   files, route events to the application.
+//! * [`Agent`] and [`CallHandle`] — the application's API, identical on every adapter,
+//!   `async` (any executor) and blocking.
+//!
+//! An adapter is then only its sockets, its way of waiting, and a loop: after every input,
+//! [`Driver::flush`]; sleep until [`Driver::poll_timeout`].
+#![forbid(unsafe_code)]
+
+mod api;
+mod driver;
+mod guard;
+mod handle;
+mod ports;
+mod ua;
+
+pub use api::{
+    AgentConfig, AudioDevice, CallEvent, CallEventKind, CallOptions, CallOutcome, EndedBy,
+    MediaHandlerFactory, MediaStats, MediaTotals, OptionsReply, UasFactory,
+};
+pub use driver::{Driver, Io};
+pub use guard::GuardedHandler;
+pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
+pub use ports::{PortPair, PortPool};
+pub use ua::{fmt_host, Output, UaEvent, UserAgent};
+
+pub use async_channel;
+pub use parrot_media_core;
+pub use parrot_proto;

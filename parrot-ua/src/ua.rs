@@ -1,0 +1,1305 @@
+//! [`UserAgent`]: the SIP endpoint and every call's media session behind one sans-IO state
+//! machine.
+//!
+//! It owns the policy every adapter would otherwise repeat: answering incoming calls with an
+//! SDP answer (auto-answer), building the offer of outgoing calls, starting and stopping each
+//! call's [`MediaSession`], queuing DTMF, serving built-in files from one decoded copy,
+//! collecting recordings, isolating media handler panics, and turning endpoint events into
+//! [`CallEvent`]s. It does no IO: sockets, files and time come in through `handle_*` and
+//! `*_ready`/`*_read`/`*_written` calls, and what must leave goes out through
+//! [`UserAgent::poll_transmit`], [`UserAgent::poll_event`] and [`UserAgent::poll_timeout`]
+//! (the drain rule of `parrot_proto::Endpoint`: after any input, drain transmits and events
+//! until both are empty, then sleep until `poll_timeout`).
+
+use crate::api::{
+    AgentConfig, AudioDevice, CallEvent, CallEventKind, CallOptions, EndedBy, MediaHandlerFactory,
+    MediaStats, MediaTotals, OptionsReply, UasFactory,
+};
+use crate::guard::GuardedHandler;
+use bytes::Bytes;
+use parrot_media_core::handler::{DefaultHandler, MediaAction, MediaHandler, StreamDirection};
+use parrot_media_core::session::{
+    MediaConfig, MediaEvent, MediaSession, RecordMode, Role as MediaRole, TransmitKind,
+};
+use parrot_proto::auth::DigestCredentials;
+use parrot_proto::{
+    Body, ConnectionId, DialogId, EndReason, Endpoint, Event, HeaderName, InviteRequest,
+    RegisterRequest, RegistrationId, Reply, RequestId, ServerTxKey, Transmit, Transport,
+    UasHandler,
+};
+use rand_core::RngCore;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long DTMF digits queued with [`UserAgent::send_dtmf`] last, and the pause between them.
+const DTMF_DURATION: Duration = Duration::from_millis(160);
+const DTMF_GAP: Duration = Duration::from_millis(100);
+/// How often a call's [`AudioDevice`] gets [`MediaStats`].
+const STATS_INTERVAL: Duration = Duration::from_millis(250);
+/// How long [`UserAgent::shutdown`] waits for calls to end.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Something the adapter must send.
+#[derive(Debug)]
+pub enum Output {
+    /// A SIP message (§18).
+    Sip(Transmit),
+    /// An RTP or RTCP packet of one call, written at the start of the caller's buffer.
+    Media {
+        /// The call.
+        call: u64,
+        /// Send from the call's RTCP socket (else its RTP socket; RFC 5761 muxed RTCP uses the
+        /// RTP one and comes out as `false`).
+        rtcp: bool,
+        /// Where to.
+        dst: SocketAddr,
+        /// How many bytes of the buffer.
+        len: usize,
+    },
+}
+
+/// Something the adapter must do or pass on.
+#[derive(Debug)]
+pub enum UaEvent {
+    /// A step of a call, for the application.
+    Call(CallEvent),
+    /// Bind an RTP/RTCP socket pair for this call, then call [`UserAgent::media_ready`] with
+    /// the RTP port, or [`UserAgent::media_failed`].
+    OpenMedia {
+        /// The call.
+        call: u64,
+    },
+    /// The call's media sockets are no longer needed.
+    CloseMedia {
+        /// The call.
+        call: u64,
+    },
+    /// Read this file and hand it over with [`UserAgent::file_read`].
+    ReadFile {
+        /// The call.
+        call: u64,
+        /// The path the media handler named.
+        path: String,
+    },
+    /// Write this file (a finished recording, WAV) and report with [`UserAgent::file_written`].
+    WriteFile {
+        /// The call.
+        call: u64,
+        /// Where.
+        path: String,
+        /// The WAV bytes.
+        data: Vec<u8>,
+    },
+    /// The answer to [`UserAgent::options`].
+    Options {
+        /// The caller's token.
+        token: u64,
+        /// The reply, or why there was none.
+        result: Result<OptionsReply, String>,
+    },
+    /// The outcome of [`UserAgent::register`]: the granted expiry or the failing status.
+    Registration {
+        /// The caller's token.
+        token: u64,
+        /// Granted seconds, or the final status.
+        result: Result<u32, u16>,
+    },
+}
+
+type Session = MediaSession<Box<dyn MediaHandler + Send>>;
+
+/// What an outgoing call needs once its media ports are bound.
+struct Outgoing {
+    target: String,
+    dst: SocketAddr,
+    opts: CallOptions,
+}
+
+enum Phase {
+    /// Waiting for the adapter to bind media sockets.
+    AwaitPorts {
+        incoming: Option<(ServerTxKey, Option<Body>)>,
+        outgoing: Option<Box<Outgoing>>,
+    },
+    /// A session exists; `live` once the call is answered and media flows.
+    Media(Box<MediaCall>),
+    /// No media (never bound, or it failed).
+    NoMedia,
+}
+
+struct MediaCall {
+    session: Session,
+    live: bool,
+    stopping: bool,
+    finished: bool,
+    dirty: bool,
+    scheduled: Option<Instant>,
+    dtmf: VecDeque<char>,
+    next_dtmf: Instant,
+    recording: Option<(String, u32, Vec<i16>)>,
+    device_started: bool,
+    next_stats: Instant,
+}
+
+struct Call {
+    dialog: Option<DialogId>,
+    started: Instant,
+    outgoing: bool,
+    answered: bool,
+    end: Option<EndedBy>,
+    ports_open: bool,
+    pending_writes: u32,
+    phase: Phase,
+    device: Option<Box<dyn AudioDevice>>,
+}
+
+/// The sans-IO user agent. See the [module docs](self).
+pub struct UserAgent {
+    ep: Endpoint,
+    auto_answer: bool,
+    contact_user: String,
+    advertised: IpAddr,
+    calls: HashMap<u64, Call>,
+    by_dialog: HashMap<DialogId, u64>,
+    next_number: u64,
+    media_factory: Option<MediaHandlerFactory>,
+    files: HashMap<String, Bytes>,
+    decoded: HashMap<(String, u32), Arc<[i16]>>,
+    rng: Box<dyn RngCore + Send>,
+    events: VecDeque<UaEvent>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    dirty: VecDeque<u64>,
+    options: HashMap<RequestId, (u64, Instant)>,
+    registrations: HashMap<RegistrationId, u64>,
+    shutdown: Option<Instant>,
+    audio: Vec<i16>,
+    capture: Vec<i16>,
+    due: Vec<(Instant, u64)>,
+}
+
+impl UserAgent {
+    /// A user agent whose SIP socket is bound at `sip_addr`. `rng` seeds tags, branches,
+    /// Call-IDs, cnonces and SSRCs; `uas` makes the SIP handler of each incoming request
+    /// (wrapped so that a panic ends only its call); `media` makes each call's media handler
+    /// (none: silence).
+    pub fn new(
+        mut cfg: AgentConfig,
+        sip_addr: SocketAddr,
+        uas: Option<UasFactory>,
+        media: Option<MediaHandlerFactory>,
+        mut rng: Box<dyn RngCore + Send>,
+    ) -> Self {
+        let advertised = cfg.advertised(sip_addr);
+        let shown = SocketAddr::new(advertised, sip_addr.port());
+        cfg.endpoint.local_addrs = vec![(Transport::Udp, shown), (Transport::Tcp, shown)];
+        cfg.endpoint.user_agent = Some(cfg.user_agent.clone());
+        let seed = rng.next_u64();
+        let mut ep = Endpoint::new(
+            cfg.endpoint.clone(),
+            Box::new(<rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(seed))
+                as Box<dyn RngCore + Send>,
+        );
+        if let Some(mut f) = uas {
+            ep.set_uas_handler_factory(move || -> Box<dyn UasHandler> {
+                Box::new(GuardedHandler(f()))
+            });
+        }
+        UserAgent {
+            ep,
+            auto_answer: cfg.auto_answer,
+            contact_user: cfg.endpoint.contact_user.clone(),
+            advertised,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            next_number: 1,
+            media_factory: media,
+            files: cfg.builtin_files.iter().cloned().collect(),
+            decoded: HashMap::new(),
+            rng,
+            events: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            dirty: VecDeque::new(),
+            options: HashMap::new(),
+            registrations: HashMap::new(),
+            shutdown: None,
+            audio: vec![0; 2048],
+            capture: vec![0; 4096],
+            due: Vec::new(),
+        }
+    }
+
+    /// The endpoint, for what this type does not wrap.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    /// The endpoint, mutably (a command the agent does not wrap; drain afterwards).
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.ep
+    }
+
+    /// The address written in SDP and Contact.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.advertised
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    // ----- SIP input -------------------------------------------------------------------
+
+    /// A datagram arrived on a SIP socket (§18.1.2, §18.2.1).
+    pub fn handle_sip_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        transport: Transport,
+        data: Bytes,
+    ) {
+        self.ep.handle_datagram(now, local, remote, transport, data);
+        self.pump(now);
+    }
+
+    /// A stream connection opened (accepted or connected).
+    pub fn handle_connection_opened(
+        &mut self,
+        conn: ConnectionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        transport: Transport,
+    ) {
+        self.ep
+            .handle_connection_opened(conn, local, remote, transport);
+    }
+
+    /// Bytes arrived on a stream connection; the core frames them (§18.3).
+    pub fn handle_stream_bytes(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
+        self.ep.handle_stream_bytes(now, conn, data);
+        self.pump(now);
+    }
+
+    /// A stream connection closed.
+    pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnectionId) {
+        self.ep.handle_connection_closed(conn);
+        self.pump(now);
+    }
+
+    /// A send failed (§18.4): transactions towards `dst` learn of it.
+    pub fn handle_transport_error(&mut self, now: Instant, dst: SocketAddr, transport: Transport) {
+        self.ep.handle_transport_error(now, dst, transport);
+        self.pump(now);
+    }
+
+    // ----- media input -----------------------------------------------------------------
+
+    /// A packet arrived on one of a call's media sockets.
+    pub fn handle_media(&mut self, now: Instant, call: u64, rtcp: bool, data: &[u8]) {
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        if !m.live || m.stopping {
+            return;
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if rtcp {
+                m.session.handle_rtcp(now, data)
+            } else {
+                m.session.handle_rtp(now, data)
+            }
+        }));
+        if r.is_err() {
+            self.media_panicked(now, call);
+            return;
+        }
+        self.service(now, call);
+        self.pump(now);
+    }
+
+    /// The adapter bound the call's RTP socket on `rtp_port` (and RTCP on the next port).
+    pub fn media_ready(&mut self, now: Instant, call: u64, rtp_port: u16) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.events.push_back(UaEvent::CloseMedia { call });
+            return;
+        };
+        c.ports_open = true;
+        let Phase::AwaitPorts { incoming, outgoing } =
+            std::mem::replace(&mut c.phase, Phase::NoMedia)
+        else {
+            return;
+        };
+        if c.end.is_some() {
+            // Cancelled while the sockets were being bound.
+            self.finalize(now, call, MediaTotals::default());
+            return;
+        }
+        let role = if outgoing.is_some() {
+            MediaRole::Uac
+        } else {
+            MediaRole::Uas
+        };
+        let mut session = match self.new_session(now, call, role, rtp_port) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(call, "media session: {e}");
+                self.media_failed(now, call, &e);
+                return;
+            }
+        };
+        if let Some((tx, offer)) = incoming {
+            let sdp = match offer.filter(|b| b.content_type.eq_ignore_ascii_case("application/sdp"))
+            {
+                Some(b) => match std::str::from_utf8(&b.bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| session.process_offer(now, s).map_err(|e| format!("{e:?}")))
+                {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        tracing::info!(call, "offer refused: {e}");
+                        let _ = self.ep.respond(now, tx, Reply::new(488));
+                        self.pump(now);
+                        return;
+                    }
+                },
+                // No offer in the INVITE: ours goes in the 2xx, the answer comes in the ACK.
+                None => match session.create_offer(now) {
+                    Ok(o) => o,
+                    Err(_) => {
+                        let _ = self.ep.respond(now, tx, Reply::new(500));
+                        self.pump(now);
+                        return;
+                    }
+                },
+            };
+            match self
+                .ep
+                .respond(now, tx, Reply::new(200).body(Body::sdp(sdp.into_bytes())))
+            {
+                Ok(()) => {
+                    self.set_media(call, session);
+                    self.start_media(now, call);
+                }
+                Err(e) => tracing::debug!(call, "not auto-answered: {e}"),
+            }
+        } else if let Some(o) = outgoing {
+            let offer = match session.create_offer(now) {
+                Ok(o) => o,
+                Err(e) => {
+                    self.media_failed(now, call, &format!("{e:?}"));
+                    return;
+                }
+            };
+            let from = o.opts.from.clone().unwrap_or_else(|| {
+                format!("sip:{}@{}", self.contact_user, fmt_host(self.advertised))
+            });
+            let transport = if o.opts.tcp {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            let o = *o;
+            let mut req = InviteRequest::new(from, o.target, o.dst, transport);
+            req.body = Some(Body::sdp(offer.into_bytes()));
+            req.headers = o.opts.headers;
+            req.credentials = o
+                .opts
+                .credentials
+                .map(|(u, p)| DigestCredentials::new(u, p));
+            match self.ep.invite(now, req) {
+                Ok(dialog) => {
+                    self.by_dialog.insert(dialog, call);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.dialog = Some(dialog);
+                    }
+                    self.set_media(call, session);
+                }
+                Err(e) => {
+                    tracing::warn!(call, "INVITE not sent: {e}");
+                    self.media_failed(now, call, &e.to_string());
+                    return;
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// The adapter could not bind media sockets for the call: an incoming call is answered
+    /// 503, an outgoing one fails with 503.
+    pub fn media_failed(&mut self, now: Instant, call: u64, why: &str) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        tracing::warn!(call, "no media: {why}");
+        let phase = std::mem::replace(&mut c.phase, Phase::NoMedia);
+        if let Phase::AwaitPorts {
+            incoming: Some((tx, _)),
+            ..
+        } = phase
+        {
+            let _ = self
+                .ep
+                .respond(now, tx, Reply::new(503).header("Retry-After", "5"));
+        }
+        if c.dialog.is_none() {
+            // An outgoing call that never left.
+            c.end = Some(EndedBy::Failure);
+            self.emit(call, CallEventKind::Failed(503));
+            self.finalize(now, call, MediaTotals::default());
+        }
+        self.pump(now);
+    }
+
+    /// The file a call's media asked for ([`UaEvent::ReadFile`]), or why it could not be read.
+    pub fn file_read(
+        &mut self,
+        now: Instant,
+        call: u64,
+        path: &str,
+        result: Result<Vec<u8>, String>,
+    ) {
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| match &result {
+            Ok(b) => m.session.handle_file(now, path, b),
+            Err(e) => m.session.handle_file_error(now, path, e),
+        }));
+        if r.is_err() {
+            self.media_panicked(now, call);
+            return;
+        }
+        self.service(now, call);
+        self.pump(now);
+    }
+
+    /// A recording ([`UaEvent::WriteFile`]) was written, or why not.
+    pub fn file_written(
+        &mut self,
+        now: Instant,
+        call: u64,
+        path: &str,
+        result: Result<(), String>,
+    ) {
+        match result {
+            Ok(()) => self.emit(call, CallEventKind::Recorded(PathBuf::from(path))),
+            Err(e) => tracing::warn!(call, "cannot write recording {path}: {e}"),
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.pending_writes = c.pending_writes.saturating_sub(1);
+        }
+        self.try_finalize(now, call);
+    }
+
+    /// Time passed: run every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        // Take the due calls first: servicing one re-arms it only once its transmits are
+        // drained, so a call is run at most once per `handle_timeout`.
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(Reverse((at, call))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((at, call));
+        }
+        for &(at, call) in &due {
+            let Some(m) = self.media_mut(call) else {
+                continue;
+            };
+            if m.scheduled != Some(at) {
+                continue;
+            }
+            m.scheduled = None;
+            if m.live && !m.finished {
+                let r = catch_unwind(AssertUnwindSafe(|| m.session.handle_timeout(now)));
+                if r.is_err() {
+                    self.media_panicked(now, call);
+                    continue;
+                }
+            }
+            self.service(now, call);
+        }
+        due.clear();
+        self.due = due;
+        if let Some(deadline) = self.shutdown {
+            if now >= deadline {
+                let left: Vec<u64> = self.calls.keys().copied().collect();
+                for call in left {
+                    self.finalize(now, call, MediaTotals::default());
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    // ----- commands --------------------------------------------------------------------
+
+    /// Places a call to `target` (a SIP URI) at `dst`. Returns its number; its events follow,
+    /// starting with [`UaEvent::OpenMedia`] for the adapter.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        target: String,
+        dst: SocketAddr,
+        opts: CallOptions,
+        device: Option<Box<dyn AudioDevice>>,
+    ) -> u64 {
+        let call = self.new_call(now, None, true);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.device = device;
+            c.phase = Phase::AwaitPorts {
+                incoming: None,
+                outgoing: Some(Box::new(Outgoing { target, dst, opts })),
+            };
+        }
+        self.events.push_back(UaEvent::OpenMedia { call });
+        call
+    }
+
+    /// Hangs up: BYE once answered, CANCEL before (§15).
+    pub fn hangup(&mut self, now: Instant, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.end.get_or_insert(EndedBy::Local);
+        match c.dialog {
+            Some(d) => {
+                if self.ep.bye(now, d).is_err() {
+                    let _ = self.ep.cancel(now, d);
+                }
+            }
+            None => self.finalize(now, call, MediaTotals::default()),
+        }
+        self.pump(now);
+    }
+
+    /// Queues DTMF digits (RFC 4733), sent one after another.
+    pub fn send_dtmf(&mut self, now: Instant, call: u64, digits: &str) {
+        if let Some(m) = self.media_mut(call) {
+            m.dtmf.extend(digits.chars());
+            self.service(now, call);
+        }
+    }
+
+    /// Runs a media action (play, record, stop, ...) on the call.
+    pub fn media_action(&mut self, now: Instant, call: u64, action: MediaAction) {
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| m.session.handle_command(now, action))).is_err() {
+            self.media_panicked(now, call);
+            return;
+        }
+        self.service(now, call);
+        self.pump(now);
+    }
+
+    /// Registers `aor` with the registrar `uri` at `dst`; the outcome comes as
+    /// [`UaEvent::Registration`] with `token`. Refreshed until the agent stops.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        token: u64,
+        req: (String, String, SocketAddr),
+        credentials: Option<(String, String)>,
+        expires: u32,
+    ) {
+        let (uri, aor, dst) = req;
+        let req = RegisterRequest {
+            registrar_uri: uri,
+            aor,
+            dst,
+            transport: Transport::Udp,
+            expires,
+            credentials: credentials.map(|(u, p)| DigestCredentials::new(u, p)),
+        };
+        match self.ep.register(now, req) {
+            Ok(id) => {
+                self.registrations.insert(id, token);
+            }
+            Err(_) => self.events.push_back(UaEvent::Registration {
+                token,
+                result: Err(503),
+            }),
+        }
+        self.pump(now);
+    }
+
+    /// Sends OPTIONS to `uri` at `dst`; the answer comes as [`UaEvent::Options`].
+    pub fn options(&mut self, now: Instant, token: u64, uri: &str, dst: SocketAddr) {
+        match self.ep.options(now, uri, dst, Transport::Udp) {
+            Ok(id) => {
+                self.options.insert(id, (token, now));
+            }
+            Err(e) => self.events.push_back(UaEvent::Options {
+                token,
+                result: Err(e.to_string()),
+            }),
+        }
+        self.pump(now);
+    }
+
+    /// Ends every call (BYE, or CANCEL before the answer) and refuses new ones with 503;
+    /// [`UserAgent::is_shut_down`] tells when it is done (at most five seconds).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutdown = Some(now + SHUTDOWN_GRACE);
+        let live: Vec<u64> = self.calls.keys().copied().collect();
+        for call in live {
+            self.hangup(now, call);
+        }
+    }
+
+    /// Whether a shutdown was asked for and every call has ended (or the grace period is
+    /// over). Lingering transaction timers are not waited for.
+    pub fn is_shut_down(&self, now: Instant) -> bool {
+        self.shutdown
+            .is_some_and(|d| self.calls.is_empty() || now >= d)
+    }
+
+    // ----- output ----------------------------------------------------------------------
+
+    /// The next thing to send. Media packets are written into `buf` (at least 1,500 bytes;
+    /// nothing is allocated per packet).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Output> {
+        if let Some(t) = self.ep.poll_transmit() {
+            return Some(Output::Sip(t));
+        }
+        while let Some(&call) = self.dirty.front() {
+            let Some(m) = self.media_mut(call) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
+            let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(now, buf)));
+            match t {
+                Err(_) => {
+                    self.dirty.pop_front();
+                    self.media_panicked(now, call);
+                }
+                Ok(Some(t)) => {
+                    let Some(dst) = t.destination else { continue };
+                    return Some(Output::Media {
+                        call,
+                        rtcp: matches!(t.kind, TransmitKind::Rtcp) && !mux,
+                        dst,
+                        len: t.len,
+                    });
+                }
+                Ok(None) => {
+                    m.dirty = false;
+                    let finished = m.finished;
+                    self.dirty.pop_front();
+                    if finished {
+                        self.try_finalize(now, call);
+                    } else {
+                        self.rearm(call);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The next event for the adapter or the application.
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`UserAgent::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.ep.poll_timeout();
+        if let Some(Reverse((at, _))) = self.timers.peek() {
+            t = Some(t.map_or(*at, |x| x.min(*at)));
+        }
+        if let Some(d) = self.shutdown {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        }
+        t
+    }
+
+    // ----- internals -------------------------------------------------------------------
+
+    fn media_mut(&mut self, call: u64) -> Option<&mut MediaCall> {
+        match &mut self.calls.get_mut(&call)?.phase {
+            Phase::Media(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn new_call(&mut self, now: Instant, dialog: Option<DialogId>, outgoing: bool) -> u64 {
+        let number = self.next_number;
+        self.next_number += 1;
+        self.calls.insert(
+            number,
+            Call {
+                dialog,
+                started: now,
+                outgoing,
+                answered: false,
+                end: None,
+                ports_open: false,
+                pending_writes: 0,
+                phase: Phase::NoMedia,
+                device: None,
+            },
+        );
+        if let Some(d) = dialog {
+            self.by_dialog.insert(d, number);
+        }
+        number
+    }
+
+    fn new_session(
+        &mut self,
+        now: Instant,
+        call: u64,
+        role: MediaRole,
+        rtp_port: u16,
+    ) -> Result<Session, String> {
+        let mut config = MediaConfig::new(self.advertised, rtp_port);
+        config.record = RecordMode::Inbound;
+        config.send_silence = true;
+        let handler: Box<dyn MediaHandler + Send> = match self.media_factory.as_mut() {
+            Some(f) => match catch_unwind(AssertUnwindSafe(|| f(call, role))) {
+                Ok(h) => h,
+                Err(_) => return Err("media handler factory panicked".into()),
+            },
+            None => Box::new(DefaultHandler),
+        };
+        MediaSession::new(
+            format!("call-{call}"),
+            role,
+            config,
+            handler,
+            &mut self.rng,
+            now,
+        )
+        .map_err(|e| format!("{e:?}"))
+    }
+
+    fn set_media(&mut self, call: u64, session: Session) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.phase = Phase::Media(Box::new(MediaCall {
+                session,
+                live: false,
+                stopping: false,
+                finished: false,
+                dirty: false,
+                scheduled: None,
+                dtmf: VecDeque::new(),
+                next_dtmf: c.started,
+                recording: None,
+                device_started: false,
+                next_stats: c.started,
+            }));
+        }
+    }
+
+    /// The call is answered: media starts flowing.
+    fn start_media(&mut self, now: Instant, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.answered = true;
+        let Phase::Media(m) = &mut c.phase else {
+            return;
+        };
+        m.live = true;
+        let codec = m
+            .session
+            .codec()
+            .map(|c| format!("{}/{}", c.encoding_name(), c.clock_rate()))
+            .unwrap_or_else(|| "none".into());
+        self.emit(call, CallEventKind::Answered { codec });
+        self.service(now, call);
+    }
+
+    /// After any input to a call's media: feed and drain the device, handle the session's
+    /// events and audio, send due DTMF, mark it for transmits and re-arm its timer.
+    fn service(&mut self, now: Instant, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Phase::Media(m) = &mut c.phase else {
+            return;
+        };
+        if !m.live {
+            return;
+        }
+        if let Some(dev) = c.device.as_mut() {
+            if !m.device_started {
+                if let Some(codec) = m.session.codec() {
+                    dev.start(codec.clock_rate());
+                    m.device_started = true;
+                }
+            }
+            if !m.finished {
+                let n = dev.capture(&mut self.capture);
+                if n > 0 {
+                    m.session.handle_audio_in(&self.capture[..n]);
+                }
+            }
+            if m.device_started && now >= m.next_stats {
+                m.next_stats = now + STATS_INTERVAL;
+                dev.media_stats(&media_stats(&m.session));
+            }
+        }
+        // Events and audio first (a file the stream starts with is fetched before its first
+        // packet is due), then transmits.
+        let audio = &mut self.audio;
+        let device = &mut c.device;
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            let mut events = Vec::new();
+            while let Some(e) = m.session.poll_event() {
+                events.push(e);
+            }
+            while let Some(f) = m.session.poll_audio(audio) {
+                if f.direction != StreamDirection::Inbound {
+                    continue;
+                }
+                if let Some(dev) = device.as_mut() {
+                    dev.playback(&audio[..f.len]);
+                }
+                if let Some((_, rate, samples)) = m.recording.as_mut() {
+                    *rate = f.sample_rate;
+                    samples.extend_from_slice(&audio[..f.len]);
+                }
+            }
+            events
+        }));
+        let Ok(events) = step else {
+            self.media_panicked(now, call);
+            return;
+        };
+        for e in events {
+            self.on_media_event(now, call, e);
+        }
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        if !m.dtmf.is_empty() && now >= m.next_dtmf && !m.stopping {
+            if let Some(d) = m.dtmf.pop_front() {
+                let _ = m.session.send_dtmf(now, d, DTMF_DURATION);
+                m.next_dtmf = now + DTMF_DURATION + DTMF_GAP;
+            }
+        }
+        // Its timer is re-armed when its transmits are drained (the pacer advances there).
+        if !m.dirty {
+            m.dirty = true;
+            self.dirty.push_back(call);
+        }
+    }
+
+    fn rearm(&mut self, call: u64) {
+        let has_device = self.calls.get(&call).is_some_and(|c| c.device.is_some());
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        if m.finished {
+            m.scheduled = None;
+            return;
+        }
+        let mut wake = m.session.poll_timeout();
+        if !m.dtmf.is_empty() {
+            wake = Some(wake.map_or(m.next_dtmf, |w| w.min(m.next_dtmf)));
+        }
+        if has_device && m.device_started {
+            wake = Some(wake.map_or(m.next_stats, |w| w.min(m.next_stats)));
+        }
+        if wake != m.scheduled {
+            m.scheduled = wake;
+            if let Some(w) = wake {
+                self.timers.push(Reverse((w, call)));
+            }
+        }
+    }
+
+    fn on_media_event(&mut self, now: Instant, call: u64, e: MediaEvent) {
+        match e {
+            MediaEvent::FileRequest { path } => {
+                if let Some(pcm) = self.decoded_builtin(call, &path) {
+                    let Some(m) = self.media_mut(call) else {
+                        return;
+                    };
+                    let r = catch_unwind(AssertUnwindSafe(|| {
+                        m.session.handle_file_samples(now, &path, pcm)
+                    }));
+                    if r.is_err() {
+                        self.media_panicked(now, call);
+                        return;
+                    }
+                    // The session may have more to say at once (the next queued item).
+                    self.service(now, call);
+                    return;
+                }
+                match self.files.get(&path) {
+                    Some(b) => {
+                        let b = b.to_vec();
+                        self.file_read(now, call, &path, Ok(b));
+                    }
+                    None => self.events.push_back(UaEvent::ReadFile { call, path }),
+                }
+            }
+            MediaEvent::DtmfReceived { digit, .. } => self.emit(call, CallEventKind::Dtmf(digit)),
+            MediaEvent::PlayComplete { path } => self.emit(call, CallEventKind::PlayComplete(path)),
+            MediaEvent::RecordingStarted { path } => {
+                if let Some(m) = self.media_mut(call) {
+                    m.recording = Some((path, 8000, Vec::new()));
+                }
+            }
+            MediaEvent::RecordingStopped { .. } => self.write_recording(call),
+            MediaEvent::HangupRequested { reason } => {
+                tracing::info!(call, "hanging up: {reason}");
+                self.hangup(now, call);
+            }
+            MediaEvent::SessionStopped { .. } => {
+                self.write_recording(call);
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if let Some(dev) = c.device.as_mut() {
+                    dev.stop();
+                }
+                if let Phase::Media(m) = &mut c.phase {
+                    m.finished = true;
+                }
+                if c.end.is_none() {
+                    // Media ended first (its handler stopped): end the call too.
+                    c.end = Some(EndedBy::Local);
+                    if let Some(d) = c.dialog {
+                        let _ = self.ep.bye(now, d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn write_recording(&mut self, call: u64) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Phase::Media(m) = &mut c.phase else {
+            return;
+        };
+        let Some((path, rate, samples)) = m.recording.take() else {
+            return;
+        };
+        match parrot_media_core::wav::encode_wav_pcm16(rate, 1, &samples) {
+            Ok(data) => {
+                c.pending_writes += 1;
+                self.events
+                    .push_back(UaEvent::WriteFile { call, path, data });
+            }
+            Err(e) => tracing::warn!(call, "cannot encode recording {path}: {e:?}"),
+        }
+    }
+
+    /// A built-in file decoded at this call's playback rate, from the shared cache (decoded
+    /// on first use). `None` for other files and for built-ins that do not decode.
+    fn decoded_builtin(&mut self, call: u64, path: &str) -> Option<Arc<[i16]>> {
+        let bytes = self.files.get(path)?;
+        let rate = match &self.calls.get(&call)?.phase {
+            Phase::Media(m) => m.session.playback_rate(),
+            _ => return None,
+        };
+        let key = (path.to_owned(), rate);
+        if let Some(pcm) = self.decoded.get(&key) {
+            return Some(pcm.clone());
+        }
+        let pcm: Arc<[i16]> = parrot_media_core::session::decode_for_playback(bytes, rate)
+            .ok()?
+            .into();
+        self.decoded.insert(key, pcm.clone());
+        Some(pcm)
+    }
+
+    fn media_panicked(&mut self, now: Instant, call: u64) {
+        tracing::warn!(call, "media handler panicked; hanging up");
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.phase = Phase::NoMedia;
+        }
+        self.hangup(now, call);
+        self.finalize(now, call, MediaTotals::default());
+    }
+
+    /// Ends a call whose media has finished and whose recordings are written.
+    fn try_finalize(&mut self, now: Instant, call: u64) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        if c.pending_writes > 0 {
+            return;
+        }
+        let totals = match &c.phase {
+            Phase::Media(m) if m.finished && !m.dirty => totals(&m.session),
+            _ => return,
+        };
+        self.finalize(now, call, totals);
+    }
+
+    fn finalize(&mut self, now: Instant, call: u64, media: MediaTotals) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let by = c.end.unwrap_or(EndedBy::Failure);
+        let duration = now.saturating_duration_since(c.started);
+        let ports = c.ports_open;
+        self.emit(
+            call,
+            CallEventKind::Ended {
+                by,
+                duration,
+                media,
+            },
+        );
+        if let Some(c) = self.calls.remove(&call) {
+            if let Some(d) = c.dialog {
+                self.by_dialog.remove(&d);
+            }
+        }
+        if ports {
+            self.events.push_back(UaEvent::CloseMedia { call });
+        }
+    }
+
+    fn emit(&mut self, call: u64, kind: CallEventKind) {
+        tracing::info!(call, "{kind:?}");
+        self.events
+            .push_back(UaEvent::Call(CallEvent { call, kind }));
+    }
+
+    /// Handles every endpoint event.
+    fn pump(&mut self, now: Instant) {
+        while let Some(e) = self.ep.poll_event() {
+            self.on_sip_event(now, e);
+        }
+    }
+
+    fn on_sip_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::IncomingCall {
+                dialog,
+                tx,
+                request,
+                offer,
+            } => {
+                let from = request
+                    .from_header()
+                    .map(|f| f.uri_str().to_owned())
+                    .unwrap_or_default();
+                let to = request
+                    .to_header()
+                    .map(|f| f.uri_str().to_owned())
+                    .unwrap_or_default();
+                let call_id = request.call_id().unwrap_or_default().to_owned();
+                let call = self.new_call(now, Some(dialog), false);
+                self.emit(call, CallEventKind::Incoming { from, to, call_id });
+                if !self.auto_answer {
+                    return;
+                }
+                if self.shutdown.is_some() {
+                    let _ = self.ep.respond(now, tx, Reply::new(503));
+                    return;
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.phase = Phase::AwaitPorts {
+                        incoming: Some((tx, offer)),
+                        outgoing: None,
+                    };
+                }
+                self.events.push_back(UaEvent::OpenMedia { call });
+            }
+            Event::CallProgress { dialog, status, .. } => {
+                if let Some(&call) = self.by_dialog.get(&dialog) {
+                    self.emit(call, CallEventKind::Progress(status));
+                }
+            }
+            Event::CallAnswered { dialog, answer } => {
+                let Some(&call) = self.by_dialog.get(&dialog) else {
+                    return;
+                };
+                if let (Some(m), Some(b)) = (self.media_mut(call), answer) {
+                    if !m.live {
+                        if let Ok(s) = std::str::from_utf8(&b.bytes) {
+                            if let Err(e) = m.session.process_answer(now, s) {
+                                tracing::warn!(call, "SDP answer refused: {e:?}");
+                            }
+                        }
+                    }
+                }
+                let live = self.media_mut(call).map(|m| m.live);
+                match live {
+                    Some(false) => self.start_media(now, call),
+                    Some(true) => {}
+                    None => {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.answered = true;
+                        }
+                    }
+                }
+            }
+            Event::AckReceived { dialog, body } => {
+                let Some(&call) = self.by_dialog.get(&dialog) else {
+                    return;
+                };
+                if let (Some(m), Some(b)) = (self.media_mut(call), body) {
+                    if let Ok(s) = std::str::from_utf8(&b.bytes) {
+                        if let Err(e) = m.session.process_answer(now, s) {
+                            tracing::warn!(call, "SDP answer refused: {e}");
+                        }
+                    }
+                    self.service(now, call);
+                }
+            }
+            Event::CallEstablished { .. } => {}
+            Event::CallRedirected { dialog, .. } => {
+                if let Some(&call) = self.by_dialog.get(&dialog) {
+                    self.emit(call, CallEventKind::Failed(302));
+                }
+            }
+            Event::CallEnded { dialog, reason } => {
+                let Some(&call) = self.by_dialog.get(&dialog) else {
+                    return;
+                };
+                let by = match &reason {
+                    EndReason::LocalBye | EndReason::HandlerStopped(_) => EndedBy::Local,
+                    EndReason::RemoteBye | EndReason::Cancelled => EndedBy::Remote,
+                    _ => EndedBy::Failure,
+                };
+                let failed = match &reason {
+                    EndReason::Rejected(s) => Some(*s),
+                    EndReason::Timeout => Some(408),
+                    EndReason::TransportError => Some(503),
+                    _ => None,
+                };
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let outgoing_unanswered = c.outgoing && !c.answered;
+                c.end.get_or_insert(by);
+                if let (Some(s), true) = (failed, outgoing_unanswered) {
+                    self.emit(call, CallEventKind::Failed(s));
+                }
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                match &mut c.phase {
+                    Phase::Media(m) if m.live => {
+                        if !m.stopping {
+                            m.stopping = true;
+                            let reason = format!("{reason:?}");
+                            if catch_unwind(AssertUnwindSafe(|| m.session.stop(now, &reason)))
+                                .is_err()
+                            {
+                                self.media_panicked(now, call);
+                                return;
+                            }
+                            self.service(now, call);
+                        }
+                    }
+                    // Still binding sockets: finished when they are ready.
+                    Phase::AwaitPorts { .. } => {}
+                    _ => self.finalize(now, call, MediaTotals::default()),
+                }
+            }
+            Event::ResponseReceived {
+                request,
+                status,
+                response,
+                ..
+            } => {
+                let Some((token, sent)) = self.options.remove(&request) else {
+                    return;
+                };
+                let r = OptionsReply {
+                    status,
+                    rtt: now.saturating_duration_since(sent),
+                    allow: response
+                        .as_ref()
+                        .map(|m| m.allow().map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    supported: response
+                        .as_ref()
+                        .map(|m| m.supported().map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    agent: response.as_ref().and_then(|m| {
+                        m.header(HeaderName::Server)
+                            .or(m.header(HeaderName::UserAgent))
+                            .map(str::to_owned)
+                    }),
+                };
+                let result = if status == 408 && response.is_none() {
+                    Err("no answer (timeout)".into())
+                } else {
+                    Ok(r)
+                };
+                self.events.push_back(UaEvent::Options { token, result });
+            }
+            Event::RegistrationSucceeded {
+                registration,
+                expires,
+            } => {
+                if let Some(token) = self.registrations.remove(&registration) {
+                    self.events.push_back(UaEvent::Registration {
+                        token,
+                        result: Ok(expires),
+                    });
+                }
+            }
+            Event::RegistrationFailed {
+                registration,
+                status,
+            } => {
+                if let Some(token) = self.registrations.remove(&registration) {
+                    self.events.push_back(UaEvent::Registration {
+                        token,
+                        result: Err(status),
+                    });
+                }
+            }
+            Event::TransportError { dst, .. } => tracing::debug!("transport error towards {dst}"),
+            other => tracing::debug!("endpoint event: {other:?}"),
+        }
+    }
+}
+
+fn totals(session: &Session) -> MediaTotals {
+    MediaTotals {
+        rtp_sent: session.packets_sent(),
+        rtp_received: session.receiver_stats().map_or(0, |s| s.received()),
+        lost: session.receiver_stats().map_or(0, |s| s.cumulative_lost()),
+    }
+}
+
+fn media_stats(session: &Session) -> MediaStats {
+    let codec = session.codec();
+    let ms = |ts: u32| f64::from(ts) * 1000.0 / f64::from(codec.map_or(8000, |c| c.clock_rate()));
+    let rx = session.receiver_stats();
+    let peer = session.remote_report();
+    MediaStats {
+        totals: totals(session),
+        jitter_ms: rx.map_or(0.0, |s| ms(s.jitter())),
+        peer_lost: peer.map(|r| i64::from(r.cumulative_lost)),
+        peer_jitter_ms: peer.map(|r| ms(r.jitter)),
+        codec,
+    }
+}
+
+/// An IP address as a URI host (`[v6]`, RFC 3261 §25.1).
+pub fn fmt_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
