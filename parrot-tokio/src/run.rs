@@ -1,11 +1,11 @@
 //! The loop: sockets and one sleep around a [`Driver`].
 
 use bytes::Bytes;
-use parrot_proto::{ConnectionId, Transmit, Transport};
+use parrot_proto::{ConnectionId, Transport};
 use parrot_ua::async_channel::{self, Receiver};
 use parrot_ua::{
-    Agent, AgentConfig, AgentParts, Command, CommandSender, Driver, Io, MediaHandlerFactory,
-    PortPair, UasFactory,
+    Agent, AgentConfig, AgentParts, Bound, Command, CommandSender, Driver, Io, MediaHandlerFactory,
+    PortPair, StreamKind, UasFactory,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -26,18 +26,9 @@ pub fn start(
     uas: Option<UasFactory>,
     media: Option<MediaHandlerFactory>,
 ) -> io::Result<Agent> {
-    let udp = std::net::UdpSocket::bind(config.bind)?;
-    udp.set_nonblocking(true)?;
-    let udp_addr = udp.local_addr()?;
-    let udp_tx = udp.try_clone()?;
-    let tcp = if config.tcp {
-        let l = std::net::TcpListener::bind(udp_addr)?;
-        l.set_nonblocking(true)?;
-        Some(l)
-    } else {
-        None
-    };
-    let tcp_addr = tcp.as_ref().and_then(|t| t.local_addr().ok());
+    let bound = Bound::bind(&config)?;
+    let udp_addr = bound.udp_addr()?;
+    let streams = bound.stream_addrs();
     let (cmds, cmd_rx) = CommandSender::channel(None);
     let (ev_tx, ev_rx) = async_channel::unbounded();
     let thread = std::thread::Builder::new()
@@ -55,32 +46,31 @@ pub fn start(
             };
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
-                let (udp, tcp) = match (
-                    UdpSocket::from_std(udp),
-                    tcp.map(TcpListener::from_std).transpose(),
-                ) {
-                    (Ok(u), Ok(t)) => (u, t),
-                    (Err(e), _) | (_, Err(e)) => {
-                        tracing::error!("SIP sockets: {e}");
+                let driver = match Driver::new(config, &bound, uas, media, ev_tx) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!("SIP agent: {e}");
                         return;
                     }
                 };
-                let driver = Driver::new(config, udp_addr, uas, media, ev_tx);
-                run(driver, udp, udp_tx, udp_addr, tcp, cmd_rx).await;
+                if let Err(e) = run(driver, bound, udp_addr, cmd_rx).await {
+                    tracing::error!("SIP sockets: {e}");
+                }
             });
         })?;
     Ok(Agent::from_parts(AgentParts {
         cmds,
         events: ev_rx,
         udp: udp_addr,
-        tcp: tcp_addr,
+        streams,
         runtime: "tokio",
         thread,
     }))
 }
 
 enum ConnEvent {
-    Opened(ConnectionId, SocketAddr, SocketAddr),
+    Accepted(StreamKind, TcpStream, SocketAddr),
+    Connected(ConnectionId, SocketAddr),
     Data(ConnectionId, Vec<u8>),
     Closed(ConnectionId),
 }
@@ -99,8 +89,6 @@ struct TokioIo {
     udp: std::net::UdpSocket,
     media: HashMap<u64, MediaSockets>,
     conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
-    by_remote: HashMap<SocketAddr, ConnectionId>,
-    next_conn: u64,
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
@@ -126,25 +114,27 @@ impl Shared {
 }
 
 impl TokioIo {
-    fn new_conn(&mut self) -> ConnectionId {
-        let id = ConnectionId(self.next_conn);
-        self.next_conn += 1;
-        id
-    }
-
+    /// Runs a connection: `stream` (or the connect that makes it) in a task of its own that
+    /// reports raw bytes and writes what the driver hands it.
     fn spawn_conn(
         &mut self,
         id: ConnectionId,
         remote: SocketAddr,
         connect: impl std::future::Future<Output = io::Result<TcpStream>> + 'static,
+        outgoing: bool,
     ) {
         let (wtx, wrx) = mpsc::unbounded_channel();
         self.conns.insert(id, wtx);
-        self.by_remote.insert(remote, id);
         let events = self.conn_tx.clone();
         tokio::task::spawn_local(async move {
             match connect.await {
-                Ok(s) => conn_task(id, s, remote, wrx, events).await,
+                Ok(s) => {
+                    if outgoing {
+                        let local = s.local_addr().unwrap_or(remote);
+                        let _ = events.send(ConnEvent::Connected(id, local));
+                    }
+                    conn_task(id, s, wrx, events).await
+                }
                 Err(_) => {
                     let _ = events.send(ConnEvent::Closed(id));
                 }
@@ -154,29 +144,27 @@ impl TokioIo {
 }
 
 impl Io for TokioIo {
-    fn send_sip(&mut self, t: Transmit) -> io::Result<()> {
-        if t.transport == Transport::Udp {
-            return self.udp.send_to(&t.payload, t.dst).map(drop);
-        }
-        let id = t
-            .conn
-            .filter(|c| self.conns.contains_key(c))
-            .or_else(|| self.by_remote.get(&t.dst).copied());
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let id = self.new_conn();
-                let dst = t.dst;
-                self.spawn_conn(id, dst, async move { TcpStream::connect(dst).await });
-                id
-            }
-        };
-        match self.conns.get(&id) {
+    fn send_udp(&mut self, dst: SocketAddr, data: &[u8]) -> io::Result<()> {
+        self.udp.send_to(data, dst).map(drop)
+    }
+
+    fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()> {
+        self.spawn_conn(conn, dst, TcpStream::connect(dst), true);
+        Ok(())
+    }
+
+    fn conn_write(&mut self, conn: ConnectionId, data: &[u8]) -> io::Result<()> {
+        match self.conns.get(&conn) {
             Some(w) => w
-                .send(t.payload)
+                .send(Bytes::copy_from_slice(data))
                 .map_err(|_| io::ErrorKind::NotConnected.into()),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
+    }
+
+    fn conn_close(&mut self, conn: ConnectionId) {
+        // Dropping the writer ends the connection's task once it has written what it holds.
+        self.conns.remove(&conn);
     }
 
     fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
@@ -253,14 +241,21 @@ async fn media_reader(
 
 async fn run(
     driver: Driver,
-    udp: UdpSocket,
-    udp_tx: std::net::UdpSocket,
+    bound: Bound,
     udp_addr: SocketAddr,
-    tcp: Option<TcpListener>,
     cmds: Receiver<Command>,
-) {
+) -> io::Result<()> {
     let mut cmds = Some(cmds);
+    let udp_tx = bound.udp.try_clone()?;
+    let udp = UdpSocket::from_std(bound.udp)?;
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    for (kind, l) in bound.listeners {
+        tokio::task::spawn_local(accept_loop(
+            kind,
+            TcpListener::from_std(l)?,
+            conn_tx.clone(),
+        ));
+    }
     let wake = Rc::new(Wake::default());
     let shared = Rc::new(RefCell::new(Shared {
         driver,
@@ -268,8 +263,6 @@ async fn run(
             udp: udp_tx,
             media: HashMap::new(),
             conns: HashMap::new(),
-            by_remote: HashMap::new(),
-            next_conn: 1,
             conn_tx,
             shared: Weak::new(),
             wake: wake.clone(),
@@ -286,7 +279,7 @@ async fn run(
                 for c in calls {
                     s.io.close_media(c);
                 }
-                return;
+                return Ok(());
             }
             s.driver.poll_timeout()
         };
@@ -303,12 +296,6 @@ async fn run(
                 None => std::future::pending().await,
             }
         };
-        let accept = async {
-            match &tcp {
-                Some(l) => l.accept().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             r = udp.recv_from(&mut buf) => {
                 if let Ok((n, src)) = r {
@@ -322,22 +309,18 @@ async fn run(
                 let s = &mut *s;
                 let now = Instant::now();
                 match c {
-                    ConnEvent::Opened(id, local, remote) => {
-                        s.driver.ua.handle_connection_opened(id, local, remote, Transport::Tcp)
+                    ConnEvent::Accepted(kind, stream, remote) => {
+                        let local = stream.local_addr().unwrap_or(udp_addr);
+                        if let Some(id) = s.driver.conn_accepted(now, kind, local, remote) {
+                            s.io.spawn_conn(id, remote, async move { Ok(stream) }, false);
+                        }
                     }
-                    ConnEvent::Data(id, data) => s.driver.ua.handle_stream_bytes(now, id, &data),
+                    ConnEvent::Connected(id, local) => s.driver.conn_connected(now, id, local),
+                    ConnEvent::Data(id, data) => s.driver.conn_data(now, id, &data),
                     ConnEvent::Closed(id) => {
                         s.io.conns.remove(&id);
-                        s.io.by_remote.retain(|_, v| *v != id);
-                        s.driver.ua.handle_connection_closed(now, id);
+                        s.driver.conn_closed(now, id);
                     }
-                }
-            }
-            r = accept => {
-                if let Ok((stream, remote)) = r {
-                    let mut s = shared.borrow_mut();
-                    let id = s.io.new_conn();
-                    s.io.spawn_conn(id, remote, async move { Ok(stream) });
                 }
             }
             cmd = next_cmd => match cmd {
@@ -355,15 +338,29 @@ async fn run(
     }
 }
 
+async fn accept_loop(
+    kind: StreamKind,
+    listener: TcpListener,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) {
+    loop {
+        if let Ok((stream, remote)) = listener.accept().await {
+            if events
+                .send(ConnEvent::Accepted(kind, stream, remote))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
 async fn conn_task(
     id: ConnectionId,
     stream: TcpStream,
-    remote: SocketAddr,
     mut writer: mpsc::UnboundedReceiver<Bytes>,
     events: mpsc::UnboundedSender<ConnEvent>,
 ) {
-    let local = stream.local_addr().unwrap_or(remote);
-    let _ = events.send(ConnEvent::Opened(id, local, remote));
     let (mut rd, mut wr) = stream.into_split();
     let write = async move {
         while let Some(b) = writer.recv().await {

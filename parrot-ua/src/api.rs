@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use parrot_media_core::handler::MediaHandler;
 use parrot_media_core::session::Role as MediaRole;
-use parrot_proto::{EndpointConfig, UasHandler};
+use parrot_proto::{EndpointConfig, Transport, UasHandler};
+use parrot_transport::{StreamKind, TlsClient, TlsServer};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -37,6 +38,13 @@ pub struct AgentConfig {
     pub builtin_files: Vec<(String, Bytes)>,
     /// The core's configuration (timers, caps, allowed methods); addresses are filled in.
     pub endpoint: EndpointConfig,
+    /// More stream listeners: TLS, WS, WSS (and TCP on another port), each on its own address
+    /// (port 0: any free port).
+    pub streams: Vec<(StreamKind, SocketAddr)>,
+    /// The certificate TLS and WSS listeners present.
+    pub tls_server: Option<TlsServer>,
+    /// The trust used for outgoing TLS and WSS connections (none: they are refused).
+    pub tls_client: Option<TlsClient>,
 }
 
 impl AgentConfig {
@@ -51,6 +59,9 @@ impl AgentConfig {
             auto_answer: true,
             builtin_files: Vec::new(),
             endpoint: EndpointConfig::default(),
+            streams: Vec::new(),
+            tls_server: None,
+            tls_client: None,
         }
     }
 
@@ -74,6 +85,8 @@ pub struct CallOptions {
     pub credentials: Option<(String, String)>,
     /// Use TCP instead of UDP.
     pub tcp: bool,
+    /// The transport, when neither UDP nor TCP (TLS, WS, WSS); overrides `tcp`.
+    pub transport: Option<Transport>,
     /// Extra header lines.
     pub headers: Vec<(String, String)>,
 }

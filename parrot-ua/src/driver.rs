@@ -14,24 +14,87 @@ use crate::handle::Command;
 use crate::ports::{PortPair, PortPool};
 use crate::ua::{Output, UaEvent, UserAgent};
 use async_channel::Sender;
-use parrot_proto::Transmit;
+use parrot_proto::{ConnectionId, Transmit, Transport};
+use parrot_transport::{SipData, StreamKind, StreamLayer, TlsClient, TlsServer};
 use rand_core::{RngCore, SeedableRng};
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Instant;
 
 /// The sockets of an adapter, as the driver needs them.
 pub trait Io {
-    /// Sends a SIP message: on UDP from the SIP socket, on a stream over `t.conn` (or a
-    /// connection to `t.dst`, opened if needed). An error is reported to the transactions.
-    fn send_sip(&mut self, t: Transmit) -> io::Result<()>;
+    /// Sends a datagram from the SIP UDP socket.
+    fn send_udp(&mut self, dst: SocketAddr, data: &[u8]) -> io::Result<()>;
     /// Sends a call's RTP (or RTCP) packet from its socket.
     fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]);
     /// Takes over a call's freshly bound (non-blocking) media sockets and starts reading them.
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()>;
     /// Stops reading and closes a call's media sockets.
     fn close_media(&mut self, call: u64);
+    /// Starts a TCP connection to `dst` for `conn`. When it is up, the adapter calls
+    /// [`Driver::conn_connected`]; if it fails, [`Driver::conn_closed`].
+    fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()>;
+    /// Writes raw bytes (TLS records, WebSocket frames, or plain SIP on TCP) on a connection.
+    fn conn_write(&mut self, conn: ConnectionId, data: &[u8]) -> io::Result<()>;
+    /// Closes a connection (after what was written has gone out, where the adapter can).
+    fn conn_close(&mut self, conn: ConnectionId);
+}
+
+/// The sockets an agent listens on, bound and non-blocking, for the adapter to register.
+#[derive(Debug)]
+pub struct Bound {
+    /// The SIP UDP socket.
+    pub udp: UdpSocket,
+    /// Stream listeners: TCP on the UDP port (when `tcp`), then each of `streams`.
+    pub listeners: Vec<(StreamKind, TcpListener)>,
+}
+
+impl Bound {
+    /// Binds what `cfg` asks for. TLS and WSS listeners need `cfg.tls_server`.
+    pub fn bind(cfg: &AgentConfig) -> io::Result<Bound> {
+        let udp = UdpSocket::bind(cfg.bind)?;
+        udp.set_nonblocking(true)?;
+        let at = udp.local_addr()?;
+        let mut listeners = Vec::new();
+        if cfg.tcp {
+            listeners.push((StreamKind::Tcp, TcpListener::bind(at)?));
+        }
+        for &(kind, addr) in &cfg.streams {
+            if kind.is_secure() && cfg.tls_server.is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a {kind:?} listener needs a TLS certificate"),
+                ));
+            }
+            listeners.push((kind, TcpListener::bind(addr)?));
+        }
+        for (_, l) in &listeners {
+            l.set_nonblocking(true)?;
+        }
+        Ok(Bound { udp, listeners })
+    }
+
+    /// The UDP address.
+    pub fn udp_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Every stream listener's kind and address.
+    pub fn stream_addrs(&self) -> Vec<(StreamKind, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(k, l)| Some((*k, l.local_addr().ok()?)))
+            .collect()
+    }
+}
+
+/// One stream connection: its TLS / WebSocket layer and where it goes.
+struct Conn {
+    layer: StreamLayer,
+    remote: SocketAddr,
+    /// Known to the endpoint (accepted, or connected).
+    open: bool,
 }
 
 /// The loop's state; see the [module docs](self).
@@ -47,34 +110,50 @@ pub struct Driver {
     next_token: u64,
     shutdown: Vec<Sender<()>>,
     buf: Vec<u8>,
+    conns: HashMap<ConnectionId, Conn>,
+    by_remote: HashMap<(SocketAddr, Transport), ConnectionId>,
+    next_conn: u64,
+    tls_server: Option<TlsServer>,
+    tls_client: Option<TlsClient>,
+    rng: rand_chacha::ChaCha20Rng,
+    pending_conns: Vec<ConnectionId>,
+    out_conns: Vec<ConnectionId>,
+    failed_conns: Vec<ConnectionId>,
 }
 
 impl Driver {
-    /// A driver for an agent whose SIP socket is bound at `sip_addr`; call events go to
-    /// `events`. The RNG is seeded from the operating system.
+    /// A driver for an agent bound as `bound` says; call events go to `events`. The RNG is
+    /// seeded from the operating system.
     pub fn new(
         cfg: AgentConfig,
-        sip_addr: SocketAddr,
+        bound: &Bound,
         uas: Option<UasFactory>,
         media: Option<MediaHandlerFactory>,
         events: Sender<CallEvent>,
-    ) -> Driver {
+    ) -> io::Result<Driver> {
         let rng = rand_chacha::ChaCha20Rng::from_os_rng();
-        Driver::with_rng(cfg, sip_addr, uas, media, events, Box::new(rng))
+        Driver::with_rng(cfg, bound, uas, media, events, Box::new(rng))
     }
 
     /// [`Driver::new`] with a given RNG (tests).
     pub fn with_rng(
         cfg: AgentConfig,
-        sip_addr: SocketAddr,
+        bound: &Bound,
         uas: Option<UasFactory>,
         media: Option<MediaHandlerFactory>,
         events: Sender<CallEvent>,
-        rng: Box<dyn RngCore + Send>,
-    ) -> Driver {
+        mut rng: Box<dyn RngCore + Send>,
+    ) -> io::Result<Driver> {
         let ports = PortPool::new(*cfg.rtp_ports.start(), *cfg.rtp_ports.end());
-        Driver {
-            ua: UserAgent::new(cfg, sip_addr, uas, media, rng),
+        let streams: Vec<(Transport, SocketAddr)> = bound
+            .stream_addrs()
+            .into_iter()
+            .map(|(k, a)| (k.transport(), a))
+            .collect();
+        let (tls_server, tls_client) = (cfg.tls_server.clone(), cfg.tls_client.clone());
+        let conn_rng = rand_chacha::ChaCha20Rng::seed_from_u64(rng.next_u64());
+        Ok(Driver {
+            ua: UserAgent::new(cfg, bound.udp_addr()?, &streams, uas, media, rng),
             ports,
             port_of: HashMap::new(),
             subscribers: HashMap::new(),
@@ -84,7 +163,192 @@ impl Driver {
             next_token: 1,
             shutdown: Vec::new(),
             buf: vec![0; 2048],
+            conns: HashMap::new(),
+            by_remote: HashMap::new(),
+            next_conn: 1,
+            tls_server,
+            tls_client,
+            rng: conn_rng,
+            pending_conns: Vec::new(),
+            out_conns: Vec::new(),
+            failed_conns: Vec::new(),
+        })
+    }
+
+    // ----- stream connections ----------------------------------------------------------
+
+    /// The adapter accepted a connection on a listener of `kind`. Returns its id, or `None`
+    /// when the connection cannot be served (the adapter closes it).
+    pub fn conn_accepted(
+        &mut self,
+        now: Instant,
+        kind: StreamKind,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<ConnectionId> {
+        let _ = now;
+        let layer = match StreamLayer::accept(kind, self.tls_server.as_ref()) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!("connection from {remote} refused: {e}");
+                return None;
+            }
+        };
+        let id = self.new_conn_id();
+        self.conns.insert(
+            id,
+            Conn {
+                layer,
+                remote,
+                open: true,
+            },
+        );
+        self.by_remote.insert((remote, kind.transport()), id);
+        self.ua
+            .handle_connection_opened(id, local, remote, kind.transport());
+        Some(id)
+    }
+
+    /// An outgoing connection asked for with [`Io::connect`] is up.
+    pub fn conn_connected(&mut self, now: Instant, conn: ConnectionId, local: SocketAddr) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.open = true;
+        let (remote, t) = (c.remote, c.layer.transport());
+        self.ua.handle_connection_opened(conn, local, remote, t);
+        self.pending_conns.push(conn);
+        let _ = now;
+    }
+
+    /// Raw bytes arrived on a connection.
+    pub fn conn_data(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let r = if data.is_empty() {
+            c.layer.handle_eof();
+            Ok(())
+        } else {
+            c.layer.handle_input(data)
+        };
+        if let Err(e) = r {
+            tracing::debug!("connection {conn:?}: {e}");
+            self.failed_conns.push(conn);
         }
+        self.pending_conns.push(conn);
+        self.pump_conns(now);
+    }
+
+    /// A connection closed (by the peer, or a connect failed).
+    pub fn conn_closed(&mut self, now: Instant, conn: ConnectionId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            self.by_remote.retain(|_, v| *v != conn);
+            if c.open {
+                self.ua.handle_connection_closed(now, conn);
+            } else {
+                self.ua
+                    .handle_transport_error(now, c.remote, c.layer.transport());
+            }
+        }
+    }
+
+    fn new_conn_id(&mut self) -> ConnectionId {
+        let id = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        id
+    }
+
+    /// Hands SIP data that arrived on connections to the user agent.
+    fn pump_conns(&mut self, now: Instant) {
+        let ids = std::mem::take(&mut self.pending_conns);
+        for &id in &ids {
+            while let Some(data) = self
+                .conns
+                .get_mut(&id)
+                .filter(|c| c.open)
+                .and_then(|c| c.layer.poll_sip())
+            {
+                match data {
+                    SipData::Stream(b) => self.ua.handle_stream_bytes(now, id, &b),
+                    SipData::Message(b) => self.ua.handle_message_on_connection(now, id, b),
+                }
+            }
+            if !self.out_conns.contains(&id) {
+                self.out_conns.push(id);
+            }
+        }
+    }
+
+    /// Writes what connections' layers have to send, and closes the finished ones.
+    fn write_conns(&mut self, now: Instant, io: &mut dyn Io) {
+        let ids = std::mem::take(&mut self.out_conns);
+        for id in ids {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let mut failed = false;
+            while let Some(bytes) = c.layer.poll_output() {
+                if io.conn_write(id, &bytes).is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || c.layer.is_closed() || self.failed_conns.contains(&id) {
+                io.conn_close(id);
+                self.conn_closed(now, id);
+            }
+        }
+        self.failed_conns.clear();
+    }
+
+    /// Sends a SIP message on a stream: on its connection, on one to the same peer, or on a
+    /// new one.
+    fn send_stream(&mut self, io: &mut dyn Io, t: Transmit) -> io::Result<()> {
+        let id = t
+            .conn
+            .filter(|c| self.conns.contains_key(c))
+            .or_else(|| self.by_remote.get(&(t.dst, t.transport)).copied());
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let kind = StreamKind::from_transport(t.transport)
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))?;
+                let host = t.dst.ip().to_string();
+                let ws_host = t.dst.to_string();
+                let layer = StreamLayer::connect(
+                    kind,
+                    self.tls_client.as_ref(),
+                    &host,
+                    &ws_host,
+                    "/",
+                    &mut self.rng,
+                )
+                .map_err(|e| io::Error::other(e.to_string()))?;
+                let id = self.new_conn_id();
+                io.connect(id, t.dst)?;
+                self.conns.insert(
+                    id,
+                    Conn {
+                        layer,
+                        remote: t.dst,
+                        open: false,
+                    },
+                );
+                self.by_remote.insert((t.dst, t.transport), id);
+                id
+            }
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        c.layer
+            .send_sip(&t.payload)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if !self.out_conns.contains(&id) {
+            self.out_conns.push(id);
+        }
+        Ok(())
     }
 
     /// Carries out an application command.
@@ -163,12 +427,21 @@ impl Driver {
         loop {
             let mut progressed = false;
             let now = Instant::now();
+            if !self.pending_conns.is_empty() {
+                progressed = true;
+                self.pump_conns(now);
+            }
             while let Some(out) = self.ua.poll_transmit(now, &mut self.buf) {
                 progressed = true;
                 match out {
                     Output::Sip(t) => {
                         let (dst, transport) = (t.dst, t.transport);
-                        if let Err(e) = io.send_sip(t) {
+                        let r = if transport == Transport::Udp {
+                            io.send_udp(dst, &t.payload)
+                        } else {
+                            self.send_stream(io, t)
+                        };
+                        if let Err(e) = r {
                             tracing::debug!("send to {dst} failed: {e}");
                             self.ua.handle_transport_error(now, dst, transport);
                         }
@@ -180,6 +453,10 @@ impl Driver {
                         len,
                     } => io.send_media(call, rtcp, dst, &self.buf[..len]),
                 }
+            }
+            if !self.out_conns.is_empty() {
+                progressed = true;
+                self.write_conns(now, io);
             }
             while let Some(e) = self.ua.poll_event() {
                 progressed = true;

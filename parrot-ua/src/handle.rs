@@ -6,6 +6,7 @@ use crate::api::{AudioDevice, CallEvent, CallOptions, CallOutcome, OptionsReply}
 use async_channel::{Receiver, Sender};
 use parrot_media_core::handler::MediaAction;
 use parrot_proto::Uri;
+use parrot_transport::StreamKind;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -114,7 +115,7 @@ pub struct Agent {
     cmds: CommandSender,
     events: Option<Receiver<CallEvent>>,
     udp: SocketAddr,
-    tcp: Option<SocketAddr>,
+    streams: Vec<(StreamKind, SocketAddr)>,
     runtime: &'static str,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -127,8 +128,8 @@ pub struct AgentParts {
     pub events: Receiver<CallEvent>,
     /// The UDP SIP address.
     pub udp: SocketAddr,
-    /// The TCP SIP address, if listening.
-    pub tcp: Option<SocketAddr>,
+    /// The stream listeners (TCP, TLS, WS, WSS).
+    pub streams: Vec<(StreamKind, SocketAddr)>,
     /// The adapter's name (`tokio`, `smol`, `mio`).
     pub runtime: &'static str,
     /// The thread running the loop, joined at shutdown.
@@ -142,7 +143,7 @@ impl Agent {
             cmds: p.cmds,
             events: Some(p.events),
             udp: p.udp,
-            tcp: p.tcp,
+            streams: p.streams,
             runtime: p.runtime,
             thread: Some(p.thread),
         }
@@ -155,7 +156,15 @@ impl Agent {
 
     /// The TCP address SIP listens on, if any.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.tcp
+        self.stream_addr(StreamKind::Tcp)
+    }
+
+    /// The address of the first listener of `kind` (TCP, TLS, WS, WSS), if any.
+    pub fn stream_addr(&self, kind: StreamKind) -> Option<SocketAddr> {
+        self.streams
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
     }
 
     /// Which adapter drives this agent.

@@ -29,12 +29,14 @@ pub use api::{
     AgentConfig, AudioDevice, CallEvent, CallEventKind, CallOptions, CallOutcome, EndedBy,
     MediaHandlerFactory, MediaStats, MediaTotals, OptionsReply, UasFactory,
 };
-pub use driver::{Driver, Io};
+pub use driver::{Bound, Driver, Io};
 pub use guard::GuardedHandler;
 pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
+pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
 pub use ports::{PortPair, PortPool};
 pub use ua::{fmt_host, Output, UaEvent, UserAgent};
 
 pub use async_channel;
 pub use parrot_media_core;
 pub use parrot_proto;
+pub use parrot_transport;

@@ -190,6 +190,7 @@ impl UserAgent {
     pub fn new(
         mut cfg: AgentConfig,
         sip_addr: SocketAddr,
+        streams: &[(Transport, SocketAddr)],
         uas: Option<UasFactory>,
         media: Option<MediaHandlerFactory>,
         mut rng: Box<dyn RngCore + Send>,
@@ -197,6 +198,13 @@ impl UserAgent {
         let advertised = cfg.advertised(sip_addr);
         let shown = SocketAddr::new(advertised, sip_addr.port());
         cfg.endpoint.local_addrs = vec![(Transport::Udp, shown), (Transport::Tcp, shown)];
+        for &(t, a) in streams {
+            let shown = SocketAddr::new(advertised, a.port());
+            match cfg.endpoint.local_addrs.iter_mut().find(|(x, _)| *x == t) {
+                Some(slot) => slot.1 = shown,
+                None => cfg.endpoint.local_addrs.push((t, shown)),
+            }
+        }
         cfg.endpoint.user_agent = Some(cfg.user_agent.clone());
         let seed = rng.next_u64();
         let mut ep = Endpoint::new(
@@ -246,6 +254,12 @@ impl UserAgent {
     /// The address written in SDP and Contact.
     pub fn advertised_ip(&self) -> IpAddr {
         self.advertised
+    }
+
+    /// A whole SIP message arrived on a message-framed connection (WebSocket, RFC 7118).
+    pub fn handle_message_on_connection(&mut self, now: Instant, conn: ConnectionId, data: Bytes) {
+        self.ep.handle_message_on_connection(now, conn, data);
+        self.pump(now);
     }
 
     /// Calls in progress.
@@ -399,10 +413,15 @@ impl UserAgent {
             let from = o.opts.from.clone().unwrap_or_else(|| {
                 format!("sip:{}@{}", self.contact_user, fmt_host(self.advertised))
             });
-            let transport = if o.opts.tcp {
-                Transport::Tcp
-            } else {
-                Transport::Udp
+            let secure = o
+                .target
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+            let transport = match (o.opts.transport, o.opts.tcp, secure) {
+                (Some(t), _, _) => t,
+                (None, _, true) => Transport::Tls,
+                (None, true, _) => Transport::Tcp,
+                (None, false, _) => Transport::Udp,
             };
             let o = *o;
             let mut req = InviteRequest::new(from, o.target, o.dst, transport);

@@ -157,6 +157,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
         }),
         credentials: creds,
         tcp: args.tcp,
+        transport: None,
         headers: Vec::new(),
     };
     let sem = Arc::new(tokio::sync::Semaphore::new(args.parallel.max(1) as usize));

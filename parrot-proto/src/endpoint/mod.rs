@@ -809,6 +809,28 @@ impl Endpoint {
         self.handle_message(now, msg, peer, local);
     }
 
+    /// One whole SIP message arrived on a message-framed connection: a WebSocket message
+    /// (RFC 7118 §5.2, where Content-Length is optional). Responses and requests for the peer go
+    /// back on the same connection. Unknown connections are ignored.
+    pub fn handle_message_on_connection(&mut self, now: Instant, conn: ConnectionId, data: Bytes) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let (local, remote, transport) = (c.local, c.remote, c.transport);
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return; // keep-alive
+        }
+        let Ok(msg) = Message::parse_with(data, &self.cfg.limits) else {
+            return;
+        };
+        let peer = Peer {
+            addr: remote,
+            transport,
+            conn: Some(conn),
+        };
+        self.handle_message(now, msg, peer, local);
+    }
+
     /// A stream connection (TCP, TLS, WS) was opened, by us or the peer.
     pub fn handle_connection_opened(
         &mut self,
