@@ -246,7 +246,10 @@ impl Driver {
             self.by_remote.retain(|_, v| *v != conn);
             if c.open {
                 self.ua.handle_connection_closed(now, conn);
-            } else {
+            }
+            if !c.open || !c.layer.is_established() {
+                // Never got as far as carrying SIP (connect or TLS/WebSocket handshake failed):
+                // what was waiting to go fails now rather than at Timer B/F (§18.4).
                 self.ua
                     .handle_transport_error(now, c.remote, c.layer.transport());
             }
