@@ -213,8 +213,59 @@ fn bye_from_the_callee_passes_the_proxy_too() {
 
 #[test]
 fn proxied_calls_converge_at_20_percent_loss() {
-    for seed in 0..seeds() / 4 {
+    for seed in 0..seeds() {
         basic_call(seed, lossy(0.2), seed % 2 == 1);
+    }
+}
+
+#[test]
+fn cancelled_and_forked_calls_converge_at_20_percent_loss() {
+    for seed in 0..seeds() / 2 {
+        // A parallel fork where one callee answers and the other rings, or a ringing callee
+        // the caller gives up on: either way every table empties and each side ends once.
+        let cancel = seed % 2 == 0;
+        let (codes, targets): (&[u16], _) = if cancel {
+            (&[180], ProxyTargets::single(callee_uri(0)))
+        } else {
+            (
+                &[180, 200],
+                ProxyTargets::parallel(vec![callee_uri(0), callee_uri(1)]),
+            )
+        };
+        let mut w = world(seed, lossy(0.2), codes, targets);
+        let d = w.call();
+        let a = w.a;
+        w.run_until(Duration::from_secs(20), |w| {
+            ended(w.net.events(a)) > 0
+                || established(w.net.events(a)) > 0
+                || w.net
+                    .events(a)
+                    .iter()
+                    .any(|e| matches!(e, Event::CallProgress { status: 180, .. }))
+        });
+        let now = w.net.now();
+        if cancel {
+            let _ = w.net.endpoint(a).cancel(now, d);
+        } else {
+            w.run_until(Duration::from_secs(20), |w| {
+                ended(w.net.events(a)) > 0 || established(w.net.events(a)) > 0
+            });
+            let now = w.net.now();
+            let _ = w.net.endpoint(a).bye(now, d);
+        }
+        drain_and_check(&mut w.net, seed);
+        assert_eq!(ended(w.net.events(a)), 1, "seed {seed}");
+        for &c in &w.callees {
+            assert!(ended(w.net.events(c)) <= 1, "seed {seed}");
+        }
+        if !cancel {
+            let ringing = w.callees[0];
+            assert_ne!(
+                w.end_reason(ringing),
+                Some(EndReason::RemoteBye),
+                "seed {seed}: the ringing branch never got the call"
+            );
+        }
     }
 }
 
@@ -429,4 +480,23 @@ fn message_is_proxied_without_record_route() {
         .any(|e| matches!(e, Event::ResponseReceived { status: 200, .. }));
     assert!(ok, "{:?}", w.net.events(a));
     assert_eq!(w.seen("MESSAGE ", "Record-Route"), 0);
+}
+
+#[test]
+fn a_strict_router_upstream_gets_its_request_uri_restored_from_the_last_route() {
+    // §16.4: the Request-URI is the Record-Route value we wrote; the real target is the last Route.
+    let mut p = Endpoint::new(config(PROXY), 1);
+    let now = std::time::Instant::now();
+    let bye = "BYE sip:10.0.0.3:5060;lr SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsr1\r\nRoute: <sip:u0@10.0.0.2:5060>\r\nMax-Forwards: 70\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>;tag=2\r\nCall-ID: sr1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, bye.into());
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    let fwd = out
+        .iter()
+        .find(|t| t.payload.starts_with(b"BYE "))
+        .expect("forwarded, not answered 481");
+    assert_eq!(fwd.dst, addr(2));
+    let m = Message::parse(fwd.payload.clone()).unwrap();
+    assert_eq!(m.request_uri_str(), Some("sip:u0@10.0.0.2:5060"));
+    assert_eq!(m.routes().count(), 0);
+    assert_eq!(m.max_forwards().unwrap(), Some(69));
 }
