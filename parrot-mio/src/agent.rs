@@ -3,13 +3,13 @@
 use crate::io::{MioIo, Source};
 use bytes::Bytes;
 use mio::event::Event;
-use mio::net::{TcpListener, UdpSocket};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Poll, Registry, Token, Waker};
 use parrot_proto::{ConnectionId, Transport};
 use parrot_ua::async_channel::{self, Receiver, TryRecvError};
 use parrot_ua::{
-    Agent, AgentConfig, AgentParts, CallEvent, Command, CommandSender, Driver, MediaHandlerFactory,
-    UasFactory,
+    Agent, AgentConfig, AgentParts, Bound, CallEvent, Command, CommandSender, Driver,
+    MediaHandlerFactory, StreamKind, UasFactory,
 };
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +29,7 @@ pub fn start(
     let mut agent = MioAgent::new(config, uas, media, poll.registry(), Token(0))?;
     let cmds = agent.command_channel(poll.registry())?;
     let events = agent.take_events().expect("fresh agent");
-    let (udp, tcp) = (agent.local_addr(), agent.tcp_addr());
+    let (udp, streams) = (agent.local_addr(), agent.stream_addrs().to_vec());
     let thread = std::thread::Builder::new()
         .name("parrot-sip".into())
         .spawn(move || {
@@ -41,7 +41,7 @@ pub fn start(
         cmds,
         events,
         udp,
-        tcp,
+        streams,
         runtime: "mio",
         thread,
     }))
@@ -63,15 +63,16 @@ pub struct MioAgent {
     cmds: Option<Receiver<Command>>,
     events: Option<Receiver<CallEvent>>,
     udp_addr: SocketAddr,
-    tcp_addr: Option<SocketAddr>,
+    streams: Vec<(StreamKind, SocketAddr)>,
     /// Receive buffer, reused for every packet.
     buf: Vec<u8>,
 }
 
 impl MioAgent {
-    /// Binds the SIP sockets (UDP, and a TCP listener on the same port when `config.tcp`)
-    /// and registers them on `registry`. The agent uses tokens from `first_token` upwards
-    /// (one per socket and connection, never reused): the caller's own tokens must lie below.
+    /// Binds the SIP sockets (UDP; a TCP listener on the same port when `config.tcp`; the
+    /// TLS, WS and WSS listeners of `config.streams`) and registers them on `registry`. The
+    /// agent uses tokens from `first_token` upwards (one per socket and connection, never
+    /// reused): the caller's own tokens must lie below.
     pub fn new(
         config: AgentConfig,
         uas: Option<UasFactory>,
@@ -79,32 +80,31 @@ impl MioAgent {
         registry: &Registry,
         first_token: Token,
     ) -> io::Result<MioAgent> {
-        let udp = std::net::UdpSocket::bind(config.bind)?;
-        udp.set_nonblocking(true)?;
-        let udp_addr = udp.local_addr()?;
-        let mut listeners = Vec::new();
-        if config.tcp {
-            let l = std::net::TcpListener::bind(udp_addr)?;
-            l.set_nonblocking(true)?;
-            listeners.push(TcpListener::from_std(l));
-        }
-        let tcp_addr = listeners.first().and_then(|l| l.local_addr().ok());
+        let bound = Bound::bind(&config)?;
+        let udp_addr = bound.udp_addr()?;
+        let streams = bound.stream_addrs();
+        let (ev_tx, ev_rx) = async_channel::unbounded();
+        let driver = Driver::new(config, &bound, uas, media, ev_tx)?;
+        let listeners = bound
+            .listeners
+            .into_iter()
+            .map(|(k, l)| (k, TcpListener::from_std(l)))
+            .collect();
         let io = MioIo::new(
             registry,
             Token(first_token.0 + 1),
-            UdpSocket::from_std(udp),
+            UdpSocket::from_std(bound.udp),
             listeners,
         )?;
-        let (ev_tx, ev_rx) = async_channel::unbounded();
         Ok(MioAgent {
-            driver: Driver::new(config, udp_addr, uas, media, ev_tx),
+            driver,
             io,
             waker_token: first_token,
             waker: None,
             cmds: None,
             events: Some(ev_rx),
             udp_addr,
-            tcp_addr,
+            streams,
             buf: vec![0; 65_536],
         })
     }
@@ -128,7 +128,15 @@ impl MioAgent {
 
     /// The TCP address SIP listens on, if any.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.tcp_addr
+        self.stream_addrs()
+            .iter()
+            .find(|(k, _)| *k == StreamKind::Tcp)
+            .map(|(_, a)| *a)
+    }
+
+    /// Every stream listener (TCP, TLS, WS, WSS) and its address.
+    pub fn stream_addrs(&self) -> &[(StreamKind, SocketAddr)] {
+        &self.streams
     }
 
     /// The events of every call, in order. Can be taken once.
@@ -145,16 +153,7 @@ impl MioAgent {
     /// Sends everything due and carries out every event (after using
     /// [`MioAgent::driver_mut`]).
     pub fn flush(&mut self) {
-        loop {
-            self.driver.flush(&mut self.io);
-            if self.io.dead.is_empty() {
-                return;
-            }
-            let now = Instant::now();
-            for id in std::mem::take(&mut self.io.dead) {
-                self.conn_closed(now, id);
-            }
-        }
+        self.driver.flush(&mut self.io);
     }
 
     /// Handles a readiness event. Returns `false` when the token is not one of the agent's.
@@ -282,19 +281,12 @@ impl MioAgent {
 
     fn accept(&mut self, i: usize) {
         loop {
-            let Some(l) = self.io.listeners.get(i) else {
+            let Some((kind, l)) = self.io.listeners.get(i) else {
                 return;
             };
-            let (local, r) = (l.local_addr(), l.accept());
+            let (kind, local, r) = (*kind, l.local_addr(), l.accept());
             match r {
-                Ok((stream, remote)) => {
-                    let local = stream.local_addr().or(local).unwrap_or(remote);
-                    if let Ok(id) = self.io.add_conn(stream, remote, false) {
-                        self.driver
-                            .ua
-                            .handle_connection_opened(id, local, remote, Transport::Tcp);
-                    }
-                }
+                Ok((stream, remote)) => self.accepted(kind, stream, local, remote),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -306,11 +298,39 @@ impl MioAgent {
         }
     }
 
+    fn accepted(
+        &mut self,
+        kind: StreamKind,
+        stream: TcpStream,
+        listener: io::Result<SocketAddr>,
+        remote: SocketAddr,
+    ) {
+        let now = Instant::now();
+        let local = stream.local_addr().or(listener).unwrap_or(remote);
+        // Refused (a TLS listener without a certificate): dropping the stream closes it.
+        let Some(id) = self.driver.conn_accepted(now, kind, local, remote) else {
+            return;
+        };
+        if self.io.add_conn(id, stream, false).is_err() {
+            self.driver.conn_closed(now, id);
+        }
+    }
+
     fn conn_event(&mut self, id: ConnectionId, event: &Event) {
         let Some(c) = self.io.conns.get_mut(&id) else {
             return;
         };
         let now = Instant::now();
+        if c.closing {
+            // The driver is done with it: write what is left, then close.
+            let gone = c.flush_out().is_err()
+                || c.is_flushed()
+                || !matches!(c.read_all(&mut self.buf, |_| {}), Ok(true));
+            if gone {
+                self.io.remove_conn(id);
+            }
+            return;
+        }
         if c.connecting {
             if !(event.is_writable() || event.is_error() || event.is_write_closed()) {
                 return;
@@ -320,40 +340,29 @@ impl MioAgent {
                 (Ok(None), Ok(remote)) => {
                     c.connecting = false;
                     let local = c.stream.local_addr().unwrap_or(remote);
-                    self.driver
-                        .ua
-                        .handle_connection_opened(id, local, remote, Transport::Tcp);
+                    self.driver.conn_connected(now, id, local);
                 }
                 (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return,
-                _ => {
-                    self.conn_closed(now, id);
-                    return;
-                }
+                _ => return self.conn_closed(now, id),
             }
         }
         let Some(c) = self.io.conns.get_mut(&id) else {
             return;
         };
         if event.is_writable() && c.flush_out().is_err() {
-            self.conn_closed(now, id);
-            return;
+            return self.conn_closed(now, id);
         }
-        let Some(c) = self.io.conns.get_mut(&id) else {
-            return;
-        };
         let driver = &mut self.driver;
-        let open = c.read_all(&mut self.buf, |data| {
-            driver.ua.handle_stream_bytes(now, id, data)
-        });
+        let open = c.read_all(&mut self.buf, |data| driver.conn_data(now, id, data));
         if !matches!(open, Ok(true)) {
             self.conn_closed(now, id);
         }
     }
 
+    /// A connection closed under us (the peer, an error).
     fn conn_closed(&mut self, now: Instant, id: ConnectionId) {
-        if self.io.remove_conn(id) {
-            self.driver.ua.handle_connection_closed(now, id);
-        }
+        self.io.remove_conn(id);
+        self.driver.conn_closed(now, id);
     }
 }
 

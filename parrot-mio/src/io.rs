@@ -3,8 +3,8 @@
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
-use parrot_proto::{ConnectionId, Transmit, Transport};
-use parrot_ua::{Io, PortPair};
+use parrot_proto::ConnectionId;
+use parrot_ua::{Io, PortPair, StreamKind};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ const MAX_PENDING: usize = 4 << 20;
 pub(crate) enum Source {
     /// The UDP SIP socket.
     Udp,
-    /// A TCP listener (its index).
+    /// A stream listener (its index).
     Listener(usize),
     /// A stream connection.
     Conn(ConnectionId),
@@ -35,10 +35,11 @@ pub(crate) struct MediaSockets {
 /// A TCP connection: the stream and what is waiting to be written to it.
 pub(crate) struct Conn {
     pub stream: TcpStream,
-    pub token: Token,
-    pub remote: SocketAddr,
+    token: Token,
     /// A connect in progress: writes wait, and the first WRITABLE tells how it went.
     pub connecting: bool,
+    /// The driver is done with it: it goes once what is waiting is written.
+    pub closing: bool,
     out: Vec<u8>,
 }
 
@@ -83,6 +84,11 @@ impl Conn {
         r
     }
 
+    /// Whether everything written has gone to the socket.
+    pub fn is_flushed(&self) -> bool {
+        self.out.is_empty()
+    }
+
     /// Reads until the socket would block, handing each chunk to `f`; `Ok(false)` when the
     /// peer closed.
     pub fn read_all(&mut self, buf: &mut [u8], mut f: impl FnMut(&[u8])) -> io::Result<bool> {
@@ -102,15 +108,11 @@ impl Conn {
 pub(crate) struct MioIo {
     registry: Registry,
     pub udp: UdpSocket,
-    pub listeners: Vec<TcpListener>,
+    pub listeners: Vec<(StreamKind, TcpListener)>,
     pub sources: HashMap<Token, Source>,
     next_token: usize,
     pub media: HashMap<u64, MediaSockets>,
     pub conns: HashMap<ConnectionId, Conn>,
-    by_remote: HashMap<SocketAddr, ConnectionId>,
-    next_conn: u64,
-    /// Connections that failed inside a send: closed (and reported) after the flush.
-    pub dead: Vec<ConnectionId>,
 }
 
 impl MioIo {
@@ -119,7 +121,7 @@ impl MioIo {
         registry: &Registry,
         first: Token,
         mut udp: UdpSocket,
-        mut listeners: Vec<TcpListener>,
+        mut listeners: Vec<(StreamKind, TcpListener)>,
     ) -> io::Result<MioIo> {
         let mut sources = HashMap::new();
         let mut next_token = first.0;
@@ -130,7 +132,7 @@ impl MioIo {
             t
         };
         registry.register(&mut udp, token(Source::Udp), Interest::READABLE)?;
-        for (i, l) in listeners.iter_mut().enumerate() {
+        for (i, (_, l)) in listeners.iter_mut().enumerate() {
             registry.register(l, token(Source::Listener(i)), Interest::READABLE)?;
         }
         Ok(MioIo {
@@ -141,9 +143,6 @@ impl MioIo {
             next_token,
             media: HashMap::new(),
             conns: HashMap::new(),
-            by_remote: HashMap::new(),
-            next_conn: 1,
-            dead: Vec::new(),
         })
     }
 
@@ -154,56 +153,39 @@ impl MioIo {
         t
     }
 
-    fn new_conn(&mut self) -> ConnectionId {
-        let id = ConnectionId(self.next_conn);
-        self.next_conn += 1;
-        id
-    }
-
-    /// Registers a connection (accepted, or with a connect under way).
+    /// Registers connection `id` (accepted, or with a connect under way).
     pub fn add_conn(
         &mut self,
+        id: ConnectionId,
         mut stream: TcpStream,
-        remote: SocketAddr,
         connecting: bool,
-    ) -> io::Result<ConnectionId> {
-        let id = self.new_conn();
+    ) -> io::Result<()> {
         let token = self.token(Source::Conn(id));
-        if let Err(e) =
-            self.registry
-                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-        {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.registry.register(&mut stream, token, interest) {
             self.sources.remove(&token);
             return Err(e);
         }
-        self.conns.insert(
-            id,
-            Conn {
-                stream,
-                token,
-                remote,
-                connecting,
-                out: Vec::new(),
-            },
-        );
-        self.by_remote.insert(remote, id);
-        Ok(id)
+        let conn = Conn {
+            stream,
+            token,
+            connecting,
+            closing: false,
+            out: Vec::new(),
+        };
+        self.conns.insert(id, conn);
+        Ok(())
     }
 
     /// Forgets a connection and closes its socket.
-    pub fn remove_conn(&mut self, id: ConnectionId) -> bool {
-        let Some(mut c) = self.conns.remove(&id) else {
-            return false;
-        };
-        let _ = self.registry.deregister(&mut c.stream);
-        self.sources.remove(&c.token);
-        if self.by_remote.get(&c.remote) == Some(&id) {
-            self.by_remote.remove(&c.remote);
+    pub fn remove_conn(&mut self, id: ConnectionId) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.registry.deregister(&mut c.stream);
+            self.sources.remove(&c.token);
         }
-        true
     }
 
-    /// Every call's media sockets are closed (the loop ends).
+    /// Closes every socket but the SIP ones (the loop ends).
     pub fn close_all(&mut self) {
         let calls: Vec<u64> = self.media.keys().copied().collect();
         for c in calls {
@@ -217,30 +199,28 @@ impl MioIo {
 }
 
 impl Io for MioIo {
-    fn send_sip(&mut self, t: Transmit) -> io::Result<()> {
-        if t.transport == Transport::Udp {
-            return self.udp.send_to(&t.payload, t.dst).map(drop);
+    fn send_udp(&mut self, dst: SocketAddr, data: &[u8]) -> io::Result<()> {
+        self.udp.send_to(data, dst).map(drop)
+    }
+
+    fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()> {
+        let stream = TcpStream::connect(dst)?;
+        self.add_conn(conn, stream, true)
+    }
+
+    fn conn_write(&mut self, conn: ConnectionId, data: &[u8]) -> io::Result<()> {
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.closing => c.write(data),
+            _ => Err(io::ErrorKind::NotConnected.into()),
         }
-        let id = t
-            .conn
-            .filter(|c| self.conns.contains_key(c))
-            .or_else(|| self.by_remote.get(&t.dst).copied());
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let stream = TcpStream::connect(t.dst)?;
-                self.add_conn(stream, t.dst, true)?
-            }
-        };
-        let conn = self
-            .conns
-            .get_mut(&id)
-            .ok_or(io::Error::from(io::ErrorKind::NotConnected))?;
-        let r = conn.write(&t.payload);
-        if r.is_err() {
-            self.dead.push(id);
+    }
+
+    fn conn_close(&mut self, conn: ConnectionId) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if !c.connecting && !c.is_flushed() => c.closing = true,
+            Some(_) => self.remove_conn(conn),
+            None => {}
         }
-        r
     }
 
     fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
