@@ -1,0 +1,459 @@
+//! The loop: sockets, one timer and a [`Driver`], on a single-threaded smol executor.
+//!
+//! The main task reads the SIP UDP socket and the command channel and sleeps on the timer.
+//! Every other socket has a task of its own on the same thread: each call's RTP/RTCP pair,
+//! each stream listener and each connection. Those tasks feed the driver directly (see
+//! [`feed`]) and wake the main task only when the next deadline moved earlier.
+
+use async_executor::{LocalExecutor, Task};
+use async_io::{Async, Timer};
+use bytes::Bytes;
+use futures_lite::future;
+use parrot_proto::{ConnectionId, Transport};
+use parrot_ua::async_channel::{self, Receiver, Sender};
+use parrot_ua::{
+    Agent, AgentConfig, AgentParts, Bound, Command, CommandSender, Driver, Io, MediaHandlerFactory,
+    PortPair, StreamKind, UasFactory,
+};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+/// Binds the SIP sockets and starts the agent on a thread of its own. `uas` makes the SIP
+/// handler of each incoming request (none: every call is auto-answered when `auto_answer`);
+/// `media` makes each call's media handler (none: silence).
+pub fn start(
+    config: AgentConfig,
+    uas: Option<UasFactory>,
+    media: Option<MediaHandlerFactory>,
+) -> io::Result<Agent> {
+    let bound = Bound::bind(&config)?;
+    let udp_addr = bound.udp_addr()?;
+    let streams = bound.stream_addrs();
+    let (cmds, cmd_rx) = CommandSender::channel(None);
+    let (ev_tx, ev_rx) = async_channel::unbounded();
+    let thread = std::thread::Builder::new()
+        .name("parrot-sip".into())
+        .spawn(move || {
+            let ex = Rc::new(LocalExecutor::new());
+            let r = Driver::new(config, &bound, uas, media, ev_tx)
+                .and_then(|driver| async_io::block_on(ex.run(run(&ex, driver, bound, cmd_rx))));
+            if let Err(e) = r {
+                tracing::error!("SIP agent: {e}");
+            }
+        })?;
+    Ok(Agent::from_parts(AgentParts {
+        cmds,
+        events: ev_rx,
+        udp: udp_addr,
+        streams,
+        runtime: "smol",
+        thread,
+    }))
+}
+
+/// Everything the tasks share: the driver and the sockets it writes to.
+struct Shared {
+    driver: Driver,
+    io: SmolIo,
+    /// The deadline the main task's timer is set to.
+    armed: Option<Instant>,
+    /// Wakes the main task (one slot: a wake-up sent while it is busy is kept).
+    wake: Sender<()>,
+}
+
+/// Feeds one input to the driver from a socket task, sends what it caused, and wakes the main
+/// task if the next deadline moved earlier (or a shutdown finished). `false` once the agent
+/// has stopped.
+fn feed(shared: &Weak<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Instant)) -> bool {
+    let Some(shared) = shared.upgrade() else {
+        return false;
+    };
+    let mut s = shared.borrow_mut();
+    let s = &mut *s;
+    let now = Instant::now();
+    input(s, now);
+    s.driver.flush(&mut s.io);
+    let next = s.driver.poll_timeout();
+    let earlier = next.is_some_and(|n| s.armed.is_none_or(|a| n < a));
+    if earlier || s.driver.ua.is_shut_down(now) {
+        let _ = s.wake.try_send(());
+    }
+    true
+}
+
+/// The adapter's sockets, as the driver sees them.
+struct SmolIo {
+    ex: Rc<LocalExecutor<'static>>,
+    shared: Weak<RefCell<Shared>>,
+    udp: UdpSocket,
+    media: HashMap<u64, MediaSockets>,
+    conns: HashMap<ConnectionId, Conn>,
+}
+
+/// A call's sockets: `std` clones for sending (a non-blocking `send_to` needs no readiness),
+/// and the task reading the `Async` originals (dropping it cancels it).
+struct MediaSockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    _reader: Task<()>,
+}
+
+/// A stream connection: its socket's state, shared with the task that reads it and writes
+/// what could not be written at once.
+struct Conn {
+    state: Rc<ConnState>,
+    task: Task<()>,
+}
+
+struct ConnState {
+    /// Set once connected.
+    stream: OnceCell<Async<TcpStream>>,
+    /// Bytes waiting for the socket to take them.
+    out: RefCell<Vec<u8>>,
+    /// Close once `out` is written.
+    closing: Cell<bool>,
+    /// Tells the task that `out` or `closing` changed.
+    kick: Sender<()>,
+}
+
+impl ConnState {
+    /// Writes at once what the socket takes, and queues the rest for the connection's task.
+    fn write(&self, mut data: &[u8]) -> io::Result<()> {
+        let mut out = self.out.borrow_mut();
+        if let (true, Some(s)) = (out.is_empty(), self.stream.get()) {
+            match s.get_ref().write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !data.is_empty() {
+            out.extend_from_slice(data);
+            let _ = self.kick.try_send(());
+        }
+        Ok(())
+    }
+}
+
+impl SmolIo {
+    /// Starts the task of connection `id`: on `stream`, or on a connection to `dst`.
+    fn spawn_conn(&mut self, id: ConnectionId, stream: Option<Async<TcpStream>>, dst: SocketAddr) {
+        let (kick, kicked) = async_channel::bounded(1);
+        let state = Rc::new(ConnState {
+            stream: OnceCell::new(),
+            out: RefCell::new(Vec::new()),
+            closing: Cell::new(false),
+            kick,
+        });
+        let connect = match stream {
+            Some(s) => {
+                let _ = state.stream.set(s);
+                None
+            }
+            None => Some(dst),
+        };
+        let task = conn_task(self.shared.clone(), id, state.clone(), kicked, connect);
+        let task = self.ex.spawn(task);
+        self.conns.insert(id, Conn { state, task });
+    }
+}
+
+impl Io for SmolIo {
+    fn send_udp(&mut self, dst: SocketAddr, data: &[u8]) -> io::Result<()> {
+        self.udp.send_to(data, dst).map(drop)
+    }
+
+    fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
+        if let Some(m) = self.media.get(&call) {
+            let sock = if rtcp { &m.rtcp } else { &m.rtp };
+            let _ = sock.send_to(data, dst);
+        }
+    }
+
+    fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
+        let (rtp, rtcp) = (pair.rtp.try_clone()?, pair.rtcp.try_clone()?);
+        let reader = media_reader(
+            self.shared.clone(),
+            call,
+            Async::new(pair.rtp)?,
+            Async::new(pair.rtcp)?,
+        );
+        let _reader = self.ex.spawn(reader);
+        self.media.insert(call, MediaSockets { rtp, rtcp, _reader });
+        Ok(())
+    }
+
+    fn close_media(&mut self, call: u64) {
+        self.media.remove(&call);
+    }
+
+    fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()> {
+        self.spawn_conn(conn, None, dst);
+        Ok(())
+    }
+
+    fn conn_write(&mut self, conn: ConnectionId, data: &[u8]) -> io::Result<()> {
+        match self.conns.get(&conn) {
+            Some(c) => c.state.write(data),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn conn_close(&mut self, conn: ConnectionId) {
+        // The task writes what is queued, then drops the socket.
+        if let Some(c) = self.conns.remove(&conn) {
+            c.state.closing.set(true);
+            let _ = c.state.kick.try_send(());
+            c.task.detach();
+        }
+    }
+}
+
+/// Reads one call's RTP and RTCP sockets and hands each packet to the user agent. Nothing
+/// is allocated per packet.
+async fn media_reader(
+    shared: Weak<RefCell<Shared>>,
+    call: u64,
+    rtp: Async<UdpSocket>,
+    rtcp: Async<UdpSocket>,
+) {
+    let mut a = [0u8; 2048];
+    let mut b = [0u8; 2048];
+    loop {
+        let got = future::race(
+            async { rtp.recv_from(&mut a).await.map(|(n, _)| (false, n)) },
+            async { rtcp.recv_from(&mut b).await.map(|(n, _)| (true, n)) },
+        )
+        .await;
+        // An error is one ICMP report taken off the socket: read on.
+        let Ok((is_rtcp, n)) = got else { continue };
+        let data = if is_rtcp { &b[..n] } else { &a[..n] };
+        if !feed(&shared, |s, now| {
+            s.driver.ua.handle_media(now, call, is_rtcp, data)
+        }) {
+            return;
+        }
+    }
+}
+
+/// Accepts connections on a stream listener and starts a task for each.
+async fn accept_loop(shared: Weak<RefCell<Shared>>, kind: StreamKind, listener: TcpListener) {
+    let Ok(listener) = Async::new(listener) else {
+        return;
+    };
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors, most likely: let some close before trying again.
+                tracing::debug!("{kind:?} accept: {e}");
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.get_ref().local_addr() else {
+            continue;
+        };
+        if !feed(&shared, |s, now| {
+            if let Some(id) = s.driver.conn_accepted(now, kind, local, remote) {
+                s.io.spawn_conn(id, Some(stream), remote);
+            }
+        }) {
+            return;
+        }
+    }
+}
+
+/// What a connection's task saw.
+enum ConnStep {
+    Data(usize),
+    /// The peer closed, or reading or writing failed.
+    Lost,
+    /// Closed by the driver, and everything queued is written.
+    Done,
+}
+
+/// Runs one connection: connects first when `connect` says where, then hands the driver the
+/// raw bytes that arrive and writes what [`ConnState::write`] queued.
+async fn conn_task(
+    shared: Weak<RefCell<Shared>>,
+    id: ConnectionId,
+    state: Rc<ConnState>,
+    kicked: Receiver<()>,
+    connect: Option<SocketAddr>,
+) {
+    let lost = |shared: &Weak<RefCell<Shared>>| {
+        feed(shared, |s, now| {
+            s.io.conns.remove(&id);
+            s.driver.conn_closed(now, id);
+        })
+    };
+    if let Some(dst) = connect {
+        let Ok(stream) = Async::<TcpStream>::connect(dst).await else {
+            lost(&shared);
+            return;
+        };
+        let local = stream.get_ref().local_addr().unwrap_or(dst);
+        let _ = state.stream.set(stream);
+        feed(&shared, |s, now| s.driver.conn_connected(now, id, local));
+    }
+    let Some(stream) = state.stream.get() else {
+        return;
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let read = async {
+            match stream.read_with(|mut s| s.read(&mut buf)).await {
+                Ok(0) | Err(_) => ConnStep::Lost,
+                Ok(n) => ConnStep::Data(n),
+            }
+        };
+        let write = async {
+            loop {
+                if state.out.borrow().is_empty() {
+                    if state.closing.get() {
+                        return ConnStep::Done;
+                    }
+                    let _ = kicked.recv().await;
+                    continue;
+                }
+                let wrote = {
+                    let mut out = state.out.borrow_mut();
+                    match stream.get_ref().write(&out) {
+                        Ok(0) => return ConnStep::Lost,
+                        Ok(n) => drop(out.drain(..n)),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return ConnStep::Lost,
+                    }
+                    out.is_empty()
+                };
+                if !wrote && stream.writable().await.is_err() {
+                    return ConnStep::Lost;
+                }
+            }
+        };
+        let step = future::race(read, write).await;
+        let more = match step {
+            ConnStep::Data(n) => feed(&shared, |s, now| s.driver.conn_data(now, id, &buf[..n])),
+            ConnStep::Lost => {
+                lost(&shared);
+                false
+            }
+            ConnStep::Done => false,
+        };
+        if !more {
+            return;
+        }
+    }
+}
+
+/// What woke the main task.
+enum Input {
+    Udp(usize, SocketAddr),
+    Command(Command),
+    /// Every [`Agent`] handle is gone.
+    NoCommands,
+    Timer,
+    /// A socket task asked for a new look at the deadline, or a read failed.
+    Nothing,
+}
+
+async fn run(
+    ex: &Rc<LocalExecutor<'static>>,
+    driver: Driver,
+    bound: Bound,
+    cmds: Receiver<Command>,
+) -> io::Result<()> {
+    let udp_addr = bound.udp_addr()?;
+    let udp = Async::new(bound.udp.try_clone()?)?;
+    let (wake, wake_rx) = async_channel::bounded(1);
+    let shared = Rc::new(RefCell::new(Shared {
+        driver,
+        io: SmolIo {
+            ex: ex.clone(),
+            shared: Weak::new(),
+            udp: bound.udp,
+            media: HashMap::new(),
+            conns: HashMap::new(),
+        },
+        armed: None,
+        wake,
+    }));
+    let weak = Rc::downgrade(&shared);
+    shared.borrow_mut().io.shared = weak.clone();
+    let _listeners: Vec<Task<()>> = (bound.listeners.into_iter())
+        .map(|(kind, l)| ex.spawn(accept_loop(weak.clone(), kind, l)))
+        .collect();
+    let mut cmds = Some(cmds);
+    // One timer for the whole agent, moved only when the deadline changes.
+    let mut timer = Timer::never();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        {
+            let mut s = shared.borrow_mut();
+            let s = &mut *s;
+            s.driver.flush(&mut s.io);
+            if s.driver.is_done(Instant::now()) {
+                s.io.media.clear();
+                return Ok(());
+            }
+            let deadline = s.driver.poll_timeout();
+            if deadline != s.armed {
+                match deadline {
+                    Some(d) => timer.set_at(d),
+                    None => timer.clear(),
+                }
+                s.armed = deadline;
+            }
+        }
+        let input = {
+            let sip = async {
+                match udp.recv_from(&mut buf).await {
+                    Ok((n, src)) => Input::Udp(n, src),
+                    Err(_) => Input::Nothing,
+                }
+            };
+            let command = async {
+                match &cmds {
+                    Some(c) => c.recv().await.map_or(Input::NoCommands, Input::Command),
+                    None => future::pending().await,
+                }
+            };
+            let woken = async {
+                let _ = wake_rx.recv().await;
+                Input::Nothing
+            };
+            let fired = async {
+                (&mut timer).await;
+                Input::Timer
+            };
+            future::race(sip, future::race(command, future::race(woken, fired))).await
+        };
+        let mut s = shared.borrow_mut();
+        let now = Instant::now();
+        match input {
+            Input::Udp(n, src) => {
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                let ua = &mut s.driver.ua;
+                ua.handle_sip_datagram(now, udp_addr, src, Transport::Udp, data);
+            }
+            Input::Command(c) => s.driver.handle_command(now, c),
+            Input::NoCommands => {
+                // Every Agent handle is gone: stop as if asked to.
+                cmds = None;
+                let (tx, _rx) = async_channel::bounded(1);
+                s.driver.handle_command(now, Command::Shutdown(tx));
+            }
+            Input::Timer => {
+                // A timer that fired is disarmed.
+                s.armed = None;
+                s.driver.handle_timeout(now);
+            }
+            Input::Nothing => {}
+        }
+    }
+}
