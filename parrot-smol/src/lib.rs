@@ -5,8 +5,10 @@
 //! and a loop around [`parrot_ua`]'s user agent. All protocol and call policy lives in the
 //! cores and in [`parrot_ua::UserAgent`]; this crate only
 //!
-//! * owns the SIP sockets (UDP, and TCP with one connection per peer reused per RFC 3261 §18)
-//!   and each call's RTP/RTCP sockets, and hands what arrives to the user agent;
+//! * owns the SIP sockets (UDP, and a listener for each stream kind in
+//!   [`parrot_ua::Bound`]: TCP, TLS, WS, WSS) and each call's RTP/RTCP sockets, and hands what
+//!   arrives to the [`parrot_ua::Driver`]. Connections move raw TCP bytes only: TLS, WebSocket
+//!   framing and connection reuse (RFC 3261 §18) are the driver's;
 //! * sleeps on one [`async_io::Timer`] until [`parrot_ua::Driver::poll_timeout`] and calls
 //!   [`parrot_ua::Driver::flush`] after every input (the drain rule of the cores).
 //!
