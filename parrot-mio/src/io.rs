@@ -268,3 +268,82 @@ impl Io for MioIo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+
+    /// A peer that reads slowly: what the socket does not take waits in the connection's
+    /// buffer, goes out on WRITABLE, in order; a peer that never reads gets the connection
+    /// given up rather than unbounded memory.
+    #[test]
+    fn writes_the_socket_does_not_take_wait_for_writable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let token = Token(7);
+        poll.registry()
+            .register(&mut stream, token, Interest::WRITABLE)
+            .unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut conn = Conn {
+            stream,
+            token,
+            connecting: false,
+            closing: false,
+            out: Vec::new(),
+        };
+        // Write until the socket's buffers are full and some bytes wait, then a bit more.
+        let mut data = Vec::new();
+        let mut i = 0u32;
+        let mut extra = 0;
+        while extra < 3 {
+            assert!(data.len() < 64 << 20, "the socket never filled up");
+            let chunk: Vec<u8> = (0..100_000)
+                .map(|_| {
+                    i += 1;
+                    (i % 251) as u8
+                })
+                .collect();
+            conn.write(&chunk).unwrap();
+            data.extend_from_slice(&chunk);
+            if !conn.is_flushed() {
+                extra += 1;
+            }
+        }
+        let expected = data.clone();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65_536];
+            while got.len() < expected.len() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                let n = peer.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got == expected, "bytes arrive whole and in order");
+            peer
+        });
+        let mut events = Events::with_capacity(4);
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !conn.is_flushed() {
+            assert!(std::time::Instant::now() < end);
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(100)))
+                .unwrap();
+            conn.flush_out().unwrap();
+        }
+        let _peer = reader.join().unwrap();
+        // Nobody reads any more: past MAX_PENDING the connection is given up.
+        let chunk = vec![0u8; 1 << 20];
+        let mut r = Ok(());
+        for _ in 0..64 {
+            r = conn.write(&chunk);
+            if r.is_err() {
+                break;
+            }
+        }
+        assert!(r.is_err(), "a peer that does not read is given up");
+        assert!(conn.out.len() <= MAX_PENDING);
+    }
+}

@@ -357,3 +357,30 @@ fn a_device_wired_in_one_line_sends_and_plays_audio() {
     srv.shutdown_blocking();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_tcp_call_to_a_closed_port_fails_at_once() {
+    let cli = client((44250, 44259));
+    // A port nobody listens on (bound, then closed).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let opts = CallOptions {
+        tcp: true,
+        ..CallOptions::default()
+    };
+    let call = cli
+        .call_blocking(&format!("sip:parrot@{dead};transport=tcp"), opts, None)
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call.wait_blocking());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the refused connect ends the call, no timer needed");
+    assert!(!out.answered);
+    assert!(out.status.is_some(), "{out:?}");
+    cli.shutdown_blocking();
+}
