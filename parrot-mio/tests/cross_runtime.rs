@@ -45,8 +45,6 @@ fn next_within(rx: &Receiver<CallEvent>, limit: Duration) -> Option<CallEvent> {
 /// the call is checked (`callee_events`: the callee's events of every call).
 fn call(caller: &Agent, callee: &Agent, callee_events: &Receiver<CallEvent>, tcp: bool) {
     assert_ne!(caller.runtime(), callee.runtime());
-    // Events of earlier calls (this agent as the caller) are not this call's.
-    while callee_events.try_recv().is_ok() {}
     let uri = if tcp {
         format!("sip:parrot@{};transport=tcp", callee.tcp_addr().unwrap())
     } else {
@@ -71,8 +69,15 @@ fn call(caller: &Agent, callee: &Agent, callee_events: &Receiver<CallEvent>, tcp
     assert_eq!(out.ended_by, EndedBy::Local);
     assert!(out.media.rtp_received > 30, "{:?}", out.media);
     assert!(out.media.rtp_sent > 30, "{:?}", out.media);
-    let (mut digits, mut ended) = (String::new(), None);
+    let (mut digits, mut ended, mut number) = (String::new(), None, None);
     while let Some(ev) = next_within(callee_events, Duration::from_secs(3)) {
+        if matches!(ev.kind, CallEventKind::Incoming { .. }) {
+            number = Some(ev.call);
+        }
+        if number != Some(ev.call) {
+            // An earlier call's (this agent as the caller).
+            continue;
+        }
         match ev.kind {
             CallEventKind::Dtmf(d) => digits.push(d),
             CallEventKind::Ended { by, media, .. } => {
