@@ -120,22 +120,68 @@ struct ConnState {
     kick: Sender<()>,
 }
 
+/// Bytes a connection may have waiting for the socket before it is given up (a peer that
+/// never reads must not take unbounded memory).
+const MAX_PENDING: usize = 4 << 20;
+
 impl ConnState {
     /// Writes at once what the socket takes, and queues the rest for the connection's task.
-    fn write(&self, mut data: &[u8]) -> io::Result<()> {
+    fn write(&self, data: &[u8]) -> io::Result<()> {
         let mut out = self.out.borrow_mut();
-        if let (true, Some(s)) = (out.is_empty(), self.stream.get()) {
-            match s.get_ref().write(data) {
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
+        let was_empty = out.is_empty();
+        if out.len() + data.len() > MAX_PENDING {
+            return Err(io::Error::other("peer does not read; connection given up"));
         }
-        if !data.is_empty() {
-            out.extend_from_slice(data);
+        out.extend_from_slice(data);
+        drop(out);
+        if was_empty && self.stream.get().is_some() {
+            self.flush_out()?;
+        }
+        if !self.out.borrow().is_empty() {
             let _ = self.kick.try_send(());
         }
         Ok(())
+    }
+
+    /// Writes what is queued until done or the socket is full.
+    fn flush_out(&self) -> io::Result<()> {
+        let Some(s) = self.stream.get() else {
+            return Ok(());
+        };
+        let mut out = self.out.borrow_mut();
+        let mut done = 0;
+        let r = loop {
+            if done == out.len() {
+                break Ok(());
+            }
+            match s.get_ref().write(&out[done..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        out.drain(..done);
+        r
+    }
+
+    /// Writes what [`ConnState::write`] queued as the socket takes it; returns once closing
+    /// with nothing left ([`ConnStep::Done`]) or when writing fails ([`ConnStep::Lost`]).
+    async fn writer(&self, stream: &Async<TcpStream>, kicked: &Receiver<()>) -> ConnStep {
+        loop {
+            if self.flush_out().is_err() {
+                return ConnStep::Lost;
+            }
+            if self.out.borrow().is_empty() {
+                if self.closing.get() {
+                    return ConnStep::Done;
+                }
+                let _ = kicked.recv().await;
+            } else if stream.writable().await.is_err() {
+                return ConnStep::Lost;
+            }
+        }
     }
 }
 
@@ -312,30 +358,7 @@ async fn conn_task(
                 Ok(n) => ConnStep::Data(n),
             }
         };
-        let write = async {
-            loop {
-                if state.out.borrow().is_empty() {
-                    if state.closing.get() {
-                        return ConnStep::Done;
-                    }
-                    let _ = kicked.recv().await;
-                    continue;
-                }
-                let wrote = {
-                    let mut out = state.out.borrow_mut();
-                    match stream.get_ref().write(&out) {
-                        Ok(0) => return ConnStep::Lost,
-                        Ok(n) => drop(out.drain(..n)),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => return ConnStep::Lost,
-                    }
-                    out.is_empty()
-                };
-                if !wrote && stream.writable().await.is_err() {
-                    return ConnStep::Lost;
-                }
-            }
-        };
+        let write = state.writer(stream, &kicked);
         let step = future::race(read, write).await;
         let more = match step {
             ConnStep::Data(n) => feed(&shared, |s, now| s.driver.conn_data(now, id, &buf[..n])),
@@ -455,5 +478,75 @@ async fn run(
             }
             Input::Nothing => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's state on a loopback socket pair; returns the peer's end too.
+    fn pair() -> (Rc<ConnState>, Receiver<()>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let (kick, kicked) = async_channel::bounded(1);
+        let state = Rc::new(ConnState {
+            stream: OnceCell::new(),
+            out: RefCell::new(Vec::new()),
+            closing: Cell::new(false),
+            kick,
+        });
+        let _ = state.stream.set(Async::new(stream).unwrap());
+        (state, kicked, peer)
+    }
+
+    /// What the socket does not take at once waits and goes out as the peer reads, whole and
+    /// in order; a peer that never reads gets the connection given up rather than unbounded
+    /// memory.
+    #[test]
+    fn writes_the_socket_does_not_take_wait_for_the_writer() {
+        let (state, kicked, mut peer) = pair();
+        // Write until the socket's buffers are full and some bytes wait, then a bit more.
+        let mut data = Vec::new();
+        let mut extra = 0;
+        while extra < 3 {
+            assert!(data.len() < 64 << 20, "the socket never filled up");
+            let chunk: Vec<u8> = (data.len()..data.len() + 100_000)
+                .map(|i| (i % 251) as u8)
+                .collect();
+            state.write(&chunk).unwrap();
+            data.extend_from_slice(&chunk);
+            if !state.out.borrow().is_empty() {
+                extra += 1;
+            }
+        }
+        let expected = data.len();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65_536];
+            while got.len() < expected {
+                std::thread::sleep(Duration::from_millis(1));
+                let n = peer.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            (got, peer)
+        });
+        state.closing.set(true);
+        let stream = state.stream.get().unwrap();
+        let step = async_io::block_on(future::or(state.writer(stream, &kicked), async {
+            Timer::after(Duration::from_secs(20)).await;
+            ConnStep::Lost
+        }));
+        assert!(matches!(step, ConnStep::Done), "everything was written");
+        let (got, _peer) = reader.join().unwrap();
+        assert!(got == data, "bytes arrive whole and in order");
+
+        // Nobody reads any more: past MAX_PENDING the connection is given up.
+        let chunk = vec![0u8; 1 << 20];
+        let failed = (0..MAX_PENDING / chunk.len() + 64).any(|_| state.write(&chunk).is_err());
+        assert!(failed, "a peer that never reads is given up");
+        assert!(state.out.borrow().len() <= MAX_PENDING);
     }
 }

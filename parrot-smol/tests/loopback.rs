@@ -392,3 +392,29 @@ fn a_device_wired_in_one_line_sends_and_plays_audio() {
         let _ = std::fs::remove_dir_all(dir);
     });
 }
+
+#[test]
+fn a_refused_tcp_connect_ends_the_call_at_once() {
+    // A port nobody listens on (any more).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cli = client((48300, 48399));
+    block_on(async {
+        let opts = CallOptions {
+            tcp: true,
+            ..CallOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let call = cli
+            .call(&format!("sip:parrot@{closed};transport=tcp"), opts)
+            .await
+            .unwrap();
+        let out = timeout(5, call.wait()).await.expect("no 32 s Timer B wait");
+        assert!(!out.answered);
+        assert!(out.status.is_some(), "{out:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        cli.shutdown().await;
+    });
+}
