@@ -3,7 +3,10 @@
 use crate::devices::LiveView;
 use crate::ivr::{builtin_files, Caller};
 use crate::print_event;
+use crate::runtime::Runtime;
+use parrot_proto::Transport;
 use parrot_tokio::{Agent, AgentConfig, CallEventKind, CallOptions, MediaHandlerFactory};
+use parrot_ua::TlsClient;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,9 +47,18 @@ pub struct CallArgs {
     /// How many calls run at once.
     #[arg(long, default_value_t = 1)]
     parallel: u32,
-    /// Use TCP.
+    /// Use TCP (same as --transport tcp).
     #[arg(long)]
     tcp: bool,
+    /// The transport: udp, tcp, tls, ws or wss (`sips:` URIs default to tls).
+    #[arg(long, value_parser = parse_transport)]
+    transport: Option<Transport>,
+    /// Trusted CA certificates (PEM) for TLS and WSS.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The runtime that drives SIP and media.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: Runtime,
     /// RTP port range, LO-HI.
     #[arg(long, default_value = "16384-32767", value_parser = crate::serve_range)]
     rtp_ports: (u16, u16),
@@ -60,17 +72,25 @@ pub struct CallArgs {
     output_device: Option<String>,
 }
 
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    Transport::from_via_token(s)
+        .ok_or_else(|| format!("unknown transport {s:?} (udp, tcp, tls, ws, wss)"))
+}
+
 async fn start(
+    runtime: Runtime,
     bind: SocketAddr,
     rtp: (u16, u16),
     media: Option<MediaHandlerFactory>,
+    tls: Option<TlsClient>,
 ) -> Result<Agent, ExitCode> {
     let mut cfg = AgentConfig::new(bind);
+    cfg.tls_client = tls;
     cfg.tcp = false;
     cfg.auto_answer = false;
     cfg.rtp_ports = rtp.0..=rtp.1;
     cfg.builtin_files = builtin_files();
-    parrot_tokio::start(cfg, None, media).map_err(|e| {
+    runtime.start(cfg, None, media).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             eprintln!(
                 "parrot: port {} is in use, try --bind {}:0",
@@ -142,7 +162,14 @@ pub async fn call(args: CallArgs) -> ExitCode {
         });
         Box::new(Caller::new(play.clone(), rec))
     });
-    let agent = match start(args.bind, args.rtp_ports, Some(media)).await {
+    let tls = match crate::runtime::tls_client(args.tls_ca.as_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("parrot call: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let agent = match start(args.runtime, args.bind, args.rtp_ports, Some(media), tls).await {
         Ok(a) => Arc::new(a),
         Err(code) => return code,
     };
@@ -157,7 +184,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
         }),
         credentials: creds,
         tcp: args.tcp,
-        transport: None,
+        transport: args.transport,
         headers: Vec::new(),
     };
     let sem = Arc::new(tokio::sync::Semaphore::new(args.parallel.max(1) as usize));
@@ -292,10 +319,13 @@ pub struct RegisterArgs {
     /// Local SIP address.
     #[arg(long, default_value = "0.0.0.0:0")]
     bind: SocketAddr,
+    /// The runtime that drives SIP.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: Runtime,
 }
 
 pub async fn register(args: RegisterArgs) -> ExitCode {
-    let agent = match start(args.bind, (16384, 32767), None).await {
+    let agent = match start(args.runtime, args.bind, (16384, 32767), None, None).await {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -346,10 +376,13 @@ pub struct OptionsArgs {
     /// Local SIP address.
     #[arg(long, default_value = "0.0.0.0:0")]
     bind: SocketAddr,
+    /// The runtime that drives SIP.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: Runtime,
 }
 
 pub async fn options(args: OptionsArgs) -> ExitCode {
-    let agent = match start(args.bind, (16384, 32767), None).await {
+    let agent = match start(args.runtime, args.bind, (16384, 32767), None, None).await {
         Ok(a) => a,
         Err(code) => return code,
     };

@@ -4,6 +4,7 @@ mod call;
 mod devices;
 mod inspect;
 mod ivr;
+mod runtime;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -6,6 +6,7 @@ use parrot_proto::auth::{DigestAlgorithm, DigestServer, InMemoryCredentials, Ver
 use parrot_proto::{Action, ProxyTargets, Reply, Request, UasHandler};
 use parrot_proto::{Registrar, RegistrarConfig};
 use parrot_tokio::{AgentConfig, MediaHandlerFactory, UasFactory};
+use parrot_ua::StreamKind;
 use rand_core::TryRngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,12 @@ pub struct Args {
     /// answering it, e.g. `sip:service@127.0.0.1:5070`.
     #[arg(long, value_name = "URI")]
     proxy_to: Option<String>,
+    /// TLS and WebSocket listeners.
+    #[command(flatten)]
+    streams: crate::runtime::StreamArgs,
+    /// The runtime that drives SIP and media.
+    #[arg(long, value_enum, default_value_t)]
+    runtime: crate::runtime::Runtime,
     /// Test switch: the SIP handler panics on every Nth call (fault isolation).
     #[arg(long, hide = true)]
     panic_every: Option<u64>,
@@ -244,6 +251,14 @@ pub async fn run(args: Args) -> ExitCode {
     cfg.rtp_ports = args.rtp_ports.0..=args.rtp_ports.1;
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
+    match args.streams.apply(&mut cfg) {
+        Ok(Some(note)) => println!("{note}"),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("parrot serve: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(p) = &args.play {
         // Read once and served from memory: every call shares one decoded copy.
         match std::fs::read(p) {
@@ -312,7 +327,7 @@ pub async fn run(args: Args) -> ExitCode {
     let media: MediaHandlerFactory = Box::new(move |call, _role| {
         Box::new(AnsweringMachine::new(play.clone(), dir.clone(), call))
     });
-    let mut agent = match parrot_tokio::start(cfg, Some(uas), Some(media)) {
+    let mut agent = match args.runtime.start(cfg, Some(uas), Some(media)) {
         Ok(a) => a,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let suggestion =
@@ -335,11 +350,18 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let tcp = agent
-        .tcp_addr()
-        .map(|a| format!(" tcp {a}"))
-        .unwrap_or_default();
-    println!("listening on udp {}{tcp}", agent.local_addr());
+    let mut listening = format!("listening on udp {}", agent.local_addr());
+    for (kind, name) in [
+        (StreamKind::Tcp, "tcp"),
+        (StreamKind::Tls, "tls"),
+        (StreamKind::Ws, "ws"),
+        (StreamKind::Wss, "wss"),
+    ] {
+        if let Some(a) = agent.stream_addr(kind) {
+            listening.push_str(&format!(" {name} {a}"));
+        }
+    }
+    println!("{listening} ({} runtime)", agent.runtime());
     let Some(events) = agent.take_events() else {
         return ExitCode::from(1);
     };
