@@ -125,6 +125,18 @@ struct ConnState {
 const MAX_PENDING: usize = 4 << 20;
 
 impl ConnState {
+    /// A connection with no socket yet, and the receiving end of its kick.
+    fn new() -> (Rc<ConnState>, Receiver<()>) {
+        let (kick, kicked) = async_channel::bounded(1);
+        let state = ConnState {
+            stream: OnceCell::new(),
+            out: RefCell::new(Vec::new()),
+            closing: Cell::new(false),
+            kick,
+        };
+        (Rc::new(state), kicked)
+    }
+
     /// Writes at once what the socket takes, and queues the rest for the connection's task.
     fn write(&self, data: &[u8]) -> io::Result<()> {
         let mut out = self.out.borrow_mut();
@@ -188,13 +200,7 @@ impl ConnState {
 impl SmolIo {
     /// Starts the task of connection `id`: on `stream`, or on a connection to `dst`.
     fn spawn_conn(&mut self, id: ConnectionId, stream: Option<Async<TcpStream>>, dst: SocketAddr) {
-        let (kick, kicked) = async_channel::bounded(1);
-        let state = Rc::new(ConnState {
-            stream: OnceCell::new(),
-            out: RefCell::new(Vec::new()),
-            closing: Cell::new(false),
-            kick,
-        });
+        let (state, kicked) = ConnState::new();
         let connect = match stream {
             Some(s) => {
                 let _ = state.stream.set(s);
@@ -490,13 +496,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (peer, _) = listener.accept().unwrap();
-        let (kick, kicked) = async_channel::bounded(1);
-        let state = Rc::new(ConnState {
-            stream: OnceCell::new(),
-            out: RefCell::new(Vec::new()),
-            closing: Cell::new(false),
-            kick,
-        });
+        let (state, kicked) = ConnState::new();
         let _ = state.stream.set(Async::new(stream).unwrap());
         (state, kicked, peer)
     }
