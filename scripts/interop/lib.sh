@@ -140,6 +140,7 @@ cap_stop() { sleep 0.3; stop_pid "$CAP_PID" INT; }
 parrot_build() {
   if [ -n "${PARROT:-}" ]; then   # given by the caller: make it absolute (the scripts cd into $WORK)
     case "$PARROT" in /*) ;; *) PARROT="$(cd "$(dirname "$PARROT")" && pwd)/$(basename "$PARROT")" ;; esac
+    parrot_runtime
     return 0
   fi
   command -v cargo >/dev/null || fail "cargo not found"
@@ -147,6 +148,18 @@ parrot_build() {
     || { tail -20 "$WORK/build.log" >&2; fail "cargo build --release -p parrot failed"; }
   PARROT="$REPO/target/release/parrot"
   [ -x "$PARROT" ] || fail "no $PARROT after build"
+  parrot_runtime
+}
+# RUNTIME=tokio|smol|mio: every serve/call/register/options of the scenario runs on that adapter (a wrapper adds
+# --runtime; exec keeps the PID, so stop_pid still stops the right process).
+parrot_runtime() {
+  [ -n "${RUNTIME:-}" ] || return 0
+  local real=$PARROT
+  PARROT="$WORK/parrot-$RUNTIME"
+  printf '#!/bin/bash\ncase "$1" in serve|call|register|options) exec "%s" "$@" --runtime %s ;; *) exec "%s" "$@" ;; esac\n' \
+    "$real" "$RUNTIME" "$real" > "$PARROT"
+  chmod +x "$PARROT"
+  log "runtime: $RUNTIME"
 }
 serve_start() {   # serve_start LOG [serve args...] - parrot serve on 127.0.0.1:0; sets SERVE_PID SERVE_PORT
   local out=$1; shift
