@@ -37,14 +37,24 @@ pub fn start(
                 tracing::error!("SIP loop: {e}");
             }
         })?;
-    Ok(Agent::from_parts(AgentParts {
+    Ok(handle_from(cmds, events, udp, streams, thread))
+}
+
+fn handle_from(
+    cmds: CommandSender,
+    events: Receiver<CallEvent>,
+    udp: SocketAddr,
+    streams: Vec<(StreamKind, SocketAddr)>,
+    thread: std::thread::JoinHandle<()>,
+) -> Agent {
+    Agent::from_parts(AgentParts {
         cmds,
         events,
         udp,
         streams,
         runtime: "mio",
         thread,
-    }))
+    })
 }
 
 /// A user agent whose sockets live on a `mio::Poll` the caller owns.
@@ -107,6 +117,37 @@ impl MioAgent {
             streams,
             buf: vec![0; 65_536],
         })
+    }
+
+    /// An [`Agent`] handle for this agent, to use from other threads: its commands wake the
+    /// poll (a [`mio::Waker`] under the agent's first token) and are carried out by
+    /// [`MioAgent::handle_event`]; its blocking methods wait for this loop to answer, so they
+    /// must not be called from the loop's own thread. Dropping every handle shuts the agent
+    /// down ([`MioAgent::is_done`] turns true). Can be made once; the events of every call
+    /// go to the handle's [`Agent::take_events`].
+    pub fn handle(&mut self, registry: &Registry) -> io::Result<Agent> {
+        if self.cmds.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "this agent already has a handle",
+            ));
+        }
+        let events = self
+            .take_events()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the call events were taken"))?;
+        let cmds = self.command_channel(registry)?;
+        // `Agent` joins the thread that runs the loop at shutdown; the caller's loop is not
+        // ours to join, so the handle gets a thread that is already done.
+        let thread = std::thread::Builder::new()
+            .name("parrot-mio-handle".into())
+            .spawn(|| {})?;
+        Ok(handle_from(
+            cmds,
+            events,
+            self.udp_addr,
+            self.streams.clone(),
+            thread,
+        ))
     }
 
     /// A command channel whose sends wake the poll (for [`Agent`]).

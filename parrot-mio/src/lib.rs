@@ -31,17 +31,28 @@
 //! Who owns their event loop puts a [`MioAgent`] into it instead: it registers its sockets on
 //! the caller's [`mio::Registry`] under tokens from a base the caller picks, takes the events
 //! that are its own ([`MioAgent::handle_event`]) and says how long the poll may sleep
-//! ([`MioAgent::timeout`]):
+//! ([`MioAgent::timeout`]). Other threads drive it through the same [`Agent`] handle
+//! ([`MioAgent::handle`]):
 //!
 //! ```no_run
 //! use mio::{Events, Poll, Token};
-//! use parrot_mio::{AgentConfig, MioAgent};
+//! use parrot_mio::{AgentConfig, CallOptions, MioAgent};
 //! let mut poll = Poll::new()?;
 //! let cfg = AgentConfig::new("127.0.0.1:5060".parse().unwrap());
 //! let mut sip = MioAgent::new(cfg, None, None, poll.registry(), Token(1000))?;
+//! let agent = sip.handle(poll.registry())?;
+//! std::thread::spawn(move || {
+//!     let call = agent.call_blocking("sip:echo@127.0.0.1:5070", CallOptions::default(), None);
+//!     // ...
+//!     agent.shutdown_blocking();
+//! });
 //! let mut events = Events::with_capacity(256);
 //! loop {
-//!     poll.poll(&mut events, sip.timeout())?;
+//!     let timeout = sip.timeout();
+//!     if sip.is_done() {
+//!         break;
+//!     }
+//!     poll.poll(&mut events, timeout)?;
 //!     for ev in events.iter() {
 //!         if !sip.handle_event(ev) {
 //!             // one of the application's own sources

@@ -1,8 +1,9 @@
-//! A `MioAgent` inside a loop the application owns, next to the application's own socket.
+//! A `MioAgent` inside a loop the application owns, next to the application's own socket;
+//! another thread drives it through the usual blocking `Agent` handle.
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use parrot_mio::{AgentConfig, CallEventKind, CallOptions, MioAgent};
+use parrot_mio::{AgentConfig, CallEventKind, CallOptions, EndedBy, MioAgent};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -16,43 +17,47 @@ fn an_agent_shares_a_poll_with_the_application() {
         .unwrap();
     let mut cfg = AgentConfig::new("127.0.0.1:0".parse().unwrap());
     cfg.rtp_ports = 44800..=44899;
+    cfg.auto_answer = false;
     let mut sip = MioAgent::new(cfg, None, None, poll.registry(), Token(100)).unwrap();
-    let events = sip.take_events().unwrap();
+    let agent = sip.handle(poll.registry()).unwrap();
+    assert!(sip.handle(poll.registry()).is_err(), "one handle");
 
     // The far end: an ordinary agent on its own thread.
     let mut far = AgentConfig::new("127.0.0.1:0".parse().unwrap());
     far.rtp_ports = 44900..=44999;
     let far = parrot_mio::start(far, None, None).unwrap();
-    let far_addr = far.local_addr();
+    let uri = format!("sip:parrot@{}", far.local_addr());
 
-    // Place a call through the driver, as a command would.
-    let (ev_tx, call_events) = parrot_mio::parrot_ua::async_channel::unbounded();
-    let (reply, number) = parrot_mio::parrot_ua::async_channel::bounded(1);
-    sip.driver_mut().handle_command(
-        Instant::now(),
-        parrot_mio::parrot_ua::Command::Call {
-            target: format!("sip:parrot@{far_addr}"),
-            dst: far_addr,
-            opts: CallOptions::default(),
-            device: None,
-            reply,
-            events: ev_tx,
-        },
-    );
-    sip.flush();
-    let call = number.try_recv().unwrap();
+    // Another thread places a call through the handle, then shuts the agent down.
+    let user = std::thread::spawn(move || {
+        let mut call = agent
+            .call_blocking(&uri, CallOptions::default(), None)
+            .unwrap();
+        while !matches!(
+            call.next_event_blocking().unwrap().kind,
+            CallEventKind::Answered { .. }
+        ) {}
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(b"ping", my_addr)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        call.hangup();
+        let out = call.wait_blocking();
+        agent.shutdown_blocking();
+        out
+    });
 
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .send_to(b"ping", my_addr)
-        .unwrap();
     let mut got_mine = false;
-    let mut answered_at = None;
-    let mut ended = false;
     let mut evs = Events::with_capacity(64);
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end && !(ended && got_mine) {
-        poll.poll(&mut evs, sip.timeout()).unwrap();
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let timeout = sip.timeout();
+        if sip.is_done() {
+            break;
+        }
+        assert!(Instant::now() < end, "the loop ends after the shutdown");
+        poll.poll(&mut evs, timeout).unwrap();
         for ev in evs.iter() {
             if sip.handle_event(ev) {
                 continue;
@@ -64,25 +69,11 @@ fn an_agent_shares_a_poll_with_the_application() {
                 got_mine = true;
             }
         }
-        while let Ok(e) = call_events.try_recv() {
-            match e.kind {
-                CallEventKind::Answered { .. } => answered_at = Some(Instant::now()),
-                CallEventKind::Ended { by, media, .. } => {
-                    assert_eq!(by, parrot_mio::EndedBy::Local);
-                    assert!(media.rtp_sent > 10, "{media:?}");
-                    ended = true;
-                }
-                _ => {}
-            }
-        }
-        if answered_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
-            answered_at = None;
-            sip.driver_mut().ua.hangup(Instant::now(), call);
-            sip.flush();
-        }
     }
+    let out = user.join().unwrap();
+    assert!(out.answered, "{out:?}");
+    assert_eq!(out.ended_by, EndedBy::Local);
+    assert!(out.media.rtp_sent > 10, "{:?}", out.media);
     assert!(got_mine, "the application's socket was served");
-    assert!(ended, "the call was answered and hung up");
-    assert!(events.try_recv().is_ok(), "every call's events arrive too");
     far.shutdown_blocking();
 }
