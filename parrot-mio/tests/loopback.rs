@@ -384,3 +384,59 @@ fn a_tcp_call_to_a_closed_port_fails_at_once() {
     assert!(out.status.is_some(), "{out:?}");
     cli.shutdown_blocking();
 }
+
+#[test]
+fn a_prompt_played_from_disk_reaches_the_far_end_and_is_recorded() {
+    const BEEP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/beep.wav");
+    let dir = std::env::temp_dir().join(format!("parrot-mio-play-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = dir.join("far.wav").display().to_string();
+    let r = rec.clone();
+    struct Record(String);
+    impl MediaHandler for Record {
+        fn handle_stream_start(&mut self, _: &str, _: StreamDirection) -> Actions {
+            MediaAction::StartRecording(self.0.clone()).into()
+        }
+    }
+    let media: MediaHandlerFactory =
+        Box::new(move |_, _| Box::new(Record(r.clone())) as Box<dyn MediaHandler + Send>);
+    let mut srv = parrot_mio::start(config((44260, 44269)), None, Some(media)).unwrap();
+    let srv_events = srv.take_events().unwrap();
+    let cli = client((44270, 44279));
+    let uri = format!("sip:parrot@{}", srv.local_addr());
+    let mut call = cli
+        .call_blocking(&uri, CallOptions::default(), None)
+        .unwrap();
+    until_answered(&mut call);
+    call.play(BEEP);
+    loop {
+        match call.next_event_blocking().map(|e| e.kind) {
+            Some(CallEventKind::PlayComplete(f)) => {
+                assert_eq!(f, BEEP);
+                break;
+            }
+            Some(CallEventKind::Ended { .. }) | None => panic!("ended before the prompt did"),
+            _ => {}
+        }
+    }
+    call.hangup();
+    call.wait_blocking();
+    let mut recorded = false;
+    while let Some(ev) = next_within(&srv_events, Duration::from_secs(3)) {
+        if matches!(ev.kind, CallEventKind::Recorded(_)) {
+            recorded = true;
+            break;
+        }
+    }
+    assert!(recorded, "the far end wrote its recording");
+    let wav = std::fs::read(&rec).unwrap();
+    let peak = wav[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]).unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    assert!(peak > 1000, "the beep is in the recording (peak {peak})");
+    cli.shutdown_blocking();
+    srv.shutdown_blocking();
+    let _ = std::fs::remove_dir_all(dir);
+}
