@@ -200,7 +200,12 @@ impl MioIo {
 
 impl Io for MioIo {
     fn send_udp(&mut self, dst: SocketAddr, data: &[u8]) -> io::Result<()> {
-        self.udp.send_to(data, dst).map(drop)
+        match self.udp.send_to(data, dst) {
+            // A full socket buffer is a lost datagram, not a dead peer: SIP over UDP
+            // retransmits (§17.1.1.2), so the transaction is not told of a transport error.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()> {
