@@ -440,3 +440,34 @@ fn a_prompt_played_from_disk_reaches_the_far_end_and_is_recorded() {
     srv.shutdown_blocking();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn twenty_calls_at_once_all_carry_media() {
+    let srv = server((44280, 44399), None);
+    let cli = client((44400, 44499));
+    let uri = format!("sip:parrot@{}", srv.local_addr());
+    let calls: Vec<CallHandle> = (0..20)
+        .map(|_| {
+            cli.call_blocking(&uri, CallOptions::default(), None)
+                .unwrap()
+        })
+        .collect();
+    let mut calls: Vec<CallHandle> = calls
+        .into_iter()
+        .map(|mut c| {
+            until_answered(&mut c);
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    for c in &mut calls {
+        c.hangup();
+    }
+    for c in calls {
+        let out = c.wait_blocking();
+        assert!(out.answered);
+        assert!(out.media.rtp_received > 25, "{:?}", out.media);
+    }
+    cli.shutdown_blocking();
+    srv.shutdown_blocking();
+}
