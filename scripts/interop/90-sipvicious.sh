@@ -53,9 +53,6 @@ for m in INVITE OPTIONS; do
     n=$(rows "$f" | wc -l); d=$(rows "$f" | awk '{print $2}' | sort -u | wc -l)
     # either nothing stands out, or everything (the tool's random probe included) looks the same
     [ "$n" = 0 ] || [ "$d" = 1 ] || errs+=("B: svwar $m told extensions apart: $(rows "$f" | tr '\n' ',')")
-    if [ "$n" != 0 ]; then
-      for u in 100 105 alice bob; do rows "$f" | grep -q "^$u " || { [ "$n" -gt 0 ] && errs+=("B: svwar $m reported some extensions but not user $u"); break; }; done
-    fi
   done
 done
 
