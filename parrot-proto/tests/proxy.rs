@@ -500,3 +500,23 @@ fn a_strict_router_upstream_gets_its_request_uri_restored_from_the_last_route() 
     assert_eq!(m.routes().count(), 0);
     assert_eq!(m.max_forwards().unwrap(), Some(69));
 }
+
+#[test]
+fn an_unknown_proxy_require_gets_420() {
+    let mut p = Endpoint::new(config(PROXY), 1);
+    p.set_uas_handler_factory(|| {
+        Box::new(ProxyAll(ProxyTargets::single(callee_uri(0)))) as Box<dyn UasHandler>
+    });
+    let now = std::time::Instant::now();
+    let inv = "INVITE sip:b@10.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKpr1\r\nMax-Forwards: 70\r\nProxy-Require: foo\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>\r\nCall-ID: pr1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@10.0.0.1>\r\nContent-Length: 0\r\n\r\n";
+    p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, inv.into());
+    let out: Vec<String> = std::iter::from_fn(|| p.poll_transmit())
+        .map(|t| String::from_utf8_lossy(&t.payload).into_owned())
+        .collect();
+    let r = out
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 420 "))
+        .expect("420");
+    assert!(r.contains("Unsupported: foo"), "{r}");
+    assert!(!out.iter().any(|m| m.starts_with("INVITE ")));
+}

@@ -4,8 +4,8 @@
 //! A proxied request keeps the server transaction the UAS core made for it (which sent the
 //! 100 Trying of an INVITE, §16.2) and gets a proxy context keyed by that transaction: its
 //! targets, one client transaction per branch ([`Purpose::Proxy`]) and the final responses
-//! gathered so far. Checks and route handling come first (§16.3 Max-Forwards and loop
-//! detection, §16.4 strict and loose routing), then each branch is a copy of the request with
+//! gathered so far. Checks and route handling come first (§16.3 Max-Forwards, Proxy-Require
+//! and loop detection, §16.4 strict and loose routing), then each branch is a copy of the request with
 //! the target as Request-URI, Max-Forwards decremented, an optional Record-Route and our Via
 //! (§16.6). Responses are handled as §16.7 says: provisionals other than 100 and every 2xx go
 //! upstream at once, a 2xx or a 6xx to an INVITE cancels the other branches, and when every
@@ -223,6 +223,16 @@ impl Endpoint {
         };
         if matches!(req.max_forwards(), Ok(Some(0))) {
             answer(self, Reply::new(483));
+            return;
+        }
+        // §16.3 item 5: extensions the proxy itself must understand.
+        let unsupported: Vec<&str> = req
+            .proxy_require()
+            .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if !unsupported.is_empty() {
+            let v = unsupported.join(", ");
+            answer(self, Reply::new(420).header("Unsupported", v));
             return;
         }
         let Some((req, _)) = self.preprocess_routes(&req, local) else {
