@@ -5,9 +5,9 @@
 //! 100 Trying of an INVITE, §16.2) and gets a proxy context keyed by that transaction: its
 //! targets, one client transaction per branch ([`Purpose::Proxy`]) and the final responses
 //! gathered so far. Checks and route handling come first (§16.3 Max-Forwards, Proxy-Require
-//! and loop detection, §16.4 strict and loose routing), then each branch is a copy of the request with
-//! the target as Request-URI, Max-Forwards decremented, an optional Record-Route and our Via
-//! (§16.6). Responses are handled as §16.7 says: provisionals other than 100 and every 2xx go
+//! and loop detection, §16.4 strict and loose routing), then each branch is a copy of the
+//! request with the target as Request-URI, Max-Forwards decremented, an optional Record-Route
+//! and our Via (§16.6). Responses are handled as §16.7 says: provisionals other than 100 and every 2xx go
 //! upstream at once, a 2xx or a 6xx to an INVITE cancels the other branches, and when every
 //! branch has ended the best final response goes up (503 as 500, 401/407 challenges merged).
 //! A CANCEL from upstream is answered 200 and passed to every pending branch (§16.10).
