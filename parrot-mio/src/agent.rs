@@ -90,7 +90,7 @@ impl MioAgent {
         registry: &Registry,
         first_token: Token,
     ) -> io::Result<MioAgent> {
-        let bound = Bound::bind(&config)?;
+        let bound = bind(&config)?;
         let udp_addr = bound.udp_addr()?;
         let streams = bound.stream_addrs();
         let (ev_tx, ev_rx) = async_channel::unbounded();
@@ -404,6 +404,21 @@ impl MioAgent {
     fn conn_closed(&mut self, now: Instant, id: ConnectionId) {
         self.io.remove_conn(id);
         self.driver.conn_closed(now, id);
+    }
+}
+
+/// [`Bound::bind`], tried again when the configuration leaves the port to the system (port
+/// 0) and the TCP listener cannot have the UDP socket's port because a TCP socket (some
+/// connection's local end) holds it already: under connection churn this happens to a few
+/// percent of binds. Belongs in [`Bound::bind`] itself.
+fn bind(config: &AgentConfig) -> io::Result<Bound> {
+    let tries = if config.bind.port() == 0 { 8 } else { 1 };
+    let mut n = 1;
+    loop {
+        match Bound::bind(config) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && n < tries => n += 1,
+            r => return r,
+        }
     }
 }
 
