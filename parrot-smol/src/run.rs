@@ -10,7 +10,7 @@ use async_io::{Async, Timer};
 use bytes::Bytes;
 use futures_lite::future;
 use parrot_proto::{ConnectionId, Transport};
-use parrot_ua::async_channel::{self, Receiver, Sender};
+use parrot_ua::async_channel::{self, Receiver};
 use parrot_ua::{
     Agent, AgentConfig, AgentParts, Bound, Command, CommandSender, Driver, Io, MediaHandlerFactory,
     PortPair, StreamKind, UasFactory,
@@ -19,7 +19,9 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::pin::pin;
 use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Binds the SIP sockets and starts the agent on a thread of its own. `uas` makes the SIP
@@ -61,8 +63,36 @@ struct Shared {
     io: SmolIo,
     /// The deadline the main task's timer is set to.
     armed: Option<Instant>,
-    /// Wakes the main task (one slot: a wake-up sent while it is busy is kept).
-    wake: Sender<()>,
+    /// Wakes the main task.
+    wake: Rc<Signal>,
+}
+
+/// A wake-up for the one task that waits on it (same thread), kept if sent while that task is
+/// busy. Nothing is allocated to wait or to wake.
+#[derive(Default)]
+struct Signal {
+    set: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Signal {
+    fn notify(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        future::poll_fn(|cx| {
+            if self.set.replace(false) {
+                return Poll::Ready(());
+            }
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 /// Feeds one input to the driver from a socket task, sends what it caused, and wakes the main
@@ -80,7 +110,7 @@ fn feed(shared: &Weak<RefCell<Shared>>, input: impl FnOnce(&mut Shared, Instant)
     let next = s.driver.poll_timeout();
     let earlier = next.is_some_and(|n| s.armed.is_none_or(|a| n < a));
     if earlier || s.driver.ua.is_shut_down(now) {
-        let _ = s.wake.try_send(());
+        s.wake.notify();
     }
     true
 }
@@ -117,7 +147,7 @@ struct ConnState {
     /// Close once `out` is written.
     closing: Cell<bool>,
     /// Tells the task that `out` or `closing` changed.
-    kick: Sender<()>,
+    kick: Signal,
 }
 
 /// Bytes a connection may have waiting for the socket before it is given up (a peer that
@@ -125,16 +155,14 @@ struct ConnState {
 const MAX_PENDING: usize = 4 << 20;
 
 impl ConnState {
-    /// A connection with no socket yet, and the receiving end of its kick.
-    fn new() -> (Rc<ConnState>, Receiver<()>) {
-        let (kick, kicked) = async_channel::bounded(1);
-        let state = ConnState {
+    /// A connection with no socket yet.
+    fn new() -> Rc<ConnState> {
+        Rc::new(ConnState {
             stream: OnceCell::new(),
             out: RefCell::new(Vec::new()),
             closing: Cell::new(false),
-            kick,
-        };
-        (Rc::new(state), kicked)
+            kick: Signal::default(),
+        })
     }
 
     /// Writes at once what the socket takes, and queues the rest for the connection's task.
@@ -150,7 +178,7 @@ impl ConnState {
             self.flush_out()?;
         }
         if !self.out.borrow().is_empty() {
-            let _ = self.kick.try_send(());
+            self.kick.notify();
         }
         Ok(())
     }
@@ -180,7 +208,7 @@ impl ConnState {
 
     /// Writes what [`ConnState::write`] queued as the socket takes it; returns once closing
     /// with nothing left ([`ConnStep::Done`]) or when writing fails ([`ConnStep::Lost`]).
-    async fn writer(&self, stream: &Async<TcpStream>, kicked: &Receiver<()>) -> ConnStep {
+    async fn writer(&self, stream: &Async<TcpStream>) -> ConnStep {
         loop {
             if self.flush_out().is_err() {
                 return ConnStep::Lost;
@@ -189,7 +217,7 @@ impl ConnState {
                 if self.closing.get() {
                     return ConnStep::Done;
                 }
-                let _ = kicked.recv().await;
+                self.kick.wait().await;
             } else if stream.writable().await.is_err() {
                 return ConnStep::Lost;
             }
@@ -200,7 +228,7 @@ impl ConnState {
 impl SmolIo {
     /// Starts the task of connection `id`: on `stream`, or on a connection to `dst`.
     fn spawn_conn(&mut self, id: ConnectionId, stream: Option<Async<TcpStream>>, dst: SocketAddr) {
-        let (state, kicked) = ConnState::new();
+        let state = ConnState::new();
         let connect = match stream {
             Some(s) => {
                 let _ = state.stream.set(s);
@@ -208,7 +236,7 @@ impl SmolIo {
             }
             None => Some(dst),
         };
-        let task = conn_task(self.shared.clone(), id, state.clone(), kicked, connect);
+        let task = conn_task(self.shared.clone(), id, state.clone(), connect);
         let task = self.ex.spawn(task);
         self.conns.insert(id, Conn { state, task });
     }
@@ -259,7 +287,7 @@ impl Io for SmolIo {
         // The task writes what is queued, then drops the socket.
         if let Some(c) = self.conns.remove(&conn) {
             c.state.closing.set(true);
-            let _ = c.state.kick.try_send(());
+            c.state.kick.notify();
             c.task.detach();
         }
     }
@@ -335,7 +363,6 @@ async fn conn_task(
     shared: Weak<RefCell<Shared>>,
     id: ConnectionId,
     state: Rc<ConnState>,
-    kicked: Receiver<()>,
     connect: Option<SocketAddr>,
 ) {
     let lost = |shared: &Weak<RefCell<Shared>>| {
@@ -364,7 +391,7 @@ async fn conn_task(
                 Ok(n) => ConnStep::Data(n),
             }
         };
-        let write = state.writer(stream, &kicked);
+        let write = state.writer(stream);
         let step = future::race(read, write).await;
         let more = match step {
             ConnStep::Data(n) => feed(&shared, |s, now| s.driver.conn_data(now, id, &buf[..n])),
@@ -399,7 +426,7 @@ async fn run(
 ) -> io::Result<()> {
     let udp_addr = bound.udp_addr()?;
     let udp = Async::new(bound.udp.try_clone()?)?;
-    let (wake, wake_rx) = async_channel::bounded(1);
+    let wake = Rc::new(Signal::default());
     let shared = Rc::new(RefCell::new(Shared {
         driver,
         io: SmolIo {
@@ -410,14 +437,16 @@ async fn run(
             conns: HashMap::new(),
         },
         armed: None,
-        wake,
+        wake: wake.clone(),
     }));
     let weak = Rc::downgrade(&shared);
     shared.borrow_mut().io.shared = weak.clone();
     let _listeners: Vec<Task<()>> = (bound.listeners.into_iter())
         .map(|(kind, l)| ex.spawn(accept_loop(weak.clone(), kind, l)))
         .collect();
-    let mut cmds = Some(cmds);
+    // The next command, waited for across turns of the loop (a fresh wait would allocate).
+    let mut next_cmd = pin!(cmds.recv());
+    let mut cmds_open = true;
     // One timer for the whole agent, moved only when the deadline changes.
     let mut timer = Timer::never();
     let mut buf = vec![0u8; 65_536];
@@ -447,13 +476,13 @@ async fn run(
                 }
             };
             let command = async {
-                match &cmds {
-                    Some(c) => c.recv().await.map_or(Input::NoCommands, Input::Command),
-                    None => future::pending().await,
+                match cmds_open {
+                    true => (next_cmd.as_mut().await).map_or(Input::NoCommands, Input::Command),
+                    false => future::pending().await,
                 }
             };
             let woken = async {
-                let _ = wake_rx.recv().await;
+                wake.wait().await;
                 Input::Nothing
             };
             let fired = async {
@@ -470,10 +499,13 @@ async fn run(
                 let ua = &mut s.driver.ua;
                 ua.handle_sip_datagram(now, udp_addr, src, Transport::Udp, data);
             }
-            Input::Command(c) => s.driver.handle_command(now, c),
+            Input::Command(c) => {
+                next_cmd.set(cmds.recv());
+                s.driver.handle_command(now, c);
+            }
             Input::NoCommands => {
                 // Every Agent handle is gone: stop as if asked to.
-                cmds = None;
+                cmds_open = false;
                 let (tx, _rx) = async_channel::bounded(1);
                 s.driver.handle_command(now, Command::Shutdown(tx));
             }
@@ -492,13 +524,13 @@ mod tests {
     use super::*;
 
     /// A connection's state on a loopback socket pair; returns the peer's end too.
-    fn pair() -> (Rc<ConnState>, Receiver<()>, TcpStream) {
+    fn pair() -> (Rc<ConnState>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (peer, _) = listener.accept().unwrap();
-        let (state, kicked) = ConnState::new();
+        let state = ConnState::new();
         let _ = state.stream.set(Async::new(stream).unwrap());
-        (state, kicked, peer)
+        (state, peer)
     }
 
     /// What the socket does not take at once waits and goes out as the peer reads, whole and
@@ -506,7 +538,7 @@ mod tests {
     /// memory.
     #[test]
     fn writes_the_socket_does_not_take_wait_for_the_writer() {
-        let (state, kicked, mut peer) = pair();
+        let (state, mut peer) = pair();
         // Write until the socket's buffers are full and some bytes wait, then a bit more.
         let mut data = Vec::new();
         let mut extra = 0;
@@ -535,7 +567,7 @@ mod tests {
         });
         state.closing.set(true);
         let stream = state.stream.get().unwrap();
-        let step = async_io::block_on(future::or(state.writer(stream, &kicked), async {
+        let step = async_io::block_on(future::or(state.writer(stream), async {
             Timer::after(Duration::from_secs(20)).await;
             ConnStep::Lost
         }));
