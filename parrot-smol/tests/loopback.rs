@@ -418,3 +418,32 @@ fn a_refused_tcp_connect_ends_the_call_at_once() {
         cli.shutdown().await;
     });
 }
+
+#[test]
+fn twenty_calls_at_once_each_with_its_media() {
+    block_on(async {
+        let srv = server((48700, 48799), None);
+        let cli = client((48800, 48899));
+        let uri = format!("sip:parrot@{}", srv.local_addr());
+        let mut calls = Vec::new();
+        for _ in 0..20 {
+            calls.push(cli.call(&uri, CallOptions::default()).await.unwrap());
+        }
+        for call in &mut calls {
+            until_answered(call).await;
+        }
+        sleep(1000).await;
+        for call in &calls {
+            call.hangup();
+        }
+        for call in calls {
+            let n = call.number();
+            let out = call.wait().await;
+            assert!(out.answered, "call {n}");
+            assert_eq!(out.ended_by, EndedBy::Local, "call {n}");
+            assert!(out.media.rtp_received > 20, "call {n}: {:?}", out.media);
+        }
+        cli.shutdown().await;
+        srv.shutdown().await;
+    });
+}
