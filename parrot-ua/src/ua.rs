@@ -41,6 +41,10 @@ const DTMF_DURATION: Duration = Duration::from_millis(160);
 const DTMF_GAP: Duration = Duration::from_millis(100);
 /// How often a call's [`AudioDevice`] gets [`MediaStats`].
 const STATS_INTERVAL: Duration = Duration::from_millis(250);
+/// Media packets go out up to this much before they are due. Operating-system timers wake
+/// with millisecond granularity, rounded up; without the slack every packet would leave up to
+/// a millisecond late, and late by a different amount each time.
+const PACING_SLACK: Duration = Duration::from_millis(1);
 /// How long [`UserAgent::shutdown`] waits for calls to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -540,7 +544,9 @@ impl UserAgent {
             }
             m.scheduled = None;
             if m.live && !m.finished {
-                let r = catch_unwind(AssertUnwindSafe(|| m.session.handle_timeout(now)));
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    m.session.handle_timeout(now + PACING_SLACK)
+                }));
                 if r.is_err() {
                     self.media_panicked(now, call);
                     continue;
@@ -699,7 +705,9 @@ impl UserAgent {
                 continue;
             };
             let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(now, buf)));
+            let t = catch_unwind(AssertUnwindSafe(|| {
+                m.session.poll_transmit(now + PACING_SLACK, buf)
+            }));
             match t {
                 Err(_) => {
                     self.dirty.pop_front();
@@ -868,7 +876,7 @@ impl UserAgent {
                     m.session.handle_audio_in(&self.capture[..n]);
                 }
             }
-            if m.device_started && now >= m.next_stats {
+            if m.device_started && now + PACING_SLACK >= m.next_stats {
                 m.next_stats = now + STATS_INTERVAL;
                 dev.media_stats(&media_stats(&m.session));
             }
@@ -906,7 +914,7 @@ impl UserAgent {
         let Some(m) = self.media_mut(call) else {
             return;
         };
-        if !m.dtmf.is_empty() && now >= m.next_dtmf && !m.stopping {
+        if !m.dtmf.is_empty() && now + PACING_SLACK >= m.next_dtmf && !m.stopping {
             if let Some(d) = m.dtmf.pop_front() {
                 let _ = m.session.send_dtmf(now, d, DTMF_DURATION);
                 m.next_dtmf = now + DTMF_DURATION + DTMF_GAP;
@@ -935,6 +943,7 @@ impl UserAgent {
         if has_device && m.device_started {
             wake = Some(wake.map_or(m.next_stats, |w| w.min(m.next_stats)));
         }
+        let wake = wake.map(|w| w.checked_sub(PACING_SLACK).unwrap_or(w));
         if wake != m.scheduled {
             m.scheduled = wake;
             if let Some(w) = wake {

@@ -1,0 +1,211 @@
+//! Two sans-IO user agents wired back to back in memory, on a virtual clock: the call policy
+//! (auto-answer, offer/answer, media start and stop, DTMF, hang-up) tested with no socket.
+
+use parrot_proto::Transport;
+use parrot_ua::{AgentConfig, CallEventKind, CallOptions, EndedBy, Output, UaEvent, UserAgent};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+struct Side {
+    ua: UserAgent,
+    sip: SocketAddr,
+    /// call -> our RTP port
+    ports: HashMap<u64, u16>,
+    next_port: u16,
+    events: Vec<CallEventKind>,
+}
+
+fn side(addr: &str, auto_answer: bool, seed: u64) -> Side {
+    let sip: SocketAddr = addr.parse().unwrap();
+    let mut cfg = AgentConfig::new(sip);
+    cfg.auto_answer = auto_answer;
+    let ua = UserAgent::new(
+        cfg,
+        sip,
+        &[],
+        None,
+        None,
+        Box::new(ChaCha20Rng::seed_from_u64(seed)),
+    );
+    Side {
+        ua,
+        sip,
+        ports: HashMap::new(),
+        next_port: 20000,
+        events: Vec::new(),
+    }
+}
+
+/// Moves everything each side sends to the other until both are quiet; then advances the
+/// clock to the earliest timer. Stops at `until`.
+fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for turn in 0..2 {
+                let (x, y) = if turn == 0 {
+                    (&mut *a, &mut *b)
+                } else {
+                    (&mut *b, &mut *a)
+                };
+                while let Some(out) = x.ua.poll_transmit(*now, &mut buf) {
+                    moved = true;
+                    match out {
+                        Output::Sip(t) => {
+                            y.ua.handle_sip_datagram(*now, y.sip, x.sip, Transport::Udp, t.payload)
+                        }
+                        Output::Media { rtcp, dst, len, .. } => {
+                            let port = if rtcp { dst.port() - 1 } else { dst.port() };
+                            let call = y.ports.iter().find(|(_, p)| **p == port).map(|(c, _)| *c);
+                            if let Some(call) = call {
+                                y.ua.handle_media(*now, call, rtcp, &buf[..len]);
+                            }
+                        }
+                    }
+                }
+                while let Some(e) = x.ua.poll_event() {
+                    moved = true;
+                    match e {
+                        UaEvent::OpenMedia { call } => {
+                            let port = x.next_port;
+                            x.next_port += 2;
+                            x.ports.insert(call, port);
+                            x.ua.media_ready(*now, call, port);
+                        }
+                        UaEvent::CloseMedia { call } => {
+                            x.ports.remove(&call);
+                        }
+                        UaEvent::Call(ev) => x.events.push(ev.kind),
+                        UaEvent::ReadFile { call, path } => {
+                            x.ua.file_read(*now, call, &path, Err("no files here".into()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let next = [a.ua.poll_timeout(), b.ua.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(t) if t <= until => {
+                *now = (*now).max(t);
+                a.ua.handle_timeout(*now);
+                b.ua.handle_timeout(*now);
+            }
+            _ => {
+                *now = until;
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_call_is_answered_media_flows_both_ways_dtmf_arrives_and_bye_ends_it() {
+    let mut a = side("10.0.0.1:5060", false, 1);
+    let mut b = side("10.0.0.2:5060", true, 2);
+    let mut now = Instant::now();
+    let call = a.ua.call(
+        now,
+        "sip:parrot@10.0.0.2:5060".into(),
+        b.sip,
+        CallOptions::default(),
+        None,
+    );
+    let t = now + Duration::from_secs(1);
+    run(&mut a, &mut b, &mut now, t);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, CallEventKind::Answered { codec } if codec == "PCMU/8000")),
+        "{:?}",
+        a.events
+    );
+    a.ua.send_dtmf(now, call, "42");
+    let t = now + Duration::from_secs(2);
+    run(&mut a, &mut b, &mut now, t);
+    a.ua.hangup(now, call);
+    let t = now + Duration::from_secs(5);
+    run(&mut a, &mut b, &mut now, t);
+
+    let digits: String = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CallEventKind::Dtmf(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, "42");
+    let ended = |s: &Side| {
+        s.events.iter().find_map(|e| match e {
+            CallEventKind::Ended { by, media, .. } => Some((*by, *media)),
+            _ => None,
+        })
+    };
+    let (by_a, media_a) = ended(&a).expect("the caller's call ended");
+    let (by_b, media_b) = ended(&b).expect("the callee's call ended");
+    assert_eq!((by_a, by_b), (EndedBy::Local, EndedBy::Remote));
+    // Three seconds of 20 ms packets each way, give or take the set-up.
+    assert!(
+        media_a.rtp_sent > 120 && media_a.rtp_received > 120,
+        "{media_a:?}"
+    );
+    assert!(
+        media_b.rtp_sent > 120 && media_b.rtp_received > 120,
+        "{media_b:?}"
+    );
+    assert_eq!(media_a.lost, 0);
+    // Every socket was given back, every call forgotten.
+    assert!(a.ports.is_empty() && b.ports.is_empty());
+    assert_eq!((a.ua.calls(), b.ua.calls()), (0, 0));
+}
+
+#[test]
+fn a_call_the_adapter_cannot_bind_media_for_is_refused_with_503() {
+    let mut a = side("10.0.0.1:5060", false, 3);
+    let mut b = side("10.0.0.2:5060", true, 4);
+    let now = Instant::now();
+    a.ua.call(
+        now,
+        "sip:parrot@10.0.0.2:5060".into(),
+        b.sip,
+        CallOptions::default(),
+        None,
+    );
+    // B's adapter has no ports: answer its OpenMedia with a failure by hand.
+    let mut buf = vec![0u8; 2048];
+    let mut failed = None;
+    for _ in 0..10 {
+        while let Some(Output::Sip(t)) = a.ua.poll_transmit(now, &mut buf) {
+            b.ua.handle_sip_datagram(now, b.sip, a.sip, Transport::Udp, t.payload);
+        }
+        while let Some(e) = a.ua.poll_event() {
+            match e {
+                UaEvent::OpenMedia { call } => a.ua.media_ready(now, call, 30000),
+                UaEvent::Call(ev) => {
+                    if let CallEventKind::Failed(s) = ev.kind {
+                        failed = Some(s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(e) = b.ua.poll_event() {
+            if let UaEvent::OpenMedia { call } = e {
+                b.ua.media_failed(now, call, "no free RTP port pair");
+            }
+        }
+        while let Some(Output::Sip(t)) = b.ua.poll_transmit(now, &mut buf) {
+            a.ua.handle_sip_datagram(now, a.sip, b.sip, Transport::Udp, t.payload);
+        }
+    }
+    assert_eq!(failed, Some(503));
+}
