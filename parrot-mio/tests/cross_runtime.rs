@@ -2,43 +2,19 @@
 //! loops, over UDP and TCP, with media and DTMF both ways. Only the blocking API is used (a
 //! tokio agent runs on its own thread and needs no runtime from the caller).
 
-use parrot_media_core::handler::{Actions, MediaAction, MediaHandler, StreamDirection};
+mod common;
+
+use common::{next_within, tone_player as tone, until_answered};
 use parrot_mio::parrot_ua::async_channel::Receiver;
 use parrot_mio::{Agent, AgentConfig, CallEvent, CallEventKind, CallOptions, EndedBy};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const TONE: &[u8] = include_bytes!("../../assets/tone1k.wav");
-
-struct PlayTone;
-impl MediaHandler for PlayTone {
-    fn handle_stream_start(&mut self, _: &str, _: StreamDirection) -> Actions {
-        MediaAction::play("builtin:tone").into()
-    }
-}
-
-fn config(ports: (u16, u16), answer: bool) -> AgentConfig {
-    let mut c = AgentConfig::new("127.0.0.1:0".parse().unwrap());
-    c.rtp_ports = ports.0..=ports.1;
-    c.auto_answer = answer;
-    c.builtin_files = vec![("builtin:tone".into(), bytes::Bytes::from_static(TONE))];
+/// A server (answers, listens on TCP too) or a client (neither).
+fn config(ports: (u16, u16), server: bool) -> AgentConfig {
+    let mut c = common::config(ports);
+    c.auto_answer = server;
+    c.tcp = server;
     c
-}
-
-fn tone() -> Option<parrot_mio::MediaHandlerFactory> {
-    Some(Box::new(|_, _| {
-        Box::new(PlayTone) as Box<dyn MediaHandler + Send>
-    }))
-}
-
-fn next_within(rx: &Receiver<CallEvent>, limit: Duration) -> Option<CallEvent> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok(ev) = rx.try_recv() {
-            return Some(ev);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
 }
 
 /// `caller` calls `callee` (over TCP when `tcp`), sends DTMF, hangs up; both sides' view of
@@ -55,12 +31,7 @@ fn call(caller: &Agent, callee: &Agent, callee_events: &Receiver<CallEvent>, tcp
         ..CallOptions::default()
     };
     let mut call = caller.call_blocking(&uri, opts, None).unwrap();
-    loop {
-        let ev = call.next_event_blocking().expect("ended unanswered");
-        if matches!(ev.kind, CallEventKind::Answered { .. }) {
-            break;
-        }
-    }
+    until_answered(&mut call);
     call.send_dtmf("19");
     std::thread::sleep(Duration::from_millis(1200));
     call.hangup();

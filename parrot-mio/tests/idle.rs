@@ -3,7 +3,9 @@
 //! all of it). Linux only: CPU time comes from `/proc`.
 #![cfg(target_os = "linux")]
 
-use parrot_mio::{AgentConfig, CallEventKind, CallOptions};
+mod common;
+
+use parrot_mio::{AgentConfig, CallOptions};
 use std::time::{Duration, Instant};
 
 /// CPU time (user + system, in clock ticks) of this process's threads named `parrot-sip`.
@@ -56,10 +58,7 @@ fn the_loop_sleeps_between_deadlines() {
     let mut call = cli
         .call_blocking(&uri, CallOptions::default(), None)
         .unwrap();
-    while !matches!(
-        call.next_event_blocking().unwrap().kind,
-        CallEventKind::Answered { .. }
-    ) {}
+    common::until_answered(&mut call);
     let busy = share_over(Duration::from_millis(1500));
     call.hangup();
     let out = call.wait_blocking();

@@ -1,38 +1,17 @@
 //! The adapter against itself on loopback: real sockets, real timers, two agents, and only
 //! the blocking API (no executor anywhere).
 
+mod common;
+
+use common::{config, next_within, tone_player, until_answered};
 use parrot_media_core::handler::{Actions, MediaAction, MediaHandler, StreamDirection};
-use parrot_mio::parrot_ua::async_channel::Receiver;
 use parrot_mio::{
-    Agent, AgentConfig, CallEvent, CallEventKind, CallHandle, CallOptions, EndedBy,
-    MediaHandlerFactory, UasFactory,
+    Agent, CallEventKind, CallHandle, CallOptions, EndedBy, MediaHandlerFactory, UasFactory,
 };
 use parrot_proto::{Action, Reply, Request, UasHandler};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const TONE: &[u8] = include_bytes!("../../assets/tone1k.wav");
-
-struct PlayTone;
-impl MediaHandler for PlayTone {
-    fn handle_stream_start(&mut self, _: &str, _: StreamDirection) -> Actions {
-        MediaAction::play("builtin:tone").into()
-    }
-}
-
-fn config(ports: (u16, u16)) -> AgentConfig {
-    let mut c = AgentConfig::new("127.0.0.1:0".parse().unwrap());
-    c.rtp_ports = ports.0..=ports.1;
-    c.builtin_files = vec![("builtin:tone".into(), bytes::Bytes::from_static(TONE))];
-    c
-}
-
-fn tone_player() -> Option<MediaHandlerFactory> {
-    Some(Box::new(|_, _| {
-        Box::new(PlayTone) as Box<dyn MediaHandler + Send>
-    }))
-}
 
 fn server(ports: (u16, u16), uas: Option<UasFactory>) -> Agent {
     parrot_mio::start(config(ports), uas, tone_player()).unwrap()
@@ -43,29 +22,6 @@ fn client(ports: (u16, u16)) -> Agent {
     c.auto_answer = false;
     c.tcp = false;
     parrot_mio::start(c, None, None).unwrap()
-}
-
-/// The next event within `limit`, polling the channel (a blocking receive has no timeout).
-fn next_within(rx: &Receiver<CallEvent>, limit: Duration) -> Option<CallEvent> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok(ev) = rx.try_recv() {
-            return Some(ev);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-fn until_answered(call: &mut CallHandle) {
-    loop {
-        let ev = call
-            .next_event_blocking()
-            .expect("the call ended unanswered");
-        if matches!(ev.kind, CallEventKind::Answered { .. }) {
-            return;
-        }
-    }
 }
 
 #[test]
