@@ -275,8 +275,7 @@ async fn run(
             let mut s = shared.borrow_mut();
             s.flush();
             if s.driver.is_done(Instant::now()) {
-                let calls: Vec<u64> = s.io.media.keys().copied().collect();
-                for c in calls {
+                for c in s.driver.open_media() {
                     s.io.close_media(c);
                 }
                 return Ok(());
@@ -326,10 +325,8 @@ async fn run(
             cmd = next_cmd => match cmd {
                 Ok(c) => shared.borrow_mut().driver.handle_command(Instant::now(), c),
                 Err(_) => {
-                    // Every Agent handle is gone: stop as if asked to.
                     cmds = None;
-                    let (tx, _rx) = async_channel::bounded(1);
-                    shared.borrow_mut().driver.handle_command(Instant::now(), Command::Shutdown(tx));
+                    shared.borrow_mut().driver.handles_gone(Instant::now());
                 }
             },
             _ = wake.notify.notified() => {}

@@ -53,12 +53,25 @@ pub struct Bound {
 impl Bound {
     /// Binds what `cfg` asks for. TLS and WSS listeners need `cfg.tls_server`.
     pub fn bind(cfg: &AgentConfig) -> io::Result<Bound> {
-        let udp = UdpSocket::bind(cfg.bind)?;
+        // With port 0, the UDP port the system picks may be the local end of some TCP
+        // connection, and TCP cannot listen on it: pick again.
+        let mut tries = if cfg.bind.port() == 0 && cfg.tcp { 8 } else { 1 };
+        let (udp, tcp) = loop {
+            let udp = UdpSocket::bind(cfg.bind)?;
+            let at = udp.local_addr()?;
+            if !cfg.tcp {
+                break (udp, None);
+            }
+            match TcpListener::bind(at) {
+                Ok(t) => break (udp, Some(t)),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries > 1 => tries -= 1,
+                Err(e) => return Err(e),
+            }
+        };
         udp.set_nonblocking(true)?;
-        let at = udp.local_addr()?;
         let mut listeners = Vec::new();
-        if cfg.tcp {
-            listeners.push((StreamKind::Tcp, TcpListener::bind(at)?));
+        if let Some(t) = tcp {
+            listeners.push((StreamKind::Tcp, t));
         }
         for &(kind, addr) in &cfg.streams {
             if kind.is_secure() && cfg.tls_server.is_none() {
@@ -221,7 +234,9 @@ impl Driver {
         let _ = now;
     }
 
-    /// Raw bytes arrived on a connection.
+    /// Raw bytes arrived on a connection. Empty `data` means the peer closed its side (EOF):
+    /// the layer is told, so a TLS or WebSocket close is told apart from a cut connection;
+    /// [`Driver::conn_closed`] is still due when the socket is gone.
     pub fn conn_data(&mut self, now: Instant, conn: ConnectionId, data: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -402,6 +417,17 @@ impl Driver {
         self.next_token
     }
 
+    /// Every application handle is gone (the command channel closed): shut down as if asked.
+    pub fn handles_gone(&mut self, now: Instant) {
+        let (tx, _rx) = async_channel::bounded(1);
+        self.handle_command(now, Command::Shutdown(tx));
+    }
+
+    /// The calls whose media sockets are open (to close them when the loop ends).
+    pub fn open_media(&self) -> Vec<u64> {
+        self.port_of.keys().copied().collect()
+    }
+
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
@@ -440,7 +466,12 @@ impl Driver {
                     Output::Sip(t) => {
                         let (dst, transport) = (t.dst, t.transport);
                         let r = if transport == Transport::Udp {
-                            io.send_udp(dst, &t.payload)
+                            // A full socket buffer drops the datagram like the network would;
+                            // retransmission covers it (§17.1.1.2).
+                            match io.send_udp(dst, &t.payload) {
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                                r => r,
+                            }
                         } else {
                             self.send_stream(io, t)
                         };
