@@ -351,7 +351,9 @@ async fn accept_loop(shared: Weak<RefCell<Shared>>, kind: StreamKind, listener: 
 /// What a connection's task saw.
 enum ConnStep {
     Data(usize),
-    /// The peer closed, or reading or writing failed.
+    /// The peer closed its side.
+    Eof,
+    /// Reading or writing failed.
     Lost,
     /// Closed by the driver, and everything queued is written.
     Done,
@@ -365,15 +367,20 @@ async fn conn_task(
     state: Rc<ConnState>,
     connect: Option<SocketAddr>,
 ) {
-    let lost = |shared: &Weak<RefCell<Shared>>| {
+    // The socket is gone (after an EOF, the layer is told first: a TLS or WebSocket close is
+    // not a cut connection).
+    let lost = |shared: &Weak<RefCell<Shared>>, eof: bool| {
         feed(shared, |s, now| {
+            if eof {
+                s.driver.conn_data(now, id, &[]);
+            }
             s.io.conns.remove(&id);
             s.driver.conn_closed(now, id);
         })
     };
     if let Some(dst) = connect {
         let Ok(stream) = Async::<TcpStream>::connect(dst).await else {
-            lost(&shared);
+            lost(&shared, false);
             return;
         };
         let local = stream.get_ref().local_addr().unwrap_or(dst);
@@ -387,16 +394,17 @@ async fn conn_task(
     loop {
         let read = async {
             match stream.read_with(|mut s| s.read(&mut buf)).await {
-                Ok(0) | Err(_) => ConnStep::Lost,
+                Ok(0) => ConnStep::Eof,
                 Ok(n) => ConnStep::Data(n),
+                Err(_) => ConnStep::Lost,
             }
         };
         let write = state.writer(stream);
         let step = future::race(read, write).await;
         let more = match step {
             ConnStep::Data(n) => feed(&shared, |s, now| s.driver.conn_data(now, id, &buf[..n])),
-            ConnStep::Lost => {
-                lost(&shared);
+            ConnStep::Eof | ConnStep::Lost => {
+                lost(&shared, matches!(step, ConnStep::Eof));
                 false
             }
             ConnStep::Done => false,
@@ -504,10 +512,8 @@ async fn run(
                 s.driver.handle_command(now, c);
             }
             Input::NoCommands => {
-                // Every Agent handle is gone: stop as if asked to.
                 cmds_open = false;
-                let (tx, _rx) = async_channel::bounded(1);
-                s.driver.handle_command(now, Command::Shutdown(tx));
+                s.driver.handles_gone(now);
             }
             Input::Timer => {
                 // A timer that fired is disarmed.
