@@ -293,30 +293,64 @@ impl Io for SmolIo {
     }
 }
 
-/// Reads one call's RTP and RTCP sockets and hands each packet to the user agent. Nothing
-/// is allocated per packet.
+/// How many packets a media reader takes from a socket before it lets the other tasks run.
+const MEDIA_BATCH: usize = 32;
+
+/// Reads one call's RTP and RTCP sockets and hands each packet to the user agent. A socket
+/// that woke is read until it would block, and waited for again only then: one re-arm of its
+/// readiness per wake-up, and the other socket's wait left in place. Nothing is allocated per
+/// packet.
 async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     call: u64,
     rtp: Async<UdpSocket>,
     rtcp: Async<UdpSocket>,
 ) {
-    let mut a = [0u8; 2048];
-    let mut b = [0u8; 2048];
+    let mut buf = [0u8; 2048];
+    let mut ready = [true, true];
     loop {
-        let got = future::race(
-            async { rtp.recv_from(&mut a).await.map(|(n, _)| (false, n)) },
-            async { rtcp.recv_from(&mut b).await.map(|(n, _)| (true, n)) },
-        )
-        .await;
-        // An error is one ICMP report taken off the socket: read on.
-        let Ok((is_rtcp, n)) = got else { continue };
-        let data = if is_rtcp { &b[..n] } else { &a[..n] };
-        if !feed(&shared, |s, now| {
-            s.driver.ua.handle_media(now, call, is_rtcp, data)
-        }) {
-            return;
+        for (is_rtcp, sock) in [(false, &rtp), (true, &rtcp)] {
+            let ready = &mut ready[usize::from(is_rtcp)];
+            for _ in 0..MEDIA_BATCH {
+                if !*ready {
+                    break;
+                }
+                match sock.get_ref().recv_from(&mut buf) {
+                    Ok((n, _)) => {
+                        let data = &buf[..n];
+                        let fed = feed(&shared, |s, now| {
+                            s.driver.ua.handle_media(now, call, is_rtcp, data)
+                        });
+                        if !fed {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => *ready = false,
+                    // An ICMP report taken off the socket: read on.
+                    Err(_) => {}
+                }
+            }
         }
+        if ready.contains(&true) {
+            // A full batch: more is waiting, after the other tasks.
+            future::yield_now().await;
+            continue;
+        }
+        let woke = future::poll_fn(|cx| {
+            let r = [rtp.poll_readable(cx), rtcp.poll_readable(cx)];
+            if r.iter().all(Poll::is_pending) {
+                return Poll::Pending;
+            }
+            Poll::Ready(r.map(|p| match p {
+                Poll::Ready(Ok(())) => Some(true),
+                Poll::Pending => Some(false),
+                Poll::Ready(Err(_)) => None,
+            }))
+        })
+        .await;
+        // None: the reactor could not watch a socket; the call goes on without input.
+        let [Some(a), Some(b)] = woke else { return };
+        ready = [a, b];
     }
 }
 
