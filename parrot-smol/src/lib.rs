@@ -13,7 +13,11 @@
 //!   [`parrot_ua::Driver::flush`] after every input (the drain rule of the cores).
 //!
 //! Everything runs on one thread of its own (`parrot-sip`) with a single-threaded
-//! [`async_executor::LocalExecutor`]: one timer drives every call's media. The application
+//! [`async_executor::LocalExecutor`]: one timer drives every call's media; each call's
+//! RTP/RTCP pair, each listener and each connection is a task on that thread that feeds the
+//! driver directly. `async-io`'s reactor is one per process: several agents in one process
+//! share it (it wakes each agent's thread), and it re-arms a socket's readiness and its timer
+//! with a system call per wake-up, so a busy agent costs more CPU than on tokio. The application
 //! talks to it through [`Agent`] and [`CallHandle`], the same types every Parrot adapter
 //! returns, so moving from `parrot-tokio` is a change of path:
 //!
