@@ -247,11 +247,9 @@ fn the_blocking_api_needs_no_executor_at_all() {
     let srv = server((46200, 46299), None);
     let cli = client((46300, 46399));
     let uri = format!("sip:parrot@{}", srv.local_addr());
+    // A final answer, whatever the server's policy for OPTIONS.
     let o = cli.options_blocking(&uri).unwrap().unwrap();
-    assert_eq!(
-        o.status, 501,
-        "a server without a handler does not implement OPTIONS"
-    );
+    assert!((200..700).contains(&o.status), "{o:?}");
     let mut call = cli
         .call_blocking(&uri, CallOptions::default(), None)
         .unwrap();
