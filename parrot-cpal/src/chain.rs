@@ -1,6 +1,6 @@
 //! Device rate to codec clock and back, with drift correction.
 
-use crate::drift::ClockReconciler;
+use crate::drift::{ClockReconciler, RateMeter};
 use crate::resample::Resampler;
 use crate::ring::{self, Consumer, Producer};
 use crate::stats::AudioStats;
@@ -15,6 +15,10 @@ const CAPTURE_TARGET_MS: u32 = 40;
 /// How much audio waits in the playback ring: the device's own period plus the jitter of
 /// packet arrival left after the jitter buffer.
 pub(crate) const PLAYBACK_TARGET_MS: u32 = 60;
+/// How far over its target a buffer's lowest fill (over half a second) may stay before the
+/// excess is dropped: above any device period or packet burst, far below the second a
+/// stalled device piles up.
+const RESYNC_SLACK_MS: u32 = 100;
 
 fn to_i16(v: f32) -> i16 {
     (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16
@@ -33,6 +37,7 @@ pub(crate) struct CaptureChain {
     codec_rate: u32,
     t0: Option<Instant>,
     delivered: u64,
+    device_clock: RateMeter,
     stats: Arc<AudioStats>,
 }
 
@@ -47,6 +52,7 @@ impl CaptureChain {
             codec_rate: 8000,
             t0: None,
             delivered: 0,
+            device_clock: RateMeter::default(),
             stats,
         }
     }
@@ -56,7 +62,8 @@ impl CaptureChain {
         self.resampler = Some(Resampler::new(self.device_rate, codec_rate));
         self.pending = VecDeque::with_capacity(codec_rate as usize);
         let target = (codec_rate * CAPTURE_TARGET_MS / 1000) as usize;
-        self.clock = Some(ClockReconciler::new(codec_rate, target));
+        let slack = (codec_rate * RESYNC_SLACK_MS / 1000) as usize;
+        self.clock = Some(ClockReconciler::new(codec_rate, target, slack));
         // Whatever arrived before the call's media started is stale.
         ring::drain(&mut self.ring, |_| {});
     }
@@ -100,7 +107,23 @@ impl CaptureChain {
         // Samples that were due but missing are skipped, not owed: the call stays in step
         // with the host clock.
         self.delivered += due.min(out.len()) as u64;
+        self.stats.capture_fill.store(pending.len() as u64, Relaxed);
         let m = clock.update(secs, pending.len());
+        if let Some(excess) = clock.take_excess() {
+            // The device delivered a backlog (it started late or stalled): drop the oldest.
+            let n = excess.min(pending.len());
+            pending.drain(..n);
+            self.stats.capture_resyncs.fetch_add(1, Relaxed);
+            self.stats.capture_dropped.fetch_add(n as u64, Relaxed);
+            self.device_clock.reset();
+        }
+        self.device_clock
+            .update(secs, self.stats.capture_frames.load(Relaxed));
+        if let Some(ppm) = self.device_clock.ppm(self.device_rate) {
+            self.stats
+                .capture_clock_ppm
+                .store(ppm.round() as i64, Relaxed);
+        }
         rs.set_adjust(m);
         self.stats
             .capture_ppm
@@ -121,6 +144,10 @@ pub(crate) struct PlaybackChain {
     clock: Option<ClockReconciler>,
     scratch: Vec<f32>,
     t0: Instant,
+    /// Samples pushed into the ring since it was made (the producer's position).
+    pushed: u64,
+    device_clock: RateMeter,
+    underruns_seen: u64,
     stats: Arc<AudioStats>,
 }
 
@@ -134,6 +161,9 @@ impl PlaybackChain {
             clock: None,
             scratch: Vec::new(),
             t0: Instant::now(),
+            pushed: 0,
+            device_clock: RateMeter::default(),
+            underruns_seen: 0,
             stats,
         }
     }
@@ -141,7 +171,8 @@ impl PlaybackChain {
     pub fn start(&mut self, codec_rate: u32) {
         self.resampler = Some(Resampler::new(codec_rate, self.device_rate));
         let target = (self.device_rate * PLAYBACK_TARGET_MS / 1000) as usize;
-        self.clock = Some(ClockReconciler::new(self.device_rate, target));
+        let slack = (self.device_rate * RESYNC_SLACK_MS / 1000) as usize;
+        self.clock = Some(ClockReconciler::new(self.device_rate, target, slack));
         self.scratch = Vec::with_capacity(self.device_rate as usize / 10);
     }
 
@@ -163,14 +194,41 @@ impl PlaybackChain {
                     scratch.push(v);
                 }
             });
-            dropped += ring::push_slice(&mut self.ring, scratch) as u64;
+            let rest = ring::push_slice(&mut self.ring, scratch);
+            self.pushed += (scratch.len() - rest) as u64;
+            dropped += rest as u64;
             scratch.clear();
         }
         if dropped > 0 {
             self.stats.playback_overruns.fetch_add(dropped, Relaxed);
         }
         let secs = now.saturating_duration_since(self.t0).as_secs_f64();
-        let m = clock.update(secs, ring::fill(&self.ring));
+        let fill = ring::fill(&self.ring);
+        self.stats.playback_fill.store(fill as u64, Relaxed);
+        let m = clock.update(secs, fill);
+        if let Some(excess) = clock.take_excess() {
+            // Stale audio the device has not taken (it started late or stalled): ask its
+            // callback to skip it, as an absolute position in the ring so a late or repeated
+            // request never skips twice.
+            let read_pos = self.pushed - fill as u64;
+            self.stats
+                .playback_skip_to
+                .fetch_max(read_pos + excess as u64, Relaxed);
+            self.stats.playback_resyncs.fetch_add(1, Relaxed);
+            self.device_clock.reset();
+        }
+        let underruns = self.stats.playback_underruns.load(Relaxed);
+        if underruns != self.underruns_seen {
+            self.underruns_seen = underruns;
+            self.device_clock.reset();
+        }
+        self.device_clock
+            .update(secs, self.stats.playback_frames.load(Relaxed));
+        if let Some(ppm) = self.device_clock.ppm(self.device_rate) {
+            self.stats
+                .playback_clock_ppm
+                .store(ppm.round() as i64, Relaxed);
+        }
         rs.set_adjust(m);
         self.stats
             .playback_ppm

@@ -120,6 +120,9 @@ where
                 return;
             }
             let mut dropped = 0u64;
+            stats
+                .capture_frames
+                .fetch_add((data.len() / ch) as u64, Relaxed);
             for frame in data.chunks(ch) {
                 let v: f32 = frame.iter().map(|s| s.to_sample::<f32>()).sum::<f32>() * scale;
                 if ring.push(v).is_err() {
@@ -149,19 +152,43 @@ where
     // Start (and restart after running dry) only with a cushion in the ring.
     let prime = (cfg.sample_rate.0 * PLAYBACK_TARGET_MS / 1000) as usize;
     let mut primed = false;
+    // Samples ever read from the ring (played or skipped): the position `playback_skip_to`
+    // is measured in.
+    let mut read_pos = 0u64;
     dev.build_output_stream(
         cfg,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            let skip_to = stats.playback_skip_to.load(Relaxed);
+            if skip_to > read_pos {
+                let n = usize::try_from(skip_to - read_pos)
+                    .unwrap_or(usize::MAX)
+                    .min(ring.slots());
+                if let Ok(chunk) = ring.read_chunk(n) {
+                    chunk.commit_all();
+                    read_pos += n as u64;
+                    stats.playback_dropped.fetch_add(n as u64, Relaxed);
+                }
+            }
             if !primed && ring.slots() >= prime {
                 primed = true;
             }
             let mut dry = 0u64;
+            let frames = (data.len() / ch) as u64;
+            stats.playback_frames.fetch_add(frames, Relaxed);
+            stats.playback_callbacks.fetch_add(1, Relaxed);
+            stats.playback_largest.fetch_max(frames, Relaxed);
             for frame in data.chunks_mut(ch) {
                 let v = if primed {
-                    ring.pop().unwrap_or_else(|_| {
-                        dry += 1;
-                        0.0
-                    })
+                    match ring.pop() {
+                        Ok(v) => {
+                            read_pos += 1;
+                            v
+                        }
+                        Err(_) => {
+                            dry += 1;
+                            0.0
+                        }
+                    }
                 } else {
                     0.0
                 };

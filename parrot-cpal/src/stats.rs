@@ -18,6 +18,21 @@ pub struct AudioStats {
     pub(crate) output_peak: AtomicU32,
     pub(crate) capture_ppm: AtomicI64,
     pub(crate) playback_ppm: AtomicI64,
+    pub(crate) capture_frames: AtomicU64,
+    pub(crate) playback_frames: AtomicU64,
+    pub(crate) playback_callbacks: AtomicU64,
+    pub(crate) playback_largest: AtomicU64,
+    pub(crate) capture_fill: AtomicU64,
+    pub(crate) playback_fill: AtomicU64,
+    pub(crate) capture_resyncs: AtomicU64,
+    pub(crate) capture_dropped: AtomicU64,
+    pub(crate) playback_resyncs: AtomicU64,
+    pub(crate) playback_dropped: AtomicU64,
+    pub(crate) capture_clock_ppm: AtomicI64,
+    pub(crate) playback_clock_ppm: AtomicI64,
+    /// Not a counter: the ring position (samples ever read) up to which the playback callback
+    /// is to skip stale audio; written by the call's side, honoured by the callback.
+    pub(crate) playback_skip_to: AtomicU64,
     pub(crate) media: Mutex<Option<MediaStats>>,
 }
 
@@ -40,6 +55,32 @@ pub struct AudioCounters {
     pub capture_correction_ppm: i64,
     /// Drift correction applied to playback, parts per million.
     pub playback_correction_ppm: i64,
+    /// Frames the capture device delivered (its clock).
+    pub capture_frames: u64,
+    /// Frames the playback device took (its clock).
+    pub playback_frames: u64,
+    /// Playback device callbacks.
+    pub playback_callbacks: u64,
+    /// The most frames one playback callback asked for.
+    pub playback_largest: u64,
+    /// Capture buffer fill last seen by the call, codec samples.
+    pub capture_fill: u64,
+    /// Playback ring fill last seen by the call, device frames.
+    pub playback_fill: u64,
+    /// Times a capture backlog (a device that started late or stalled) was dropped.
+    pub capture_resyncs: u64,
+    /// Codec samples dropped by those resyncs.
+    pub capture_dropped: u64,
+    /// Times stale playback audio was skipped to bring the latency back to its target.
+    pub playback_resyncs: u64,
+    /// Device frames skipped by those resyncs.
+    pub playback_dropped: u64,
+    /// The capture device's clock against the host's, parts per million, measured from the
+    /// frames its callbacks delivered (0 until measured).
+    pub capture_clock_ppm: i64,
+    /// The playback device's clock against the host's, parts per million, measured from the
+    /// frames its callbacks took (0 until measured).
+    pub playback_clock_ppm: i64,
 }
 
 impl AudioStats {
@@ -55,6 +96,18 @@ impl AudioStats {
             played: self.played.load(Relaxed),
             capture_correction_ppm: self.capture_ppm.load(Relaxed),
             playback_correction_ppm: self.playback_ppm.load(Relaxed),
+            capture_frames: self.capture_frames.load(Relaxed),
+            playback_frames: self.playback_frames.load(Relaxed),
+            playback_callbacks: self.playback_callbacks.load(Relaxed),
+            playback_largest: self.playback_largest.load(Relaxed),
+            capture_fill: self.capture_fill.load(Relaxed),
+            playback_fill: self.playback_fill.load(Relaxed),
+            capture_resyncs: self.capture_resyncs.load(Relaxed),
+            capture_dropped: self.capture_dropped.load(Relaxed),
+            playback_resyncs: self.playback_resyncs.load(Relaxed),
+            playback_dropped: self.playback_dropped.load(Relaxed),
+            capture_clock_ppm: self.capture_clock_ppm.load(Relaxed),
+            playback_clock_ppm: self.playback_clock_ppm.load(Relaxed),
         }
     }
 

@@ -116,7 +116,7 @@ impl LiveView {
         } else {
             let _ = writeln!(
                 out,
-                "live {:.1}s codec {codec} sent {} peer-lost {peer_lost} peer-jitter {peer_jit}ms received {} lost {} jitter {:.1}ms in {:.0}dB out {:.0}dB xruns capture {}/{} playback {}/{} drift {}/{}ppm",
+                "live {:.1}s codec {codec} sent {} peer-lost {peer_lost} peer-jitter {peer_jit}ms received {} lost {} jitter {:.1}ms in {:.0}dB out {:.0}dB xruns capture {}/{} playback {}/{} resync {}/{} fill {}/{} correction {}/{}ppm device-clock {}/{}ppm",
                 elapsed.as_secs_f64(),
                 m.totals.rtp_sent,
                 m.totals.rtp_received,
@@ -128,8 +128,14 @@ impl LiveView {
                 c.capture_underruns,
                 c.playback_overruns,
                 c.playback_underruns,
+                c.capture_resyncs,
+                c.playback_resyncs,
+                c.capture_fill,
+                c.playback_fill,
                 c.capture_correction_ppm,
                 c.playback_correction_ppm,
+                c.capture_clock_ppm,
+                c.playback_clock_ppm,
             );
         }
         let _ = out.flush();
