@@ -89,7 +89,13 @@ impl CaptureChain {
         }
         let t0 = match self.t0 {
             Some(t) => t,
-            None if pending.len() >= clock.target() => *self.t0.insert(now),
+            None if pending.len() >= clock.target() => {
+                // Start with the target's worth of audio: whatever the device delivered beyond
+                // it in its first bursts is latency the controller would take seconds to undo.
+                let stale = pending.len() - clock.target();
+                pending.drain(..stale);
+                *self.t0.insert(now)
+            }
             None => return 0,
         };
         let secs = now.saturating_duration_since(t0).as_secs_f64();
