@@ -71,8 +71,4 @@ pub use mio;
 pub use parrot_media_core;
 pub use parrot_proto;
 pub use parrot_ua;
-pub use parrot_ua::{
-    Agent, AgentConfig, AudioDevice, CallEvent, CallEventKind, CallHandle, CallOptions,
-    CallOutcome, EndedBy, GuardedHandler, MediaHandlerFactory, MediaStats, MediaTotals,
-    OptionsReply, UasFactory,
-};
+pub use parrot_ua::prelude::*;

@@ -10,10 +10,10 @@ use async_io::{Async, Timer};
 use bytes::Bytes;
 use futures_lite::future;
 use parrot_proto::{ConnectionId, Transport};
-use parrot_ua::async_channel::{self, Receiver};
+use parrot_ua::async_channel::Receiver;
 use parrot_ua::{
-    Agent, AgentConfig, AgentParts, Bound, Command, CommandSender, Driver, Io, MediaHandlerFactory,
-    PortPair, StreamKind, UasFactory,
+    spawn_agent, Agent, AgentConfig, Bound, Command, Driver, Io, MediaHandlerFactory, PortPair,
+    StreamKind, UasFactory,
 };
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
@@ -32,29 +32,10 @@ pub fn start(
     uas: Option<UasFactory>,
     media: Option<MediaHandlerFactory>,
 ) -> io::Result<Agent> {
-    let bound = Bound::bind(&config)?;
-    let udp_addr = bound.udp_addr()?;
-    let streams = bound.stream_addrs();
-    let (cmds, cmd_rx) = CommandSender::channel(None);
-    let (ev_tx, ev_rx) = async_channel::unbounded();
-    let thread = std::thread::Builder::new()
-        .name("parrot-sip".into())
-        .spawn(move || {
-            let ex = Rc::new(LocalExecutor::new());
-            let r = Driver::new(config, &bound, uas, media, ev_tx)
-                .and_then(|driver| async_io::block_on(ex.run(run(&ex, driver, bound, cmd_rx))));
-            if let Err(e) = r {
-                tracing::error!("SIP agent: {e}");
-            }
-        })?;
-    Ok(Agent::from_parts(AgentParts {
-        cmds,
-        events: ev_rx,
-        udp: udp_addr,
-        streams,
-        runtime: "smol",
-        thread,
-    }))
+    spawn_agent("smol", config, uas, media, None, |p| {
+        let ex = Rc::new(LocalExecutor::new());
+        async_io::block_on(ex.run(run(&ex, p.driver, p.bound, p.cmds)))
+    })
 }
 
 /// Everything the tasks share: the driver and the sockets it writes to.

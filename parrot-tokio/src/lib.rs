@@ -31,9 +31,5 @@ mod run;
 pub use parrot_media_core;
 pub use parrot_proto;
 pub use parrot_ua;
-pub use parrot_ua::{
-    Agent, AgentConfig, AudioDevice, CallEvent, CallEventKind, CallHandle, CallOptions,
-    CallOutcome, EndedBy, GuardedHandler, MediaHandlerFactory, MediaStats, MediaTotals,
-    OptionsReply, UasFactory,
-};
+pub use parrot_ua::prelude::*;
 pub use run::start;

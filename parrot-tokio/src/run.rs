@@ -2,10 +2,9 @@
 
 use bytes::Bytes;
 use parrot_proto::{ConnectionId, Transport};
-use parrot_ua::async_channel::{self, Receiver};
 use parrot_ua::{
-    Agent, AgentConfig, AgentParts, Bound, Command, CommandSender, Driver, Io, MediaHandlerFactory,
-    PortPair, StreamKind, UasFactory,
+    spawn_agent, Agent, AgentConfig, Driver, Io, LoopParts, MediaHandlerFactory, PortPair,
+    StreamKind, UasFactory,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -26,46 +25,12 @@ pub fn start(
     uas: Option<UasFactory>,
     media: Option<MediaHandlerFactory>,
 ) -> io::Result<Agent> {
-    let bound = Bound::bind(&config)?;
-    let udp_addr = bound.udp_addr()?;
-    let streams = bound.stream_addrs();
-    let (cmds, cmd_rx) = CommandSender::channel(None);
-    let (ev_tx, ev_rx) = async_channel::unbounded();
-    let thread = std::thread::Builder::new()
-        .name("parrot-sip".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!("cannot start the SIP runtime: {e}");
-                    return;
-                }
-            };
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async move {
-                let driver = match Driver::new(config, &bound, uas, media, ev_tx) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::error!("SIP agent: {e}");
-                        return;
-                    }
-                };
-                if let Err(e) = run(driver, bound, udp_addr, cmd_rx).await {
-                    tracing::error!("SIP sockets: {e}");
-                }
-            });
-        })?;
-    Ok(Agent::from_parts(AgentParts {
-        cmds,
-        events: ev_rx,
-        udp: udp_addr,
-        streams,
-        runtime: "tokio",
-        thread,
-    }))
+    spawn_agent("tokio", config, uas, media, None, |parts| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        tokio::task::LocalSet::new().block_on(&rt, run(parts))
+    })
 }
 
 enum ConnEvent {
@@ -239,12 +204,13 @@ async fn media_reader(
     }
 }
 
-async fn run(
-    driver: Driver,
-    bound: Bound,
-    udp_addr: SocketAddr,
-    cmds: Receiver<Command>,
-) -> io::Result<()> {
+async fn run(parts: LoopParts) -> io::Result<()> {
+    let LoopParts {
+        driver,
+        bound,
+        cmds,
+    } = parts;
+    let udp_addr = bound.udp_addr()?;
     let mut cmds = Some(cmds);
     let udp_tx = bound.udp.try_clone()?;
     let udp = UdpSocket::from_std(bound.udp)?;
@@ -371,7 +337,12 @@ async fn conn_task(
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => {
+                    // End of file: the layer tells an orderly close from a cut connection.
+                    let _ = ev.send(ConnEvent::Data(id, Vec::new()));
+                    break;
+                }
+                Err(_) => break,
                 Ok(n) => {
                     if ev.send(ConnEvent::Data(id, buf[..n].to_vec())).is_err() {
                         break;

@@ -55,7 +55,11 @@ impl Bound {
     pub fn bind(cfg: &AgentConfig) -> io::Result<Bound> {
         // With port 0, the UDP port the system picks may be the local end of some TCP
         // connection, and TCP cannot listen on it: pick again.
-        let mut tries = if cfg.bind.port() == 0 && cfg.tcp { 8 } else { 1 };
+        let mut tries = if cfg.bind.port() == 0 && cfg.tcp {
+            8
+        } else {
+            1
+        };
         let (udp, tcp) = loop {
             let udp = UdpSocket::bind(cfg.bind)?;
             let at = udp.local_addr()?;

@@ -23,6 +23,7 @@ mod driver;
 mod guard;
 mod handle;
 mod ports;
+mod spawn;
 mod ua;
 
 pub use api::{
@@ -34,7 +35,19 @@ pub use guard::GuardedHandler;
 pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
 pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
 pub use ports::{PortPair, PortPool};
+pub use spawn::{spawn_agent, LoopParts};
 pub use ua::{fmt_host, Output, UaEvent, UserAgent};
+
+/// What every adapter re-exports: the application's API, on any runtime.
+pub mod prelude {
+    pub use crate::{
+        Agent, AgentConfig, AudioDevice, CallEvent, CallEventKind, CallHandle, CallOptions,
+        CallOutcome, EndedBy, GuardedHandler, MediaHandlerFactory, MediaStats, MediaTotals,
+        OptionsReply, UasFactory,
+    };
+    pub use parrot_proto::Transport;
+    pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
+}
 
 pub use async_channel;
 pub use parrot_media_core;

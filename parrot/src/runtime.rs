@@ -12,6 +12,10 @@ pub enum Runtime {
     /// parrot-tokio: a current-thread tokio runtime on a thread of its own.
     #[default]
     Tokio,
+    /// parrot-smol: a smol local executor on a thread of its own.
+    Smol,
+    /// parrot-mio: a blocking mio::Poll loop on a thread of its own, no async.
+    Mio,
 }
 
 impl Runtime {
@@ -24,6 +28,8 @@ impl Runtime {
     ) -> std::io::Result<Agent> {
         match self {
             Runtime::Tokio => parrot_tokio::start(cfg, uas, media),
+            Runtime::Smol => parrot_smol::start(cfg, uas, media),
+            Runtime::Mio => parrot_mio::start(cfg, uas, media),
         }
     }
 }
