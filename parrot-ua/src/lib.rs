@@ -24,6 +24,8 @@ mod guard;
 mod handle;
 mod ports;
 mod spawn;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod ua;
 
 pub use api::{

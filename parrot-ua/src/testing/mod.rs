@@ -1,0 +1,104 @@
+//! The conformance suite every runtime adapter runs (feature `testing`).
+//!
+//! Every adapter's `start` returns the same [`Agent`]; the scenarios here drive agents through
+//! the blocking API only, so they need no executor and run unchanged on `parrot-tokio`,
+//! `parrot-smol` and `parrot-mio`, and across them (server on one runtime, client on
+//! another). Each adapter's `tests/conformance.rs` calls every scenario with its own `start`:
+//!
+//! ```ignore
+//! use parrot_ua::testing::scenarios;
+//! #[test]
+//! fn call_is_answered_media_flows_and_dtmf_arrives() {
+//!     scenarios::call_is_answered_media_flows_and_dtmf_arrives(
+//!         parrot_tokio::start,
+//!         parrot_tokio::start,
+//!         40000,
+//!     );
+//! }
+//! ```
+//!
+//! A scenario takes a base port and binds RTP from the 200 ports above it (SIP binds port 0);
+//! give each scenario of each test binary its own base so that binaries can run in parallel.
+//! Every wait has a limit: a hung agent fails its scenario rather than hanging the run.
+
+pub mod fixtures;
+pub mod scenarios;
+
+use crate::{Agent, AgentConfig, MediaHandlerFactory, UasFactory};
+
+/// An adapter's `start` function (`parrot_tokio::start`, `parrot_smol::start`,
+/// `parrot_mio::start`).
+pub type Start =
+    fn(AgentConfig, Option<UasFactory>, Option<MediaHandlerFactory>) -> std::io::Result<Agent>;
+
+/// Every scenario of [`scenarios`] as a `#[test]` with one adapter on both ends:
+/// `parrot_ua::conformance_suite!(parrot_tokio::start, 20000);` in an adapter's
+/// `tests/conformance.rs`. The scenarios take the 2,800 ports from the base up (200 each).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($start:expr, $base:expr) => {
+        $crate::scenario_tests! { ($start, $start, $base)
+            call_is_answered_media_flows_and_dtmf_arrives = 0,
+            calls_work_over_tcp = 1,
+            register_and_options_report_the_answer = 2,
+            shutdown_ends_live_calls_with_bye = 3,
+            dropping_the_agent_ends_its_calls = 4,
+            a_panicking_handler_ends_only_its_own_call = 5,
+            twenty_calls_at_once_each_with_its_media = 6,
+            a_device_wired_in_one_line_sends_and_plays_audio = 7,
+            a_prompt_from_disk_is_played_and_the_call_is_recorded_to_disk = 8,
+            a_call_over_tls_is_answered_and_its_media_flows = 9,
+            calls_over_ws_and_wss_are_answered = 10,
+            a_call_to_an_untrusted_tls_server_fails = 11,
+        }
+
+        #[test]
+        fn a_refused_tcp_connect_ends_the_call_at_once() {
+            $crate::testing::scenarios::a_refused_tcp_connect_ends_the_call_at_once(
+                $start,
+                $base + 200 * 12,
+            );
+        }
+
+        #[test]
+        fn a_websocket_client_places_a_call_over_ws_and_wss() {
+            $crate::testing::scenarios::a_websocket_client_places_a_call_over_ws_and_wss(
+                $start,
+                $base + 200 * 13,
+            );
+        }
+    };
+}
+
+/// The scenarios where two agents talk, as `#[test]`s in a module `$module`, the server on
+/// one adapter and the client on another: `parrot_ua::cross_runtime_suite!(mio_answers_tokio,
+/// parrot_mio::start, parrot_tokio::start, 31000);`. They take the 1,000 ports from the base
+/// up.
+#[macro_export]
+macro_rules! cross_runtime_suite {
+    ($module:ident, $server:expr, $client:expr, $base:expr) => {
+        mod $module {
+            $crate::scenario_tests! { ($server, $client, $base)
+                call_is_answered_media_flows_and_dtmf_arrives = 0,
+                calls_work_over_tcp = 1,
+                register_and_options_report_the_answer = 2,
+                a_call_over_tls_is_answered_and_its_media_flows = 3,
+                calls_over_ws_and_wss_are_answered = 4,
+            }
+        }
+    };
+}
+
+/// One `#[test]` per named scenario of [`scenarios`] taking `(server, client, base)`, the
+/// `k`-th from `base + 200 * k` (for [`conformance_suite!`] and [`cross_runtime_suite!`]).
+#[macro_export]
+macro_rules! scenario_tests {
+    (($server:expr, $client:expr, $base:expr) $($name:ident = $k:expr,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testing::scenarios::$name($server, $client, $base + 200 * $k);
+            }
+        )*
+    };
+}
