@@ -558,3 +558,69 @@ pub fn a_websocket_client_places_a_call_over_ws_and_wss(server: Start, base: u16
         srv.shutdown_blocking();
     });
 }
+
+/// CPU time (user + system, in clock ticks of 1/100 s) of this process's `parrot-sip`
+/// threads, from `/proc`.
+#[cfg(target_os = "linux")]
+fn sip_thread_ticks() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, fields) = stat.rsplit_once(')')?;
+            name.ends_with("(parrot-sip").then(|| {
+                // utime and stime are the 14th and 15th fields; `fields` starts at the 3rd.
+                (fields.split_whitespace())
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+        })
+        .sum()
+}
+
+/// The share of one core this process's `parrot-sip` threads use over `span`.
+#[cfg(target_os = "linux")]
+pub fn sip_threads_core_share(span: Duration) -> f64 {
+    let (start, before) = (Instant::now(), sip_thread_ticks());
+    std::thread::sleep(span);
+    let used = sip_thread_ticks().saturating_sub(before) as f64 / 100.0;
+    used / start.elapsed().as_secs_f64()
+}
+
+/// The agents' loops sleep between deadlines: two idle agents use under 5% of a core, and
+/// with a call in progress under 50% (a loop whose timer or wake-up fired early and spun
+/// would use all of it). Linux only (CPU time from `/proc`); run it in a test binary of its
+/// own, so that only these agents' threads are measured.
+#[cfg(target_os = "linux")]
+pub fn the_loop_sleeps_between_deadlines(server: Start, client: Start, base: u16) {
+    within(LIMIT, "idle agents", move || {
+        let srv = ok("server", server(config(base), None, None));
+        let cli = ok("client", client(client_config(base + 100), None, None));
+        let idle = sip_threads_core_share(Duration::from_secs(1));
+        assert!(idle < 0.05, "idle: {:.0}% of a core", idle * 100.0);
+        let mut call = ok(
+            "call",
+            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), None),
+        );
+        until_answered(&mut call);
+        let busy = sip_threads_core_share(Duration::from_millis(1500));
+        call.hangup();
+        let out = call.wait_blocking();
+        assert!(out.media.rtp_received > 50, "{:?}", out.media);
+        eprintln!(
+            "{} and {}: parrot-sip threads use {:.1}% of a core idle, {:.1}% with a call",
+            srv.runtime(),
+            cli.runtime(),
+            idle * 100.0,
+            busy * 100.0
+        );
+        assert!(busy < 0.5, "one call: {:.0}% of a core", busy * 100.0);
+        cli.shutdown_blocking();
+        srv.shutdown_blocking();
+    });
+}

@@ -1,0 +1,12 @@
+//! The smol loop sleeps on its one timer between deadlines (a test binary of its own, so that
+//! only these agents' threads are measured).
+#![cfg(target_os = "linux")]
+
+#[test]
+fn the_loop_sleeps_between_deadlines() {
+    parrot_ua::testing::scenarios::the_loop_sleeps_between_deadlines(
+        parrot_smol::start,
+        parrot_smol::start,
+        48100,
+    );
+}
