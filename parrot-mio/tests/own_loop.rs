@@ -1,11 +1,10 @@
 //! A `MioAgent` inside a loop the application owns, next to the application's own socket;
 //! another thread drives it through the usual blocking `Agent` handle.
 
-mod common;
-
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use parrot_mio::{AgentConfig, CallOptions, EndedBy, MioAgent};
+use parrot_ua::testing::fixtures::until_answered;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -35,7 +34,7 @@ fn an_agent_shares_a_poll_with_the_application() {
         let mut call = agent
             .call_blocking(&uri, CallOptions::default(), None)
             .unwrap();
-        common::until_answered(&mut call);
+        until_answered(&mut call);
         std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .send_to(b"ping", my_addr)
