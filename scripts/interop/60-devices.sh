@@ -11,10 +11,12 @@
 #     call (rtpcheck.py tone), with no playback overruns/underruns and the playback buffer near its target.
 #  B2) microphone: the same with --dtmf 2 (voicemail): the far end's recording holds the 440 Hz fed into the
 #     microphone (rtpcheck.py tone), with no capture overruns/underruns.
+#  B3) both ways with baresip (auto-answer, aufile tone1k, sndfile dumps): the speaker gets baresip's 1 kHz and
+#     baresip decodes the microphone's 440 Hz.
 #  Both calls print live lines (not a terminal) and their audio counters.
 # Env: PARROT (a parrot built with --features devices; default: build it)
 . "$(dirname "$0")/lib.sh"
-apt_install libasound2-dev pkg-config alsa-utils sox pulseaudio pulseaudio-utils libasound2-plugins python3
+apt_install libasound2-dev pkg-config alsa-utils sox pulseaudio pulseaudio-utils libasound2-plugins python3 baresip
 if [ -z "${PARROT:-}" ]; then
   (cd "$REPO" && cargo build --release -p parrot --features devices --quiet) >"$WORK/build.log" 2>&1 \
     || { tail -20 "$WORK/build.log" >&2; fail "cargo build --release -p parrot --features devices failed"; }
@@ -60,9 +62,9 @@ stop_pid "$WARM_PID"
 RTP=$(free_range 20)
 serve_start serve.log --play "$REPO/assets/tone1k.wav" --rtp-ports "$RTP" --record-dir "$WORK/vm"
 
-devcall() {   # devcall NAME [extra parrot call args...]: a call through the default devices
-  local name=$1; shift
-  HOME="$WORK/home-pulse" timeout 60 "$PARROT" call "sip:parrot@127.0.0.1:$SERVE_PORT" --bind 127.0.0.1:0 \
+devcall() {   # devcall NAME URI [extra parrot call args...]: a call through the default devices
+  local name=$1 uri=$2; shift 2
+  HOME="$WORK/home-pulse" timeout 60 "$PARROT" call "$uri" --bind 127.0.0.1:0 \
     --rtp-ports "$(free_range 4)" --input-device default --output-device default "$@" > "$name.out" 2> "$name.err"
   local rc=$?
   log "$name) parrot call: rc=$rc, $(calls_line "$name.out")"
@@ -84,7 +86,7 @@ live_field() {    # live_field NAME fill -> "capture/playback" of the last live 
 bg speaker.log sh -c 'exec pacat --record -d speaker.monitor --rate=8000 --channels=1 --format=s16le > speaker.raw'
 REC_PID=$LAST_PID
 sleep 0.3
-devcall B1 --duration 8
+devcall B1 "sip:parrot@127.0.0.1:$SERVE_PORT" --duration 8
 sleep 0.5
 stop_pid "$REC_PID"
 sox -t raw -r 8000 -e signed -b 16 -c 1 speaker.raw speaker.wav || fail "B1: sox speaker.raw"
@@ -92,20 +94,43 @@ python3 "$INTEROP_DIR/rtpcheck.py" tone speaker.wav --freq 1000 --min-seconds 6.
 log "B1) speaker: $(cat B1.tone)"
 
 # --- B2: the microphone reaches the far end (voicemail)
-devcall B2 --dtmf 2 --duration 8
+devcall B2 "sip:parrot@127.0.0.1:$SERVE_PORT" --dtmf 2 --duration 8
 sleep 1
 serve_stop
 msg=$(ls vm/message-*.wav 2>/dev/null | head -1)
 [ -n "$msg" ] || fail "B2: the far end recorded no message (serve: $(grep -c dtmf serve.log) dtmf lines)"
 python3 "$INTEROP_DIR/rtpcheck.py" tone "$msg" --freq 440 --min-seconds 4 > B2.tone 2>&1; rT2=$?
 log "B2) far end's voicemail: $(cat B2.tone)"
+
+# --- B3: both directions with baresip (auto-answer, plays tone1k through aufile, dumps what it decodes)
+BS=$(free_range 2); BS_SIP=${BS%-*}; BS_CTRL=$(free_port); BS_RTP=$(free_range 20)
+bash "$PEERS/baresip_conf.sh" "$WORK/bs" "$BS_SIP" "$BS_CTRL" "$BS_RTP" "$REPO/assets/tone1k.wav" auto "$WORK/recbs" bare \
+  || fail "B3: baresip_conf.sh"
+bg baresip.log baresip -f "$WORK/bs" -t 40; BSP=$LAST_PID
+wait_port tcp "$BS_CTRL" 100 || fail "B3: baresip did not start ($(tail -3 baresip.log))"
+bg speaker3.log sh -c 'exec pacat --record -d speaker.monitor --rate=8000 --channels=1 --format=s16le > speaker3.raw'
+REC_PID=$LAST_PID
+sleep 0.3
+devcall B3 "sip:bare@127.0.0.1:$BS_SIP" --duration 6
+sleep 0.5
+stop_pid "$REC_PID"; stop_pid "$BSP"
+sox -t raw -r 8000 -e signed -b 16 -c 1 speaker3.raw speaker3.wav || fail "B3: sox speaker3.raw"
+python3 "$INTEROP_DIR/rtpcheck.py" tone speaker3.wav --freq 1000 --min-seconds 4.5 > B3.speaker 2>&1; rT3=$?
+dec=$(ls -t recbs/*dec*.wav 2>/dev/null | head -1)
+[ -n "$dec" ] || fail "B3: baresip dumped no decoded audio ($(ls recbs 2>/dev/null | tr '\n' ' '))"
+# (PulseAudio's capture stream delivers its first audio 1-2 s after it opens, and baresip answers at once.)
+python3 "$INTEROP_DIR/rtpcheck.py" tone "$dec" --freq 440 --min-seconds 3 > B3.far 2>&1; rT4=$?
+log "B3) speaker (baresip's tone1k): $(cat B3.speaker)"
+log "B3) baresip decoded (our microphone): $(cat B3.far)"
 cleanup
 
 [ "$rT1" = 0 ] || fail "B1: the speaker did not receive the far end's 1 kHz tone: $(cat B1.tone)"
 [ "$rT2" = 0 ] || fail "B2: the far end did not receive the microphone's 440 Hz: $(cat B2.tone)"
+[ "$rT3" = 0 ] || fail "B3: the speaker did not receive baresip's 1 kHz tone: $(cat B3.speaker)"
+[ "$rT4" = 0 ] || fail "B3: baresip did not receive the microphone's 440 Hz: $(cat B3.far)"
 # Buffers: no xruns once the devices run (a few frames of slack for scheduling hiccups on a loaded machine), and the
 # playback latency near its 60 ms target (under 200 ms at 48 kHz) at the end of each call.
-for c in B1 B2; do
+for c in B1 B2 B3; do
   for f in "playback overruns" "playback underruns" "capture overruns" "capture underruns"; do
     v=$(audio_field "$c" $f); [ -n "$v" ] || fail "$c: no '$f' on the audio line"
     [ "$v" -le 2000 ] || fail "$c: $f $v (device frames or codec samples)"
@@ -114,4 +139,4 @@ for c in B1 B2; do
   [ -n "$pfill" ] && [ "$pfill" -le 9600 ] || fail "$c: playback buffer $pfill frames at the end (latency over 200 ms)"
 done
 xr() { echo "$(audio_field "$1" playback overruns)/$(audio_field "$1" playback underruns) playback, $(audio_field "$1" capture overruns)/$(audio_field "$1" capture underruns) capture xruns, fill $(live_field "$1" fill), correction $(live_field "$1" correction) ppm"; }
-pass "devices listed via the null plugin; through ALSA->PulseAudio the speaker got the far end's $(grep -oE '[0-9.]+s of tone' B1.tone) of 1 kHz in an 8 s call ($(xr B1)); the far end's voicemail got $(grep -oE '[0-9.]+s of tone' B2.tone) of the microphone's 440 Hz ($(xr B2))"
+pass "devices listed via the null plugin; through ALSA->PulseAudio the speaker got the far end's $(grep -oE '[0-9.]+s of tone' B1.tone) of 1 kHz in an 8 s call ($(xr B1)); the far end's voicemail got $(grep -oE '[0-9.]+s of tone' B2.tone) of the microphone's 440 Hz ($(xr B2)); with baresip in a 6 s call the speaker got $(grep -oE '[0-9.]+s of tone' B3.speaker) of its 1 kHz and it decoded $(grep -oE '[0-9.]+s of tone' B3.far) of our 440 Hz ($(xr B3))"
