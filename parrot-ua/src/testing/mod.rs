@@ -37,35 +37,21 @@ pub type Start =
 #[macro_export]
 macro_rules! conformance_suite {
     ($start:expr, $base:expr) => {
-        $crate::scenario_tests! { ($start, $start, $base)
-            call_is_answered_media_flows_and_dtmf_arrives = 0,
-            calls_work_over_tcp = 1,
-            register_and_options_report_the_answer = 2,
-            shutdown_ends_live_calls_with_bye = 3,
-            dropping_the_agent_ends_its_calls = 4,
-            a_panicking_handler_ends_only_its_own_call = 5,
-            twenty_calls_at_once_each_with_its_media = 6,
-            a_device_wired_in_one_line_sends_and_plays_audio = 7,
-            a_prompt_from_disk_is_played_and_the_call_is_recorded_to_disk = 8,
-            a_call_over_tls_is_answered_and_its_media_flows = 9,
-            calls_over_ws_and_wss_are_answered = 10,
-            a_call_to_an_untrusted_tls_server_fails = 11,
-        }
-
-        #[test]
-        fn a_refused_tcp_connect_ends_the_call_at_once() {
-            $crate::testing::scenarios::a_refused_tcp_connect_ends_the_call_at_once(
-                $start,
-                $base + 200 * 12,
-            );
-        }
-
-        #[test]
-        fn a_websocket_client_places_a_call_over_ws_and_wss() {
-            $crate::testing::scenarios::a_websocket_client_places_a_call_over_ws_and_wss(
-                $start,
-                $base + 200 * 13,
-            );
+        $crate::scenario_tests! { $base;
+            call_is_answered_media_flows_and_dtmf_arrives($start, $start) = 0,
+            calls_work_over_tcp($start, $start) = 1,
+            register_and_options_report_the_answer($start, $start) = 2,
+            shutdown_ends_live_calls_with_bye($start, $start) = 3,
+            dropping_the_agent_ends_its_calls($start, $start) = 4,
+            a_panicking_handler_ends_only_its_own_call($start, $start) = 5,
+            twenty_calls_at_once_each_with_its_media($start, $start) = 6,
+            a_device_wired_in_one_line_sends_and_plays_audio($start, $start) = 7,
+            a_prompt_from_disk_is_played_and_the_call_is_recorded_to_disk($start, $start) = 8,
+            a_call_over_tls_is_answered_and_its_media_flows($start, $start) = 9,
+            calls_over_ws_and_wss_are_answered($start, $start) = 10,
+            a_call_to_an_untrusted_tls_server_fails($start, $start) = 11,
+            a_refused_tcp_connect_ends_the_call_at_once($start) = 12,
+            a_websocket_client_places_a_call_over_ws_and_wss($start) = 13,
         }
     };
 }
@@ -78,26 +64,27 @@ macro_rules! conformance_suite {
 macro_rules! cross_runtime_suite {
     ($module:ident, $server:expr, $client:expr, $base:expr) => {
         mod $module {
-            $crate::scenario_tests! { ($server, $client, $base)
-                call_is_answered_media_flows_and_dtmf_arrives = 0,
-                calls_work_over_tcp = 1,
-                register_and_options_report_the_answer = 2,
-                a_call_over_tls_is_answered_and_its_media_flows = 3,
-                calls_over_ws_and_wss_are_answered = 4,
+            $crate::scenario_tests! { $base;
+                call_is_answered_media_flows_and_dtmf_arrives($server, $client) = 0,
+                calls_work_over_tcp($server, $client) = 1,
+                register_and_options_report_the_answer($server, $client) = 2,
+                a_call_over_tls_is_answered_and_its_media_flows($server, $client) = 3,
+                calls_over_ws_and_wss_are_answered($server, $client) = 4,
             }
         }
     };
 }
 
-/// One `#[test]` per named scenario of [`scenarios`] taking `(server, client, base)`, the
-/// `k`-th from `base + 200 * k` (for [`conformance_suite!`] and [`cross_runtime_suite!`]).
+/// One `#[test]` per named scenario of [`scenarios`], called with the start functions given
+/// and, the `k`-th, with the base port `base + 200 * k` (for [`conformance_suite!`] and
+/// [`cross_runtime_suite!`]).
 #[macro_export]
 macro_rules! scenario_tests {
-    (($server:expr, $client:expr, $base:expr) $($name:ident = $k:expr,)*) => {
+    ($base:expr; $($name:ident($($start:expr),+) = $k:expr,)*) => {
         $(
             #[test]
             fn $name() {
-                $crate::testing::scenarios::$name($server, $client, $base + 200 * $k);
+                $crate::testing::scenarios::$name($($start,)+ $base + 200 * $k);
             }
         )*
     };

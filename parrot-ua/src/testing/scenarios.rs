@@ -11,7 +11,10 @@ use parrot_transport::testing::WsSipClient;
 
 use super::fixtures::*;
 use super::Start;
-use crate::{Agent, AudioDevice, CallEventKind, CallOptions, CallOutcome, EndedBy, StreamKind};
+use crate::{
+    Agent, AudioDevice, CallEventKind, CallHandle, CallOptions, CallOutcome, EndedBy,
+    MediaHandlerFactory, StreamKind, UasFactory,
+};
 
 /// How long any one scenario may take before it counts as hung.
 const LIMIT: Duration = Duration::from_secs(90);
@@ -44,12 +47,45 @@ fn uri_of(srv: &Agent, tcp: bool) -> String {
     }
 }
 
+/// The server (answering, with `uas` and `media`) and the client (calling; no handlers) of a
+/// scenario, RTP from the base's two ranges.
+fn agents(
+    server: Start,
+    client: Start,
+    base: u16,
+    uas: Option<UasFactory>,
+    media: Option<MediaHandlerFactory>,
+) -> (Agent, Agent) {
+    let srv = ok("server", server(config(base), uas, media));
+    let cli = ok("client", client(client_config(base + 100), None, None));
+    (srv, cli)
+}
+
+/// A call from `cli` to `srv` over UDP (its audio from and to `device`), once answered.
+fn answered_call(cli: &Agent, srv: &Agent, device: Option<Box<dyn AudioDevice>>) -> CallHandle {
+    let uri = uri_of(srv, false);
+    let mut call = ok(
+        "call",
+        cli.call_blocking(&uri, CallOptions::default(), device),
+    );
+    until_answered(&mut call);
+    call
+}
+
+/// Waits at most `limit` for the end of a call that must fail: unanswered, with a status.
+fn assert_fails_within(call: CallHandle, limit: Duration) {
+    let out = within(limit, "the failing call's end", move || {
+        call.wait_blocking()
+    });
+    assert!(!out.answered, "{out:?}");
+    assert!(out.status.is_some(), "{out:?}");
+}
+
 /// The client calls the server (over TCP when `tcp`), sends DTMF, lets media flow for 1.5 s
 /// and hangs up; both ends must agree on what happened.
 fn call_with_media_and_dtmf(server: Start, client: Start, base: u16, tcp: bool) {
-    let mut srv = ok("server", server(config(base), None, tone_player()));
+    let (mut srv, cli) = agents(server, client, base, None, tone_player());
     let srv_events = srv.take_events().expect("the events");
-    let cli = ok("client", client(client_config(base + 100), None, None));
     let opts = if tcp {
         self::tcp()
     } else {
@@ -104,8 +140,7 @@ pub fn calls_work_over_tcp(server: Start, client: Start, base: u16) {
 /// Supported.
 pub fn register_and_options_report_the_answer(server: Start, client: Start, base: u16) {
     within(LIMIT, "REGISTER and OPTIONS", move || {
-        let srv = ok("server", server(config(base), Some(registrar()), None));
-        let cli = ok("client", client(client_config(base + 100), None, None));
+        let (srv, cli) = agents(server, client, base, Some(registrar()), None);
         let uri = format!("sip:{}", srv.local_addr());
         let granted = cli.register_blocking(&uri, "sip:alice@example.com", None, 300);
         assert_eq!(ok("REGISTER", granted), Ok(120));
@@ -121,13 +156,8 @@ pub fn register_and_options_report_the_answer(server: Start, client: Start, base
 /// The server shuts down with a call up: it returns within 5 s and the caller sees a BYE.
 pub fn shutdown_ends_live_calls_with_bye(server: Start, client: Start, base: u16) {
     within(LIMIT, "shutdown with a live call", move || {
-        let srv = ok("server", server(config(base), None, tone_player()));
-        let cli = ok("client", client(client_config(base + 100), None, None));
-        let mut call = ok(
-            "call",
-            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), None),
-        );
-        until_answered(&mut call);
+        let (srv, cli) = agents(server, client, base, None, tone_player());
+        let call = answered_call(&cli, &srv, None);
         let t = Instant::now();
         within(Duration::from_secs(5), "the server's shutdown", move || {
             srv.shutdown_blocking()
@@ -146,14 +176,9 @@ pub fn shutdown_ends_live_calls_with_bye(server: Start, client: Start, base: u16
 /// with BYE and stops, closing its SIP socket.
 pub fn dropping_the_agent_ends_its_calls(server: Start, client: Start, base: u16) {
     within(LIMIT, "dropping the agent", move || {
-        let srv = ok("server", server(config(base), None, tone_player()));
-        let cli = ok("client", client(client_config(base + 100), None, None));
+        let (srv, cli) = agents(server, client, base, None, tone_player());
         let addr = srv.local_addr();
-        let mut call = ok(
-            "call",
-            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), None),
-        );
-        until_answered(&mut call);
+        let call = answered_call(&cli, &srv, None);
         drop(srv);
         let out = within(Duration::from_secs(5), "the BYE", move || {
             call.wait_blocking()
@@ -174,11 +199,7 @@ pub fn dropping_the_agent_ends_its_calls(server: Start, client: Start, base: u16
 /// calls before and after it are answered.
 pub fn a_panicking_handler_ends_only_its_own_call(server: Start, client: Start, base: u16) {
     within(LIMIT, "a panicking handler", move || {
-        let srv = ok(
-            "server",
-            server(config(base), Some(panic_on_second()), tone_player()),
-        );
-        let cli = ok("client", client(client_config(base + 100), None, None));
+        let (srv, cli) = agents(server, client, base, Some(panic_on_second()), tone_player());
         let uri = uri_of(&srv, false);
         let mut outcomes = Vec::new();
         for _ in 0..3 {
@@ -213,13 +234,7 @@ pub fn a_refused_tcp_connect_ends_the_call_at_once(client: Start, base: u16) {
             .expect("a port");
         let uri = format!("sip:parrot@{closed};transport=tcp");
         let call = ok("call", cli.call_blocking(&uri, tcp(), None));
-        let out = within(
-            Duration::from_secs(5),
-            "the refused call's end",
-            move || call.wait_blocking(),
-        );
-        assert!(!out.answered);
-        assert!(out.status.is_some(), "{out:?}");
+        assert_fails_within(call, Duration::from_secs(5));
         cli.shutdown_blocking();
     });
 }
@@ -227,8 +242,7 @@ pub fn a_refused_tcp_connect_ends_the_call_at_once(client: Start, base: u16) {
 /// Twenty calls placed at once are all answered and each carries its media.
 pub fn twenty_calls_at_once_each_with_its_media(server: Start, client: Start, base: u16) {
     within(LIMIT, "twenty calls", move || {
-        let srv = ok("server", server(config(base), None, tone_player()));
-        let cli = ok("client", client(client_config(base + 100), None, None));
+        let (srv, cli) = agents(server, client, base, None, tone_player());
         let uri = uri_of(&srv, false);
         let mut calls: Vec<_> = (0..20)
             .map(|_| {
@@ -272,14 +286,9 @@ pub fn call_with_device(
         let dir = temp_dir(&format!("device-{base}"));
         let far_rec = dir.join("far-end.wav");
         let media = tone_player_recording(&far_rec);
-        let mut srv = ok("server", server(config(base), None, media));
+        let (mut srv, cli) = agents(server, client, base, None, media);
         let srv_events = srv.take_events().expect("the events");
-        let cli = ok("client", client(client_config(base + 100), None, None));
-        let mut call = ok(
-            "call",
-            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), Some(device)),
-        );
-        until_answered(&mut call);
+        let call = answered_call(&cli, &srv, Some(device));
         std::thread::sleep(hold);
         during();
         call.hangup();
@@ -345,17 +354,9 @@ pub fn a_prompt_from_disk_is_played_and_the_call_is_recorded_to_disk(
         );
         write_wav(&beep, 8000, 1, &sine(1000.0, 0.3, 8000));
         let beep_path = beep.display().to_string();
-        let mut srv = ok(
-            "server",
-            server(config(base), None, tone_player_recording(&far_rec)),
-        );
+        let (mut srv, cli) = agents(server, client, base, None, tone_player_recording(&far_rec));
         let srv_events = srv.take_events().expect("the events");
-        let cli = ok("client", client(client_config(base + 100), None, None));
-        let mut call = ok(
-            "call",
-            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), None),
-        );
-        until_answered(&mut call);
+        let mut call = answered_call(&cli, &srv, None);
         call.record(&near_rec.display().to_string());
         call.play(&beep_path);
         // The prompt is read from disk, sent, and reported done.
@@ -414,42 +415,34 @@ fn call_over(cli: &Agent, srv: &Agent, kind: StreamKind) -> CallOutcome {
     call.wait_blocking()
 }
 
-fn assert_answered(out: &CallOutcome) {
-    assert!(out.answered, "{out:?}");
-    assert_eq!(out.ended_by, EndedBy::Local);
-    assert!(out.media.rtp_received > 5, "{:?}", out.media);
+/// The client calls the server (with a generated certificate the client pins) once over
+/// each of `kinds`: every call answered, media flowing, hung up by the client.
+fn secure_calls(server: Start, client: Start, base: u16, kinds: &'static [StreamKind]) {
+    within(LIMIT, &format!("calls over {kinds:?}"), move || {
+        let (cfg, trust) = secure_server_config(base);
+        let srv = ok("server", server(cfg, None, tone_player()));
+        let cc = secure_client_config(base + 100, trust);
+        let cli = ok("client", client(cc, None, None));
+        for &kind in kinds {
+            let out = call_over(&cli, &srv, kind);
+            assert!(out.answered, "{kind:?}: {out:?}");
+            assert_eq!(out.ended_by, EndedBy::Local, "{kind:?}");
+            assert!(out.media.rtp_received > 5, "{kind:?}: {:?}", out.media);
+        }
+        cli.shutdown_blocking();
+        srv.shutdown_blocking();
+    });
 }
 
 /// A call over TLS (generated certificate, pinned by the client) is answered and its media
 /// flows.
 pub fn a_call_over_tls_is_answered_and_its_media_flows(server: Start, client: Start, base: u16) {
-    within(LIMIT, "a call over TLS", move || {
-        let (cfg, trust) = secure_server_config(base);
-        let srv = ok("server", server(cfg, None, tone_player()));
-        let cli = ok(
-            "client",
-            client(secure_client_config(base + 100, trust), None, None),
-        );
-        assert_answered(&call_over(&cli, &srv, StreamKind::Tls));
-        cli.shutdown_blocking();
-        srv.shutdown_blocking();
-    });
+    secure_calls(server, client, base, &[StreamKind::Tls]);
 }
 
 /// An agent calls another over WS and over WSS: both answered, media flows.
 pub fn calls_over_ws_and_wss_are_answered(server: Start, client: Start, base: u16) {
-    within(LIMIT, "calls over WS and WSS", move || {
-        let (cfg, trust) = secure_server_config(base);
-        let srv = ok("server", server(cfg, None, tone_player()));
-        let cli = ok(
-            "client",
-            client(secure_client_config(base + 100, trust), None, None),
-        );
-        assert_answered(&call_over(&cli, &srv, StreamKind::Ws));
-        assert_answered(&call_over(&cli, &srv, StreamKind::Wss));
-        cli.shutdown_blocking();
-        srv.shutdown_blocking();
-    });
+    secure_calls(server, client, base, &[StreamKind::Ws, StreamKind::Wss]);
 }
 
 /// A call to a TLS server whose certificate the client does not trust fails (with a status),
@@ -466,13 +459,7 @@ pub fn a_call_to_an_untrusted_tls_server_fails(server: Start, client: Start, bas
         let at = srv.stream_addr(StreamKind::Tls).expect("a TLS listener");
         let uri = format!("sip:parrot@{at};transport=tls");
         let call = ok("call", cli.call_blocking(&uri, over(Transport::Tls), None));
-        let out = within(
-            Duration::from_secs(40),
-            "the refused call's end",
-            move || call.wait_blocking(),
-        );
-        assert!(!out.answered);
-        assert!(out.status.is_some(), "{out:?}");
+        assert_fails_within(call, Duration::from_secs(40));
         cli.shutdown_blocking();
         srv.shutdown_blocking();
     });
@@ -529,32 +516,18 @@ pub fn a_websocket_client_places_a_call_over_ws_and_wss(server: Start, base: u16
         let ws = srv.stream_addr(StreamKind::Ws).expect("a WS listener");
         let wss = srv.stream_addr(StreamKind::Wss).expect("a WSS listener");
 
-        let mut c = ok("WS connect", WsSipClient::connect(ws, "/"));
-        let local = ok("WS address", c.local_addr());
-        ok(
-            "WS send",
-            c.send(invite_over_ws(local, "WS", "ws1").as_bytes()),
-        );
-        let answer = final_response(&mut c);
-        assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
-        assert!(answer.contains("SIP/2.0/WS"), "the Via names WS: {answer}");
-        assert!(answer.contains("m=audio"), "an SDP answer: {answer}");
-
-        let mut s = ok(
-            "WSS connect",
-            WsSipClient::connect_secure(wss, &trust, "127.0.0.1", "/"),
-        );
-        let local = ok("WSS address", s.local_addr());
-        ok(
-            "WSS send",
-            s.send(invite_over_ws(local, "WSS", "wss1").as_bytes()),
-        );
-        let answer = final_response(&mut s);
-        assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
-        assert!(
-            answer.contains("SIP/2.0/WSS"),
-            "the Via names WSS: {answer}"
-        );
+        let plain = ok("WS connect", WsSipClient::connect(ws, "/"));
+        let secure = WsSipClient::connect_secure(wss, &trust, "127.0.0.1", "/");
+        for (mut c, transport) in [(plain, "WS"), (ok("WSS connect", secure), "WSS")] {
+            let local = ok("the client's address", c.local_addr());
+            let invite = invite_over_ws(local, transport, &transport.to_lowercase());
+            ok("sending the INVITE", c.send(invite.as_bytes()));
+            let answer = final_response(&mut c);
+            assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+            let via = format!("SIP/2.0/{transport} ");
+            assert!(answer.contains(&via), "the Via names {transport}: {answer}");
+            assert!(answer.contains("m=audio"), "an SDP answer: {answer}");
+        }
         srv.shutdown_blocking();
     });
 }
@@ -599,15 +572,10 @@ pub fn sip_threads_core_share(span: Duration) -> f64 {
 #[cfg(target_os = "linux")]
 pub fn the_loop_sleeps_between_deadlines(server: Start, client: Start, base: u16) {
     within(LIMIT, "idle agents", move || {
-        let srv = ok("server", server(config(base), None, None));
-        let cli = ok("client", client(client_config(base + 100), None, None));
+        let (srv, cli) = agents(server, client, base, None, None);
         let idle = sip_threads_core_share(Duration::from_secs(1));
         assert!(idle < 0.05, "idle: {:.0}% of a core", idle * 100.0);
-        let mut call = ok(
-            "call",
-            cli.call_blocking(&uri_of(&srv, false), CallOptions::default(), None),
-        );
-        until_answered(&mut call);
+        let call = answered_call(&cli, &srv, None);
         let busy = sip_threads_core_share(Duration::from_millis(1500));
         call.hangup();
         let out = call.wait_blocking();
