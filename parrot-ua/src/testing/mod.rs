@@ -3,19 +3,20 @@
 //! Every adapter's `start` returns the same [`Agent`]; the scenarios here drive agents through
 //! the blocking API only, so they need no executor and run unchanged on `parrot-tokio`,
 //! `parrot-smol` and `parrot-mio`, and across them (server on one runtime, client on
-//! another). Each adapter's `tests/conformance.rs` calls every scenario with its own `start`:
+//! another). Each adapter's `tests/conformance.rs` runs every scenario with its own `start`, and
+//! `tests/cross_runtime.rs` the two-agent ones against another adapter:
 //!
 //! ```ignore
-//! use parrot_ua::testing::scenarios;
-//! #[test]
-//! fn call_is_answered_media_flows_and_dtmf_arrives() {
-//!     scenarios::call_is_answered_media_flows_and_dtmf_arrives(
-//!         parrot_tokio::start,
-//!         parrot_tokio::start,
-//!         40000,
-//!     );
-//! }
+//! // parrot-mio/tests/conformance.rs
+//! parrot_ua::conformance_suite!(parrot_mio::start, 26000);
+//! // parrot-mio/tests/cross_runtime.rs
+//! parrot_ua::cross_runtime_suite!(mio_answers_tokio, parrot_mio::start, parrot_tokio::start, 31000);
+//! parrot_ua::cross_runtime_suite!(tokio_answers_mio, parrot_tokio::start, parrot_mio::start, 32000);
 //! ```
+//!
+//! The scenarios are plain functions too (`scenarios::calls_work_over_tcp(server, client,
+//! base)`), and the fixtures serve other tests (`parrot-cpal`'s WAV devices use
+//! [`scenarios::call_with_device`] and the tone detection of [`fixtures`]).
 //!
 //! A scenario takes a base port and binds RTP from the 200 ports above it (SIP binds port 0);
 //! give each scenario of each test binary its own base so that binaries can run in parallel.
