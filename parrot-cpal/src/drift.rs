@@ -5,9 +5,10 @@
 //! equal, a 0.1% difference moves a buffer by 3.6 s an hour: it overflows or runs dry, once a
 //! minute or so, audibly. The fix, as in every softphone: watch the fill of the buffer between
 //! the two clocks over a sliding window and steer the resampling ratio so the fill stays near
-//! a target. The controller is a PI loop on the window-averaged fill (time constant about 10 s,
-//! critically damped); its integral term converges on the true rate ratio, which
-//! [`ClockReconciler::correction_ppm`] reports.
+//! a target. The controller is a PI loop on the window-averaged fill (time constant about 40 s,
+//! critically damped: a device's period and packet arrival make the fill a sawtooth, and a
+//! faster loop turned that noise into ±0.2% of ratio wobble); its integral term converges on
+//! the true rate ratio, which [`ClockReconciler::correction_ppm`] reports.
 //!
 //! Rate correction is slow on purpose (a 0.5% pitch change is inaudible, a 5% one is not), so
 //! it cannot work off a sudden excess: a device that starts a second late, or stalls, leaves a
@@ -18,8 +19,8 @@
 
 const BIN_SECS: f64 = 0.1;
 const BINS: usize = 10;
-const KP: f64 = 0.2;
-const KI: f64 = 0.01;
+const KP: f64 = 0.05;
+const KI: f64 = 0.000_625;
 /// The largest ratio change drift correction may apply (0.5% is inaudible; real clocks are
 /// within 0.01–0.1%).
 pub const MAX_CORRECTION: f64 = 0.005;
@@ -393,7 +394,7 @@ mod tests {
         let mut t = 0.0;
         let mut worst_after = 0.0f64;
         let mut skip = 0.0f64;
-        while t < 120.0 {
+        while t < 240.0 {
             // 20 ms in, 20 ms out, except for a one-second stall of the device at t = 60 s.
             fill += 0.020 * rate * r.multiplier();
             r.update(t, fill as usize);
