@@ -48,13 +48,7 @@ pub struct Binding {
 impl Binding {
     /// Whether the binding names the contact `uri`, compared per §19.1.4 (§10.3 step 7).
     pub fn matches_uri(&self, uri: &str) -> bool {
-        if self.uri == uri {
-            return true;
-        }
-        match (Uri::parse(&self.uri), Uri::parse(uri)) {
-            (Ok(a), Ok(b)) => a.rfc_eq(&b),
-            _ => false,
-        }
+        same_uri(&self.uri, uri)
     }
 
     /// Seconds left at `now`, rounded up (0 once expired).
@@ -80,6 +74,17 @@ impl Binding {
     /// The `q` used for ordering: an absent `q` ranks as 1.0.
     pub fn effective_q(&self) -> u16 {
         self.q.unwrap_or(1000)
+    }
+}
+
+/// Whether two contact URIs are the same binding (§19.1.4), as [`Binding::matches_uri`].
+fn same_uri(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (Uri::parse(a), Uri::parse(b)) {
+        (Ok(x), Ok(y)) => x.rfc_eq(&y),
+        _ => false,
     }
 }
 
@@ -170,6 +175,16 @@ pub struct RegistrarConfig {
     /// The domains served, lower case; empty serves any. A REGISTER whose To host is not
     /// one of them gets 404 (§10.3 step 5 "not valid for the domain").
     pub domains: Vec<String>,
+    /// At most this many live bindings per address-of-record (Kamailio's `max_contacts`). A
+    /// REGISTER that would leave more is refused with 403 "Too Many Bindings" and changes
+    /// nothing; refreshing or removing existing bindings always passes. `0` means no limit.
+    ///
+    /// Why 403 and not 503: the limit is a policy about this address-of-record, not a
+    /// passing overload of the server. A 503 tells the client to retry (after Retry-After)
+    /// or to fail over to another registrar (RFC 3263 §4.3), which would not help; 403 says
+    /// "understood, refused, do not repeat it as is" (§21.4.4). The reason phrase tells the
+    /// user what to do: remove a binding (Expires 0 or `*`) first.
+    pub max_bindings: usize,
 }
 
 impl Default for RegistrarConfig {
@@ -179,6 +194,7 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 86400,
             domains: Vec::new(),
+            max_bindings: 10,
         }
     }
 }
@@ -187,7 +203,7 @@ impl Default for RegistrarConfig {
 /// [`Reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrarReply {
-    /// 200, 400, 404, 423 or 500.
+    /// 200, 400, 403 (too many bindings), 404, 423 or 500.
     pub status: u16,
     /// A reason phrase more precise than the standard one, if any.
     pub reason: Option<&'static str>,
@@ -356,6 +372,9 @@ impl<S: LocationStore> Registrar<S> {
     ///   one than the maximum is shortened.
     /// * A binding already written with the same Call-ID and a CSeq at least as high is
     ///   not changed and the request fails with 500 (out of order, §10.3 step 7).
+    /// * A request that would leave more live bindings than
+    ///   [`RegistrarConfig::max_bindings`] gets 403 "Too Many Bindings" and changes nothing;
+    ///   refreshes of existing bindings always pass.
     /// * No Contact is a query: the 200 lists the bindings.
     ///
     /// The 200 carries every live binding as a Contact with its `expires` (§10.3 step 8).
@@ -463,6 +482,9 @@ impl<S: LocationStore> Registrar<S> {
                 }
             }
         }
+        if self.too_many(&existing, &wanted) {
+            return RegistrarReply::error(403, "Too Many Bindings", Some(aor));
+        }
         for w in wanted {
             if w.expires == 0 {
                 self.store.remove(&aor, &w.uri);
@@ -483,6 +505,39 @@ impl<S: LocationStore> Registrar<S> {
             });
         }
         self.ok(now, aor)
+    }
+
+    /// Whether applying `wanted` to the live bindings `existing` adds at least one binding
+    /// and leaves more than [`RegistrarConfig::max_bindings`]. A request that only refreshes
+    /// or removes bindings never counts as too many, even when the count is already above a
+    /// limit lowered since.
+    fn too_many(&self, existing: &[Binding], wanted: &[Wanted]) -> bool {
+        let max = self.config.max_bindings;
+        if max == 0 {
+            return false;
+        }
+        // The last Contact for a URI wins, as the store applies them in order.
+        let mut last: Vec<&Wanted> = Vec::new();
+        for w in wanted {
+            match last.iter_mut().find(|l| same_uri(&l.uri, &w.uri)) {
+                Some(l) => *l = w,
+                None => last.push(w),
+            }
+        }
+        let mut count = existing.len();
+        let mut added = false;
+        for w in last {
+            let known = existing.iter().any(|b| b.matches_uri(&w.uri));
+            match (known, w.expires == 0) {
+                (true, true) => count = count.saturating_sub(1),
+                (false, false) => {
+                    count += 1;
+                    added = true;
+                }
+                _ => {}
+            }
+        }
+        added && count > max
     }
 
     fn ok(&self, now: Instant, aor: String) -> RegistrarReply {

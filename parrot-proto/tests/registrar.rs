@@ -356,6 +356,194 @@ fn different_call_id_updates_whatever_the_cseq() {
     assert!(r.lookup(t0, AOR).is_empty());
 }
 
+fn capped(max: usize) -> Registrar {
+    Registrar::new(RegistrarConfig {
+        max_bindings: max,
+        ..RegistrarConfig::default()
+    })
+}
+
+#[test]
+fn default_cap_is_ten_bindings_per_aor() {
+    assert_eq!(RegistrarConfig::default().max_bindings, 10);
+    let t0 = Instant::now();
+    let mut r = registrar();
+    let ten: Vec<String> = (1..=10).map(|i| format!("<sip:a@192.0.2.{i}>")).collect();
+    let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+    assert_eq!(
+        r.handle_register(t0, &register("c1", 1, None, &ten)).status,
+        200
+    );
+    let reply = r.handle_register(t0, &register("c2", 1, None, &["<sip:a@192.0.2.11>"]));
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.into_reply().reason.as_deref(),
+        Some("Too Many Bindings")
+    );
+    assert_eq!(r.lookup(t0, AOR).len(), 10);
+}
+
+#[test]
+fn a_register_over_the_cap_is_refused_and_changes_nothing() {
+    let t0 = Instant::now();
+    let mut r = capped(2);
+    r.handle_register(t0, &register("c1", 1, Some(300), &["<sip:a@192.0.2.1>"]));
+    // One refresh (new lifetime) and two new contacts: 3 > 2, nothing applied, not even the
+    // refresh (atomic, §10.3 step 7).
+    let reply = r.handle_register(
+        t0 + Duration::from_secs(10),
+        &register(
+            "c1",
+            2,
+            Some(900),
+            &[
+                "<sip:a@192.0.2.1>",
+                "<sip:a@192.0.2.2>",
+                "<sip:a@192.0.2.3>",
+            ],
+        ),
+    );
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.aor.as_deref(), Some(AOR));
+    let b = r.lookup(t0, AOR);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].cseq, 1);
+    assert_eq!(b[0].remaining(t0), 300);
+    // The same Contact twice in one request is one binding.
+    let reply = r.handle_register(
+        t0,
+        &register(
+            "c1",
+            3,
+            None,
+            &["<sip:a@192.0.2.2>", "<sip:A@192.0.2.2>;q=0.5"],
+        ),
+    );
+    assert_eq!(
+        reply.status, 403,
+        "sip:a and sip:A differ (user is case-sensitive)"
+    );
+    let reply = r.handle_register(
+        t0,
+        &register(
+            "c1",
+            4,
+            None,
+            &["<sip:a@192.0.2.2>", "<sip:a@192.0.2.2;transport=udp>"],
+        ),
+    );
+    assert_eq!(
+        reply.status, 403,
+        "a transport param makes another URI (§19.1.4)"
+    );
+    let reply = r.handle_register(
+        t0,
+        &register(
+            "c1",
+            5,
+            None,
+            &["<sip:a@192.0.2.2>", "<sip:a@192.0.2.2>;q=0.5"],
+        ),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(r.lookup(t0, AOR).len(), 2);
+}
+
+#[test]
+fn at_the_cap_refreshes_pass_and_a_removal_makes_room_in_the_same_request() {
+    let t0 = Instant::now();
+    let mut r = capped(2);
+    let two = ["<sip:a@192.0.2.1>", "<sip:a@192.0.2.2>"];
+    assert_eq!(
+        r.handle_register(t0, &register("c1", 1, None, &two)).status,
+        200
+    );
+    // Refresh both (another Call-ID, as after a reboot): passes at the cap.
+    let t1 = t0 + Duration::from_secs(100);
+    let reply = r.handle_register(t1, &register("c9", 1, Some(600), &two));
+    assert_eq!(reply.status, 200);
+    assert!(r.lookup(t1, AOR).iter().all(|b| b.remaining(t1) == 600));
+    // A third is refused ...
+    let third = "<sip:a@192.0.2.3>";
+    assert_eq!(
+        r.handle_register(t1, &register("c2", 1, None, &[third]))
+            .status,
+        403
+    );
+    // ... unless the same request removes one.
+    let reply = r.handle_register(
+        t1,
+        &register("c2", 2, None, &["<sip:a@192.0.2.1>;expires=0", third]),
+    );
+    assert_eq!(reply.status, 200);
+    let mut now: Vec<String> = uris(&r, t1);
+    now.sort();
+    assert_eq!(now, ["sip:a@192.0.2.2", "sip:a@192.0.2.3"]);
+    // Wildcard removal and queries are never refused.
+    assert_eq!(
+        r.handle_register(t1, &register("c2", 3, None, &[])).status,
+        200
+    );
+    assert_eq!(
+        r.handle_register(t1, &register("c2", 4, Some(0), &["*"]))
+            .status,
+        200
+    );
+    assert!(r.lookup(t1, AOR).is_empty());
+}
+
+#[test]
+fn expired_bindings_do_not_count_and_zero_means_no_cap() {
+    let t0 = Instant::now();
+    let mut r = capped(1);
+    r.handle_register(t0, &register("c1", 1, Some(60), &["<sip:a@192.0.2.1>"]));
+    let t1 = t0 + Duration::from_secs(61);
+    let reply = r.handle_register(t1, &register("c2", 1, None, &["<sip:a@192.0.2.2>"]));
+    assert_eq!(reply.status, 200, "the expired binding left room");
+    // 0: no cap.
+    let mut r = capped(0);
+    let many: Vec<String> = (1..=20).map(|i| format!("<sip:a@192.0.2.{i}>")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        r.handle_register(t0, &register("c1", 1, None, &many))
+            .status,
+        200
+    );
+    assert_eq!(r.lookup(t0, AOR).len(), 20);
+}
+
+#[test]
+fn a_store_already_over_a_lowered_cap_still_takes_refreshes() {
+    let t0 = Instant::now();
+    let mut store = InMemoryLocationStore::new();
+    {
+        let mut wide = Registrar::with_store(RegistrarConfig::default(), store.clone());
+        let three = [
+            "<sip:a@192.0.2.1>",
+            "<sip:a@192.0.2.2>",
+            "<sip:a@192.0.2.3>",
+        ];
+        assert_eq!(
+            wide.handle_register(t0, &register("c1", 1, None, &three))
+                .status,
+            200
+        );
+        store = wide.store().clone();
+    }
+    let mut r = Registrar::with_store(
+        RegistrarConfig {
+            max_bindings: 2,
+            ..RegistrarConfig::default()
+        },
+        store,
+    );
+    let refresh = register("c1", 2, Some(900), &["<sip:a@192.0.2.1>"]);
+    assert_eq!(r.handle_register(t0, &refresh).status, 200);
+    let add = register("c1", 3, None, &["<sip:a@192.0.2.4>"]);
+    assert_eq!(r.handle_register(t0, &add).status, 403);
+    assert_eq!(r.lookup(t0, AOR).len(), 3);
+}
+
 #[test]
 fn to_outside_the_served_domains_gets_404() {
     let t0 = Instant::now();
