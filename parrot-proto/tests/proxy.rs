@@ -520,3 +520,218 @@ fn an_unknown_proxy_require_gets_420() {
     assert!(r.contains("Unsupported: foo"), "{r}");
     assert!(!out.iter().any(|m| m.starts_with("INVITE ")));
 }
+
+/// The forwarded requests `p` sent, parsed, with where they went.
+fn sent(p: &mut Endpoint, start: &str) -> Vec<(std::net::SocketAddr, Message)> {
+    std::iter::from_fn(|| p.poll_transmit())
+        .filter(|t| t.payload.starts_with(start.as_bytes()))
+        .map(|t| (t.dst, Message::parse(t.payload.clone()).unwrap()))
+        .collect()
+}
+
+fn route_values(m: &Message) -> Vec<String> {
+    m.header_values(parrot_proto::HeaderName::Route)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_strict_router_downstream_gets_the_request_uri_as_the_last_route() {
+    // §16.6 item 6: the next hop (top Route, no `lr`) is a strict router; it becomes the
+    // Request-URI and the target goes to the end of the Route set. The copy is sent to it.
+    let mut p = Endpoint::new(config(PROXY), 1);
+    p.set_uas_handler_factory(|| {
+        Box::new(ProxyAll(ProxyTargets::single(callee_uri(0)))) as Box<dyn UasHandler>
+    });
+    let now = std::time::Instant::now();
+    let inv = "INVITE sip:b@10.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKst1\r\nRoute: <sip:10.0.0.9:5070>, <sip:10.0.0.8;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>\r\nCall-ID: st1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@10.0.0.1>\r\nContent-Length: 0\r\n\r\n";
+    p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, inv.into());
+    let out = sent(&mut p, "INVITE ");
+    assert_eq!(out.len(), 1);
+    let (dst, m) = &out[0];
+    assert_eq!(*dst, "10.0.0.9:5070".parse().unwrap());
+    assert_eq!(m.request_uri_str(), Some("sip:10.0.0.9:5070"));
+    assert_eq!(
+        route_values(m),
+        [
+            "<sip:10.0.0.8;lr>".to_owned(),
+            format!("<{}>", callee_uri(0))
+        ]
+    );
+    assert_eq!(m.max_forwards().unwrap(), Some(69));
+
+    // A loose router on top leaves the Request-URI alone.
+    let inv = inv
+        .replace("<sip:10.0.0.9:5070>, ", "")
+        .replace("st1", "st2");
+    p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, inv.into());
+    let out = sent(&mut p, "INVITE ");
+    let (dst, m) = &out[0];
+    assert_eq!(*dst, "10.0.0.8:5060".parse().unwrap());
+    assert_eq!(m.request_uri_str(), Some(callee_uri(0).as_str()));
+    assert_eq!(route_values(m), ["<sip:10.0.0.8;lr>"]);
+}
+
+#[test]
+fn in_dialog_requests_and_acks_routed_through_us_to_a_strict_router() {
+    // The Route set after ours starts with a strict router: BYE (stateful) and ACK
+    // (stateless, §16.11) both go to it with the Request-URI appended as the last Route.
+    let mut p = Endpoint::new(config(PROXY), 1);
+    let now = std::time::Instant::now();
+    for (method, branch) in [("BYE", "z9hG4bKsd1"), ("ACK", "z9hG4bKsd2")] {
+        let cseq = if method == "BYE" { "2 BYE" } else { "1 ACK" };
+        let req = format!("{method} sip:u0@10.0.0.2:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\nRoute: <sip:10.0.0.3:5060;lr>, <sip:10.0.0.9:5070>, <sip:10.0.0.8;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>;tag=2\r\nCall-ID: sd1\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n");
+        p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, req.into());
+        let out = sent(&mut p, &format!("{method} "));
+        assert_eq!(out.len(), 1, "{method}");
+        let (dst, m) = &out[0];
+        assert_eq!(*dst, "10.0.0.9:5070".parse().unwrap(), "{method}");
+        assert_eq!(m.request_uri_str(), Some("sip:10.0.0.9:5070"), "{method}");
+        assert_eq!(
+            route_values(m),
+            ["<sip:10.0.0.8;lr>", "<sip:u0@10.0.0.2:5060>"],
+            "{method}"
+        );
+        assert_eq!(m.via().count(), 2, "{method}: our Via on top");
+    }
+}
+
+/// A proxy at 10.0.0.3 whose handler is `h`, with `defer_uas_checks` as given.
+fn lone_proxy(defer: bool, h: impl Fn() -> Box<dyn UasHandler> + Send + 'static) -> Endpoint {
+    let mut cfg = config(PROXY);
+    cfg.proxy.defer_uas_checks = defer;
+    let mut p = Endpoint::new(cfg, 1);
+    p.set_uas_handler_factory(h);
+    p
+}
+
+/// An INVITE from 10.0.0.1 with a `Require` and a body the UAS core does not accept.
+fn exotic_invite(call_id: &str) -> String {
+    let body = "<x/>";
+    format!(
+        "INVITE sip:b@10.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\nRequire: foo\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@10.0.0.1>\r\nContent-Type: application/x-exotic\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn statuses(out: &[parrot_proto::Transmit]) -> Vec<u16> {
+    out.iter()
+        .filter_map(|t| Message::parse(t.payload.clone()).ok()?.status())
+        .collect()
+}
+
+#[test]
+fn with_deferred_uas_checks_a_proxy_forwards_require_and_bodies_it_does_not_know() {
+    // §16.3: a proxy checks Proxy-Require, not Require, and leaves the body alone.
+    let mut p = lone_proxy(true, || {
+        Box::new(ProxyAll(ProxyTargets::single(callee_uri(0)))) as Box<dyn UasHandler>
+    });
+    let now = std::time::Instant::now();
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        exotic_invite("dr1").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [100], "only the 100 Trying upstream");
+    let fwd = out
+        .iter()
+        .find(|t| t.payload.starts_with(b"INVITE "))
+        .expect("forwarded");
+    assert_eq!(fwd.dst, addr(2));
+    let m = Message::parse(fwd.payload.clone()).unwrap();
+    assert_eq!(m.header(parrot_proto::HeaderName::Require), Some("foo"));
+    assert_eq!(m.body_slice(), b"<x/>");
+    assert!(
+        !std::iter::from_fn(|| p.poll_event()).any(|e| matches!(e, Event::IncomingCall { .. })),
+        "a proxied INVITE is no call of ours"
+    );
+}
+
+#[test]
+fn with_deferred_uas_checks_requests_the_handler_keeps_still_get_the_uas_answers() {
+    let now = std::time::Instant::now();
+    // The handler answers the INVITE itself: the held-back 420 wins and no call surfaces.
+    let mut p = lone_proxy(true, || Box::new(Answer(200)) as Box<dyn UasHandler>);
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        exotic_invite("dk1").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [100, 420]);
+    assert!(String::from_utf8_lossy(&out[1].payload).contains("Unsupported: foo"));
+    assert!(
+        !std::iter::from_fn(|| p.poll_event()).any(|e| matches!(e, Event::IncomingCall { .. })),
+        "the refused INVITE never became a call"
+    );
+    // Without Require, the body type is next: 415.
+    let inv = exotic_invite("dk2").replace("Require: foo\r\n", "");
+    p.handle_datagram(now, addr(PROXY), addr(1), Transport::Udp, inv.into());
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [100, 415]);
+    // Methods outside `allow`: MESSAGE, which the handler proxies, is forwarded; INFO, which
+    // it does not, gets 405 with Allow.
+    let mut cfg = config(PROXY);
+    cfg.proxy.defer_uas_checks = true;
+    cfg.allow.retain(|m| {
+        !matches!(
+            m,
+            parrot_proto::Method::Message | parrot_proto::Method::Info
+        )
+    });
+    let mut p = Endpoint::new(cfg, 1);
+    p.set_uas_handler_factory(|| {
+        Box::new(ProxyAll(ProxyTargets::single(callee_uri(0)))) as Box<dyn UasHandler>
+    });
+    let req = |m: &str, id: &str| {
+        format!("{m} sip:b@10.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.3>\r\nCall-ID: {id}\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n")
+    };
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        req("MESSAGE", "dm1").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert!(statuses(&out).is_empty(), "{:?}", statuses(&out));
+    assert!(out
+        .iter()
+        .any(|t| t.payload.starts_with(b"MESSAGE ") && t.dst == addr(2)));
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        req("INFO", "dm2").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [405]);
+    let r = String::from_utf8_lossy(&out[0].payload);
+    let allow = r.lines().find(|l| l.starts_with("Allow: ")).expect("Allow");
+    assert!(!allow.contains("INFO") && allow.contains("INVITE"), "{r}");
+}
+
+#[test]
+fn without_deferred_uas_checks_the_uas_core_answers_first() {
+    // The default: a plain user agent's checks run before any handler, proxying or not.
+    let mut p = lone_proxy(false, || {
+        Box::new(ProxyAll(ProxyTargets::single(callee_uri(0)))) as Box<dyn UasHandler>
+    });
+    let now = std::time::Instant::now();
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        exotic_invite("nd1").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [420]);
+    assert!(!out.iter().any(|t| t.payload.starts_with(b"INVITE ")));
+}

@@ -73,6 +73,27 @@ fn is_loose_route(uri: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// §16.6 item 6: when the top Route of `req` names a strict router (no `lr`), the copy being
+/// built goes to it the RFC 2543 way: the target Request-URI `ruri` becomes the last Route,
+/// the strict router's URI the Request-URI, and its Route value is removed. The next hop is
+/// then that Request-URI (item 7), the same address as the top Route was. A loose router on
+/// top, or no Route, leaves the copy as it is.
+fn strict_route(b: RequestBuilder, req: &Message, ruri: &str) -> RequestBuilder {
+    let routes: Vec<&str> = req.header_values(HeaderName::Route).collect();
+    let Some(first) = routes.first() else {
+        return b;
+    };
+    let next = bare_uri(first);
+    if is_loose_route(next) {
+        return b;
+    }
+    let mut b = b.uri(next).remove_header(HeaderName::Route);
+    for r in &routes[1..] {
+        b = b.header(HeaderName::Route, *r);
+    }
+    b.header(HeaderName::Route, format!("<{ruri}>"))
+}
+
 /// The response without its top Via (ours), as §16.7 item 3 forwards it.
 fn strip_top_via(m: &Message) -> Option<Message> {
     let vias: Vec<&str> = m.header_values(HeaderName::Via).collect();
@@ -200,7 +221,7 @@ impl Endpoint {
     }
 
     /// Drops a call record without a CallEnded: it never surfaced as a call.
-    fn forget_call(&mut self, d: DialogId) {
+    pub(super) fn forget_call(&mut self, d: DialogId) {
         if let Some(call) = self.calls.remove(&d) {
             self.by_tag
                 .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
@@ -348,6 +369,7 @@ impl Endpoint {
             .uri(target)
             .remove_header(HeaderName::MaxForwards)
             .header(HeaderName::MaxForwards, mf);
+        b = strict_route(b, &ctx.request, target);
         if let Some(fix) = fix {
             // §18.2.1: the Via we received gets `received` / `rport` before it travels on.
             let vias: Vec<String> = ctx
@@ -852,6 +874,7 @@ impl Endpoint {
             return;
         };
         let mf = decremented_max_forwards(pre);
+        let b = strict_route(b, pre, ruri);
         let Ok(m) = b
             .remove_header(HeaderName::MaxForwards)
             .header(HeaderName::MaxForwards, mf)

@@ -59,15 +59,22 @@ impl Endpoint {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(code));
             return;
         }
+        let to_tag = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(Box::<str>::from));
+        // The UAS-only answers (405, 420, 415) of a request outside a dialog wait for the
+        // handler when the element proxies (§16.3; `ProxyConfig::defer_uas_checks`).
+        let defer = self.cfg.proxy.defer_uas_checks && to_tag.is_none();
+        let mut held: Option<Reply> = None;
         if !self.cfg.allow.contains(&method) {
             let allow = self.allow_header();
-            self.respond_stateless(
-                &msg,
-                rpeer,
-                via_fix.as_deref(),
-                Reply::new(405).header("Allow", allow),
-            );
-            return;
+            let reply = Reply::new(405).header("Allow", allow);
+            if !defer {
+                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                return;
+            }
+            held = Some(reply);
         }
         if method != Method::Options && matches!(msg.max_forwards(), Ok(Some(0))) {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(483));
@@ -86,10 +93,6 @@ impl Endpoint {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(416));
             return;
         }
-        let to_tag = msg
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().map(Box::<str>::from));
         let call_id: Box<str> = msg.call_id().unwrap_or_default().into();
         let dialog = match &to_tag {
             Some(tag) => match self.by_tag.get(&(call_id.clone(), tag.clone())) {
@@ -124,17 +127,16 @@ impl Endpoint {
             .require()
             .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
             .collect();
-        if !unsupported.is_empty() {
+        if !unsupported.is_empty() && held.is_none() {
             let v = unsupported.join(", ");
-            self.respond_stateless(
-                &msg,
-                rpeer,
-                via_fix.as_deref(),
-                Reply::new(420).header("Unsupported", v),
-            );
-            return;
+            let reply = Reply::new(420).header("Unsupported", v);
+            if !defer {
+                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                return;
+            }
+            held = Some(reply);
         }
-        if !msg.body_slice().is_empty() {
+        if !msg.body_slice().is_empty() && held.is_none() {
             let ok_type = match msg.content_type() {
                 Ok(Some(ct)) => self
                     .cfg
@@ -148,15 +150,14 @@ impl Endpoint {
                 .all(|e| e.eq_ignore_ascii_case("identity"));
             if !ok_type || !ok_enc {
                 let accept = self.cfg.accept.join(", ");
-                self.respond_stateless(
-                    &msg,
-                    rpeer,
-                    via_fix.as_deref(),
-                    Reply::new(415)
-                        .header("Accept", accept)
-                        .header("Accept-Encoding", "identity"),
-                );
-                return;
+                let reply = Reply::new(415)
+                    .header("Accept", accept)
+                    .header("Accept-Encoding", "identity");
+                if !defer {
+                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                    return;
+                }
+                held = Some(reply);
             }
         }
         // Bounded state: past the caps, 503 + Retry-After without creating anything. Only new
@@ -277,7 +278,10 @@ impl Endpoint {
                     request: msg.clone(),
                     offer: crate::handler::Body::of(&msg),
                 });
-                self.dispatch(now, id, Some(did), &msg, peer);
+                match held {
+                    None => self.dispatch(now, id, Some(did), &msg, peer),
+                    Some(reply) => self.dispatch_held(now, id, Some(did), &msg, peer, reply),
+                }
             }
             (Method::Invite, Some(d)) => {
                 if let Some(c) = self.calls.get_mut(&d) {
@@ -292,8 +296,37 @@ impl Endpoint {
                 }
                 self.end_call(d, EndReason::RemoteBye);
             }
-            _ => self.dispatch(now, id, dialog, &msg, peer),
+            _ => match held {
+                None => self.dispatch(now, id, dialog, &msg, peer),
+                Some(reply) => self.dispatch_held(now, id, dialog, &msg, peer, reply),
+            },
         }
+    }
+
+    /// [`Endpoint::dispatch`] for a request whose UAS answer (405, 420, 415) was held back
+    /// (`ProxyConfig::defer_uas_checks`): a handler that proxies it has it proxied; any other
+    /// action gives way to `reply`, and an INVITE's call record goes without surfacing.
+    fn dispatch_held(
+        &mut self,
+        now: Instant,
+        id: u64,
+        dialog: Option<DialogId>,
+        msg: &Message,
+        peer: Peer,
+        reply: Reply,
+    ) {
+        let action = self.call_handler(dialog, Some(ServerTxKey(id)), msg, peer);
+        if matches!(action, Action::Proxy(_) | Action::ProxyTo(_)) {
+            self.apply_action(now, Some(id), dialog, action);
+            return;
+        }
+        if let Some(d) = dialog {
+            self.forget_call(d);
+            if let Some(t) = self.server_txs.get_mut(&id) {
+                t.dialog = None;
+            }
+        }
+        let _ = self.respond(now, ServerTxKey(id), reply);
     }
 
     fn allow_header(&self) -> String {

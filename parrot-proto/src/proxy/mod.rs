@@ -83,6 +83,20 @@ pub struct ProxyConfig {
     pub timer_c: Duration,
     /// At most this many targets per request; the rest are ignored.
     pub max_targets: usize,
+    /// Let the handler decide before the UAS-only checks for requests outside a dialog.
+    ///
+    /// A user agent server refuses a method it does not allow (405), a Require it does not
+    /// support (420) and a body it cannot read (415) before any handler runs (§8.2.1-§8.2.3).
+    /// A proxy must do none of that (§16.3 lists its checks: it forwards unknown methods,
+    /// Require and bodies untouched, and only Proxy-Require concerns it). With this on, for
+    /// a request outside a dialog those three answers are held back: the handler sees the
+    /// request, and if it returns `Proxy`/`ProxyTo` the request is proxied with the §16.3
+    /// checks only; any other action is replaced by the held-back answer, so the element
+    /// still behaves as a correct UAS for the requests it keeps (an INVITE it would refuse
+    /// does not become a call). Off by default: a plain user agent's handlers then never see
+    /// such requests. Turn it on for an element that proxies (`parrot serve --proxy-to`,
+    /// `--registrar`).
+    pub defer_uas_checks: bool,
 }
 
 impl Default for ProxyConfig {
@@ -91,6 +105,7 @@ impl Default for ProxyConfig {
             record_route: true,
             timer_c: Duration::from_secs(181),
             max_targets: 16,
+            defer_uas_checks: false,
         }
     }
 }
