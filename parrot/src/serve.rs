@@ -40,6 +40,15 @@ pub struct Args {
     /// with digest authentication (RFC 7616, MD5 and SHA-256).
     #[arg(long, requires = "registrar")]
     users: Option<PathBuf>,
+    /// With --registrar: at most this many bindings per address-of-record; a REGISTER that
+    /// would add more gets 403 "Too Many Bindings" (refreshes always pass). 0: no limit.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    max_bindings: usize,
+    /// At most this many SIP transactions at once; above it new requests get 503 with
+    /// Retry-After. A proxied call holds four for up to 32 s, so sustained proxying above
+    /// ~1,000 calls/s needs more than the default.
+    #[arg(long, default_value_t = parrot_proto::EndpointConfig::default().max_transactions, value_name = "N")]
+    max_transactions: usize,
     /// Digest realm.
     #[arg(long, default_value = "parrot")]
     realm: String,
@@ -251,6 +260,10 @@ pub async fn run(args: Args) -> ExitCode {
     cfg.rtp_ports = args.rtp_ports.0..=args.rtp_ports.1;
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
+    cfg.endpoint.max_transactions = args.max_transactions;
+    // Requests it proxies get the §16.3 checks only (a Require or body it does not know
+    // travels on); the ones it keeps still get the UAS answers.
+    cfg.endpoint.proxy.defer_uas_checks = args.registrar || args.proxy_to.is_some();
     match args.streams.apply(&mut cfg) {
         Ok(Some(note)) => println!("{note}"),
         Ok(None) => {}
@@ -306,7 +319,10 @@ pub async fn run(args: Args) -> ExitCode {
             }
         };
         Some(Arc::new(Mutex::new(RegistrarState {
-            registrar: Registrar::new(RegistrarConfig::default()),
+            registrar: Registrar::new(RegistrarConfig {
+                max_bindings: args.max_bindings,
+                ..RegistrarConfig::default()
+            }),
             auth,
         })))
     } else {
