@@ -735,3 +735,47 @@ fn without_deferred_uas_checks_the_uas_core_answers_first() {
     assert_eq!(statuses(&out), [420]);
     assert!(!out.iter().any(|t| t.payload.starts_with(b"INVITE ")));
 }
+
+#[test]
+fn with_deferred_uas_checks_a_register_is_still_checked_before_its_handler() {
+    // A registrar's handler changes bindings as it answers: REGISTER keeps the UAS order
+    // (§10.3 step 2), the handler never sees a REGISTER the core refuses.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Counting(Arc<AtomicUsize>);
+    impl UasHandler for Counting {
+        fn handle_register(&mut self, _req: &Request<'_>) -> Action {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Action::respond(200)
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let mut p = lone_proxy(true, move || {
+        Box::new(Counting(s.clone())) as Box<dyn UasHandler>
+    });
+    let now = std::time::Instant::now();
+    let reg = |id: &str, require: &str| {
+        format!("REGISTER sip:10.0.0.3 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\n{require}From: <sip:a@10.0.0.3>;tag=1\r\nTo: <sip:a@10.0.0.3>\r\nCall-ID: {id}\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@10.0.0.1>\r\nContent-Length: 0\r\n\r\n")
+    };
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        reg("rg1", "Require: foo\r\n").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [420]);
+    assert_eq!(seen.load(Ordering::Relaxed), 0);
+    p.handle_datagram(
+        now,
+        addr(PROXY),
+        addr(1),
+        Transport::Udp,
+        reg("rg2", "").into(),
+    );
+    let out: Vec<parrot_proto::Transmit> = std::iter::from_fn(|| p.poll_transmit()).collect();
+    assert_eq!(statuses(&out), [200]);
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+}

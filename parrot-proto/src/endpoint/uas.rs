@@ -64,8 +64,11 @@ impl Endpoint {
             .ok()
             .and_then(|t| t.tag().map(Box::<str>::from));
         // The UAS-only answers (405, 420, 415) of a request outside a dialog wait for the
-        // handler when the element proxies (§16.3; `ProxyConfig::defer_uas_checks`).
-        let defer = self.cfg.proxy.defer_uas_checks && to_tag.is_none();
+        // handler when the element proxies (§16.3; `ProxyConfig::defer_uas_checks`). Not for
+        // REGISTER: a registrar's handler commits bindings as it answers, and §10.3 step 2
+        // puts the Require check before that.
+        let defer =
+            self.cfg.proxy.defer_uas_checks && to_tag.is_none() && method != Method::Register;
         let mut held: Option<Reply> = None;
         if !self.cfg.allow.contains(&method) {
             let allow = self.allow_header();

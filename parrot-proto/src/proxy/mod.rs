@@ -96,6 +96,11 @@ pub struct ProxyConfig {
     /// does not become a call). Off by default: a plain user agent's handlers then never see
     /// such requests. Turn it on for an element that proxies (`parrot serve --proxy-to`,
     /// `--registrar`).
+    ///
+    /// The handler runs before the held-back answer is known to be the final one, so it
+    /// should not act on a request it does not proxy beyond choosing the answer. REGISTER is
+    /// never deferred: a registrar's handler commits bindings as it answers, and §10.3 step 2
+    /// wants the Require check first.
     pub defer_uas_checks: bool,
 }
 
