@@ -545,10 +545,12 @@ pub struct Endpoint {
     rng: Box<dyn RngCore + Send>,
     factory: Option<Box<dyn UasHandlerFactory>>,
     default_handler: Option<Box<dyn UasHandler>>,
-    server_txs: HashMap<u64, ServerTx>,
+    /// Boxed: a server transaction is ~1 KB, and moving them all each time the table grows
+    /// stalled the loop long enough to overflow a socket's receive buffer under load.
+    server_txs: HashMap<u64, Box<ServerTx>>,
     server_index: HashMap<TransactionKey, u64>,
     merge_index: HashMap<Box<str>, u64>,
-    client_txs: HashMap<TransactionKey, ClientTx>,
+    client_txs: HashMap<TransactionKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
     by_tag: HashMap<(Box<str>, Box<str>), DialogId>,
     registrations: HashMap<RegistrationId, Registration>,
@@ -993,8 +995,8 @@ impl Endpoint {
     /// The entity's current deadline, if it still exists and has one.
     fn deadline_of(&self, what: &TimerRef) -> Option<Instant> {
         match what {
-            TimerRef::Server(id) => self.server_txs.get(id).and_then(ServerTx::poll_timeout),
-            TimerRef::Client(k) => self.client_txs.get(k).and_then(ClientTx::poll_timeout),
+            TimerRef::Server(id) => self.server_txs.get(id).and_then(|t| t.poll_timeout()),
+            TimerRef::Client(k) => self.client_txs.get(k).and_then(|t| t.poll_timeout()),
             TimerRef::Call(d) => self.calls.get(d).and_then(Call::next_timeout),
             TimerRef::Registration(r) => self.registrations.get(r).and_then(|r| r.refresh_at),
         }

@@ -829,7 +829,7 @@ impl Endpoint {
         self.server_index.insert(key.clone(), id);
         self.server_txs.insert(
             id,
-            ServerTx {
+            Box::new(ServerTx {
                 key,
                 fsm,
                 peer: rpeer,
@@ -839,7 +839,7 @@ impl Endpoint {
                 to_tag,
                 dialog: None,
                 merge_key: None,
-            },
+            }),
         );
         if method == Method::Invite {
             self.respond_tx_inner(now, id, Reply::new(100), false);

@@ -180,7 +180,7 @@ impl Endpoint {
             ))
         };
         self.client_txs
-            .insert(key.clone(), ClientTx { fsm, peer, purpose });
+            .insert(key.clone(), Box::new(ClientTx { fsm, peer, purpose }));
         self.run_client_outputs(now, &key, &mut out, false);
         self.scratch = out;
         Some(key)

@@ -221,7 +221,7 @@ impl Endpoint {
         self.server_index.insert(key.clone(), id);
         self.server_txs.insert(
             id,
-            ServerTx {
+            Box::new(ServerTx {
                 key,
                 fsm,
                 peer: rpeer,
@@ -231,7 +231,7 @@ impl Endpoint {
                 to_tag: tx_to_tag.clone(),
                 dialog,
                 merge_key,
-            },
+            }),
         );
         let txk = ServerTxKey(id);
         if method == Method::Invite {
@@ -378,7 +378,7 @@ impl Endpoint {
         self.server_index.insert(key.clone(), id);
         self.server_txs.insert(
             id,
-            ServerTx {
+            Box::new(ServerTx {
                 key,
                 fsm: ServerFsm::NonInvite(ServerNonInviteTransaction::new(
                     rpeer.transport.is_reliable(),
@@ -391,7 +391,7 @@ impl Endpoint {
                 to_tag,
                 dialog,
                 merge_key: None,
-            },
+            }),
         );
         let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
         if self.proxies.contains_key(&inv_id) {
