@@ -20,11 +20,16 @@
 //!
 //! With `qop=auth` every use of a nonce carries a nonce count that must grow (RFC 7616 §3.4,
 //! §5.3). The server keeps, for nonces that have been *used successfully*, the highest count
-//! seen, at most [`DigestServer::set_replay_capacity`] entries (4096 by default). When full,
+//! seen, at most [`DigestServer::set_replay_capacity`] entries (65,536 by default: about 13 s
+//! of history at 5,000 authentications a second, ~10 MB). When full,
 //! the entry with the oldest nonce timestamp is dropped and that timestamp becomes a floor:
 //! nonces not newer than the floor and not in the table are answered `stale=true`, so an
 //! evicted nonce can never be replayed; the cost of a too-small table is only an extra
-//! round trip for clients. Entries whose nonce has expired are dropped as the table is used.
+//! round trip for clients that honour `stale=true` — but many (SIPp among them) give up on a
+//! second challenge, so the table must cover more than a second of traffic: with one-second
+//! nonce timestamps, a table that fills within the current second puts the floor on it and
+//! refuses the nonces just issued. Entries whose nonce has expired are dropped as the table is
+//! used.
 //!
 //! ## One answer for every failure of the password
 //!
@@ -300,7 +305,7 @@ impl DigestServer {
             nonce_lifetime: Duration::from_secs(300),
             algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             role: AuthRole::Uas,
-            replay_capacity: 4096,
+            replay_capacity: 65_536,
             serial: std::sync::atomic::AtomicU64::new(0),
             replay: ReplayTable::default(),
         }
