@@ -703,37 +703,10 @@ impl Endpoint {
         }
         br.cancel_sent = true;
         let peer = br.peer;
-        let Some(inv) = br.request.as_ref() else {
+        let Some(inv) = br.request.clone() else {
             return;
         };
-        let build = || -> Option<Message> {
-            let mut b = RequestBuilder::new(Method::Cancel, inv.request_uri_str()?);
-            b = b.header(HeaderName::Via, inv.header_values(HeaderName::Via).next()?);
-            for r in inv.header_lines(HeaderName::Route) {
-                b = b.header(HeaderName::Route, r);
-            }
-            b.header(HeaderName::MaxForwards, "70")
-                .header(HeaderName::From, inv.header(HeaderName::From)?)
-                .header(HeaderName::To, inv.header(HeaderName::To)?)
-                .header(HeaderName::CallId, inv.header(HeaderName::CallId)?)
-                .header(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().ok()?.seq))
-                .build()
-                .ok()
-        };
-        let inv_key = inv
-            .top_via()
-            .ok()
-            .and_then(|v| v.branch())
-            .map(|b| TransactionKey::client(b, Method::Invite));
-        if let Some(m) = build() {
-            self.start_client(now, m, peer, Purpose::Cancel);
-        }
-        if let Some(ClientFsm::Invite(f)) = inv_key
-            .and_then(|k| self.client_txs.get_mut(&k))
-            .map(|t| &mut t.fsm)
-        {
-            f.on_cancel_sent(now);
-        }
+        self.cancel_invite(now, &inv, peer);
     }
 
     /// A CANCEL for the proxied INVITE of server transaction `id` (§16.10); the CANCEL itself

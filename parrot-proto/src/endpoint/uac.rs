@@ -283,7 +283,15 @@ impl Endpoint {
             return;
         };
         call.cancel_sent = true;
-        let peer = call.peer;
+        let (inv, peer) = (inv.clone(), call.peer);
+        self.cancel_invite(now, &inv, peer);
+    }
+
+    /// Sends the CANCEL of the INVITE `inv` sent to `peer` (§9.1: the same Request-URI, top
+    /// Via, Route, From, To, Call-ID and CSeq number) and tells the INVITE's client
+    /// transaction, whose Timer C / final-response wait now runs (§16.8, §9.1). Used by the UAC
+    /// core and by the proxy for its branches.
+    pub(super) fn cancel_invite(&mut self, now: Instant, inv: &Message, peer: Peer) {
         let build = || -> Option<Message> {
             let mut b = RequestBuilder::new(Method::Cancel, inv.request_uri_str()?);
             b = b.header(HeaderName::Via, inv.header_values(HeaderName::Via).next()?);
