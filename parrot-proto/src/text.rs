@@ -188,6 +188,52 @@ pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     Some(v)
 }
 
+/// Appends `n` in decimal (no formatting machinery: this runs for every CSeq, port and
+/// address the endpoint writes).
+pub(crate) fn push_u32(s: &mut String, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        s.push(char::from(b));
+    }
+}
+
+/// Appends an IP address as text: dotted quad, or IPv6 without brackets.
+pub(crate) fn push_ip(s: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_u32(s, u32::from(o));
+            }
+        }
+        std::net::IpAddr::V6(a) => {
+            use std::fmt::Write;
+            let _ = write!(s, "{a}");
+        }
+    }
+}
+
+/// The concatenation of `parts`, allocated once at its exact size.
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +255,21 @@ mod tests {
     fn unquote_resolves_pairs() {
         assert_eq!(unquote(r#""J \"R\"""#).unwrap(), r#"J "R""#);
         assert!(unquote(r#""open"#).is_none());
+    }
+
+    #[test]
+    fn decimal_and_ip_writers_match_display() {
+        for n in [0u32, 7, 10, 65535, u32::MAX] {
+            let mut s = String::new();
+            push_u32(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        for ip in ["10.0.0.1", "255.255.255.0", "0.0.0.0", "2001:db8::1"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut s = String::new();
+            push_ip(&mut s, ip);
+            assert_eq!(s, ip.to_string());
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub(crate) fn strip_tag(v: &str) -> Box<str> {
         Some(i) => {
             let rest = &v[i + 5..];
             let end = rest.find(';').map(|j| i + 5 + j).unwrap_or(v.len());
-            format!("{}{}", &v[..i], &v[end..]).into()
+            crate::text::concat(&[&v[..i], &v[end..]]).into()
         }
         None => v.into(),
     }
@@ -153,23 +153,47 @@ impl Dialog {
     /// Starts an in-dialog request with `cseq` (§12.2.1.1): Request-URI, Route, From, To,
     /// Call-ID and CSeq; the caller adds Via, Max-Forwards, Contact and a body.
     pub fn request(&self, method: Method, cseq: u32) -> RequestBuilder {
-        let (ruri, routes) = self.request_target();
-        let mut b = RequestBuilder::new(method.clone(), ruri.as_ref());
-        for r in routes {
-            b = b.header(HeaderName::Route, r.as_ref());
-        }
-        let to = if self.remote_tag.is_empty() {
-            self.remote_uri.to_string()
-        } else {
-            format!("{};tag={}", self.remote_uri, self.remote_tag)
+        let mut b = match self.route_set.first() {
+            // Loose routing (or none): the remote target and the route set as they are.
+            None => RequestBuilder::new(method.clone(), self.remote_target.as_ref()),
+            Some(first) if first.contains(";lr") => {
+                let mut b = RequestBuilder::new(method.clone(), self.remote_target.as_ref());
+                for r in &self.route_set {
+                    b = b.header(HeaderName::Route, r.as_ref());
+                }
+                b
+            }
+            Some(_) => {
+                let (ruri, routes) = self.request_target();
+                let mut b = RequestBuilder::new(method.clone(), ruri.as_ref());
+                for r in routes {
+                    b = b.header(HeaderName::Route, r.as_ref());
+                }
+                b
+            }
         };
-        b.header(
-            HeaderName::From,
-            format!("{};tag={}", self.local_uri, self.local_tag),
-        )
-        .header(HeaderName::To, to)
-        .header(HeaderName::CallId, self.call_id.as_ref())
-        .header(HeaderName::CSeq, format!("{} {}", cseq, method.as_str()))
+        // The header builder copies each value into its own buffer: write them from pieces
+        // into one scratch string instead of formatting a String per header.
+        let mut v = String::with_capacity(
+            self.local_uri.len() + self.local_tag.len() + self.remote_uri.len() + 32,
+        );
+        v.push_str(&self.local_uri);
+        v.push_str(";tag=");
+        v.push_str(&self.local_tag);
+        b = b.header(HeaderName::From, &v);
+        v.clear();
+        v.push_str(&self.remote_uri);
+        if !self.remote_tag.is_empty() {
+            v.push_str(";tag=");
+            v.push_str(&self.remote_tag);
+        }
+        b = b.header(HeaderName::To, &v);
+        v.clear();
+        crate::text::push_u32(&mut v, cseq);
+        v.push(' ');
+        v.push_str(method.as_str());
+        b.header(HeaderName::CallId, self.call_id.as_ref())
+            .header(HeaderName::CSeq, &v)
     }
 
     /// Approximate heap bytes held (for the memory figures of the bench).

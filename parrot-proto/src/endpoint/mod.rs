@@ -1051,20 +1051,38 @@ impl Endpoint {
     }
 
     fn random_hex(&mut self, n: usize) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(n + 16);
-        while s.len() < n {
+        self.push_random_hex(&mut s, n);
+        s
+    }
+
+    /// Appends `n` random hex digits.
+    fn push_random_hex(&mut self, s: &mut String, n: usize) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let end = s.len() + n;
+        while s.len() < end {
             let v = self.rng.next_u64();
             for i in 0..16 {
                 s.push(HEX[((v >> (60 - 4 * i)) & 15) as usize] as char);
             }
         }
-        s.truncate(n);
-        s
+        s.truncate(end);
     }
 
     fn new_branch(&mut self) -> String {
-        format!("z9hG4bK{}", self.random_hex(16))
+        let mut s = String::with_capacity(7 + 32);
+        s.push_str(crate::header::BRANCH_MAGIC_COOKIE);
+        self.push_random_hex(&mut s, 16);
+        s
+    }
+
+    /// A fresh Call-ID: 20 random hex digits `@` our address.
+    fn new_call_id(&mut self, local: SocketAddr) -> String {
+        let mut s = String::with_capacity(20 + 16 + 40);
+        self.push_random_hex(&mut s, 20);
+        s.push('@');
+        crate::text::push_ip(&mut s, local.ip());
+        s
     }
 
     fn new_tag(&mut self) -> String {

@@ -21,7 +21,7 @@ impl Endpoint {
         let id = RegistrationId(self.next_id());
         let reg = Registration {
             expires: req.expires,
-            call_id: format!("{}@{}", self.random_hex(20), local.ip()),
+            call_id: self.new_call_id(local),
             from_tag: self.new_tag(),
             req,
             cseq: 0,

@@ -95,7 +95,7 @@ pub(crate) fn name_addr(s: &str) -> String {
     if s.contains('<') {
         s.to_owned()
     } else {
-        format!("<{s}>")
+        crate::text::concat(&["<", s, ">"])
     }
 }
 
@@ -158,8 +158,20 @@ impl Endpoint {
         purpose: Purpose,
     ) -> Option<TransactionKey> {
         let branch = msg.top_via().ok()?.branch()?.to_owned();
+        self.start_client_with_branch(now, msg, &branch, peer, purpose)
+    }
+
+    /// [`Endpoint::start_client`] for a request whose top Via we just wrote with `branch`.
+    pub(super) fn start_client_with_branch(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        branch: &str,
+        peer: Peer,
+        purpose: Purpose,
+    ) -> Option<TransactionKey> {
         let method = msg.method()?;
-        let key = TransactionKey::client(&branch, method.clone());
+        let key = TransactionKey::client(branch, method.clone());
         let reliable = peer.transport.is_reliable();
         let mut out = std::mem::take(&mut self.scratch);
         let fsm = if method == Method::Invite {
@@ -194,7 +206,7 @@ impl Endpoint {
             return Err(CommandError::Overloaded);
         }
         let local = self.local_addr(req.transport);
-        let call_id = format!("{}@{}", self.random_hex(20), local.ip());
+        let call_id = self.new_call_id(local);
         let tag = self.new_tag();
         let to = name_addr(&req.to);
         let from = name_addr(&req.from);
@@ -252,7 +264,7 @@ impl Endpoint {
         );
         self.calls.insert(id, call);
         if self
-            .start_client(now, msg, peer, Purpose::Invite(id))
+            .start_client_with_branch(now, msg, &branch, peer, Purpose::Invite(id))
             .is_none()
         {
             self.end_call(id, EndReason::TransportError);
@@ -342,9 +354,9 @@ impl Endpoint {
 
     /// Sends BYE in a dialog without ending the call record (the caller does, with its reason).
     pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
-        if let Some(m) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
+        if let Some((m, branch)) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
             let peer = self.dialog_peer(dialog);
-            self.start_client(now, m, peer, Purpose::Bye);
+            self.start_client_with_branch(now, m, &branch, peer, Purpose::Bye);
         }
     }
 
@@ -367,7 +379,7 @@ impl Endpoint {
         method: Method,
         headers: &[(String, String)],
         body: Option<&Body>,
-    ) -> Option<Message> {
+    ) -> Option<(Message, String)> {
         let branch = self.new_branch();
         let call = self.calls.get_mut(&dialog)?;
         let cseq = call.dialog.next_cseq();
@@ -388,7 +400,7 @@ impl Endpoint {
         if let Some(body) = body {
             b = b.body(&body.content_type, body.bytes.clone());
         }
-        b.build().ok()
+        b.build().ok().map(|m| (m, branch))
     }
 
     /// Sends a request inside an established dialog (§12.2.1): BYE, re-INVITE, UPDATE, INFO,
@@ -422,11 +434,11 @@ impl Endpoint {
             self.send_reinvite(now, dialog, rid, headers, body)?;
             return Ok(rid);
         }
-        let m = self
+        let (m, branch) = self
             .in_dialog_request(dialog, method, &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
         let peer = self.dialog_peer(dialog);
-        self.start_client(now, m, peer, Purpose::Request(rid, Some(dialog)));
+        self.start_client_with_branch(now, m, &branch, peer, Purpose::Request(rid, Some(dialog)));
         Ok(rid)
     }
 
@@ -438,7 +450,7 @@ impl Endpoint {
         headers: Vec<(String, String)>,
         body: Option<Body>,
     ) -> Result<(), CommandError> {
-        let m = self
+        let (m, branch) = self
             .in_dialog_request(dialog, Method::Invite, &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
         let peer = self.dialog_peer(dialog);
@@ -450,7 +462,7 @@ impl Endpoint {
                 body,
             }));
         }
-        self.start_client(now, m, peer, Purpose::ReInvite(dialog, rid));
+        self.start_client_with_branch(now, m, &branch, peer, Purpose::ReInvite(dialog, rid));
         // Keep the retry material only while the re-INVITE is in flight.
         Ok(())
     }
@@ -470,7 +482,7 @@ impl Endpoint {
         }
         let local = self.local_addr(req.transport);
         let branch = self.new_branch();
-        let call_id = format!("{}@{}", self.random_hex(20), local.ip());
+        let call_id = self.new_call_id(local);
         let tag = self.new_tag();
         let mut b = RequestBuilder::new(req.method.clone(), req.uri.clone())
             .header(HeaderName::Via, self.via_for(local, req.transport, &branch))
@@ -984,9 +996,9 @@ impl Endpoint {
         });
         if cancelled {
             // §9.1: the CANCEL crossed the 2xx; the call is ended with BYE.
-            if let Some(bye) = self.in_dialog_request(d, Method::Bye, &[], None) {
+            if let Some((bye, branch)) = self.in_dialog_request(d, Method::Bye, &[], None) {
                 let peer = self.dialog_peer(d);
-                self.start_client(now, bye, peer, Purpose::Bye);
+                self.start_client_with_branch(now, bye, &branch, peer, Purpose::Bye);
             }
             self.end_call(d, EndReason::Cancelled);
         }

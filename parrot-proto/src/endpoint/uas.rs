@@ -116,7 +116,15 @@ impl Endpoint {
         let merge_key: Option<Box<str>> = if to_tag.is_none() {
             let ft = msg.from_header().ok().and_then(|f| f.tag()).unwrap_or("");
             let cs = msg.cseq().ok().map(|c| c.seq).unwrap_or(0);
-            Some(format!("{call_id}|{ft}|{cs}|{}", method.as_str()).into())
+            let mut k = String::with_capacity(call_id.len() + ft.len() + 24);
+            k.push_str(&call_id);
+            k.push('|');
+            k.push_str(ft);
+            k.push('|');
+            crate::text::push_u32(&mut k, cs);
+            k.push('|');
+            k.push_str(method.as_str());
+            Some(k.into())
         } else {
             None
         };
@@ -907,20 +915,26 @@ pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
     if same_host && !wants_rport {
         return None;
     }
-    let mut parts: Vec<String> = top
-        .split(';')
-        .filter(|p| {
-            let n = p.trim().split('=').next().unwrap_or("").trim();
-            !(n.eq_ignore_ascii_case("received")
-                || (wants_rport && n.eq_ignore_ascii_case("rport")))
-        })
-        .map(|p| p.to_owned())
-        .collect();
-    parts.push(format!("received={}", src.ip()));
-    if wants_rport {
-        parts.push(format!("rport={}", src.port()));
+    // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
+    // the new ones.
+    let mut out = String::with_capacity(top.len() + 48);
+    for (i, p) in top.split(';').enumerate() {
+        let n = p.trim().split('=').next().unwrap_or("").trim();
+        if n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport")) {
+            continue;
+        }
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(p);
     }
-    Some(parts.join(";").into())
+    out.push_str(";received=");
+    crate::text::push_ip(&mut out, src.ip());
+    if wants_rport {
+        out.push_str(";rport=");
+        crate::text::push_u32(&mut out, u32::from(src.port()));
+    }
+    Some(out.into())
 }
 
 fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {

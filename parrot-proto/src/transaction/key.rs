@@ -7,8 +7,9 @@
 //! the CSeq method of the response.
 
 use crate::header::BRANCH_MAGIC_COOKIE;
+use crate::text::{push_ip, push_u32};
+use crate::uri::Host;
 use crate::{Message, Method};
-use std::fmt::Write;
 
 /// The identity of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,12 +45,30 @@ impl TransactionKey {
 
     fn server_with_method(req: &Message, method: Method) -> Option<TransactionKey> {
         let via = req.top_via().ok()?;
-        // One buffer for host and port (no temporary strings).
+        Self::server_with_via(req, &via, method)
+    }
+
+    /// [`TransactionKey::server`] with the top Via already parsed.
+    pub(crate) fn server_with_via(
+        req: &Message,
+        via: &crate::header::Via<'_>,
+        method: Method,
+    ) -> Option<TransactionKey> {
+        // One buffer for host and port, written without the formatting machinery.
         let mut sent_by = String::with_capacity(48);
-        let _ = write!(sent_by, "{}", via.host);
+        match via.host {
+            Host::Domain(d) => sent_by.push_str(d),
+            Host::Ipv4(a) => push_ip(&mut sent_by, a.into()),
+            Host::Ipv6(a) => {
+                sent_by.push('[');
+                sent_by.push_str(a);
+                sent_by.push(']');
+            }
+        }
         sent_by.make_ascii_lowercase();
         if let Some(p) = via.port {
-            let _ = write!(sent_by, ":{p}");
+            sent_by.push(':');
+            push_u32(&mut sent_by, u32::from(p));
         }
         match via.branch() {
             Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some(TransactionKey {
