@@ -445,6 +445,137 @@ impl RequestBuilder {
     }
 }
 
+/// The header lines every response to one request copies (§8.2.6.2), gathered once per server
+/// transaction instead of once per response: the Via values (the top one with its §18.2.2
+/// `received`/`rport` fix), From, To, Call-ID, CSeq and Record-Route, and the To value with our
+/// tag added (§8.2.6.2, §12.1.1). An INVITE answered 100, 180 and 200 copies and checks them once.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseHead {
+    h: Headers,
+    to_tag: HeadToTag,
+    /// Whether `h` holds Record-Route lines (copied only for dialog-creating responses).
+    has_record_route: bool,
+    /// Whether the request can create a dialog (INVITE, SUBSCRIBE, REFER, NOTIFY; §12.1.1).
+    dialog_method: bool,
+}
+
+/// How a [`ResponseHead`] adds our To tag.
+#[derive(Debug, Clone, Copy)]
+enum HeadToTag {
+    /// The To already has a tag (or there is no To).
+    Keep,
+    /// The one To line, at this index, gets this tagged value.
+    One(usize, Piece),
+    /// Several To lines: `ResponseBuilder::build` tags each, with this tag text.
+    Each(Piece),
+}
+
+impl ResponseHead {
+    /// The copied lines of `req`'s responses, with the top Via replaced by `top_via` when
+    /// given (written first, then the other Via values, then the rest in request order: what
+    /// `ResponseBuilder::for_request` followed by a Via rewrite gives) and `to_tag` as our tag.
+    pub(crate) fn new(req: &Message, top_via: Option<&str>, to_tag: &str) -> ResponseHead {
+        let mut h = Headers::default();
+        let copied = |n: HeaderName| {
+            matches!(
+                n,
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+                    | HeaderName::RecordRoute
+            )
+        };
+        if let Some(top) = top_via {
+            for (i, v) in req.header_values(HeaderName::Via).enumerate() {
+                let v = if i == 0 { top } else { v };
+                h.push(HeaderName::Via, HeaderName::Via.as_str(), v);
+            }
+        }
+        let mut has_record_route = false;
+        for line in req.headers() {
+            if !copied(line.name) || (top_via.is_some() && line.name == HeaderName::Via) {
+                continue;
+            }
+            has_record_route |= line.name == HeaderName::RecordRoute;
+            h.push(line.name, line.name.as_str(), &line.value_unfolded());
+        }
+        let tos = h.list.iter().filter(|e| e.kind == HeaderName::To).count();
+        let mut tag = HeadToTag::Keep;
+        if tos > 1 {
+            tag = HeadToTag::Each(h.add_text(to_tag));
+        } else if let Some(i) = h.list.iter().position(|e| e.kind == HeaderName::To) {
+            let e = h.list[i];
+            let v = h.value(&e);
+            let has_tag = crate::header::NameAddr::parse(v)
+                .map(|na| na.tag().is_some())
+                .unwrap_or(true);
+            if !has_tag {
+                let mut tagged = String::with_capacity(v.len() + 5 + to_tag.len());
+                tagged.push_str(v);
+                tagged.push_str(";tag=");
+                tagged.push_str(to_tag);
+                tag = HeadToTag::One(i, h.add_text(&tagged));
+            }
+        }
+        ResponseHead {
+            h,
+            to_tag: tag,
+            has_record_route,
+            dialog_method: matches!(
+                req.method(),
+                Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+            ),
+        }
+    }
+
+    fn builder_from(
+        mut h: Headers,
+        code: u16,
+        tag: bool,
+        to_tag: HeadToTag,
+        drop_rr: bool,
+    ) -> ResponseBuilder {
+        let mut each = None;
+        match to_tag {
+            HeadToTag::One(i, v) if tag => h.list[i].value = v,
+            HeadToTag::Each(t) if tag => each = Some(t),
+            _ => {}
+        }
+        if drop_rr {
+            h.list.retain(|e| e.kind != HeaderName::RecordRoute);
+        }
+        ResponseBuilder {
+            code,
+            reason: Cow::Borrowed(reason_phrase(code)),
+            to_tag: each,
+            h,
+        }
+    }
+
+    fn drops_record_route(&self, code: u16) -> bool {
+        self.has_record_route && !(self.dialog_method && (101..300).contains(&code))
+    }
+
+    /// A response builder with these lines; `tag` adds our To tag.
+    pub(crate) fn builder(&self, code: u16, tag: bool) -> ResponseBuilder {
+        let rr = self.drops_record_route(code);
+        Self::builder_from(self.h.clone(), code, tag, self.to_tag, rr)
+    }
+
+    /// [`ResponseHead::builder`] for the last response built from this head.
+    pub(crate) fn into_builder(self, code: u16, tag: bool) -> ResponseBuilder {
+        let rr = self.drops_record_route(code);
+        Self::builder_from(self.h, code, tag, self.to_tag, rr)
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.h.text.capacity() + self.h.list.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
 /// Builds a response.
 #[derive(Debug, Clone)]
 pub struct ResponseBuilder {

@@ -318,6 +318,8 @@ pub(crate) struct ServerTx {
     to_tag: Box<str>,
     dialog: Option<DialogId>,
     merge_key: Option<Box<str>>,
+    /// The lines its responses copy, made at the first response (§8.2.6.2).
+    head: Option<crate::builder::ResponseHead>,
 }
 
 impl ServerTx {
@@ -771,7 +773,12 @@ impl Endpoint {
         let transaction_bytes = self
             .server_txs
             .values()
-            .map(|t| stx + t.request.len() * 2 + 512 + t.key.branch.len() * 2)
+            .map(|t| {
+                stx + t.request.len() * 2
+                    + 512
+                    + t.key.branch.len() * 2
+                    + t.head.as_ref().map_or(0, |h| h.heap_bytes())
+            })
             .sum::<usize>()
             + self
                 .client_txs

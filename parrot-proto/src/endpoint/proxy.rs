@@ -812,6 +812,7 @@ impl Endpoint {
                 to_tag,
                 dialog: None,
                 merge_key: None,
+                head: None,
             }),
         );
         if method == Method::Invite {

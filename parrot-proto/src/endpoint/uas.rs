@@ -7,6 +7,7 @@
 //! (§13.3.1.4); without ACK the call sends BYE.
 
 use super::*;
+use crate::builder::ResponseHead;
 use crate::dialog::{DialogState, Role};
 use crate::handler::{Action, Reply, Request};
 use crate::transaction::ServerRequestOutcome;
@@ -239,6 +240,7 @@ impl Endpoint {
                 to_tag: tx_to_tag.clone(),
                 dialog,
                 merge_key,
+                head: None,
             }),
         );
         let txk = ServerTxKey(id);
@@ -399,6 +401,7 @@ impl Endpoint {
                 to_tag,
                 dialog,
                 merge_key: None,
+                head: None,
             }),
         );
         let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
@@ -664,31 +667,33 @@ impl Endpoint {
         }
     }
 
-    fn build_response(
-        &self,
-        t: &ServerTx,
-        reply: &Reply,
-        tag: bool,
-        contact: &str,
-    ) -> Option<Message> {
-        let req = &t.request;
-        let mut b = ResponseBuilder::for_request(req, reply.status);
-        if let Some(fix) = &t.via_fix {
-            b = fix_via(b, req, fix);
-        }
-        if tag && reply.status > 100 {
-            b = b.to_tag(t.to_tag.as_ref());
-        }
+    /// The response `reply` on server transaction `id`, its copied lines taken from the
+    /// transaction's [`ResponseHead`] (made at the first response; the final one consumes it).
+    fn build_response(&mut self, id: u64, reply: &Reply, tag: bool) -> Option<Message> {
+        let t = self.server_txs.get_mut(&id)?;
+        let (local, transport) = (t.local, t.peer.transport);
+        let is_invite = t.request.method() == Some(Method::Invite);
+        let tagged = tag && reply.status > 100;
+        let head = match t.head.take() {
+            Some(h) => h,
+            None => ResponseHead::new(&t.request, t.via_fix.as_deref(), &t.to_tag),
+        };
+        let mut b = if reply.status >= 200 {
+            head.into_builder(reply.status, tagged)
+        } else {
+            let b = head.builder(reply.status, tagged);
+            t.head = Some(head);
+            b
+        };
         if let Some(r) = &reply.reason {
             b = b.reason(r.clone());
         }
-        let is_invite = req.method() == Some(Method::Invite);
         let has_contact = reply
             .headers
             .iter()
             .any(|(n, _)| HeaderName::from_name(n.as_bytes()) == HeaderName::Contact);
         if is_invite && (101..300).contains(&reply.status) && !has_contact {
-            b = b.header(HeaderName::Contact, contact);
+            b = b.header(HeaderName::Contact, &self.prefixes(local, transport).0);
         }
         if reply.status == 405
             && !reply
@@ -717,23 +722,19 @@ impl Endpoint {
         reply: Reply,
         tag: bool,
     ) -> bool {
-        let Some((local, transport)) = self
-            .server_txs
-            .get(&id)
-            .map(|t| (t.local, t.peer.transport))
-        else {
+        let Some(resp) = self.build_response(id, &reply, tag) else {
             return false;
         };
-        let contact = self.contact_for(local, transport);
         let Some(t) = self.server_txs.get(&id) else {
-            return false;
-        };
-        let Some(resp) = self.build_response(t, &reply, tag, &contact) else {
             return false;
         };
         let dialog = t.dialog;
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
-        let cseq = t.request.cseq().map(|c| c.seq).unwrap_or(0);
+        let cseq = if is_invite && (200..300).contains(&reply.status) {
+            t.request.cseq().map(|c| c.seq).unwrap_or(0)
+        } else {
+            0
+        };
         let mut out = std::mem::take(&mut self.scratch);
         let sent = match self.server_txs.get_mut(&id).map(|t| &mut t.fsm) {
             Some(ServerFsm::Invite(f)) => f.send_response(now, &resp, &mut out),
