@@ -623,6 +623,12 @@ impl Message {
     ///
     /// The error's [`ParseError::response_code`] is the answer to send (400, 501, ...).
     pub fn validate(&self) -> Result<(), ParseError> {
+        self.checked().map(|_| ())
+    }
+
+    /// [`Message::validate`], keeping what it read for the UAS core so it parses nothing twice.
+    pub(crate) fn checked(&self) -> Result<Checked<'_>, ParseError> {
+        let mut scheme = None;
         if let StartSpans::Request { uri, .. } = self.start {
             let u = self.request_uri()?;
             if let Uri::Sip(s) = u {
@@ -633,6 +639,7 @@ impl Message {
                     );
                 }
             }
+            scheme = Some(u.scheme());
         }
         // Single-valued headers: one line, no comma list, the same value if repeated.
         for h in self.headers.iter().filter(|h| h.kind.is_single()) {
@@ -657,14 +664,16 @@ impl Message {
         if vias == 0 {
             return Err(self.missing(HeaderName::Via));
         }
-        for name in [HeaderName::From, HeaderName::To] {
+        let mut tags = [None, None];
+        for (i, name) in [HeaderName::From, HeaderName::To].into_iter().enumerate() {
             let na = self.name_addr(name)?;
             if !na.is_valid() {
                 let v = self.header(name).unwrap_or_default();
                 return Err(self.bad(name, v, ErrorKind::BadHeaderValue));
             }
+            tags[i] = na.tag();
         }
-        self.call_id()?;
+        let call_id = self.call_id()?;
         let cseq = self.cseq()?;
         if let Some(m) = self.method_str() {
             if cseq.method.as_str() != m {
@@ -677,12 +686,16 @@ impl Message {
                 return Err(self.bad(HeaderName::CSeq, v, kind));
             }
         }
-        self.max_forwards()?;
-        for c in self.contacts() {
+        let max_forwards = self.max_forwards()?;
+        let mut contact = None;
+        for (i, c) in self.contacts().enumerate() {
             if let ContactValue::Addr(na) = c? {
                 if !na.is_valid() {
                     let v = na.params().as_str();
                     return Err(self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue));
+                }
+                if i == 0 {
+                    contact = Some(na.uri_str());
                 }
             }
         }
@@ -696,12 +709,42 @@ impl Message {
                 return Err(self.bad(name, na.params().as_str(), ErrorKind::BadHeaderValue));
             }
         }
-        self.content_type()?;
+        let content_type = self.content_type()?;
         self.expires()?;
         self.min_expires()?;
         self.date()?;
-        Ok(())
+        Ok(Checked {
+            scheme,
+            from_tag: tags[0],
+            to_tag: tags[1],
+            call_id,
+            cseq,
+            max_forwards,
+            contact,
+            content_type,
+        })
     }
+}
+
+/// What [`Message::validate`] read on its way, for the UAS core (RFC 3261 §8.2).
+#[derive(Debug, Clone)]
+pub(crate) struct Checked<'a> {
+    /// The Request-URI's scheme (requests only).
+    pub(crate) scheme: Option<&'a str>,
+    /// The From tag.
+    pub(crate) from_tag: Option<&'a str>,
+    /// The To tag.
+    pub(crate) to_tag: Option<&'a str>,
+    /// The Call-ID.
+    pub(crate) call_id: &'a str,
+    /// The CSeq.
+    pub(crate) cseq: CSeq,
+    /// Max-Forwards.
+    pub(crate) max_forwards: Option<u8>,
+    /// The URI of the first Contact value, unless it is `*`.
+    pub(crate) contact: Option<&'a str>,
+    /// Content-Type.
+    pub(crate) content_type: Option<MediaType<'a>>,
 }
 
 impl PartialEq for Message {

@@ -99,6 +99,35 @@ impl Dialog {
         })
     }
 
+    /// [`Dialog::uas`] from what validation read already.
+    pub(crate) fn uas_checked(
+        invite: &Message,
+        c: &crate::message::Checked<'_>,
+        local_tag: &str,
+    ) -> Option<Dialog> {
+        let route_set = invite
+            .header_values(HeaderName::RecordRoute)
+            .map(Box::from)
+            .collect();
+        Some(Dialog {
+            state: DialogState::Early,
+            role: Role::Uas,
+            call_id: c.call_id.into(),
+            local_tag: local_tag.into(),
+            remote_tag: c.from_tag.unwrap_or("").into(),
+            local_uri: strip_tag(invite.header(HeaderName::To)?),
+            remote_uri: strip_tag(invite.header(HeaderName::From)?),
+            remote_target: c
+                .contact
+                .or_else(|| invite.request_uri_str())
+                .unwrap_or("sip:invalid")
+                .into(),
+            route_set,
+            local_cseq: 0,
+            remote_cseq: Some(c.cseq.seq),
+        })
+    }
+
     /// Updates a UAC dialog from a response that carries a To tag (§12.1.2): remote tag,
     /// target, and the route set reversed from Record-Route.
     pub fn update_from_response(&mut self, resp: &Message) {

@@ -16,8 +16,12 @@ use crate::{HeaderName, ResponseBuilder};
 impl Endpoint {
     pub(super) fn on_request(&mut self, now: Instant, msg: Message, peer: Peer, local: SocketAddr) {
         let Some(method) = msg.method() else { return };
-        let Some(key) = TransactionKey::server(&msg) else {
+        // The top Via is read once: for the key, the response address and its fix.
+        let Ok(top) = msg.top_via() else {
             return; // no usable Via: there is nowhere to answer (§18.2.1)
+        };
+        let Some(key) = TransactionKey::server_for(&msg, &top, method.clone()) else {
+            return;
         };
         // Retransmissions and ACKs for non-2xx (§17.2.3).
         if let Some(&id) = self.server_index.get(&key) {
@@ -52,18 +56,18 @@ impl Endpoint {
             self.on_ack_2xx(now, &msg, peer);
             return;
         }
-        let via_fix = via_fix(&msg, peer.addr);
-        let rpeer = response_peer(&msg, peer);
+        let via_fix = via_fix_of(&msg, &top, peer.addr);
+        let rpeer = response_peer_of(&top, peer);
         // §8.2: validation first; each failure has its RFC answer.
-        if let Err(e) = msg.validate() {
-            let code = e.response_code().unwrap_or(400);
-            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(code));
-            return;
-        }
-        let to_tag = msg
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().map(Box::<str>::from));
+        let checked = match msg.checked() {
+            Ok(c) => c,
+            Err(e) => {
+                let code = e.response_code().unwrap_or(400);
+                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(code));
+                return;
+            }
+        };
+        let to_tag = checked.to_tag.map(Box::<str>::from);
         // The UAS-only answers (405, 420, 415) of a request outside a dialog wait for the
         // handler when the element proxies (§16.3; `ProxyConfig::defer_uas_checks`). Not for
         // REGISTER: a registrar's handler commits bindings as it answers, and §10.3 step 2
@@ -80,24 +84,20 @@ impl Endpoint {
             }
             held = Some(reply);
         }
-        if method != Method::Options && matches!(msg.max_forwards(), Ok(Some(0))) {
+        if method != Method::Options && checked.max_forwards == Some(0) {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(483));
             return;
         }
-        let scheme_ok = msg
-            .request_uri()
-            .map(|u| {
-                let s = u.scheme();
-                s.eq_ignore_ascii_case("sip")
-                    || s.eq_ignore_ascii_case("sips")
-                    || s.eq_ignore_ascii_case("tel")
-            })
-            .unwrap_or(false);
+        let scheme_ok = checked.scheme.is_some_and(|s| {
+            s.eq_ignore_ascii_case("sip")
+                || s.eq_ignore_ascii_case("sips")
+                || s.eq_ignore_ascii_case("tel")
+        });
         if !scheme_ok {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(416));
             return;
         }
-        let call_id: Box<str> = msg.call_id().unwrap_or_default().into();
+        let call_id: Box<str> = checked.call_id.into();
         let dialog = match &to_tag {
             Some(tag) => match self.by_tag.get(&(call_id.clone(), tag.clone())) {
                 Some(&d) => Some(d),
@@ -115,8 +115,8 @@ impl Endpoint {
         }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
         let merge_key: Option<Box<str>> = if to_tag.is_none() {
-            let ft = msg.from_header().ok().and_then(|f| f.tag()).unwrap_or("");
-            let cs = msg.cseq().ok().map(|c| c.seq).unwrap_or(0);
+            let ft = checked.from_tag.unwrap_or("");
+            let cs = checked.cseq.seq;
             let mut k = String::with_capacity(call_id.len() + ft.len() + 24);
             k.push_str(&call_id);
             k.push('|');
@@ -149,8 +149,8 @@ impl Endpoint {
             held = Some(reply);
         }
         if !msg.body_slice().is_empty() && held.is_none() {
-            let ok_type = match msg.content_type() {
-                Ok(Some(ct)) => self
+            let ok_type = match &checked.content_type {
+                Some(ct) => self
                     .cfg
                     .accept
                     .iter()
@@ -191,7 +191,7 @@ impl Endpoint {
         let mut glare = false;
         if let Some(d) = dialog {
             // §12.2.2: CSeq lower than the last one seen gets 500.
-            let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+            let seq = checked.cseq.seq;
             let Some(call) = self.calls.get_mut(&d) else {
                 return;
             };
@@ -264,7 +264,7 @@ impl Endpoint {
         }
         match (&method, dialog) {
             (Method::Invite, None) => {
-                let Some(dlg) = Dialog::uas(&msg, &tx_to_tag) else {
+                let Some(dlg) = Dialog::uas_checked(&msg, &checked, &tx_to_tag) else {
                     let _ = self.respond(now, txk, Reply::new(400));
                     return;
                 };
@@ -892,10 +892,17 @@ impl Endpoint {
 /// §18.2.2 and RFC 3581 §4: responses go back over the connection the request came on; over
 /// UDP to the source address when `rport` was asked for, else to the source IP and the Via port.
 pub(super) fn response_peer(req: &Message, peer: Peer) -> Peer {
+    match req.top_via() {
+        Ok(via) => response_peer_of(&via, peer),
+        Err(_) => peer,
+    }
+}
+
+/// [`response_peer`] with the top Via already parsed.
+pub(super) fn response_peer_of(via: &crate::header::Via<'_>, peer: Peer) -> Peer {
     if peer.transport.is_reliable() {
         return peer;
     }
-    let Ok(via) = req.top_via() else { return peer };
     if via.rport().is_some() {
         return peer;
     }
@@ -909,13 +916,22 @@ pub(super) fn response_peer(req: &Message, peer: Peer) -> Peer {
 /// The top Via with `received` (when the sent-by host is not the source address) and a filled
 /// `rport` (RFC 3581 §4); `None` when it needs no change.
 pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
-    let top = req.header_values(HeaderName::Via).next()?;
     let via = req.top_via().ok()?;
+    via_fix_of(req, &via, src)
+}
+
+/// [`via_fix`] with the top Via already parsed.
+pub(super) fn via_fix_of(
+    req: &Message,
+    via: &crate::header::Via<'_>,
+    src: SocketAddr,
+) -> Option<Box<str>> {
     let same_host = via.host.ip() == Some(src.ip());
     let wants_rport = via.rport() == Some(None);
     if same_host && !wants_rport {
         return None;
     }
+    let top = req.header_values(HeaderName::Via).next()?;
     // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
     // the new ones.
     let mut out = String::with_capacity(top.len() + 48);

@@ -23,6 +23,22 @@ pub struct Param<'a> {
 }
 
 impl<'a> Param<'a> {
+    /// The `generic-param` grammar: the name a token, the value a token, a host or a quoted
+    /// string.
+    pub(crate) fn is_valid(&self) -> bool {
+        is_token(self.name)
+            && match self.value {
+                None => true,
+                Some(v) if v.starts_with('"') => unquote(v).is_some(),
+                Some(v) => {
+                    !v.is_empty()
+                        && v.bytes().all(|b| {
+                            crate::text::is_token_byte(b) || matches!(b, b'[' | b']' | b':')
+                        })
+                }
+            }
+    }
+
     /// The value with a quoted string's quotes and escapes resolved.
     pub fn unquoted_value(&self) -> Option<Cow<'a, str>> {
         let v = self.value?;
@@ -98,18 +114,6 @@ impl<'a> Params<'a> {
         if self.is_empty() {
             return true;
         }
-        self.iter().all(|p| {
-            is_token(p.name)
-                && match p.value {
-                    None => true,
-                    Some(v) if v.starts_with('"') => unquote(v).is_some(),
-                    Some(v) => {
-                        !v.is_empty()
-                            && v.bytes().all(|b| {
-                                crate::text::is_token_byte(b) || matches!(b, b'[' | b']' | b':')
-                            })
-                    }
-                }
-        })
+        self.iter().all(|p| p.is_valid())
     }
 }

@@ -170,20 +170,42 @@ impl<'a> Via<'a> {
 
     /// Checks the parameter grammar and the values of the well-known parameters (§25.1 `via-ttl`, `via-received`).
     pub fn is_valid(&self) -> bool {
-        if !self.params.is_valid() {
-            return false;
-        }
-        if self.params.contains("ttl") && self.ttl().is_none() {
-            return false;
-        }
-        if let Some(r) = self.received() {
-            if r.parse::<std::net::Ipv4Addr>().is_err() && !valid_ipv6ish(r) {
+        // One pass over the parameters; the well-known ones are checked at their first
+        // occurrence, which is the one the getters read.
+        let (mut ttl, mut received, mut rport) = (false, false, false);
+        for p in self.params.iter() {
+            if !p.is_valid() {
                 return false;
             }
+            if !ttl && p.name.eq_ignore_ascii_case("ttl") {
+                ttl = true;
+                let ok = p
+                    .value
+                    .and_then(crate::text::parse_u32)
+                    .is_some_and(|v| v <= 255);
+                if !ok {
+                    return false;
+                }
+            } else if !received && p.name.eq_ignore_ascii_case("received") {
+                received = true;
+                if let Some(v) = p.value {
+                    let r = v
+                        .strip_prefix('[')
+                        .and_then(|x| x.strip_suffix(']'))
+                        .unwrap_or(v);
+                    if r.parse::<std::net::Ipv4Addr>().is_err() && !valid_ipv6ish(r) {
+                        return false;
+                    }
+                }
+            } else if !rport && p.name.eq_ignore_ascii_case("rport") {
+                rport = true;
+                if let Some(v) = p.value {
+                    if crate::text::parse_u32(v).is_none_or(|p| p > 65535) {
+                        return false;
+                    }
+                }
+            }
         }
-        match self.params.value("rport") {
-            Some(p) => crate::text::parse_u32(p).is_some_and(|p| p <= 65535),
-            None => true,
-        }
+        true
     }
 }

@@ -38,6 +38,15 @@ impl TransactionKey {
         Self::server_with_method(req, method)
     }
 
+    /// [`TransactionKey::server`] for a request whose method and top Via are already read.
+    pub(crate) fn server_for(
+        req: &Message,
+        via: &crate::header::Via<'_>,
+        method: Method,
+    ) -> Option<TransactionKey> {
+        Self::server_with_via(req, via, fold(method))
+    }
+
     /// The key of the INVITE server transaction a CANCEL targets (§9.2).
     pub fn cancel_target(cancel: &Message) -> Option<TransactionKey> {
         Self::server_with_method(cancel, Method::Invite)
