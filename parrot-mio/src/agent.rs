@@ -212,6 +212,16 @@ impl MioAgent {
             Source::Media { call, rtcp } => self.read_media(call, rtcp),
             Source::Listener(i) => self.accept(i),
             Source::Conn(id) => self.conn_event(id, event),
+            Source::Timer => {
+                #[cfg(target_os = "linux")]
+                if let Some(t) = &self.io.timer {
+                    t.clear();
+                }
+                let now = Instant::now();
+                if self.driver.poll_timeout().is_some_and(|t| t <= now) {
+                    self.driver.handle_timeout(now);
+                }
+            }
         }
         self.flush();
         true
@@ -219,17 +229,23 @@ impl MioAgent {
 
     /// Runs the timers that are due and tells how long the poll may sleep: until the next
     /// timer, rounded up to the next millisecond (a poll that wakes a little early would
-    /// otherwise spin), or `None` when nothing is scheduled.
+    /// otherwise spin), or `None` when nothing is scheduled. On Linux the agent's own
+    /// `timerfd` (registered on the poll) wakes it on the nanosecond before that.
     pub fn timeout(&mut self) -> Option<Duration> {
         let now = Instant::now();
         if self.driver.poll_timeout().is_some_and(|t| t <= now) {
             self.driver.handle_timeout(now);
         }
         self.flush();
-        let wait = self
-            .driver
-            .poll_timeout()?
-            .saturating_duration_since(Instant::now());
+        let deadline = self.driver.poll_timeout();
+        #[cfg(target_os = "linux")]
+        if let Some(t) = &self.io.timer {
+            // The timer wakes the poll on time; the rounded-up timeout stays as a backstop.
+            if t.arm(deadline).is_err() {
+                tracing::debug!("cannot arm the precise timer");
+            }
+        }
+        let wait = deadline?.saturating_duration_since(Instant::now());
         Some(ceil_ms(wait))
     }
 

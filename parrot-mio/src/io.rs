@@ -23,6 +23,8 @@ pub(crate) enum Source {
     Conn(ConnectionId),
     /// One of a call's media sockets.
     Media { call: u64, rtcp: bool },
+    /// The precise timer (`timerfd`) that wakes the poll on time.
+    Timer,
 }
 
 /// A call's RTP and RTCP sockets.
@@ -113,6 +115,10 @@ pub(crate) struct MioIo {
     next_token: usize,
     pub media: HashMap<u64, MediaSockets>,
     pub conns: HashMap<ConnectionId, Conn>,
+    /// Wakes the poll when a timer is due: `Poll::poll` sleeps in whole milliseconds, and
+    /// the media grid needs its wake-ups on time (see `parrot_ua::PreciseTimer`).
+    #[cfg(target_os = "linux")]
+    pub timer: Option<parrot_ua::PreciseTimer>,
 }
 
 impl MioIo {
@@ -135,7 +141,20 @@ impl MioIo {
         for (i, (_, l)) in listeners.iter_mut().enumerate() {
             registry.register(l, token(Source::Listener(i)), Interest::READABLE)?;
         }
+        #[cfg(target_os = "linux")]
+        let timer = match parrot_ua::PreciseTimer::new() {
+            Ok(t) => {
+                use std::os::fd::AsRawFd;
+                let fd = t.as_raw_fd();
+                let at = token(Source::Timer);
+                registry.register(&mut mio::unix::SourceFd(&fd), at, Interest::READABLE)?;
+                Some(t)
+            }
+            Err(_) => None,
+        };
         Ok(MioIo {
+            #[cfg(target_os = "linux")]
+            timer,
             registry: registry.try_clone()?,
             udp,
             listeners,

@@ -24,7 +24,7 @@
 //! println!("{outcome:?}");
 //! # Ok(()) }
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod run;
 

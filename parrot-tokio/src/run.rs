@@ -10,9 +10,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::{Rc, Weak};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
@@ -40,9 +42,11 @@ enum ConnEvent {
     Closed(ConnectionId),
 }
 
-/// A call's sockets: tokio's for reading, `std` clones of the same sockets for sending (a
-/// non-blocking `send_to` needs no readiness from the reactor, which a socket registered a
-/// moment ago may not have yet).
+/// A call's sockets: registered with tokio for reading only, and `std` clones of the same
+/// sockets for sending (a non-blocking `send_to` needs no readiness from the reactor, which a
+/// socket registered a moment ago may not have yet). Read-only interest matters: a socket
+/// registered for writing too reports a writable edge after every packet it sends, which
+/// costs an epoll event and a waker per packet.
 struct MediaSockets {
     rtp: std::net::UdpSocket,
     rtcp: std::net::UdpSocket,
@@ -141,8 +145,8 @@ impl Io for TokioIo {
 
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
         let (rtp_tx, rtcp_tx) = (pair.rtp.try_clone()?, pair.rtcp.try_clone()?);
-        let rtp = UdpSocket::from_std(pair.rtp)?;
-        let rtcp = UdpSocket::from_std(pair.rtcp)?;
+        let rtp = register_readable(pair.rtp)?;
+        let rtcp = register_readable(pair.rtcp)?;
         let reader = tokio::task::spawn_local(media_reader(
             self.shared.clone(),
             self.wake.clone(),
@@ -174,15 +178,15 @@ async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
     call: u64,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    rtp: AsyncFd<std::net::UdpSocket>,
+    rtcp: AsyncFd<std::net::UdpSocket>,
 ) {
     let mut a = [0u8; 2048];
     let mut b = [0u8; 2048];
     loop {
         let (is_rtcp, n) = tokio::select! {
-            r = rtp.recv_from(&mut a) => match r { Ok((n, _)) => (false, n), Err(_) => continue },
-            r = rtcp.recv_from(&mut b) => match r { Ok((n, _)) => (true, n), Err(_) => continue },
+            n = recv(&rtp, &mut a) => (false, n),
+            n = recv(&rtcp, &mut b) => (true, n),
         };
         let Some(shared) = shared.upgrade() else {
             return;
@@ -201,6 +205,70 @@ async fn media_reader(
         if earlier || s.driver.ua.is_shut_down(now) {
             wake.notify.notify_one();
         }
+    }
+}
+
+/// Registers `inner` with tokio's reactor for readability only (`tokio::net::UdpSocket` asks
+/// for writability too, see [`MediaSockets`]).
+#[allow(unsafe_code)]
+fn register_readable<T: AsFd + AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: `T` is one of our owned-descriptor types (`std::net::UdpSocket`,
+    // `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives,
+    // and it lives inside the `AsyncFd`, which is never asked to give it up.
+    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(Into::into)
+}
+
+/// The next datagram's length (errors, such as an ICMP port unreachable reported on the
+/// socket, are skipped).
+async fn recv(sock: &AsyncFd<std::net::UdpSocket>, buf: &mut [u8]) -> usize {
+    loop {
+        let Ok(mut ready) = sock.readable().await else {
+            // The reactor is gone: the loop is ending.
+            return std::future::pending().await;
+        };
+        if let Ok(Ok((n, _))) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return n;
+        }
+    }
+}
+
+/// The loop's sleep: a [`PreciseTimer`] on Linux (tokio's own timer wheel wakes up to a
+/// millisecond late, by a different amount each time), tokio's timer elsewhere.
+struct Sleeper {
+    #[cfg(target_os = "linux")]
+    timer: Option<AsyncFd<parrot_ua::PreciseTimer>>,
+}
+
+impl Sleeper {
+    fn new() -> Sleeper {
+        Sleeper {
+            #[cfg(target_os = "linux")]
+            timer: parrot_ua::PreciseTimer::new()
+                .and_then(register_readable)
+                .ok(),
+        }
+    }
+
+    /// Returns once `deadline` has come (never, for `None`).
+    async fn until(&self, deadline: Option<Instant>) {
+        let Some(w) = deadline else {
+            return std::future::pending().await;
+        };
+        #[cfg(target_os = "linux")]
+        if let Some(t) = &self.timer {
+            if t.get_ref().arm(Some(w)).is_ok() {
+                loop {
+                    let Ok(mut ready) = t.readable().await else {
+                        break;
+                    };
+                    if ready.get_inner().clear() {
+                        return;
+                    }
+                    ready.clear_ready();
+                }
+            }
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(w)).await;
     }
 }
 
@@ -236,6 +304,7 @@ async fn run(parts: LoopParts) -> io::Result<()> {
     }));
     shared.borrow_mut().io.shared = Rc::downgrade(&shared);
     let mut buf = vec![0u8; 65_536];
+    let sleeper = Sleeper::new();
     loop {
         let deadline = {
             let mut s = shared.borrow_mut();
@@ -249,12 +318,7 @@ async fn run(parts: LoopParts) -> io::Result<()> {
             s.driver.poll_timeout()
         };
         wake.deadline.set(deadline);
-        let sleep = async {
-            match deadline {
-                Some(w) => tokio::time::sleep_until(tokio::time::Instant::from_std(w)).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = sleeper.until(deadline);
         let next_cmd = async {
             match &cmds {
                 Some(c) => c.recv().await,

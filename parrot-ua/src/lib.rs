@@ -26,6 +26,8 @@ mod ports;
 mod spawn;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(target_os = "linux")]
+mod timer;
 mod ua;
 
 pub use api::{
@@ -38,6 +40,8 @@ pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender,
 pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
 pub use ports::{PortPair, PortPool};
 pub use spawn::{spawn_agent, LoopParts};
+#[cfg(target_os = "linux")]
+pub use timer::PreciseTimer;
 pub use ua::{fmt_host, Output, UaEvent, UserAgent};
 
 /// What every adapter re-exports: the application's API, on any runtime.

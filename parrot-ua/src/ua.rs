@@ -41,10 +41,14 @@ const DTMF_DURATION: Duration = Duration::from_millis(160);
 const DTMF_GAP: Duration = Duration::from_millis(100);
 /// How often a call's [`AudioDevice`] gets [`MediaStats`].
 const STATS_INTERVAL: Duration = Duration::from_millis(250);
-/// Media packets go out up to this much before they are due. Operating-system timers wake
-/// with millisecond granularity, rounded up; without the slack every packet would leave up to
-/// a millisecond late, and late by a different amount each time.
-const PACING_SLACK: Duration = Duration::from_millis(1);
+/// The media clock's grid. Every call's media timers are rounded down onto one shared grid of
+/// this step (anchored at the first media deadline), and a wake-up at grid point `g` sends
+/// everything due before `g + MEDIA_GRID`. Since packet times (10, 20, 30 ms ...) are whole
+/// multiples of the step, each stream always leaves at the same offset before its due time
+/// (between 0 and one step early), whichever other calls share the wake-up: the spacing of a
+/// stream's packets is then as regular as the wake-ups themselves, and the loop wakes at most
+/// once per step however many calls there are.
+const MEDIA_GRID: Duration = Duration::from_millis(1);
 /// How long [`UserAgent::shutdown`] waits for calls to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -184,6 +188,8 @@ pub struct UserAgent {
     audio: Vec<i16>,
     capture: Vec<i16>,
     due: Vec<(Instant, u64)>,
+    /// Where the media grid ([`MEDIA_GRID`]) is anchored: the first media deadline.
+    grid: Option<Instant>,
 }
 
 impl UserAgent {
@@ -242,6 +248,7 @@ impl UserAgent {
             audio: vec![0; 2048],
             capture: vec![0; 4096],
             due: Vec::new(),
+            grid: None,
         }
     }
 
@@ -535,6 +542,7 @@ impl UserAgent {
             self.timers.pop();
             due.push((at, call));
         }
+        let horizon = self.horizon(now);
         for &(at, call) in &due {
             let Some(m) = self.media_mut(call) else {
                 continue;
@@ -544,9 +552,7 @@ impl UserAgent {
             }
             m.scheduled = None;
             if m.live && !m.finished {
-                let r = catch_unwind(AssertUnwindSafe(|| {
-                    m.session.handle_timeout(now + PACING_SLACK)
-                }));
+                let r = catch_unwind(AssertUnwindSafe(|| m.session.handle_timeout(horizon)));
                 if r.is_err() {
                     self.media_panicked(now, call);
                     continue;
@@ -699,15 +705,14 @@ impl UserAgent {
         if let Some(t) = self.ep.poll_transmit() {
             return Some(Output::Sip(t));
         }
+        let horizon = self.horizon(now);
         while let Some(&call) = self.dirty.front() {
             let Some(m) = self.media_mut(call) else {
                 self.dirty.pop_front();
                 continue;
             };
             let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            let t = catch_unwind(AssertUnwindSafe(|| {
-                m.session.poll_transmit(now + PACING_SLACK, buf)
-            }));
+            let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(horizon, buf)));
             match t {
                 Err(_) => {
                     self.dirty.pop_front();
@@ -755,6 +760,36 @@ impl UserAgent {
     }
 
     // ----- internals -------------------------------------------------------------------
+
+    /// `t` rounded down onto the media grid ([`MEDIA_GRID`]); the first time anchors it.
+    fn grid_floor(&mut self, t: Instant) -> Instant {
+        let anchor = *self.grid.get_or_insert(t);
+        let Some(since) = t.checked_duration_since(anchor) else {
+            return t;
+        };
+        let step = MEDIA_GRID.as_nanos();
+        let steps = since.as_nanos() / step;
+        // `steps * step <= since`, which fits a `Duration`.
+        anchor + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+    }
+
+    /// How far ahead of `now` media may be sent: everything due before the end of the grid
+    /// step `now` is in (the last nanosecond of it), so a packet leaves from the grid point
+    /// at or before its due time, never from an earlier one.
+    fn horizon(&self, now: Instant) -> Instant {
+        let end = match self
+            .grid
+            .and_then(|a| Some((a, now.checked_duration_since(a)?)))
+        {
+            Some((anchor, since)) => {
+                let step = MEDIA_GRID.as_nanos();
+                let steps = since.as_nanos() / step + 1;
+                anchor + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+            }
+            None => now + MEDIA_GRID,
+        };
+        end - Duration::from_nanos(1)
+    }
 
     fn media_mut(&mut self, call: u64) -> Option<&mut MediaCall> {
         match &mut self.calls.get_mut(&call)?.phase {
@@ -854,6 +889,7 @@ impl UserAgent {
     /// After any input to a call's media: feed and drain the device, handle the session's
     /// events and audio, send due DTMF, mark it for transmits and re-arm its timer.
     fn service(&mut self, now: Instant, call: u64) {
+        let horizon = self.horizon(now);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -876,7 +912,7 @@ impl UserAgent {
                     m.session.handle_audio_in(&self.capture[..n]);
                 }
             }
-            if m.device_started && now + PACING_SLACK >= m.next_stats {
+            if m.device_started && horizon >= m.next_stats {
                 m.next_stats = now + STATS_INTERVAL;
                 dev.media_stats(&media_stats(&m.session));
             }
@@ -914,7 +950,7 @@ impl UserAgent {
         let Some(m) = self.media_mut(call) else {
             return;
         };
-        if !m.dtmf.is_empty() && now + PACING_SLACK >= m.next_dtmf && !m.stopping {
+        if !m.dtmf.is_empty() && horizon >= m.next_dtmf && !m.stopping {
             if let Some(d) = m.dtmf.pop_front() {
                 let _ = m.session.send_dtmf(now, d, DTMF_DURATION);
                 m.next_dtmf = now + DTMF_DURATION + DTMF_GAP;
@@ -943,7 +979,14 @@ impl UserAgent {
         if has_device && m.device_started {
             wake = Some(wake.map_or(m.next_stats, |w| w.min(m.next_stats)));
         }
-        let wake = wake.map(|w| w.checked_sub(PACING_SLACK).unwrap_or(w));
+        let Some(wake) = wake else {
+            m.scheduled = None;
+            return;
+        };
+        let wake = Some(self.grid_floor(wake));
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
         if wake != m.scheduled {
             m.scheduled = wake;
             if let Some(w) = wake {

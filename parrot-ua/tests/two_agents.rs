@@ -16,6 +16,10 @@ struct Side {
     ports: HashMap<u64, u16>,
     next_port: u16,
     events: Vec<CallEventKind>,
+    /// When each RTP packet left, per call.
+    rtp_sent: HashMap<u64, Vec<Instant>>,
+    /// At most this much virtual time between wake-ups (extra wake-ups off any timer).
+    max_step: Option<Duration>,
 }
 
 fn side(addr: &str, auto_answer: bool, seed: u64) -> Side {
@@ -36,6 +40,8 @@ fn side(addr: &str, auto_answer: bool, seed: u64) -> Side {
         ports: HashMap::new(),
         next_port: 20000,
         events: Vec::new(),
+        rtp_sent: HashMap::new(),
+        max_step: None,
     }
 }
 
@@ -59,7 +65,16 @@ fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
                         Output::Sip(t) => {
                             y.ua.handle_sip_datagram(*now, y.sip, x.sip, Transport::Udp, t.payload)
                         }
-                        Output::Media { rtcp, dst, len, .. } => {
+                        Output::Media {
+                            call: from,
+                            rtcp,
+                            dst,
+                            len,
+                        } => {
+                            // RTCP muxed on the RTP port has packet types 200-206 (RFC 5761 §4).
+                            if !rtcp && !(200..=206).contains(&buf[1]) {
+                                x.rtp_sent.entry(from).or_default().push(*now);
+                            }
                             let port = if rtcp { dst.port() - 1 } else { dst.port() };
                             let call = y.ports.iter().find(|(_, p)| **p == port).map(|(c, _)| *c);
                             if let Some(call) = call {
@@ -93,6 +108,10 @@ fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
             .into_iter()
             .flatten()
             .min();
+        let next = match (next, a.max_step.or(b.max_step)) {
+            (Some(t), Some(step)) => Some(t.min(*now + step)),
+            (n, _) => n,
+        };
         match next {
             Some(t) if t <= until => {
                 *now = (*now).max(t);
@@ -208,4 +227,46 @@ fn a_call_the_adapter_cannot_bind_media_for_is_refused_with_503() {
         }
     }
     assert_eq!(failed, Some(503));
+}
+
+#[test]
+fn media_leaves_on_a_shared_grid_at_a_fixed_offset_whatever_else_wakes_the_loop() {
+    let mut a = side("10.0.0.1:5060", false, 3);
+    let mut b = side("10.0.0.2:5060", true, 4);
+    // Wake-ups every 0.37 ms besides the timers', as a loop busy with other sockets has.
+    b.max_step = Some(Duration::from_micros(370));
+    let start = Instant::now();
+    let mut now = start;
+    for k in 0..3u64 {
+        a.ua.call(
+            now,
+            "sip:parrot@10.0.0.2:5060".into(),
+            b.sip,
+            CallOptions::default(),
+            None,
+        );
+        // The calls start at unrelated instants.
+        let t = now + Duration::from_micros(7_300 + 1_900 * k);
+        run(&mut a, &mut b, &mut now, t);
+    }
+    let t = now + Duration::from_secs(2);
+    run(&mut a, &mut b, &mut now, t);
+
+    assert_eq!(b.rtp_sent.len(), 3, "three calls sent media");
+    let first = b.rtp_sent.values().filter_map(|v| v.get(1)).min().copied();
+    let first = first.expect("packets were sent");
+    for (call, sent) in &b.rtp_sent {
+        assert!(sent.len() > 80, "call {call}: {} packets", sent.len());
+        // The first packet leaves when the call is answered; the rest on the grid.
+        let sent = &sent[1..];
+        for w in sent.windows(2) {
+            assert_eq!(
+                w[1] - w[0],
+                Duration::from_millis(20),
+                "call {call}: packets leave exactly one packet time apart"
+            );
+        }
+        let phase = (sent[0] - first).as_nanos() % Duration::from_millis(1).as_nanos();
+        assert_eq!(phase, 0, "call {call}: sends fall on the 1 ms grid");
+    }
 }
