@@ -35,6 +35,56 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>
 fn table<K, V>(seeds: &mut SplitMix64) -> HashMap<K, V> {
     HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seeds.next_u64()))
 }
+
+/// Calls by Call-ID and local tag (§12.2.2 matching). Keyed by Call-ID alone so a lookup with
+/// the borrowed values of a message allocates nothing; the tags of one Call-ID (one call, or a
+/// few forks) are scanned.
+pub(crate) struct TagIndex {
+    map: HashMap<Box<str>, TagsOfCallId>,
+}
+
+/// The local tags of one Call-ID and their calls.
+type TagsOfCallId = smallvec::SmallVec<[(Box<str>, DialogId); 1]>;
+
+impl TagIndex {
+    fn new(seeds: &mut SplitMix64) -> Self {
+        TagIndex { map: table(seeds) }
+    }
+
+    pub(crate) fn get(&self, call_id: &str, tag: &str) -> Option<DialogId> {
+        self.map
+            .get(call_id)?
+            .iter()
+            .find(|(t, _)| **t == *tag)
+            .map(|(_, d)| *d)
+    }
+
+    pub(crate) fn insert(&mut self, call_id: &str, tag: &str, d: DialogId) {
+        let tags = self.map.entry(call_id.into()).or_default();
+        match tags.iter_mut().find(|(t, _)| **t == *tag) {
+            Some(e) => e.1 = d,
+            None => tags.push((tag.into(), d)),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, call_id: &str, tag: &str) {
+        if let Some(tags) = self.map.get_mut(call_id) {
+            tags.retain(|(t, _)| **t != *tag);
+            if tags.is_empty() {
+                self.map.remove(call_id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Bytes of one entry (for the memory figures).
+    fn entry_size() -> usize {
+        std::mem::size_of::<(Box<str>, TagsOfCallId)>()
+    }
+}
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -320,6 +370,8 @@ pub(crate) struct ServerTx {
     merge_key: Option<Box<str>>,
     /// The lines its responses copy, made at the first response (§8.2.6.2).
     head: Option<crate::builder::ResponseHead>,
+    /// The deadline of its newest timer-heap entry still queued.
+    scheduled: Option<Instant>,
 }
 
 impl ServerTx {
@@ -358,6 +410,8 @@ pub(crate) struct ClientTx {
     fsm: ClientFsm,
     peer: Peer,
     purpose: Purpose,
+    /// The deadline of its newest timer-heap entry still queued.
+    scheduled: Option<Instant>,
 }
 
 impl ClientTx {
@@ -414,6 +468,8 @@ pub(crate) struct Call {
     glare: Option<Box<GlareRetry>>,
     offer: Option<Body>,
     timers: [Option<Instant>; 3],
+    /// The deadline of its newest timer-heap entry still queued.
+    scheduled: Option<Instant>,
 }
 
 impl Call {
@@ -444,6 +500,7 @@ impl Call {
             glare: None,
             offer: None,
             timers: [None; 3],
+            scheduled: None,
         }
     }
 
@@ -554,7 +611,7 @@ pub struct Endpoint {
     merge_index: HashMap<Box<str>, u64>,
     client_txs: HashMap<TransactionKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
-    by_tag: HashMap<(Box<str>, Box<str>), DialogId>,
+    by_tag: TagIndex,
     registrations: HashMap<RegistrationId, Registration>,
     digest: HashMap<String, DigestSession>,
     conns: HashMap<ConnectionId, Conn>,
@@ -566,6 +623,8 @@ pub struct Endpoint {
     prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
     timer_heap: std::collections::BinaryHeap<TimerEntry>,
     timer_seq: u64,
+    /// Scratch list of due heap entries (kept to reuse its allocation).
+    due: Vec<TimerRef>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -651,7 +710,7 @@ impl Endpoint {
             merge_index: table(seeds),
             client_txs: table(seeds),
             calls: table(seeds),
-            by_tag: table(seeds),
+            by_tag: TagIndex::new(seeds),
             registrations: table(seeds),
             digest: table(seeds),
             conns: table(seeds),
@@ -663,6 +722,7 @@ impl Endpoint {
             prefix_cache: Vec::new(),
             timer_heap: std::collections::BinaryHeap::new(),
             timer_seq: 0,
+            due: Vec::new(),
         }
     }
 
@@ -751,7 +811,7 @@ impl Endpoint {
     /// Estimated memory held by calls and transactions.
     pub fn memory_stats(&self) -> MemoryStats {
         let call_sz = std::mem::size_of::<Call>() + std::mem::size_of::<(DialogId, Call)>();
-        let idx = std::mem::size_of::<((Box<str>, Box<str>), DialogId)>();
+        let idx = TagIndex::entry_size();
         let dialog_bytes = self
             .calls
             .values()
@@ -954,13 +1014,19 @@ impl Endpoint {
     /// Time passed. Runs every expired timer; early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         // Everything due, each entity once; entries whose entity moved on are stale and skipped.
-        let mut due: Vec<TimerRef> = Vec::new();
+        let mut due = std::mem::take(&mut self.due);
         while self.timer_heap.peek().is_some_and(|e| e.at <= now) {
             if let Some(e) = self.timer_heap.pop() {
+                // The entry leaves the heap: a later deadline equal to it must be pushed again.
+                if let Some(s) = self.scheduled_mut(&e.what) {
+                    if *s == Some(e.at) {
+                        *s = None;
+                    }
+                }
                 due.push(e.what);
             }
         }
-        for what in due {
+        for what in due.drain(..) {
             if self.deadline_of(&what).is_none_or(|at| at > now) {
                 continue;
             }
@@ -997,6 +1063,17 @@ impl Endpoint {
                 }
             }
         }
+        self.due = due;
+    }
+
+    /// Where an entity remembers the deadline of its newest queued heap entry.
+    fn scheduled_mut(&mut self, what: &TimerRef) -> Option<&mut Option<Instant>> {
+        match what {
+            TimerRef::Server(id) => self.server_txs.get_mut(id).map(|t| &mut t.scheduled),
+            TimerRef::Client(k) => self.client_txs.get_mut(k).map(|t| &mut t.scheduled),
+            TimerRef::Call(d) => self.calls.get_mut(d).map(|c| &mut c.scheduled),
+            TimerRef::Registration(_) => None,
+        }
     }
 
     /// The entity's current deadline, if it still exists and has one.
@@ -1010,8 +1087,15 @@ impl Endpoint {
     }
 
     /// Records the entity's deadline in the timer heap; called wherever it may have changed.
+    /// An entity whose deadline is already queued is not pushed again.
     pub(crate) fn schedule(&mut self, what: TimerRef) {
         if let Some(at) = self.deadline_of(&what) {
+            if let Some(s) = self.scheduled_mut(&what) {
+                if *s == Some(at) {
+                    return;
+                }
+                *s = Some(at);
+            }
             self.timer_seq += 1;
             self.timer_heap.push(TimerEntry {
                 at,
@@ -1019,6 +1103,24 @@ impl Endpoint {
                 what,
             });
         }
+    }
+
+    /// [`Endpoint::schedule`] for a client transaction, cloning its key only for a new entry.
+    pub(crate) fn schedule_client(&mut self, key: &TransactionKey) {
+        let Some(t) = self.client_txs.get_mut(key) else {
+            return;
+        };
+        let Some(at) = t.poll_timeout() else { return };
+        if t.scheduled == Some(at) {
+            return;
+        }
+        t.scheduled = Some(at);
+        self.timer_seq += 1;
+        self.timer_heap.push(TimerEntry {
+            at,
+            seq: self.timer_seq,
+            what: TimerRef::Client(key.clone()),
+        });
     }
 
     // ---- outputs --------------------------------------------------------------------------

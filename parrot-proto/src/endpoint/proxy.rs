@@ -224,7 +224,7 @@ impl Endpoint {
     pub(super) fn forget_call(&mut self, d: DialogId) {
         if let Some(call) = self.calls.remove(&d) {
             self.by_tag
-                .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+                .remove(&call.dialog.call_id, &call.dialog.local_tag);
         }
         self.events
             .retain(|e| !matches!(e, Event::IncomingCall { dialog, .. } if *dialog == d));
@@ -756,8 +756,8 @@ impl Endpoint {
             .and_then(|t| t.tag().map(Box::<str>::from));
         match &to_tag {
             Some(tag) => {
-                let call_id: Box<str> = pre.call_id().unwrap_or_default().into();
-                if self.by_tag.contains_key(&(call_id, tag.clone())) {
+                let call_id = pre.call_id().unwrap_or_default();
+                if self.by_tag.get(call_id, tag).is_some() {
                     return false; // a dialog of our own
                 }
             }
@@ -813,6 +813,7 @@ impl Endpoint {
                 dialog: None,
                 merge_key: None,
                 head: None,
+                scheduled: None,
             }),
         );
         if method == Method::Invite {

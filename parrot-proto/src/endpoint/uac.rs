@@ -191,8 +191,15 @@ impl Endpoint {
                 &mut out,
             ))
         };
-        self.client_txs
-            .insert(key.clone(), Box::new(ClientTx { fsm, peer, purpose }));
+        self.client_txs.insert(
+            key.clone(),
+            Box::new(ClientTx {
+                fsm,
+                peer,
+                purpose,
+                scheduled: None,
+            }),
+        );
         self.run_client_outputs(now, &key, &mut out, false);
         self.scratch = out;
         Some(key)
@@ -258,10 +265,8 @@ impl Endpoint {
         let msg = b.build().map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
         call.invite = Some(Box::new(msg.clone()));
-        self.by_tag.insert(
-            (call.dialog.call_id.clone(), call.dialog.local_tag.clone()),
-            id,
-        );
+        self.by_tag
+            .insert(&call.dialog.call_id, &call.dialog.local_tag, id);
         self.calls.insert(id, call);
         if self
             .start_client_with_branch(now, msg, &branch, peer, Purpose::Invite(id))
@@ -584,7 +589,7 @@ impl Endpoint {
             else {
                 return;
             };
-            if let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) {
+            if let Some(d) = self.by_tag.get(call_id, &tag) {
                 self.on_invite_2xx(now, d, &msg);
             }
         }
@@ -601,9 +606,9 @@ impl Endpoint {
             out.clear();
             return;
         };
-        self.schedule(TimerRef::Client(key.clone()));
-        let outs: Vec<TxOutput> = std::mem::take(out);
-        for o in outs {
+        self.schedule_client(key);
+        // Drained, not taken: the caller's scratch keeps its capacity for the next message.
+        for o in out.drain(..) {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),
                 TxOutput::Deliver(m) => match purpose {

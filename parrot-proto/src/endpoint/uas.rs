@@ -97,10 +97,10 @@ impl Endpoint {
             self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(416));
             return;
         }
-        let call_id: Box<str> = checked.call_id.into();
+        let call_id = checked.call_id;
         let dialog = match &to_tag {
-            Some(tag) => match self.by_tag.get(&(call_id.clone(), tag.clone())) {
-                Some(&d) => Some(d),
+            Some(tag) => match self.by_tag.get(call_id, tag) {
+                Some(d) => Some(d),
                 None => {
                     // §12.2.2 (and §9.2 for a CANCEL): nothing matches.
                     self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(481));
@@ -118,7 +118,7 @@ impl Endpoint {
             let ft = checked.from_tag.unwrap_or("");
             let cs = checked.cseq.seq;
             let mut k = String::with_capacity(call_id.len() + ft.len() + 24);
-            k.push_str(&call_id);
+            k.push_str(call_id);
             k.push('|');
             k.push_str(ft);
             k.push('|');
@@ -241,6 +241,7 @@ impl Endpoint {
                 dialog,
                 merge_key,
                 head: None,
+                scheduled: None,
             }),
         );
         let txk = ServerTxKey(id);
@@ -272,10 +273,8 @@ impl Endpoint {
                 let mut call = Call::new(dlg, rpeer, local);
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of(&msg);
-                self.by_tag.insert(
-                    (call.dialog.call_id.clone(), call.dialog.local_tag.clone()),
-                    did,
-                );
+                self.by_tag
+                    .insert(&call.dialog.call_id, &call.dialog.local_tag, did);
                 if let Some(f) = self.factory.as_mut() {
                     let mut h = f.new_handler();
                     h.init();
@@ -402,6 +401,7 @@ impl Endpoint {
                 dialog,
                 merge_key: None,
                 head: None,
+                scheduled: None,
             }),
         );
         let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
@@ -425,14 +425,11 @@ impl Endpoint {
     /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
     fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
         let Ok(call_id) = msg.call_id() else { return };
-        let Some(tag) = msg
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().map(Box::<str>::from))
-        else {
+        let Ok(to) = msg.to_header() else { return };
+        let Some(tag) = to.tag() else {
             return;
         };
-        let Some(&d) = self.by_tag.get(&(Box::<str>::from(call_id), tag)) else {
+        let Some(d) = self.by_tag.get(call_id, tag) else {
             return;
         };
         let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
@@ -880,7 +877,7 @@ impl Endpoint {
             return;
         };
         self.by_tag
-            .remove(&(call.dialog.call_id.clone(), call.dialog.local_tag.clone()));
+            .remove(&call.dialog.call_id, &call.dialog.local_tag);
         if let Some(h) = call.uac.as_mut() {
             h.on_call_ended(d, &reason);
         }
