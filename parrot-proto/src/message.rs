@@ -113,8 +113,15 @@ pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
 /// buffer) and the positions of its start line, headers and body. Typed views are parsed when
 /// asked for and borrow from the buffer; [`Message::to_bytes`] gives the message back without
 /// copying. Methods are grouped as in quinn-proto: constructors, then getters, then typed views.
+///
+/// The parts live behind one shared pointer: a message is handed to transactions, events and
+/// handlers, and cloning or moving it costs a reference count, not a copy of its header table.
 #[derive(Clone)]
 pub struct Message {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
     raw: Bytes,
     head: ByteString,
     start: StartSpans,
@@ -131,11 +138,13 @@ impl Message {
         body_start: usize,
     ) -> Message {
         Message {
-            raw,
-            head,
-            start,
-            headers,
-            body_start,
+            inner: std::sync::Arc::new(Inner {
+                raw,
+                head,
+                start,
+                headers,
+                body_start,
+            }),
         }
     }
 
@@ -143,10 +152,10 @@ impl Message {
     /// a built message is exactly what parsing its bytes gives).
     #[cfg(debug_assertions)]
     pub(crate) fn same_layout(&self, other: &Message) -> bool {
-        self.raw == other.raw
-            && self.start == other.start
-            && self.headers == other.headers
-            && self.body_start == other.body_start
+        self.inner.raw == other.inner.raw
+            && self.inner.start == other.inner.start
+            && self.inner.headers == other.inner.headers
+            && self.inner.body_start == other.inner.body_start
     }
 
     /// Parses one message from a datagram with the default [`Limits`] (RFC 3261 §18.3):
@@ -169,31 +178,31 @@ impl Message {
 
     /// The whole message as received, without copying. Serializing a parsed message is this.
     pub fn to_bytes(&self) -> Bytes {
-        self.raw.clone()
+        self.inner.raw.clone()
     }
 
     /// The message bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        &self.inner.raw
     }
 
     /// The length of the message in bytes.
     pub fn len(&self) -> usize {
-        self.raw.len()
+        self.inner.raw.len()
     }
 
     /// Always false: a message has at least a start line.
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.inner.raw.is_empty()
     }
 
     fn s(&self, span: Span) -> &str {
-        &self.head[span.range()]
+        &self.inner.head[span.range()]
     }
 
     /// The start line.
     pub fn start_line(&self) -> StartLine<'_> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Request { method, uri } => StartLine::Request {
                 method: Method::from_token(self.s(method)),
                 uri: self.s(uri),
@@ -207,12 +216,12 @@ impl Message {
 
     /// Whether this is a request.
     pub fn is_request(&self) -> bool {
-        matches!(self.start, StartSpans::Request { .. })
+        matches!(self.inner.start, StartSpans::Request { .. })
     }
 
     /// The request method, or `None` for a response.
     pub fn method(&self) -> Option<Method> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Request { method, .. } => Some(Method::from_token(self.s(method))),
             StartSpans::Response { .. } => None,
         }
@@ -220,7 +229,7 @@ impl Message {
 
     /// The method token as written, or `None` for a response.
     pub fn method_str(&self) -> Option<&str> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Request { method, .. } => Some(self.s(method)),
             StartSpans::Response { .. } => None,
         }
@@ -228,7 +237,7 @@ impl Message {
 
     /// The Request-URI text, or `None` for a response.
     pub fn request_uri_str(&self) -> Option<&str> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Request { uri, .. } => Some(self.s(uri)),
             StartSpans::Response { .. } => None,
         }
@@ -236,7 +245,7 @@ impl Message {
 
     /// The parsed Request-URI.
     pub fn request_uri(&self) -> Result<Uri<'_>, ParseError> {
-        let StartSpans::Request { uri, .. } = self.start else {
+        let StartSpans::Request { uri, .. } = self.inner.start else {
             return Err(ParseError::new(ErrorKind::BadStartLine, 0).in_request(false));
         };
         Uri::parse(self.s(uri))
@@ -245,7 +254,7 @@ impl Message {
 
     /// The status code, or `None` for a request.
     pub fn status(&self) -> Option<u16> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Response { code, .. } => Some(code),
             StartSpans::Request { .. } => None,
         }
@@ -253,7 +262,7 @@ impl Message {
 
     /// The reason phrase (UTF-8, possibly empty), or `None` for a request.
     pub fn reason(&self) -> Option<&str> {
-        match self.start {
+        match self.inner.start {
             StartSpans::Response { reason, .. } => Some(self.s(reason)),
             StartSpans::Request { .. } => None,
         }
@@ -261,17 +270,17 @@ impl Message {
 
     /// The body, without copying.
     pub fn body(&self) -> Bytes {
-        self.raw.slice(self.body_start..)
+        self.inner.raw.slice(self.inner.body_start..)
     }
 
     /// The body as a slice.
     pub fn body_slice(&self) -> &[u8] {
-        &self.raw[self.body_start..]
+        &self.inner.raw[self.inner.body_start..]
     }
 
     /// Every header line in order.
     pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
-        self.headers.iter().map(|h| self.header_at(h))
+        self.inner.headers.iter().map(|h| self.header_at(h))
     }
 
     fn header_at(&self, h: &HeaderSpan) -> Header<'_> {
@@ -284,12 +293,13 @@ impl Message {
 
     /// The number of header lines.
     pub fn header_count(&self) -> usize {
-        self.headers.len()
+        self.inner.headers.len()
     }
 
     /// The first value of a header, trimmed.
     pub fn header(&self, name: HeaderName) -> Option<&str> {
-        self.headers
+        self.inner
+            .headers
             .iter()
             .find(|h| h.kind == name)
             .map(|h| trim_lws(self.s(h.value)))
@@ -298,7 +308,8 @@ impl Message {
     /// The first value of a header given by name (for extension headers), case-insensitively.
     pub fn header_str(&self, name: &str) -> Option<&str> {
         let kind = HeaderName::from_name(name.as_bytes());
-        self.headers
+        self.inner
+            .headers
             .iter()
             .find(|h| {
                 h.kind == kind
@@ -309,7 +320,8 @@ impl Message {
 
     /// Every line of a header, in order.
     pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
-        self.headers
+        self.inner
+            .headers
             .iter()
             .filter(move |h| h.kind == name)
             .map(|h| trim_lws(self.s(h.value)))
@@ -324,7 +336,7 @@ impl Message {
     }
 
     fn offset_of(&self, s: &str) -> usize {
-        (s.as_ptr() as usize).saturating_sub(self.head.as_ptr() as usize)
+        (s.as_ptr() as usize).saturating_sub(self.inner.head.as_ptr() as usize)
     }
 
     fn bad(&self, name: HeaderName, at: &str, kind: ErrorKind) -> ParseError {
@@ -335,7 +347,7 @@ impl Message {
 
     fn single(&self, name: HeaderName) -> Result<&str, ParseError> {
         self.header(name).ok_or_else(|| {
-            ParseError::new(ErrorKind::MissingHeader, self.head.len())
+            ParseError::new(ErrorKind::MissingHeader, self.inner.head.len())
                 .with_header(name)
                 .in_request(self.is_request())
         })
@@ -360,7 +372,7 @@ impl Message {
     }
 
     fn missing(&self, name: HeaderName) -> ParseError {
-        ParseError::new(ErrorKind::MissingHeader, self.head.len())
+        ParseError::new(ErrorKind::MissingHeader, self.inner.head.len())
             .with_header(name)
             .in_request(self.is_request())
     }
@@ -629,7 +641,7 @@ impl Message {
     /// [`Message::validate`], keeping what it read for the UAS core so it parses nothing twice.
     pub(crate) fn checked(&self) -> Result<Checked<'_>, ParseError> {
         let mut scheme = None;
-        if let StartSpans::Request { uri, .. } = self.start {
+        if let StartSpans::Request { uri, .. } = self.inner.start {
             let u = self.request_uri()?;
             if let Uri::Sip(s) = u {
                 if s.headers().is_some() {
@@ -642,7 +654,7 @@ impl Message {
             scheme = Some(u.scheme());
         }
         // Single-valued headers: one line, no comma list, the same value if repeated.
-        for h in self.headers.iter().filter(|h| h.kind.is_single()) {
+        for h in self.inner.headers.iter().filter(|h| h.kind.is_single()) {
             let v = trim_lws(self.s(h.value));
             let first = self.header(h.kind).unwrap_or_default();
             if first != v {
@@ -752,7 +764,7 @@ impl PartialEq for Message {
     /// bodies are equal.
     fn eq(&self, other: &Message) -> bool {
         self.start_line() == other.start_line()
-            && self.headers.len() == other.headers.len()
+            && self.inner.headers.len() == other.inner.headers.len()
             && self
                 .headers()
                 .zip(other.headers())
@@ -767,14 +779,14 @@ impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
             .field("start_line", &self.start_line())
-            .field("headers", &self.headers.len())
-            .field("body_len", &(self.raw.len() - self.body_start))
+            .field("headers", &self.inner.headers.len())
+            .field("body_len", &(self.inner.raw.len() - self.inner.body_start))
             .finish()
     }
 }
 
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.raw))
+        f.write_str(&String::from_utf8_lossy(&self.inner.raw))
     }
 }
