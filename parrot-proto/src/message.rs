@@ -653,8 +653,15 @@ impl Message {
             }
             scheme = Some(u.scheme());
         }
-        // Single-valued headers: one line, no comma list, the same value if repeated.
+        // Single-valued headers: one line, no comma list, the same value if repeated. Only a
+        // kind seen before (a bit per kind, folded into 128) is compared with its first line.
+        let mut seen = 0u128;
         for h in self.inner.headers.iter().filter(|h| h.kind.is_single()) {
+            let bit = 1u128 << (h.kind as u32 % 128);
+            if seen & bit == 0 {
+                seen |= bit;
+                continue;
+            }
             let v = trim_lws(self.s(h.value));
             let first = self.header(h.kind).unwrap_or_default();
             if first != v {

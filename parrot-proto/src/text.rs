@@ -192,18 +192,21 @@ pub(crate) fn parse_u32(s: &str) -> Option<u32> {
 /// address the endpoint writes).
 pub(crate) fn push_u32(s: &mut String, n: u32) {
     let mut buf = [0u8; 10];
+    for &b in decimal(n, &mut buf) {
+        s.push(char::from(b));
+    }
+}
+
+/// The decimal digits of `n`, written at the end of `buf`.
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
     let mut i = buf.len();
-    let mut n = n;
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return &buf[i..];
         }
-    }
-    for &b in &buf[i..] {
-        s.push(char::from(b));
     }
 }
 

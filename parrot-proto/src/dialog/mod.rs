@@ -131,8 +131,16 @@ impl Dialog {
     /// Updates a UAC dialog from a response that carries a To tag (§12.1.2): remote tag,
     /// target, and the route set reversed from Record-Route.
     pub fn update_from_response(&mut self, resp: &Message) {
-        if let Some(tag) = resp.to_header().ok().and_then(|t| t.tag().map(Box::from)) {
-            self.remote_tag = tag;
+        let to = resp.to_header().ok();
+        self.update_from_response_tagged(resp, to.as_ref().and_then(|t| t.tag()));
+    }
+
+    /// [`Dialog::update_from_response`] with the response's To tag already read.
+    pub(crate) fn update_from_response_tagged(&mut self, resp: &Message, to_tag: Option<&str>) {
+        if let Some(tag) = to_tag {
+            if *self.remote_tag != *tag {
+                self.remote_tag = tag.into();
+            }
         }
         if let Some(t) = contact_uri(resp) {
             self.remote_target = t;

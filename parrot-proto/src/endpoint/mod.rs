@@ -364,7 +364,7 @@ pub(crate) struct ServerTx {
     peer: Peer,
     local: SocketAddr,
     request: Message,
-    via_fix: Option<Box<str>>,
+    via_fix: Option<String>,
     to_tag: Box<str>,
     dialog: Option<DialogId>,
     merge_key: Option<Box<str>>,

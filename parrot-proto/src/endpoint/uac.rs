@@ -780,8 +780,11 @@ impl Endpoint {
         };
         if code < 200 {
             call.got_provisional = true;
-            if code > 100 && !call.confirmed && m.to_header().ok().and_then(|t| t.tag()).is_some() {
-                call.dialog.update_from_response(m);
+            if code > 100 && !call.confirmed {
+                let to = m.to_header().ok();
+                if let Some(tag) = to.as_ref().and_then(|t| t.tag()) {
+                    call.dialog.update_from_response_tagged(m, Some(tag));
+                }
             }
             if let Some(h) = call.uac.as_mut() {
                 h.on_provisional(d, m);
@@ -910,16 +913,14 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&d) else {
             return;
         };
-        let tag = m
-            .to_header()
-            .ok()
-            .and_then(|t| t.tag().map(Box::<str>::from))
-            .unwrap_or_default();
+        let to = m.to_header().ok();
+        let to_tag = to.as_ref().and_then(|t| t.tag());
+        let tag = to_tag.unwrap_or_default();
         let seq = m.cseq().map(|c| c.seq).unwrap_or(0);
         if call.confirmed && *tag != *call.dialog.remote_tag {
             // Forking (§13.2.2.4): a second dialog is ACKed and ended at once.
             let mut other = call.dialog.clone();
-            other.remote_tag = tag;
+            other.remote_tag = tag.into();
             other.route_set.clear();
             other.state = DialogState::Early;
             other.update_from_response(m);
@@ -957,7 +958,7 @@ impl Endpoint {
         }
         let first = !call.confirmed;
         if first {
-            call.dialog.update_from_response(m);
+            call.dialog.update_from_response_tagged(m, to_tag);
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
             call.invite = None;

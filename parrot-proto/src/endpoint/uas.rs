@@ -357,7 +357,7 @@ impl Endpoint {
         msg: &Message,
         rpeer: Peer,
         local: SocketAddr,
-        via_fix: Option<Box<str>>,
+        via_fix: Option<String>,
     ) {
         let Some(target) = TransactionKey::cancel_target(msg) else {
             return;
@@ -912,7 +912,7 @@ pub(super) fn response_peer_of(via: &crate::header::Via<'_>, peer: Peer) -> Peer
 
 /// The top Via with `received` (when the sent-by host is not the source address) and a filled
 /// `rport` (RFC 3581 §4); `None` when it needs no change.
-pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<Box<str>> {
+pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<String> {
     let via = req.top_via().ok()?;
     via_fix_of(req, &via, src)
 }
@@ -922,7 +922,7 @@ pub(super) fn via_fix_of(
     req: &Message,
     via: &crate::header::Via<'_>,
     src: SocketAddr,
-) -> Option<Box<str>> {
+) -> Option<String> {
     let same_host = via.host.ip() == Some(src.ip());
     let wants_rport = via.rport() == Some(None);
     if same_host && !wants_rport {
@@ -933,7 +933,9 @@ pub(super) fn via_fix_of(
     // the new ones.
     let mut out = String::with_capacity(top.len() + 48);
     for (i, p) in top.split(';').enumerate() {
-        let n = p.trim().split('=').next().unwrap_or("").trim();
+        let n = crate::text::split_byte(p, b'=')
+            .map_or(p, |(n, _)| n)
+            .trim();
         if n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport")) {
             continue;
         }
@@ -948,7 +950,7 @@ pub(super) fn via_fix_of(
         out.push_str(";rport=");
         crate::text::push_u32(&mut out, u32::from(src.port()));
     }
-    Some(out.into())
+    Some(out)
 }
 
 fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {

@@ -7,7 +7,7 @@
 //! the CSeq method of the response.
 
 use crate::header::BRANCH_MAGIC_COOKIE;
-use crate::text::{push_ip, push_u32};
+use crate::text::decimal;
 use crate::uri::Host;
 use crate::{Message, Method};
 
@@ -63,26 +63,36 @@ impl TransactionKey {
         via: &crate::header::Via<'_>,
         method: Method,
     ) -> Option<TransactionKey> {
-        // One buffer for host and port, written without the formatting machinery.
-        let mut sent_by = String::with_capacity(48);
+        // Host and port are written on the stack, without the formatting machinery, and the
+        // key gets one allocation of the exact size.
+        let mut buf: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
+        let mut digits = [0u8; 10];
         match via.host {
-            Host::Domain(d) => sent_by.push_str(d),
-            Host::Ipv4(a) => push_ip(&mut sent_by, a.into()),
+            Host::Domain(d) => buf.extend_from_slice(d.as_bytes()),
+            Host::Ipv4(a) => {
+                for (i, o) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b'.');
+                    }
+                    buf.extend_from_slice(decimal(u32::from(o), &mut digits));
+                }
+            }
             Host::Ipv6(a) => {
-                sent_by.push('[');
-                sent_by.push_str(a);
-                sent_by.push(']');
+                buf.push(b'[');
+                buf.extend_from_slice(a.as_bytes());
+                buf.push(b']');
             }
         }
-        sent_by.make_ascii_lowercase();
+        buf.make_ascii_lowercase();
         if let Some(p) = via.port {
-            sent_by.push(':');
-            push_u32(&mut sent_by, u32::from(p));
+            buf.push(b':');
+            buf.extend_from_slice(decimal(u32::from(p), &mut digits));
         }
+        let sent_by: Box<str> = std::str::from_utf8(&buf).ok()?.into();
         match via.branch() {
             Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some(TransactionKey {
                 branch: b.into(),
-                sent_by: sent_by.into(),
+                sent_by,
                 method,
             }),
             _ => {
@@ -104,7 +114,7 @@ impl TransactionKey {
                 );
                 Some(TransactionKey {
                     branch: composite.into(),
-                    sent_by: sent_by.into(),
+                    sent_by,
                     method,
                 })
             }
