@@ -474,7 +474,13 @@ impl ResponseHead {
     /// The copied lines of `req`'s responses, with the top Via replaced by `top_via` when
     /// given (written first, then the other Via values, then the rest in request order: what
     /// `ResponseBuilder::for_request` followed by a Via rewrite gives) and `to_tag` as our tag.
-    pub(crate) fn new(req: &Message, top_via: Option<&str>, to_tag: &str) -> ResponseHead {
+    /// `to_tagged` says whether the request's To has a tag, when validation already read it.
+    pub(crate) fn new(
+        req: &Message,
+        top_via: Option<&str>,
+        to_tag: &str,
+        to_tagged: Option<bool>,
+    ) -> ResponseHead {
         let mut h = Headers::default();
         let copied = |n: HeaderName| {
             matches!(
@@ -508,9 +514,11 @@ impl ResponseHead {
         } else if let Some(i) = h.list.iter().position(|e| e.kind == HeaderName::To) {
             let e = h.list[i];
             let v = h.value(&e);
-            let has_tag = crate::header::NameAddr::parse(v)
-                .map(|na| na.tag().is_some())
-                .unwrap_or(true);
+            let has_tag = to_tagged.unwrap_or_else(|| {
+                crate::header::NameAddr::parse(v)
+                    .map(|na| na.tag().is_some())
+                    .unwrap_or(true)
+            });
             if !has_tag {
                 let mut tagged = String::with_capacity(v.len() + 5 + to_tag.len());
                 tagged.push_str(v);

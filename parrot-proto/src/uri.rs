@@ -317,7 +317,7 @@ pub struct SipUri<'a> {
 }
 
 /// `unreserved / escaped` of RFC 3261 §25.1 (`%` starts an escape): the base of every URI part.
-fn unreserved_or_escape(b: u8) -> bool {
+const fn unreserved_or_escape(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -325,21 +325,51 @@ fn unreserved_or_escape(b: u8) -> bool {
         )
 }
 
+const USER: u8 = 1;
+const PARAM: u8 = 2;
+const HEADER: u8 = 4;
+
+/// One table lookup per byte for the three URI character classes below.
+const fn uri_class() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let base = unreserved_or_escape(b);
+        let mut c = 0;
+        if base || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') || b >= 0x80 {
+            c |= USER;
+        }
+        if base || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            c |= PARAM;
+        }
+        if base || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            c |= HEADER;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static URI_CLASS: [u8; 256] = uri_class();
+
 /// The user part: plus `user-unreserved` (and UTF-8, tolerated); ':' is split off by the caller.
+#[inline(always)]
 fn user_byte_ok(b: u8) -> bool {
-    unreserved_or_escape(b)
-        || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-        || b >= 0x80
+    URI_CLASS[b as usize] & USER != 0
 }
 
 /// `paramchar`: plus `param-unreserved`.
+#[inline(always)]
 fn param_byte_ok(b: u8) -> bool {
-    unreserved_or_escape(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+    URI_CLASS[b as usize] & PARAM != 0
 }
 
 /// `hname` / `hvalue`: plus `hnv-unreserved`.
+#[inline(always)]
 fn header_byte_ok(b: u8) -> bool {
-    unreserved_or_escape(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+    URI_CLASS[b as usize] & HEADER != 0
 }
 
 impl<'a> SipUri<'a> {

@@ -366,6 +366,8 @@ pub(crate) struct ServerTx {
     request: Message,
     via_fix: Option<String>,
     to_tag: Box<str>,
+    /// Whether the request's To has a tag, when validation read it.
+    to_tagged: Option<bool>,
     dialog: Option<DialogId>,
     merge_key: Option<Box<str>>,
     /// The lines its responses copy, made at the first response (§8.2.6.2).

@@ -810,6 +810,7 @@ impl Endpoint {
                 request: msg.clone(),
                 via_fix,
                 to_tag,
+                to_tagged: None,
                 dialog: None,
                 merge_key: None,
                 head: None,

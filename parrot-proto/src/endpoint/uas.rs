@@ -238,6 +238,7 @@ impl Endpoint {
                 request: msg.clone(),
                 via_fix,
                 to_tag: tx_to_tag.clone(),
+                to_tagged: Some(to_tag.is_some()),
                 dialog,
                 merge_key,
                 head: None,
@@ -398,6 +399,7 @@ impl Endpoint {
                 request: msg.clone(),
                 via_fix,
                 to_tag,
+                to_tagged: None,
                 dialog,
                 merge_key: None,
                 head: None,
@@ -673,7 +675,7 @@ impl Endpoint {
         let tagged = tag && reply.status > 100;
         let head = match t.head.take() {
             Some(h) => h,
-            None => ResponseHead::new(&t.request, t.via_fix.as_deref(), &t.to_tag),
+            None => ResponseHead::new(&t.request, t.via_fix.as_deref(), &t.to_tag, t.to_tagged),
         };
         let mut b = if reply.status >= 200 {
             head.into_builder(reply.status, tagged)
