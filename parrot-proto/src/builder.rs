@@ -13,7 +13,7 @@ use crate::limits::Limits;
 use crate::message::{HeaderSpan, Message, Span, StartSpans};
 use crate::method::Method;
 use crate::text::is_token;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use bytestring::ByteString;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -133,8 +133,11 @@ impl Piece {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     kind: HeaderName,
+    /// The name as given; unused when `known` (the canonical spelling of `kind` is written).
     name: Piece,
     value: Piece,
+    /// Written with `kind`'s canonical name, a token: nothing to check or copy.
+    known: bool,
 }
 
 /// Header lines in one text buffer (no allocation per line): the list gives their order, the
@@ -191,7 +194,23 @@ impl Headers {
     fn entry(&mut self, kind: HeaderName, name: &str, value: &str) -> Entry {
         let name = self.add_text(name);
         let value = self.add_text(value);
-        Entry { kind, name, value }
+        Entry {
+            kind,
+            name,
+            value,
+            known: false,
+        }
+    }
+
+    /// A line written with the canonical name of `kind`.
+    fn entry_known(&mut self, kind: HeaderName, value: &str) -> Entry {
+        let value = self.add_text(value);
+        Entry {
+            kind,
+            name: Piece { start: 0, end: 0 },
+            value,
+            known: true,
+        }
     }
 
     fn push(&mut self, kind: HeaderName, name: &str, value: &str) {
@@ -199,8 +218,25 @@ impl Headers {
         self.list.push(e);
     }
 
-    fn name(&self, e: &Entry) -> &str {
-        &self.text[e.name.range()]
+    fn push_known(&mut self, kind: HeaderName, value: &str) {
+        let e = self.entry_known(kind, value);
+        self.list.push(e);
+    }
+
+    fn name<'s>(&'s self, e: &Entry) -> &'s str {
+        if e.known {
+            e.kind.as_str()
+        } else {
+            &self.text[e.name.range()]
+        }
+    }
+
+    fn name_len(&self, e: &Entry) -> usize {
+        if e.known {
+            e.kind.as_str().len()
+        } else {
+            e.name.len()
+        }
     }
 
     fn value(&self, e: &Entry) -> &str {
@@ -209,7 +245,7 @@ impl Headers {
 
     fn check(&self) -> Result<(), BuildError> {
         // Fast path: every name a token and no CR/LF anywhere in the text.
-        let names_ok = self.list.iter().all(|e| is_token(self.name(e)));
+        let names_ok = self.list.iter().all(|e| e.known || is_token(self.name(e)));
         if names_ok && memchr::memchr2(b'\r', b'\n', self.text.as_bytes()).is_none() {
             return Ok(());
         }
@@ -235,7 +271,7 @@ impl Headers {
             .iter()
             .filter(|e| e.kind != HeaderName::ContentLength)
         {
-            let line = e.name.len() + 2 + e.value.len();
+            let line = self.name_len(e) + 2 + e.value.len();
             longest = longest.max(line);
             len += line + 2;
             lines += 1;
@@ -247,7 +283,7 @@ impl Headers {
 
     /// Writes the header lines, Content-Length, the empty line and the body, recording where
     /// each name and value lands. Returns where the body starts.
-    fn write(&self, out: &mut BytesMut, spans: &mut SmallVec<[HeaderSpan; 16]>) -> usize {
+    fn write(&self, out: &mut Vec<u8>, spans: &mut SmallVec<[HeaderSpan; 16]>) -> usize {
         for e in &self.list {
             if e.kind == HeaderName::ContentLength {
                 continue;
@@ -255,32 +291,32 @@ impl Headers {
             let n = self.name(e);
             let v = self.value(e);
             let ns = out.len();
-            out.put_slice(n.as_bytes());
-            out.put_slice(b": ");
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
             // The parser's value starts after the white space that follows the colon.
             let lead = v.len() - v.trim_start_matches([' ', '\t']).len();
             let vs = out.len() + lead;
-            out.put_slice(v.as_bytes());
+            out.extend_from_slice(v.as_bytes());
             spans.push(HeaderSpan {
                 kind: e.kind,
                 name: Span::new(ns, ns + n.len()),
                 value: Span::new(vs, out.len()),
             });
-            out.put_slice(b"\r\n");
+            out.extend_from_slice(b"\r\n");
         }
         let ns = out.len();
-        out.put_slice(b"Content-Length: ");
+        out.extend_from_slice(b"Content-Length: ");
         let vs = out.len();
         let mut buf = [0u8; 20];
-        out.put_slice(decimal(self.body.len(), &mut buf));
+        out.extend_from_slice(decimal(self.body.len(), &mut buf));
         spans.push(HeaderSpan {
             kind: HeaderName::ContentLength,
             name: Span::new(ns, ns + "Content-Length".len()),
             value: Span::new(vs, out.len()),
         });
-        out.put_slice(b"\r\n\r\n");
+        out.extend_from_slice(b"\r\n\r\n");
         let body_start = out.len();
-        out.put_slice(&self.body);
+        out.extend_from_slice(&self.body);
         body_start
     }
 
@@ -289,13 +325,13 @@ impl Headers {
     /// builds, as a check) it is parsed, so the result is always what the parser gives.
     fn finish(
         &self,
-        out: BytesMut,
+        out: Vec<u8>,
         start: StartSpans,
         spans: SmallVec<[HeaderSpan; 16]>,
         body_start: usize,
         fast: bool,
     ) -> Result<Message, BuildError> {
-        let raw = out.freeze();
+        let raw = Bytes::from(out);
         if !fast {
             return Message::parse(raw).map_err(BuildError::Parse);
         }
@@ -315,8 +351,7 @@ impl Headers {
 
     /// Whether a message of this shape stays within [`Limits::DEFAULT`] (what `Message::parse`
     /// enforces), so the positions recorded while writing are what parsing would find.
-    fn within_limits(&self, start_len: usize) -> bool {
-        let (len, lines, longest) = self.wire_len();
+    fn within_limits(start_len: usize, (len, lines, longest): (usize, usize, usize)) -> bool {
         let l = Limits::DEFAULT;
         start_len + len <= l.max_message_size
             && lines <= l.max_headers
@@ -328,7 +363,7 @@ macro_rules! header_methods {
     () => {
         /// Appends a header line (a known name is written in its canonical form).
         pub fn header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
-            self.h.push(name, name.as_str(), value.as_ref());
+            self.h.push_known(name, value.as_ref());
             self
         }
 
@@ -340,7 +375,7 @@ macro_rules! header_methods {
 
         /// Inserts a header line before all others (a proxy's own Via, §16.6 step 8).
         pub fn prepend_header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
-            let e = self.h.entry(name, name.as_str(), value.as_ref());
+            let e = self.h.entry_known(name, value.as_ref());
             self.h.list.insert(0, e);
             self
         }
@@ -354,8 +389,7 @@ macro_rules! header_methods {
         /// Sets the body and its Content-Type. Content-Length is always written by `build`.
         pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
             self = self.remove_header(HeaderName::ContentType);
-            self.h
-                .push(HeaderName::ContentType, "Content-Type", content_type);
+            self.h.push_known(HeaderName::ContentType, content_type);
             self.h.body = body.into();
             self
         }
@@ -427,18 +461,18 @@ impl RequestBuilder {
         // left to it: such a URI takes the parsing path and gets its error.
         let uri_parses = !uri.starts_with('<') && uri.contains(':');
         let start_len = method.len() + 1 + uri.len() + 10;
-        let fast = uri_parses && self.h.within_limits(start_len);
-        let (len, _, _) = self.h.wire_len();
-        let mut out = BytesMut::with_capacity(start_len + len);
-        out.put_slice(method.as_bytes());
-        out.put_u8(b' ');
+        let wire = self.h.wire_len();
+        let fast = uri_parses && Headers::within_limits(start_len, wire);
+        let mut out = Vec::with_capacity(start_len + wire.0);
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
         let us = out.len();
-        out.put_slice(uri.as_bytes());
+        out.extend_from_slice(uri.as_bytes());
         let start = StartSpans::Request {
             method: Span::new(0, method.len()),
             uri: Span::new(us, out.len()),
         };
-        out.put_slice(b" SIP/2.0\r\n");
+        out.extend_from_slice(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
         self.h.finish(out, start, spans, body_start, fast)
@@ -496,7 +530,7 @@ impl ResponseHead {
         if let Some(top) = top_via {
             for (i, v) in req.header_values(HeaderName::Via).enumerate() {
                 let v = if i == 0 { top } else { v };
-                h.push(HeaderName::Via, HeaderName::Via.as_str(), v);
+                h.push_known(HeaderName::Via, v);
             }
         }
         let mut has_record_route = false;
@@ -505,7 +539,7 @@ impl ResponseHead {
                 continue;
             }
             has_record_route |= line.name == HeaderName::RecordRoute;
-            h.push(line.name, line.name.as_str(), &line.value_unfolded());
+            h.push_known(line.name, &line.value_unfolded());
         }
         let tos = h.list.iter().filter(|e| e.kind == HeaderName::To).count();
         let mut tag = HeadToTag::Keep;
@@ -625,7 +659,7 @@ impl ResponseBuilder {
                 _ => false,
             };
             if copy {
-                b.h.push(h.name, h.name.as_str(), &h.value_unfolded());
+                b.h.push_known(h.name, &h.value_unfolded());
             }
         }
         b
@@ -687,20 +721,20 @@ impl ResponseBuilder {
         }
         self.h.check()?;
         let start_len = 8 + 3 + 1 + self.reason.len() + 2;
-        let fast = self.h.within_limits(start_len);
-        let (len, _, _) = self.h.wire_len();
-        let mut out = BytesMut::with_capacity(start_len + len);
-        out.put_slice(b"SIP/2.0 ");
+        let wire = self.h.wire_len();
+        let fast = Headers::within_limits(start_len, wire);
+        let mut out = Vec::with_capacity(start_len + wire.0);
+        out.extend_from_slice(b"SIP/2.0 ");
         let mut buf = [0u8; 20];
-        out.put_slice(decimal(usize::from(self.code), &mut buf));
-        out.put_u8(b' ');
+        out.extend_from_slice(decimal(usize::from(self.code), &mut buf));
+        out.push(b' ');
         let rs = out.len();
-        out.put_slice(self.reason.as_bytes());
+        out.extend_from_slice(self.reason.as_bytes());
         let start = StartSpans::Response {
             code: self.code,
             reason: Span::new(rs, out.len()),
         };
-        out.put_slice(b"\r\n");
+        out.extend_from_slice(b"\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
         self.h.finish(out, start, spans, body_start, fast)
