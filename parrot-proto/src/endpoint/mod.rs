@@ -472,6 +472,9 @@ pub(crate) struct Call {
     timers: [Option<Instant>; 3],
     /// The deadline of its newest timer-heap entry still queued.
     scheduled: Option<Instant>,
+    /// Where in-dialog requests go ([`uac::peer_for`]), worked out once per remote target
+    /// and route set; cleared wherever those change.
+    target_peer: Option<Peer>,
 }
 
 impl Call {
@@ -503,11 +506,22 @@ impl Call {
             offer: None,
             timers: [None; 3],
             scheduled: None,
+            target_peer: None,
         }
     }
 
     fn next_timeout(&self) -> Option<Instant> {
         self.timers.iter().flatten().min().copied()
+    }
+
+    /// Where in-dialog requests go (§12.2.1.1, §8.1.2), cached until the target changes.
+    fn target_peer(&mut self) -> Peer {
+        if let Some(p) = self.target_peer {
+            return p;
+        }
+        let p = uac::peer_for(&self.dialog, self.peer);
+        self.target_peer = Some(p);
+        p
     }
 }
 

@@ -367,15 +367,15 @@ impl Endpoint {
 
     /// Where in-dialog requests go: the first loose route or the remote target when it is an
     /// IP literal (§12.2.1.1, §8.1.2), else the address the dialog was set up with.
-    fn dialog_peer(&self, dialog: DialogId) -> Peer {
-        let Some(call) = self.calls.get(&dialog) else {
+    fn dialog_peer(&mut self, dialog: DialogId) -> Peer {
+        let Some(call) = self.calls.get_mut(&dialog) else {
             return Peer {
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
                 transport: Transport::Udp,
                 conn: None,
             };
         };
-        peer_for(&call.dialog, call.peer)
+        call.target_peer()
     }
 
     fn in_dialog_request(
@@ -784,6 +784,7 @@ impl Endpoint {
                 let to = m.to_header().ok();
                 if let Some(tag) = to.as_ref().and_then(|t| t.tag()) {
                     call.dialog.update_from_response_tagged(m, Some(tag));
+                    call.target_peer = None;
                 }
             }
             if let Some(h) = call.uac.as_mut() {
@@ -948,7 +949,7 @@ impl Endpoint {
         }
         if call.confirmed && seq == call.ack_cseq {
             if let Some(ack) = call.ack.clone() {
-                let peer = peer_for(&call.dialog, call.peer);
+                let peer = call.target_peer();
                 self.send(peer, ack);
             }
             return;
@@ -959,13 +960,15 @@ impl Endpoint {
         let first = !call.confirmed;
         if first {
             call.dialog.update_from_response_tagged(m, to_tag);
+            call.target_peer = None;
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
             call.invite = None;
         } else {
             call.dialog.refresh_target(m);
+            call.target_peer = None;
         }
-        let peer = peer_for(&call.dialog, call.peer);
+        let peer = call.target_peer();
         let Ok(ack) = call
             .dialog
             .request(Method::Ack, seq)

@@ -210,6 +210,7 @@ impl Endpoint {
             glare = method == Method::Invite && (call.reinvite_pending || call.server_tx.is_some());
             if !glare && matches!(method, Method::Invite | Method::Update) {
                 call.dialog.refresh_target(&msg);
+                call.target_peer = None;
             }
         }
         // A new server transaction.
@@ -934,17 +935,26 @@ pub(super) fn via_fix_of(
     // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
     // the new ones.
     let mut out = String::with_capacity(top.len() + 48);
-    for (i, p) in top.split(';').enumerate() {
+    let mut rest = Some(top);
+    let mut first = true;
+    while let Some(r) = rest {
+        let (p, next) = match crate::text::split_byte(r, b';') {
+            Some((p, n)) => (p, Some(n)),
+            None => (r, None),
+        };
+        rest = next;
         let n = crate::text::split_byte(p, b'=')
             .map_or(p, |(n, _)| n)
             .trim();
-        if n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport")) {
-            continue;
+        let drop =
+            n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport"));
+        if !drop {
+            if !first {
+                out.push(';');
+            }
+            out.push_str(p);
         }
-        if i > 0 {
-            out.push(';');
-        }
-        out.push_str(p);
+        first = false;
     }
     out.push_str(";received=");
     crate::text::push_ip(&mut out, src.ip());
