@@ -49,23 +49,36 @@ pub(crate) fn serve_range(s: &str) -> Result<(u16, u16), String> {
 
 /// One line per call event, as `parrot serve` and `parrot call` print them.
 pub(crate) fn print_event(ev: &CallEvent) {
+    let _ = write_event(&mut std::io::stdout().lock(), ev);
+}
+
+/// [`print_event`] into any writer (`parrot serve` buffers its lines).
+pub(crate) fn write_event(out: &mut impl std::io::Write, ev: &CallEvent) -> std::io::Result<()> {
     let n = ev.call;
     match &ev.kind {
         CallEventKind::Incoming { from, to, call_id } => {
-            println!("call {n} incoming from {from} to {to} call-id {call_id}")
+            writeln!(
+                out,
+                "call {n} incoming from {from} to {to} call-id {call_id}"
+            )
         }
-        CallEventKind::Progress(s) => println!("call {n} progress {s}"),
-        CallEventKind::Answered { codec } => println!("call {n} answered codec {codec}"),
-        CallEventKind::Dtmf(d) => println!("call {n} dtmf {d}"),
+        CallEventKind::Progress(s) => writeln!(out, "call {n} progress {s}"),
+        CallEventKind::Answered { codec } => writeln!(out, "call {n} answered codec {codec}"),
+        CallEventKind::Dtmf(d) => writeln!(out, "call {n} dtmf {d}"),
         CallEventKind::PlayComplete(p) => {
-            println!(
+            writeln!(
+                out,
                 "call {n} play-complete {}",
                 p.strip_prefix("builtin:").unwrap_or(p)
             )
         }
-        CallEventKind::Recorded(p) => println!("call {n} recorded {}", p.display()),
+        CallEventKind::Recorded(p) => writeln!(out, "call {n} recorded {}", p.display()),
         CallEventKind::Failed(s) => {
-            println!("call {n} failed {s} {}", parrot_proto::reason_phrase(*s))
+            writeln!(
+                out,
+                "call {n} failed {s} {}",
+                parrot_proto::reason_phrase(*s)
+            )
         }
         CallEventKind::Ended {
             by,
@@ -77,13 +90,14 @@ pub(crate) fn print_event(ev: &CallEvent) {
                 EndedBy::Remote => "remote",
                 EndedBy::Failure => "failure",
             };
-            println!(
+            writeln!(
+                out,
                 "call {n} ended by {by} after {:.2}s rtp sent {} received {} lost {}",
                 duration.as_secs_f64(),
                 media.rtp_sent,
                 media.rtp_received,
                 media.lost
-            );
+            )
         }
     }
 }
