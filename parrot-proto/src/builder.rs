@@ -603,7 +603,18 @@ impl ResponseHead {
     /// A response builder with these lines; `tag` adds our To tag.
     pub(crate) fn builder(&self, code: u16, tag: bool) -> ResponseBuilder {
         let rr = self.drops_record_route(code);
-        Self::builder_from(self.h.clone(), code, tag, self.to_tag, rr)
+        // A copy with room for the lines a response adds (Contact, Content-Type, a reason's
+        // extras), so appending them does not reallocate.
+        let mut text = String::with_capacity(self.h.text.len() + 256);
+        text.push_str(&self.h.text);
+        let mut list = Vec::with_capacity(self.h.list.len() + 6);
+        list.extend_from_slice(&self.h.list);
+        let h = Headers {
+            text,
+            list,
+            body: self.h.body.clone(),
+        };
+        Self::builder_from(h, code, tag, self.to_tag, rr)
     }
 
     /// [`ResponseHead::builder`] for the last response built from this head.

@@ -81,7 +81,16 @@ impl<'a> Iterator for Splitter<'a> {
         // Fast path: jump between the bytes that matter with memchr.
         let mut i = 0;
         loop {
-            let Some(off) = memchr::memchr3(self.sep, b'"', b'<', &bytes[i..]) else {
+            // Short tails (the last parameter, mostly) are scanned directly; a vector search pays
+            // off on longer ones.
+            let found = if bytes.len() - i <= 16 {
+                bytes[i..]
+                    .iter()
+                    .position(|&b| b == self.sep || b == b'"' || b == b'<')
+            } else {
+                memchr::memchr3(self.sep, b'"', b'<', &bytes[i..])
+            };
+            let Some(off) = found else {
                 self.rest = None;
                 return Some(s);
             };
