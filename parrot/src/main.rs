@@ -47,6 +47,10 @@ pub(crate) fn serve_range(s: &str) -> Result<(u16, u16), String> {
     Ok((a, b))
 }
 
+/// See the `mimalloc` line of Cargo.toml.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One line per call event, as `parrot serve` and `parrot call` print them.
 pub(crate) fn print_event(ev: &CallEvent) {
     let _ = write_event(&mut std::io::stdout().lock(), ev);
