@@ -640,6 +640,15 @@ impl Message {
 
     /// [`Message::validate`], keeping what it read for the UAS core so it parses nothing twice.
     pub(crate) fn checked(&self) -> Result<Checked<'_>, ParseError> {
+        self.checked_with_top(None)
+    }
+
+    /// [`Message::checked`] with the top Via already parsed by the caller (it is not parsed
+    /// again).
+    pub(crate) fn checked_with_top<'a>(
+        &'a self,
+        top: Option<Via<'a>>,
+    ) -> Result<Checked<'a>, ParseError> {
         let mut scheme = None;
         if let StartSpans::Request { uri, .. } = self.inner.start {
             let u = self.request_uri()?;
@@ -669,8 +678,12 @@ impl Message {
             }
         }
         let mut vias = 0;
-        for v in self.via() {
-            let v = v?;
+        for (i, raw) in self.header_values(HeaderName::Via).enumerate() {
+            let v = match (i, top) {
+                (0, Some(t)) => t,
+                _ => Via::parse(raw)
+                    .map_err(|_| self.bad(HeaderName::Via, raw, ErrorKind::BadHeaderValue))?,
+            };
             if !v.is_valid() {
                 return Err(self.bad(
                     HeaderName::Via,

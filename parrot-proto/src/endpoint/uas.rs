@@ -59,7 +59,7 @@ impl Endpoint {
         let via_fix = via_fix_of(&msg, &top, peer.addr);
         let rpeer = response_peer_of(&top, peer);
         // §8.2: validation first; each failure has its RFC answer.
-        let checked = match msg.checked() {
+        let checked = match msg.checked_with_top(Some(top)) {
             Ok(c) => c,
             Err(e) => {
                 let code = e.response_code().unwrap_or(400);
