@@ -74,7 +74,10 @@ impl TransactionKey {
                     if i > 0 {
                         buf.push(b'.');
                     }
-                    buf.extend_from_slice(decimal(u32::from(o), &mut digits));
+                    // A byte at a time: a call to memcpy costs more than three digits.
+                    for &d in decimal(u32::from(o), &mut digits) {
+                        buf.push(d);
+                    }
                 }
             }
             Host::Ipv6(a) => {
@@ -86,7 +89,9 @@ impl TransactionKey {
         buf.make_ascii_lowercase();
         if let Some(p) = via.port {
             buf.push(b':');
-            buf.extend_from_slice(decimal(u32::from(p), &mut digits));
+            for &d in decimal(u32::from(p), &mut digits) {
+                buf.push(d);
+            }
         }
         let sent_by: Box<str> = std::str::from_utf8(&buf).ok()?.into();
         match via.branch() {
