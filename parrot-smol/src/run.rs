@@ -105,11 +105,11 @@ struct SmolIo {
     conns: HashMap<ConnectionId, Conn>,
 }
 
-/// A call's sockets: `std` clones for sending (a non-blocking `send_to` needs no readiness),
-/// and the task reading the `Async` originals (dropping it cancels it).
+/// A call's sockets, shared with the task reading them (dropping it cancels it); sending is a
+/// non-blocking `send_to` on the inner socket, which needs no readiness.
 struct MediaSockets {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    rtp: Rc<Async<UdpSocket>>,
+    rtcp: Rc<Async<UdpSocket>>,
     _reader: Task<()>,
 }
 
@@ -231,18 +231,14 @@ impl Io for SmolIo {
     fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
         if let Some(m) = self.media.get(&call) {
             let sock = if rtcp { &m.rtcp } else { &m.rtp };
-            let _ = sock.send_to(data, dst);
+            let _ = sock.get_ref().send_to(data, dst);
         }
     }
 
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
-        let (rtp, rtcp) = (pair.rtp.try_clone()?, pair.rtcp.try_clone()?);
-        let reader = media_reader(
-            self.shared.clone(),
-            call,
-            Async::new(pair.rtp)?,
-            Async::new(pair.rtcp)?,
-        );
+        let rtp = Rc::new(Async::new(pair.rtp)?);
+        let rtcp = Rc::new(Async::new(pair.rtcp)?);
+        let reader = media_reader(self.shared.clone(), call, rtp.clone(), rtcp.clone());
         let _reader = self.ex.spawn(reader);
         self.media.insert(call, MediaSockets { rtp, rtcp, _reader });
         Ok(())
@@ -284,13 +280,13 @@ const MEDIA_BATCH: usize = 32;
 async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     call: u64,
-    rtp: Async<UdpSocket>,
-    rtcp: Async<UdpSocket>,
+    rtp: Rc<Async<UdpSocket>>,
+    rtcp: Rc<Async<UdpSocket>>,
 ) {
     let mut buf = [0u8; 2048];
     let mut ready = [true, true];
     loop {
-        for (is_rtcp, sock) in [(false, &rtp), (true, &rtcp)] {
+        for (is_rtcp, sock) in [(false, &*rtp), (true, &*rtcp)] {
             let ready = &mut ready[usize::from(is_rtcp)];
             for _ in 0..MEDIA_BATCH {
                 if !*ready {

@@ -42,14 +42,14 @@ enum ConnEvent {
     Closed(ConnectionId),
 }
 
-/// A call's sockets: registered with tokio for reading only, and `std` clones of the same
-/// sockets for sending (a non-blocking `send_to` needs no readiness from the reactor, which a
-/// socket registered a moment ago may not have yet). Read-only interest matters: a socket
-/// registered for writing too reports a writable edge after every packet it sends, which
-/// costs an epoll event and a waker per packet.
+/// A call's sockets, registered with tokio for reading only, shared between the reader task
+/// and the sender (a non-blocking `send_to` on the inner socket needs no readiness from the
+/// reactor, which a socket registered a moment ago may not have yet). Read-only interest
+/// matters: a socket registered for writing too reports a writable edge after every packet it
+/// sends, which costs an epoll event and a waker per packet.
 struct MediaSockets {
-    rtp: std::net::UdpSocket,
-    rtcp: std::net::UdpSocket,
+    rtp: Rc<AsyncFd<std::net::UdpSocket>>,
+    rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
     reader: JoinHandle<()>,
 }
 
@@ -139,29 +139,21 @@ impl Io for TokioIo {
     fn send_media(&mut self, call: u64, rtcp: bool, dst: SocketAddr, data: &[u8]) {
         if let Some(m) = self.media.get(&call) {
             let sock = if rtcp { &m.rtcp } else { &m.rtp };
-            let _ = sock.send_to(data, dst);
+            let _ = sock.get_ref().send_to(data, dst);
         }
     }
 
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
-        let (rtp_tx, rtcp_tx) = (pair.rtp.try_clone()?, pair.rtcp.try_clone()?);
-        let rtp = register_readable(pair.rtp)?;
-        let rtcp = register_readable(pair.rtcp)?;
+        let rtp = Rc::new(register_readable(pair.rtp)?);
+        let rtcp = Rc::new(register_readable(pair.rtcp)?);
         let reader = tokio::task::spawn_local(media_reader(
             self.shared.clone(),
             self.wake.clone(),
             call,
-            rtp,
-            rtcp,
+            rtp.clone(),
+            rtcp.clone(),
         ));
-        self.media.insert(
-            call,
-            MediaSockets {
-                rtp: rtp_tx,
-                rtcp: rtcp_tx,
-                reader,
-            },
-        );
+        self.media.insert(call, MediaSockets { rtp, rtcp, reader });
         Ok(())
     }
 
@@ -178,8 +170,8 @@ async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
     call: u64,
-    rtp: AsyncFd<std::net::UdpSocket>,
-    rtcp: AsyncFd<std::net::UdpSocket>,
+    rtp: Rc<AsyncFd<std::net::UdpSocket>>,
+    rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
 ) {
     let mut a = [0u8; 2048];
     let mut b = [0u8; 2048];

@@ -5,10 +5,11 @@
 # (arrival - timestamp/8000, relative to the stream's best packet): share within 2 ms, p50/p99/max.
 # Parrot's RSS per call = (VmRSS during the calls - VmRSS idle) / N; CPU from /proc/PID/stat over the window.
 # Prints markdown table rows for BENCHMARKS.md. Not part of test-all.
-# usage: scripts/load/media.sh    Env: NS("10 50 100 200") HOLD(25) seconds per call, WINDOW(15) capture seconds, PARROT
+# usage: scripts/load/media.sh    Env: NS("10 50 100 200") WINDOW(15) capture seconds, RAMP(200) calls/s while
+# setting up, HOLD (seconds per call; default: the ramp + WINDOW + 10), PARROT
 set -u
 . "$(dirname "$0")/../interop/lib.sh"
-NS=${NS:-10 50 100 200}; HOLD=${HOLD:-25}; WINDOW=${WINDOW:-15}
+NS=${NS:-10 50 100 200}; WINDOW=${WINDOW:-15}; RAMP=${RAMP:-200}   # RAMP: calls set up per second
 apt_install sip-tester tshark
 parrot_build
 cd "$WORK"
@@ -17,15 +18,16 @@ rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 echo "| test | concurrent calls | packets | within 2 ms of due | p99 lateness | max lateness | parrot CPU | RSS per call |"
 echo "|---|---|---|---|---|---|---|---|"
 for n in $NS; do
+  hold=${HOLD:-$(( n / RAMP + WINDOW + 10 ))}
   RTP=$(free_range $((2 * n + 20))); UAC=$(free_port); MP=$(free_range 4)
   serve_start "serve.$n.log" --play "$REPO/assets/tone1k.wav" --rtp-ports "$RTP"
   sleep 0.5; r0=$(rss "$SERVE_PID")
-  sipp -sn uac "127.0.0.1:$SERVE_PORT" -i 127.0.0.1 -p "$UAC" -mi 127.0.0.1 -mp "${MP%-*}" -r $((n > 50 ? 50 : n)) -l "$n" -m "$n" \
-       -d $((HOLD * 1000)) -buff_size 4194304 -nostdin -timeout $((HOLD + 60))s -trace_err -error_file "uac.$n.err" > "uac.$n.out" 2>&1 &
+  sipp -sn uac "127.0.0.1:$SERVE_PORT" -i 127.0.0.1 -p "$UAC" -mi 127.0.0.1 -mp "${MP%-*}" -r $((n > RAMP ? RAMP : n)) -l "$n" -m "$n" \
+       -d $((hold * 1000)) -buff_size 4194304 -nostdin -timeout $((hold + 60))s -trace_err -error_file "uac.$n.err" > "uac.$n.out" 2>&1 &
   UACPID=$!; _PIDS+=("$UACPID")
-  sleep $(( n / 50 + 3 ))                       # all calls set up
+  sleep $(( n / RAMP + 3 ))                     # all calls set up
   r1=$(rss "$SERVE_PID"); c0=$(cpu_ticks "$SERVE_PID"); t0=$(date +%s.%N)
-  "${TSHARK_CAP[@]}" -n -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$WINDOW" -q 2>"tshark.$n.log"
+  "${TSHARK_CAP[@]}" -n -B 256 -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$WINDOW" -q 2>"tshark.$n.log"
   t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVE_PID")
   wait "$UACPID"; serve_stop
   tshark -r "rtp.$n.pcap" -n -d "udp.port==$RTP,rtp" -Y rtp -T fields -e frame.time_epoch -e rtp.ssrc -e rtp.timestamp -e rtp.p_type \
