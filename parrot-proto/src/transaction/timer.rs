@@ -105,22 +105,40 @@ impl TimerConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimerTable {
     at: [Option<Instant>; 13],
+    /// The minimum of `at`, kept up to date so [`TimerTable::next`] (asked after every event)
+    /// does not scan the table.
+    earliest: Option<Instant>,
 }
 
 impl TimerTable {
     /// Arms `timer` to fire at `at`.
     pub fn set(&mut self, timer: Timer, at: Instant) {
-        self.at[timer as usize] = Some(at);
+        let old = self.at[timer as usize].replace(at);
+        match (old, self.earliest) {
+            // The replaced deadline may have been the minimum: look again.
+            (Some(o), Some(e)) if o == e && at > o => self.recompute(),
+            (_, Some(e)) if e <= at => {}
+            _ => self.earliest = Some(at),
+        }
     }
 
     /// Disarms `timer`.
     pub fn stop(&mut self, timer: Timer) {
-        self.at[timer as usize] = None;
+        if let Some(old) = self.at[timer as usize].take() {
+            if self.earliest == Some(old) {
+                self.recompute();
+            }
+        }
+    }
+
+    fn recompute(&mut self) {
+        self.earliest = self.at.iter().flatten().min().copied();
     }
 
     /// Disarms every timer.
     pub fn clear(&mut self) {
         self.at = [None; 13];
+        self.earliest = None;
     }
 
     /// When `timer` fires, if armed.
@@ -130,7 +148,7 @@ impl TimerTable {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
+        self.earliest
     }
 
     /// Disarms and returns the earliest timer due at `now`, if any.
@@ -161,6 +179,27 @@ mod tests {
         assert_eq!(c.initial(Timer::D, false), Some(Duration::from_secs(32)));
         assert_eq!(c.initial(Timer::K, false), Some(Duration::from_secs(5)));
         assert_eq!(c.initial(Timer::B, false), Some(Duration::from_secs(32)));
+    }
+
+    #[test]
+    fn cached_minimum_follows_every_change() {
+        let now = Instant::now();
+        let mut t = TimerTable::default();
+        let scan = |t: &TimerTable| t.at.iter().flatten().min().copied();
+        // A fixed pseudo-random walk of sets, re-sets (earlier and later) and stops.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let timer = Timer::ALL[(x % 13) as usize];
+            match (x >> 8) % 4 {
+                0 => t.stop(timer),
+                3 if (x >> 12) % 8 == 0 => t.clear(),
+                _ => t.set(timer, now + Duration::from_millis((x >> 16) % 50)),
+            }
+            assert_eq!(t.next(), scan(&t));
+        }
     }
 
     #[test]
