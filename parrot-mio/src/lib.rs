@@ -8,8 +8,9 @@
 //!   RTP/RTCP sockets with the poll, reads every readable socket until it would block (mio is
 //!   edge-triggered) and hands what arrived to the user agent;
 //! * sleeps in `poll` until [`parrot_ua::Driver::poll_timeout`] (rounded up to the next
-//!   millisecond, so the loop never spins) and calls [`parrot_ua::Driver::flush`] after every
-//!   input;
+//!   millisecond, so the loop never spins; on Linux a [`parrot_ua::PreciseTimer`] registered
+//!   on the poll wakes it on time, which the media grid needs) and calls
+//!   [`parrot_ua::Driver::flush`] after every input;
 //! * wakes for application commands through a [`mio::Waker`].
 //!
 //! [`start`] runs that loop on a thread of its own and returns the [`Agent`] every Parrot

@@ -5,8 +5,12 @@
 //!
 //! * owns the SIP sockets (UDP, and TCP with one connection per peer reused per RFC 3261 §18)
 //!   and each call's RTP/RTCP sockets, and hands what arrives to the user agent;
-//! * sleeps until [`parrot_ua::Driver::poll_timeout`] and calls [`parrot_ua::Driver::flush`]
-//!   after every input (the drain rule of the cores).
+//! * sleeps until [`parrot_ua::Driver::poll_timeout`] (on Linux with a
+//!   [`parrot_ua::PreciseTimer`]: tokio's own timer wakes up to a millisecond late) and calls
+//!   [`parrot_ua::Driver::flush`] after every input (the drain rule of the cores).
+//!
+//! One function uses `unsafe`: tokio's only way to register a socket for readability alone
+//! (RTP sockets registered for writing too would report an event after every packet sent).
 //!
 //! Everything runs on one thread of its own with a current-thread runtime: one timer drives
 //! every call's media. The application talks to it through [`Agent`] and [`CallHandle`], the

@@ -7,7 +7,10 @@
 //!   [`parrot_media_core::session::MediaSession`] behind one handle/poll state machine, with the
 //!   call policy (auto-answer, offers and answers, DTMF queues, built-in files, recordings,
 //!   media handler panics) that would otherwise be written once per adapter. One timer heap
-//!   drives every call's media, so an adapter needs one sleep, not a task per call.
+//!   drives every call's media, so an adapter needs one sleep, not a task per call; media
+//!   timers fall on a shared 1 ms grid, so each stream's packets leave at a fixed offset
+//!   before their due time, and [`PreciseTimer`] wakes reactors that sleep in whole
+//!   milliseconds on time.
 //! * [`Driver`] and the [`Io`] trait — the part of an adapter's loop that is the same
 //!   everywhere: flush transmits through the adapter's sockets, bind RTP ports, read and write
 //!   files, route events to the application.
