@@ -102,6 +102,8 @@ struct SmolIo {
     shared: Weak<RefCell<Shared>>,
     udp: UdpSocket,
     media: HashMap<u64, MediaSockets>,
+    /// Sockets of ended calls kept for later ones, by RTP port.
+    parked: HashMap<u16, MediaSockets>,
     conns: HashMap<ConnectionId, Conn>,
 }
 
@@ -111,7 +113,14 @@ struct MediaSockets {
     rtp: Rc<Async<UdpSocket>>,
     rtcp: Rc<Async<UdpSocket>>,
     _reader: Task<()>,
+    /// The call the reader hands packets to ([`PARKED`]: none, drop them).
+    call: Rc<Cell<u64>>,
 }
+
+/// The reader's call number while its sockets are parked ([`Io::park_media`]). Parking also
+/// matters for a bare close: a cancelled task's future (and the sockets in it) is dropped only
+/// when the executor gets to it, so a port closed that way is not free at once.
+const PARKED: u64 = u64::MAX;
 
 /// A stream connection: its socket's state, shared with the task that reads it and writes
 /// what could not be written at once.
@@ -238,14 +247,50 @@ impl Io for SmolIo {
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
         let rtp = Rc::new(Async::new(pair.rtp)?);
         let rtcp = Rc::new(Async::new(pair.rtcp)?);
-        let reader = media_reader(self.shared.clone(), call, rtp.clone(), rtcp.clone());
+        let owner = Rc::new(Cell::new(call));
+        let reader = media_reader(
+            self.shared.clone(),
+            owner.clone(),
+            rtp.clone(),
+            rtcp.clone(),
+        );
         let _reader = self.ex.spawn(reader);
-        self.media.insert(call, MediaSockets { rtp, rtcp, _reader });
+        let m = MediaSockets {
+            rtp,
+            rtcp,
+            _reader,
+            call: owner,
+        };
+        self.media.insert(call, m);
         Ok(())
     }
 
     fn close_media(&mut self, call: u64) {
         self.media.remove(&call);
+    }
+
+    fn park_media(&mut self, call: u64, port: u16) -> bool {
+        let Some(m) = self.media.remove(&call) else {
+            return false;
+        };
+        m.call.set(PARKED);
+        self.parked.insert(port, m);
+        true
+    }
+
+    fn reuse_media(&mut self, port: u16, call: u64) -> bool {
+        let Some(m) = self.parked.remove(&port) else {
+            return false;
+        };
+        parrot_ua::discard_queued(m.rtp.get_ref());
+        parrot_ua::discard_queued(m.rtcp.get_ref());
+        m.call.set(call);
+        self.media.insert(call, m);
+        true
+    }
+
+    fn close_parked(&mut self, port: u16) {
+        self.parked.remove(&port);
     }
 
     fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()> {
@@ -279,7 +324,7 @@ const MEDIA_BATCH: usize = 32;
 /// packet.
 async fn media_reader(
     shared: Weak<RefCell<Shared>>,
-    call: u64,
+    owner: Rc<Cell<u64>>,
     rtp: Rc<Async<UdpSocket>>,
     rtcp: Rc<Async<UdpSocket>>,
 ) {
@@ -293,8 +338,10 @@ async fn media_reader(
                     break;
                 }
                 match sock.get_ref().recv_from(&mut buf) {
+                    Ok(_) if owner.get() == PARKED => {}
                     Ok((n, _)) => {
                         let data = &buf[..n];
+                        let call = owner.get();
                         let fed = feed(&shared, |s, now| {
                             s.driver.ua.handle_media(now, call, is_rtcp, data)
                         });
@@ -453,6 +500,7 @@ async fn run(
             shared: Weak::new(),
             udp: bound.udp,
             media: HashMap::new(),
+            parked: HashMap::new(),
             conns: HashMap::new(),
         },
         armed: None,

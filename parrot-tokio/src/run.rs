@@ -51,12 +51,19 @@ struct MediaSockets {
     rtp: Rc<AsyncFd<std::net::UdpSocket>>,
     rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
     reader: JoinHandle<()>,
+    /// The call the reader hands packets to ([`PARKED`]: none, drop them).
+    call: Rc<Cell<u64>>,
 }
+
+/// The reader's call number while its sockets are parked ([`Io::park_media`]).
+const PARKED: u64 = u64::MAX;
 
 /// The adapter's sockets, as the driver sees them.
 struct TokioIo {
     udp: std::net::UdpSocket,
     media: HashMap<u64, MediaSockets>,
+    /// Sockets of ended calls kept for later ones, by RTP port.
+    parked: HashMap<u16, MediaSockets>,
     conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
     shared: Weak<RefCell<Shared>>,
@@ -146,19 +153,54 @@ impl Io for TokioIo {
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
         let rtp = Rc::new(register_readable(pair.rtp)?);
         let rtcp = Rc::new(register_readable(pair.rtcp)?);
+        let owner = Rc::new(Cell::new(call));
         let reader = tokio::task::spawn_local(media_reader(
             self.shared.clone(),
             self.wake.clone(),
-            call,
+            owner.clone(),
             rtp.clone(),
             rtcp.clone(),
         ));
-        self.media.insert(call, MediaSockets { rtp, rtcp, reader });
+        let m = MediaSockets {
+            rtp,
+            rtcp,
+            reader,
+            call: owner,
+        };
+        self.media.insert(call, m);
         Ok(())
     }
 
     fn close_media(&mut self, call: u64) {
         if let Some(m) = self.media.remove(&call) {
+            m.reader.abort();
+        }
+    }
+
+    fn park_media(&mut self, call: u64, port: u16) -> bool {
+        let Some(m) = self.media.remove(&call) else {
+            return false;
+        };
+        m.call.set(PARKED);
+        if let Some(old) = self.parked.insert(port, m) {
+            old.reader.abort();
+        }
+        true
+    }
+
+    fn reuse_media(&mut self, port: u16, call: u64) -> bool {
+        let Some(m) = self.parked.remove(&port) else {
+            return false;
+        };
+        parrot_ua::discard_queued(m.rtp.get_ref());
+        parrot_ua::discard_queued(m.rtcp.get_ref());
+        m.call.set(call);
+        self.media.insert(call, m);
+        true
+    }
+
+    fn close_parked(&mut self, port: u16) {
+        if let Some(m) = self.parked.remove(&port) {
             m.reader.abort();
         }
     }
@@ -169,7 +211,7 @@ impl Io for TokioIo {
 async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
-    call: u64,
+    owner: Rc<Cell<u64>>,
     rtp: Rc<AsyncFd<std::net::UdpSocket>>,
     rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
 ) {
@@ -180,6 +222,10 @@ async fn media_reader(
             n = recv(&rtp, &mut a) => (false, n),
             n = recv(&rtcp, &mut b) => (true, n),
         };
+        let call = owner.get();
+        if call == PARKED {
+            continue;
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
@@ -288,6 +334,7 @@ async fn run(parts: LoopParts) -> io::Result<()> {
         io: TokioIo {
             udp: udp_tx,
             media: HashMap::new(),
+            parked: HashMap::new(),
             conns: HashMap::new(),
             conn_tx,
             shared: Weak::new(),

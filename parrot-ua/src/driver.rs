@@ -32,6 +32,24 @@ pub trait Io {
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()>;
     /// Stops reading and closes a call's media sockets.
     fn close_media(&mut self, call: u64);
+    /// Keeps a call's media sockets (bound on `port`) open and registered for a later call
+    /// instead of closing them, dropping whatever arrives on them meanwhile; returns whether
+    /// it did (else the driver calls [`Io::close_media`]). Saves a later call the system
+    /// calls that bind, register, deregister and close two sockets.
+    fn park_media(&mut self, call: u64, port: u16) -> bool {
+        let _ = (call, port);
+        false
+    }
+    /// Hands the sockets parked on `port` to `call`, after discarding what queued on them;
+    /// returns whether there were any.
+    fn reuse_media(&mut self, port: u16, call: u64) -> bool {
+        let _ = (port, call);
+        false
+    }
+    /// Closes the sockets parked on `port`.
+    fn close_parked(&mut self, port: u16) {
+        let _ = port;
+    }
     /// Starts a TCP connection to `dst` for `conn`. When it is up, the adapter calls
     /// [`Driver::conn_connected`]; if it fails, [`Driver::conn_closed`].
     fn connect(&mut self, conn: ConnectionId, dst: SocketAddr) -> io::Result<()>;
@@ -40,6 +58,13 @@ pub trait Io {
     /// Closes a connection (after what was written has gone out, where the adapter can).
     fn conn_close(&mut self, conn: ConnectionId);
 }
+
+/// How long a call's media sockets stay parked before another call gets them: longer than
+/// packets of the old call take to arrive, so the new one does not hear them (and whatever
+/// queued meanwhile is discarded at reuse).
+const PARK_QUARANTINE: std::time::Duration = std::time::Duration::from_millis(500);
+/// At most this many socket pairs parked (two descriptors each).
+const MAX_PARKED: usize = 2048;
 
 /// The sockets an agent listens on, bound and non-blocking, for the adapter to register.
 #[derive(Debug)]
@@ -143,6 +168,9 @@ pub struct Driver {
     pub ua: UserAgent,
     ports: PortPool,
     port_of: HashMap<u64, u16>,
+    /// Ports whose sockets the adapter keeps open for reuse ([`Io::park_media`]), oldest
+    /// first, with when they were parked.
+    parked: std::collections::VecDeque<(u16, Instant)>,
     subscribers: HashMap<u64, Sender<CallEvent>>,
     events: Sender<CallEvent>,
     options: HashMap<u64, Sender<Result<crate::OptionsReply, String>>>,
@@ -196,6 +224,7 @@ impl Driver {
             ua: UserAgent::new(cfg, bound.udp_addr()?, &streams, uas, media, rng),
             ports,
             port_of: HashMap::new(),
+            parked: std::collections::VecDeque::new(),
             subscribers: HashMap::new(),
             events,
             options: HashMap::new(),
@@ -529,6 +558,28 @@ impl Driver {
         }
     }
 
+    /// A parked port for `call`, if one has been parked for `quarantine`.
+    fn reuse_parked(
+        &mut self,
+        now: Instant,
+        io: &mut dyn Io,
+        call: u64,
+        quarantine: std::time::Duration,
+    ) -> Option<u16> {
+        while let Some(&(port, at)) = self.parked.front() {
+            if now.saturating_duration_since(at) < quarantine {
+                return None;
+            }
+            self.parked.pop_front();
+            if io.reuse_media(port, call) {
+                return Some(port);
+            }
+            io.close_parked(port);
+            self.ports.release(port);
+        }
+        None
+    }
+
     fn on_event(&mut self, now: Instant, io: &mut dyn Io, e: UaEvent) {
         match e {
             UaEvent::Call(ev) => {
@@ -542,6 +593,11 @@ impl Driver {
                 let _ = self.events.try_send(ev);
             }
             UaEvent::OpenMedia { call } => {
+                if let Some(port) = self.reuse_parked(now, io, call, PARK_QUARANTINE) {
+                    self.port_of.insert(call, port);
+                    self.ua.media_ready(now, call, port);
+                    return;
+                }
                 let ip = self.ua.advertised_ip();
                 let bound = self.ports.bind(ip).and_then(|pair| {
                     let port = pair.port;
@@ -553,6 +609,11 @@ impl Driver {
                         }
                     }
                 });
+                // Every port taken: a parked pair still in quarantine beats refusing the call.
+                let bound = bound.or_else(|e| {
+                    self.reuse_parked(now, io, call, std::time::Duration::ZERO)
+                        .ok_or(e)
+                });
                 match bound {
                     Ok(port) => {
                         self.port_of.insert(call, port);
@@ -561,12 +622,16 @@ impl Driver {
                     Err(e) => self.ua.media_failed(now, call, &e.to_string()),
                 }
             }
-            UaEvent::CloseMedia { call } => {
-                io.close_media(call);
-                if let Some(port) = self.port_of.remove(&call) {
+            UaEvent::CloseMedia { call } => match self.port_of.remove(&call) {
+                Some(port) if self.parked.len() < MAX_PARKED && io.park_media(call, port) => {
+                    self.parked.push_back((port, now));
+                }
+                Some(port) => {
+                    io.close_media(call);
                     self.ports.release(port);
                 }
-            }
+                None => io.close_media(call),
+            },
             UaEvent::ReadFile { call, path } => {
                 let r = std::fs::read(&path).map_err(|e| e.to_string());
                 self.ua.file_read(now, call, &path, r);

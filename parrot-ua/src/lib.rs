@@ -41,7 +41,7 @@ pub use driver::{Bound, Driver, Io};
 pub use guard::GuardedHandler;
 pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
 pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
-pub use ports::{PortPair, PortPool};
+pub use ports::{discard_queued, PortPair, PortPool};
 pub use spawn::{spawn_agent, LoopParts};
 #[cfg(target_os = "linux")]
 pub use timer::PreciseTimer;

@@ -81,3 +81,16 @@ impl PortPool {
         self.used.remove(&port);
     }
 }
+
+/// Reads and drops whatever is queued on a (non-blocking) socket: the packets an ended call's
+/// peer sent after it, before the socket serves another call. At most 1,024 packets.
+pub fn discard_queued(sock: &UdpSocket) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..1024 {
+        match sock.recv_from(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub type Start =
 
 /// Every scenario of [`scenarios`] as a `#[test]` with one adapter on both ends:
 /// `parrot_ua::conformance_suite!(parrot_tokio::start, 20000);` in an adapter's
-/// `tests/conformance.rs`. The scenarios take the 2,800 ports from the base up (200 each).
+/// `tests/conformance.rs`. The scenarios take the 3,000 ports from the base up (200 each).
 #[macro_export]
 macro_rules! conformance_suite {
     ($start:expr, $base:expr) => {
@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
             a_call_to_an_untrusted_tls_server_fails($start, $start) = 11,
             a_refused_tcp_connect_ends_the_call_at_once($start) = 12,
             a_websocket_client_places_a_call_over_ws_and_wss($start) = 13,
+            one_rtp_port_pair_serves_call_after_call($start, $start) = 14,
         }
     };
 }

@@ -271,6 +271,32 @@ pub fn twenty_calls_at_once_each_with_its_media(server: Start, client: Start, ba
     });
 }
 
+/// The server has one RTP port pair. Four calls one after another each get it, and media
+/// flows both ways on each: the sockets an ended call leaves (closed, or kept open for reuse)
+/// serve the next call, at once (the second call starts straight after the hangup) or later.
+pub fn one_rtp_port_pair_serves_call_after_call(server: Start, client: Start, base: u16) {
+    within(LIMIT, "four calls on one RTP port pair", move || {
+        let mut cfg = config(base);
+        cfg.rtp_ports = base..=base + 1;
+        let srv = ok("server", server(cfg, None, tone_player()));
+        let cli = ok("client", client(client_config(base + 100), None, None));
+        for k in 0..4 {
+            let call = answered_call(&cli, &srv, None);
+            sleep_ms(700);
+            call.hangup();
+            let out = call.wait_blocking();
+            assert!(out.answered, "call {k}: {out:?}");
+            assert!(out.media.rtp_received > 20, "call {k}: {:?}", out.media);
+            assert!(out.media.rtp_sent > 20, "call {k}: {:?}", out.media);
+            if k == 1 {
+                sleep_ms(700);
+            }
+        }
+        cli.shutdown_blocking();
+        srv.shutdown_blocking();
+    });
+}
+
 /// The client's call has `device` for audio; the server plays the 1 kHz tone and records what
 /// it hears. `during` runs once the call has been up for `hold`, before the hangup. Returns
 /// the far end's recording (8 kHz mono samples).
