@@ -212,6 +212,11 @@ impl MioAgent {
             Source::Media { call, rtcp } => self.read_media(call, rtcp),
             Source::Listener(i) => self.accept(i),
             Source::Conn(id) => self.conn_event(id, event),
+            Source::Parked { port, rtcp } => {
+                if let Some(m) = self.io.parked.get(&port) {
+                    crate::io::drain(if rtcp { &m.rtcp } else { &m.rtp });
+                }
+            }
             Source::Timer => {
                 #[cfg(target_os = "linux")]
                 if let Some(t) = &self.io.timer {

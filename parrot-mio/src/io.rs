@@ -25,6 +25,8 @@ pub(crate) enum Source {
     Media { call: u64, rtcp: bool },
     /// The precise timer (`timerfd`) that wakes the poll on time.
     Timer,
+    /// A parked media socket ([`Io::park_media`]): what arrives is dropped.
+    Parked { port: u16, rtcp: bool },
 }
 
 /// A call's RTP and RTCP sockets.
@@ -114,6 +116,8 @@ pub(crate) struct MioIo {
     pub sources: HashMap<Token, Source>,
     next_token: usize,
     pub media: HashMap<u64, MediaSockets>,
+    /// Sockets of ended calls kept for later ones, by RTP port.
+    pub parked: HashMap<u16, MediaSockets>,
     pub conns: HashMap<ConnectionId, Conn>,
     /// Wakes the poll when a timer is due: `Poll::poll` sleeps in whole milliseconds, and
     /// the media grid needs its wake-ups on time (see `parrot_ua::PreciseTimer`).
@@ -161,6 +165,7 @@ impl MioIo {
             sources,
             next_token,
             media: HashMap::new(),
+            parked: HashMap::new(),
             conns: HashMap::new(),
         })
     }
@@ -209,6 +214,10 @@ impl MioIo {
         let calls: Vec<u64> = self.media.keys().copied().collect();
         for c in calls {
             self.close_media(c);
+        }
+        let parked: Vec<u16> = self.parked.keys().copied().collect();
+        for p in parked {
+            self.close_parked(p);
         }
         let conns: Vec<ConnectionId> = self.conns.keys().copied().collect();
         for c in conns {
@@ -283,12 +292,64 @@ impl Io for MioIo {
     }
 
     fn close_media(&mut self, call: u64) {
-        if let Some(mut m) = self.media.remove(&call) {
-            let _ = self.registry.deregister(&mut m.rtp);
-            let _ = self.registry.deregister(&mut m.rtcp);
-            for t in m.tokens {
-                self.sources.remove(&t);
-            }
+        if let Some(m) = self.media.remove(&call) {
+            self.forget(m);
+        }
+    }
+
+    fn park_media(&mut self, call: u64, port: u16) -> bool {
+        let Some(m) = self.media.remove(&call) else {
+            return false;
+        };
+        for (t, rtcp) in m.tokens.into_iter().zip([false, true]) {
+            self.sources.insert(t, Source::Parked { port, rtcp });
+        }
+        if let Some(old) = self.parked.insert(port, m) {
+            self.forget(old);
+        }
+        true
+    }
+
+    fn reuse_media(&mut self, port: u16, call: u64) -> bool {
+        let Some(m) = self.parked.remove(&port) else {
+            return false;
+        };
+        drain(&m.rtp);
+        drain(&m.rtcp);
+        for (t, rtcp) in m.tokens.into_iter().zip([false, true]) {
+            self.sources.insert(t, Source::Media { call, rtcp });
+        }
+        self.media.insert(call, m);
+        true
+    }
+
+    fn close_parked(&mut self, port: u16) {
+        if let Some(m) = self.parked.remove(&port) {
+            self.forget(m);
+        }
+    }
+}
+
+impl MioIo {
+    /// Deregisters and closes a call's (or a parked) socket pair.
+    fn forget(&mut self, mut m: MediaSockets) {
+        let _ = self.registry.deregister(&mut m.rtp);
+        let _ = self.registry.deregister(&mut m.rtcp);
+        for t in m.tokens {
+            self.sources.remove(&t);
+        }
+    }
+}
+
+/// Reads and drops what is queued on a socket, until it would block (at most 1,024 packets;
+/// the poll is edge-triggered, so a parked socket must be emptied on each wake-up).
+pub(crate) fn drain(sock: &UdpSocket) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..1024 {
+        match sock.recv_from(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }
