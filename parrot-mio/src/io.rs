@@ -341,17 +341,10 @@ impl MioIo {
     }
 }
 
-/// Reads and drops what is queued on a socket, until it would block (at most 1,024 packets;
-/// the poll is edge-triggered, so a parked socket must be emptied on each wake-up).
+/// Reads and drops what is queued on a socket ([`parrot_ua::discard_queued`]); the poll is
+/// edge-triggered, so a parked socket must be emptied on each wake-up.
 pub(crate) fn drain(sock: &UdpSocket) {
-    let mut buf = [0u8; 2048];
-    for _ in 0..1024 {
-        match sock.recv_from(&mut buf) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
+    parrot_ua::discard_queued(|b| sock.recv_from(b));
 }
 
 #[cfg(test)]

@@ -282,8 +282,8 @@ impl Io for SmolIo {
         let Some(m) = self.parked.remove(&port) else {
             return false;
         };
-        parrot_ua::discard_queued(m.rtp.get_ref());
-        parrot_ua::discard_queued(m.rtcp.get_ref());
+        parrot_ua::discard_queued(|b| m.rtp.get_ref().recv_from(b));
+        parrot_ua::discard_queued(|b| m.rtcp.get_ref().recv_from(b));
         m.call.set(call);
         self.media.insert(call, m);
         true
