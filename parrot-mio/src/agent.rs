@@ -217,14 +217,12 @@ impl MioAgent {
                     crate::io::drain(if rtcp { &m.rtcp } else { &m.rtp });
                 }
             }
-            Source::Timer => {
+            // Only wakes the poll: the due timers run in `timeout`, before the next poll.
+            Source::Timer =>
+            {
                 #[cfg(target_os = "linux")]
                 if let Some(t) = &self.io.timer {
                     t.clear();
-                }
-                let now = Instant::now();
-                if self.driver.poll_timeout().is_some_and(|t| t <= now) {
-                    self.driver.handle_timeout(now);
                 }
             }
         }

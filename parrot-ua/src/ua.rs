@@ -52,6 +52,17 @@ const MEDIA_GRID: Duration = Duration::from_millis(1);
 /// How long [`UserAgent::shutdown`] waits for calls to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// `t` rounded down onto the [`MEDIA_GRID`] anchored at `anchor` (`t` itself before it).
+fn floor_on_grid(anchor: Instant, t: Instant) -> Instant {
+    let Some(since) = t.checked_duration_since(anchor) else {
+        return t;
+    };
+    let step = MEDIA_GRID.as_nanos();
+    // A whole number of steps no longer than `since`, which fits a `Duration`.
+    let whole = since.as_nanos() / step * step;
+    anchor + Duration::from_nanos(u64::try_from(whole).unwrap_or(u64::MAX))
+}
+
 /// Something the adapter must send.
 #[derive(Debug)]
 pub enum Output {
@@ -764,31 +775,15 @@ impl UserAgent {
     /// `t` rounded down onto the media grid ([`MEDIA_GRID`]); the first time anchors it.
     fn grid_floor(&mut self, t: Instant) -> Instant {
         let anchor = *self.grid.get_or_insert(t);
-        let Some(since) = t.checked_duration_since(anchor) else {
-            return t;
-        };
-        let step = MEDIA_GRID.as_nanos();
-        let steps = since.as_nanos() / step;
-        // `steps * step <= since`, which fits a `Duration`.
-        anchor + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+        floor_on_grid(anchor, t)
     }
 
     /// How far ahead of `now` media may be sent: everything due before the end of the grid
     /// step `now` is in (the last nanosecond of it), so a packet leaves from the grid point
     /// at or before its due time, never from an earlier one.
     fn horizon(&self, now: Instant) -> Instant {
-        let end = match self
-            .grid
-            .and_then(|a| Some((a, now.checked_duration_since(a)?)))
-        {
-            Some((anchor, since)) => {
-                let step = MEDIA_GRID.as_nanos();
-                let steps = since.as_nanos() / step + 1;
-                anchor + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
-            }
-            None => now + MEDIA_GRID,
-        };
-        end - Duration::from_nanos(1)
+        let step_start = self.grid.map_or(now, |anchor| floor_on_grid(anchor, now));
+        step_start + MEDIA_GRID - Duration::from_nanos(1)
     }
 
     fn media_mut(&mut self, call: u64) -> Option<&mut MediaCall> {
