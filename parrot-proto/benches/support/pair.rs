@@ -7,7 +7,7 @@ use parrot_proto::{
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 struct Defer;
 impl UasHandler for Defer {
@@ -22,6 +22,8 @@ pub struct Pair {
     a_addr: SocketAddr,
     b_addr: SocketAddr,
     pub now: Instant,
+    /// Whether B answers an incoming call (180 then 200) as soon as it arrives.
+    pub answer: bool,
 }
 
 impl Pair {
@@ -41,6 +43,7 @@ impl Pair {
             a_addr,
             b_addr,
             now: Instant::now(),
+            answer: true,
         }
     }
 
@@ -60,7 +63,7 @@ impl Pair {
                 );
             }
             while let Some(e) = self.b.poll_event() {
-                if let Event::IncomingCall { tx, .. } = e {
+                if let (true, Event::IncomingCall { tx, .. }) = (self.answer, e) {
                     let _ = self.b.respond(self.now, tx, Reply::new(180));
                     let _ = self
                         .b

@@ -391,6 +391,39 @@ impl ServerTx {
     }
 }
 
+/// What a server transaction keeps once its final response is out and only its last timer is
+/// left: Timer J of a non-INVITE transaction (§17.2.2, 32 s over UDP), Timer L of an INVITE
+/// transaction that sent a 2xx (RFC 6026 §8.7) or Timer I after the ACK of a non-2xx (§17.2.1).
+/// The request, its copied response lines and the state machine are dropped; what is left
+/// answers a retransmission (the last response again, or nothing), passes an ACK for a 2xx to
+/// the dialog, and lets a CANCEL find its INVITE (§9.2).
+pub(crate) struct LingeringTx {
+    key: TransactionKey,
+    /// When the transaction ends.
+    deadline: Instant,
+    /// The deadline of its newest timer-heap entry still queued.
+    scheduled: Option<Instant>,
+    /// Sent again for each retransmitted request; `None` where they are absorbed.
+    last: Option<Bytes>,
+    peer: Peer,
+    kind: Linger,
+    /// The To tag of its responses (a CANCEL's 200 repeats it, §9.2).
+    to_tag: Box<str>,
+    dialog: Option<DialogId>,
+    merge_key: Option<Box<str>>,
+}
+
+/// Which state a [`LingeringTx`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linger {
+    /// Non-INVITE, Completed: a retransmitted request gets the last response again.
+    NonInvite,
+    /// INVITE, Accepted (RFC 6026): INVITEs are absorbed, an ACK goes to the dialog.
+    InviteAccepted,
+    /// INVITE, Confirmed: INVITEs and ACKs are absorbed.
+    InviteConfirmed,
+}
+
 pub(crate) enum ClientFsm {
     Invite(ClientInviteTransaction),
     NonInvite(ClientNonInviteTransaction),
@@ -623,6 +656,8 @@ pub struct Endpoint {
     /// Boxed: a server transaction is ~1 KB, and moving them all each time the table grows
     /// stalled the loop long enough to overflow a socket's receive buffer under load.
     server_txs: HashMap<u64, Box<ServerTx>>,
+    /// Server transactions past their final response, waiting only for their last timer.
+    lingering: HashMap<u64, LingeringTx>,
     server_index: HashMap<TransactionKey, u64>,
     merge_index: HashMap<Box<str>, u64>,
     client_txs: HashMap<TransactionKey, Box<ClientTx>>,
@@ -722,6 +757,7 @@ impl Endpoint {
             factory: None,
             default_handler: None,
             server_txs: table(seeds),
+            lingering: table(seeds),
             server_index: table(seeds),
             merge_index: table(seeds),
             client_txs: table(seeds),
@@ -758,7 +794,7 @@ impl Endpoint {
 
     /// Live server transactions.
     pub fn server_transactions(&self) -> usize {
-        self.server_txs.len()
+        self.server_txs.len() + self.lingering.len()
     }
 
     /// Live client transactions.
@@ -779,6 +815,7 @@ impl Endpoint {
     /// Whether every table is empty (no transaction, call or registration).
     pub fn is_idle(&self) -> bool {
         self.server_txs.is_empty()
+            && self.lingering.is_empty()
             && self.client_txs.is_empty()
             && self.calls.is_empty()
             && self.registrations.is_empty()
@@ -857,13 +894,27 @@ impl Endpoint {
             })
             .sum::<usize>()
             + self
+                .lingering
+                .values()
+                .map(|t| {
+                    // The key is held twice (here and in the index); a shared `Bytes` has a
+                    // small header of its own.
+                    std::mem::size_of::<(u64, LingeringTx)>()
+                        + std::mem::size_of::<(TransactionKey, u64)>()
+                        + (t.key.branch.len() + t.key.sent_by.len()) * 2
+                        + t.last.as_ref().map_or(0, |b| b.len() + 32)
+                        + t.to_tag.len()
+                        + t.merge_key.as_ref().map_or(0, |k| k.len())
+                })
+                .sum::<usize>()
+            + self
                 .client_txs
                 .keys()
                 .map(|k| ctx + k.branch.len() + 1024)
                 .sum::<usize>();
         MemoryStats {
             dialogs: self.calls.len(),
-            transactions: self.server_txs.len() + self.client_txs.len(),
+            transactions: self.server_txs.len() + self.lingering.len() + self.client_txs.len(),
             dialog_bytes,
             transaction_bytes,
         }
@@ -1025,6 +1076,16 @@ impl Endpoint {
             self.run_server_outputs(now, id, &mut out);
             self.scratch = out;
         }
+        // A lingering transaction terminates as its state machine would (§17.2.4).
+        let ids: Vec<u64> = self
+            .lingering
+            .iter()
+            .filter(|(_, t)| t.peer.addr == dst && t.peer.transport == transport)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in ids {
+            self.end_lingering(id);
+        }
     }
 
     /// Time passed. Runs every expired timer; early or repeated calls are harmless.
@@ -1047,6 +1108,10 @@ impl Endpoint {
                 continue;
             }
             match what {
+                TimerRef::Server(id) if self.lingering.contains_key(&id) => {
+                    // Its one timer (J, L or I) ran out.
+                    self.end_lingering(id);
+                }
                 TimerRef::Server(id) => {
                     let mut out = std::mem::take(&mut self.scratch);
                     if let Some(t) = self.server_txs.get_mut(&id) {
@@ -1085,7 +1150,10 @@ impl Endpoint {
     /// Where an entity remembers the deadline of its newest queued heap entry.
     fn scheduled_mut(&mut self, what: &TimerRef) -> Option<&mut Option<Instant>> {
         match what {
-            TimerRef::Server(id) => self.server_txs.get_mut(id).map(|t| &mut t.scheduled),
+            TimerRef::Server(id) => match self.server_txs.get_mut(id) {
+                Some(t) => Some(&mut t.scheduled),
+                None => self.lingering.get_mut(id).map(|t| &mut t.scheduled),
+            },
             TimerRef::Client(k) => self.client_txs.get_mut(k).map(|t| &mut t.scheduled),
             TimerRef::Call(d) => self.calls.get_mut(d).map(|c| &mut c.scheduled),
             TimerRef::Registration(_) => None,
@@ -1095,7 +1163,10 @@ impl Endpoint {
     /// The entity's current deadline, if it still exists and has one.
     fn deadline_of(&self, what: &TimerRef) -> Option<Instant> {
         match what {
-            TimerRef::Server(id) => self.server_txs.get(id).and_then(|t| t.poll_timeout()),
+            TimerRef::Server(id) => match self.server_txs.get(id) {
+                Some(t) => t.poll_timeout(),
+                None => self.lingering.get(id).map(|t| t.deadline),
+            },
             TimerRef::Client(k) => self.client_txs.get(k).and_then(|t| t.poll_timeout()),
             TimerRef::Call(d) => self.calls.get(d).and_then(Call::next_timeout),
             TimerRef::Registration(r) => self.registrations.get(r).and_then(|r| r.refresh_at),
@@ -1280,7 +1351,7 @@ impl Endpoint {
     }
 
     fn tx_count(&self) -> usize {
-        self.server_txs.len() + self.client_txs.len()
+        self.server_txs.len() + self.lingering.len() + self.client_txs.len()
     }
 }
 

@@ -611,6 +611,13 @@ impl Endpoint {
                 .cseq()
                 .map(|c| c.method == Method::Invite)
                 .unwrap_or(false);
+        if let Some(peer) = self.lingering.get(&id).map(|t| t.peer) {
+            // Past its final response: a further 2xx passes it (item 5).
+            if is_invite_2xx {
+                self.send(peer, resp.to_bytes());
+            }
+            return;
+        }
         let Some(peer) = self.server_txs.get(&id).map(|t| t.peer) else {
             if is_invite_2xx {
                 self.send_response_by_via(&resp);

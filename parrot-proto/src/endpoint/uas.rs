@@ -26,6 +26,19 @@ impl Endpoint {
         // Retransmissions and ACKs for non-2xx (§17.2.3).
         if let Some(&id) = self.server_index.get(&key) {
             let is_ack = method == Method::Ack;
+            if let Some(t) = self.lingering.get(&id) {
+                match (t.kind, is_ack) {
+                    (Linger::NonInvite, false) => {
+                        if let Some(last) = t.last.clone() {
+                            let peer = t.peer;
+                            self.send(peer, last);
+                        }
+                    }
+                    (Linger::InviteAccepted, true) => self.on_ack_2xx(now, &msg, peer),
+                    _ => {}
+                }
+                return;
+            }
             let mut out = std::mem::take(&mut self.scratch);
             let mut to_tu = false;
             if let Some(t) = self.server_txs.get_mut(&id) {
@@ -383,7 +396,10 @@ impl Endpoint {
         };
         let (to_tag, dialog, pending) = match self.server_txs.get(&inv_id) {
             Some(t) => (t.to_tag.clone(), t.dialog, !t.has_final()),
-            None => return,
+            None => match self.lingering.get(&inv_id) {
+                Some(t) => (t.to_tag.clone(), t.dialog, false),
+                None => return,
+            },
         };
         let id = self.next_id();
         self.server_index.insert(key.clone(), id);
@@ -653,6 +669,9 @@ impl Endpoint {
         tx: ServerTxKey,
         reply: Reply,
     ) -> Result<(), CommandError> {
+        if self.lingering.contains_key(&tx.0) {
+            return Err(CommandError::AlreadyAnswered);
+        }
         let t = self.server_txs.get(&tx.0).ok_or(CommandError::Unknown)?;
         if t.has_final() {
             return Err(CommandError::AlreadyAnswered);
@@ -836,6 +855,65 @@ impl Endpoint {
                             }
                         }
                     }
+                }
+            }
+        }
+        self.linger(id);
+    }
+
+    /// Replaces a server transaction that only waits for its last timer with a
+    /// [`LingeringTx`]: the request, the copied response lines and the state machine go. A
+    /// transaction a proxy context still forwards on keeps its whole form.
+    fn linger(&mut self, id: u64) {
+        let Some(t) = self.server_txs.get(&id) else {
+            return;
+        };
+        let (kind, last) = match &t.fsm {
+            ServerFsm::NonInvite(f)
+                if f.state() == crate::transaction::ServerNonInviteState::Completed =>
+            {
+                (Linger::NonInvite, f.last_response().cloned())
+            }
+            ServerFsm::Invite(f) => match f.state() {
+                crate::transaction::ServerInviteState::Accepted => (Linger::InviteAccepted, None),
+                crate::transaction::ServerInviteState::Confirmed => (Linger::InviteConfirmed, None),
+                _ => return,
+            },
+            ServerFsm::NonInvite(_) => return,
+        };
+        let Some(deadline) = t.poll_timeout() else {
+            return;
+        };
+        if self.proxies.contains_key(&id) {
+            return;
+        }
+        let Some(t) = self.server_txs.remove(&id) else {
+            return;
+        };
+        let t = *t;
+        self.lingering.insert(
+            id,
+            LingeringTx {
+                key: t.key,
+                deadline,
+                scheduled: t.scheduled,
+                last,
+                peer: t.peer,
+                kind,
+                to_tag: t.to_tag,
+                dialog: t.dialog,
+                merge_key: t.merge_key,
+            },
+        );
+    }
+
+    /// Ends a lingering server transaction (its timer ran out, or the transport failed).
+    pub(super) fn end_lingering(&mut self, id: u64) {
+        if let Some(t) = self.lingering.remove(&id) {
+            self.server_index.remove(&t.key);
+            if let Some(mk) = t.merge_key {
+                if self.merge_index.get(&mk) == Some(&id) {
+                    self.merge_index.remove(&mk);
                 }
             }
         }

@@ -63,6 +63,11 @@ impl ServerNonInviteTransaction {
         self.state == ServerNonInviteState::Terminated
     }
 
+    /// The last response sent, resent for each retransmitted request.
+    pub(crate) fn last_response(&self) -> Option<&Bytes> {
+        self.last.as_ref()
+    }
+
     /// A retransmission of the request: the last response is sent again (§17.2.2).
     pub fn on_request(&mut self, out: &mut Vec<TxOutput>) {
         if matches!(
