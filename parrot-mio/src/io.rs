@@ -2,12 +2,15 @@
 //! under.
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use parrot_proto::ConnectionId;
 use parrot_ua::{Io, PortPair, StreamKind};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 /// Bytes a stream connection may have waiting for the socket before it is given up.
 const MAX_PENDING: usize = 4 << 20;
@@ -31,8 +34,9 @@ pub(crate) enum Source {
 
 /// A call's RTP and RTCP sockets.
 pub(crate) struct MediaSockets {
-    pub rtp: UdpSocket,
-    pub rtcp: UdpSocket,
+    /// Shared with the driver's media-sending thread; registered by descriptor.
+    pub rtp: Arc<std::net::UdpSocket>,
+    pub rtcp: Arc<std::net::UdpSocket>,
     tokens: [Token; 2],
 }
 
@@ -115,7 +119,7 @@ pub(crate) struct MioIo {
     pub listeners: Vec<(StreamKind, TcpListener)>,
     pub sources: HashMap<Token, Source>,
     next_token: usize,
-    pub media: HashMap<u64, MediaSockets>,
+    pub media: parrot_ua::CallMap<MediaSockets>,
     /// Sockets of ended calls kept for later ones, by RTP port.
     pub parked: HashMap<u16, MediaSockets>,
     pub conns: HashMap<ConnectionId, Conn>,
@@ -164,7 +168,7 @@ impl MioIo {
             listeners,
             sources,
             next_token,
-            media: HashMap::new(),
+            media: Default::default(),
             parked: HashMap::new(),
             conns: HashMap::new(),
         })
@@ -265,17 +269,25 @@ impl Io for MioIo {
         }
     }
 
+    fn media_socket(&self, call: u64, rtcp: bool) -> Option<&Arc<std::net::UdpSocket>> {
+        let m = self.media.get(&call)?;
+        Some(if rtcp { &m.rtcp } else { &m.rtp })
+    }
+
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
-        let mut rtp = UdpSocket::from_std(pair.rtp);
-        let mut rtcp = UdpSocket::from_std(pair.rtcp);
+        let rtp = Arc::new(pair.rtp);
+        let rtcp = Arc::new(pair.rtcp);
         let a = self.token(Source::Media { call, rtcp: false });
         let b = self.token(Source::Media { call, rtcp: true });
         let r = self
             .registry
-            .register(&mut rtp, a, Interest::READABLE)
-            .and_then(|()| self.registry.register(&mut rtcp, b, Interest::READABLE));
+            .register(&mut SourceFd(&rtp.as_raw_fd()), a, Interest::READABLE)
+            .and_then(|()| {
+                self.registry
+                    .register(&mut SourceFd(&rtcp.as_raw_fd()), b, Interest::READABLE)
+            });
         if let Err(e) = r {
-            let _ = self.registry.deregister(&mut rtp);
+            let _ = self.registry.deregister(&mut SourceFd(&rtp.as_raw_fd()));
             self.sources.remove(&a);
             self.sources.remove(&b);
             return Err(e);
@@ -332,9 +344,9 @@ impl Io for MioIo {
 
 impl MioIo {
     /// Deregisters and closes a call's (or a parked) socket pair.
-    fn forget(&mut self, mut m: MediaSockets) {
-        let _ = self.registry.deregister(&mut m.rtp);
-        let _ = self.registry.deregister(&mut m.rtcp);
+    fn forget(&mut self, m: MediaSockets) {
+        let _ = self.registry.deregister(&mut SourceFd(&m.rtp.as_raw_fd()));
+        let _ = self.registry.deregister(&mut SourceFd(&m.rtcp.as_raw_fd()));
         for t in m.tokens {
             self.sources.remove(&t);
         }
@@ -343,7 +355,7 @@ impl MioIo {
 
 /// Reads and drops what is queued on a socket ([`parrot_ua::discard_queued`]); the poll is
 /// edge-triggered, so a parked socket must be emptied on each wake-up.
-pub(crate) fn drain(sock: &UdpSocket) {
+pub(crate) fn drain(sock: &std::net::UdpSocket) {
     parrot_ua::discard_queued(|b| sock.recv_from(b));
 }
 

@@ -21,6 +21,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::pin::pin;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,7 @@ struct SmolIo {
     ex: Rc<LocalExecutor<'static>>,
     shared: Weak<RefCell<Shared>>,
     udp: UdpSocket,
-    media: HashMap<u64, MediaSockets>,
+    media: parrot_ua::CallMap<MediaSockets>,
     /// Sockets of ended calls kept for later ones, by RTP port.
     parked: HashMap<u16, MediaSockets>,
     conns: HashMap<ConnectionId, Conn>,
@@ -110,8 +111,8 @@ struct SmolIo {
 /// A call's sockets, shared with the task reading them (dropping it cancels it); sending is a
 /// non-blocking `send_to` on the inner socket, which needs no readiness.
 struct MediaSockets {
-    rtp: Rc<Async<UdpSocket>>,
-    rtcp: Rc<Async<UdpSocket>>,
+    rtp: Rc<Async<Arc<UdpSocket>>>,
+    rtcp: Rc<Async<Arc<UdpSocket>>>,
     _reader: Task<()>,
     /// The call the reader hands packets to ([`PARKED`]: none, drop them).
     call: Rc<Cell<u64>>,
@@ -244,9 +245,18 @@ impl Io for SmolIo {
         }
     }
 
+    fn media_socket(&self, call: u64, rtcp: bool) -> Option<&Arc<UdpSocket>> {
+        let m = self.media.get(&call)?;
+        Some(if rtcp {
+            m.rtcp.get_ref()
+        } else {
+            m.rtp.get_ref()
+        })
+    }
+
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
-        let rtp = Rc::new(Async::new(pair.rtp)?);
-        let rtcp = Rc::new(Async::new(pair.rtcp)?);
+        let rtp = Rc::new(Async::new(Arc::new(pair.rtp))?);
+        let rtcp = Rc::new(Async::new(Arc::new(pair.rtcp))?);
         let owner = Rc::new(Cell::new(call));
         let reader = media_reader(
             self.shared.clone(),
@@ -325,8 +335,8 @@ const MEDIA_BATCH: usize = 32;
 async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     owner: Rc<Cell<u64>>,
-    rtp: Rc<Async<UdpSocket>>,
-    rtcp: Rc<Async<UdpSocket>>,
+    rtp: Rc<Async<Arc<UdpSocket>>>,
+    rtcp: Rc<Async<Arc<UdpSocket>>>,
 ) {
     let mut buf = [0u8; 2048];
     let mut ready = [true, true];
@@ -499,7 +509,7 @@ async fn run(
             ex: ex.clone(),
             shared: Weak::new(),
             udp: bound.udp,
-            media: HashMap::new(),
+            media: Default::default(),
             parked: HashMap::new(),
             conns: HashMap::new(),
         },

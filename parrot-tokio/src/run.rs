@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
@@ -48,12 +49,15 @@ enum ConnEvent {
 /// matters: a socket registered for writing too reports a writable edge after every packet it
 /// sends, which costs an epoll event and a waker per packet.
 struct MediaSockets {
-    rtp: Rc<AsyncFd<std::net::UdpSocket>>,
-    rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
+    rtp: Rc<AsyncFd<MediaSocket>>,
+    rtcp: Rc<AsyncFd<MediaSocket>>,
     reader: JoinHandle<()>,
     /// The call the reader hands packets to ([`PARKED`]: none, drop them).
     call: Rc<Cell<u64>>,
 }
+
+/// A media socket: shared with the driver's media-sending thread.
+type MediaSocket = Arc<std::net::UdpSocket>;
 
 /// The reader's call number while its sockets are parked ([`Io::park_media`]).
 const PARKED: u64 = u64::MAX;
@@ -61,7 +65,7 @@ const PARKED: u64 = u64::MAX;
 /// The adapter's sockets, as the driver sees them.
 struct TokioIo {
     udp: std::net::UdpSocket,
-    media: HashMap<u64, MediaSockets>,
+    media: parrot_ua::CallMap<MediaSockets>,
     /// Sockets of ended calls kept for later ones, by RTP port.
     parked: HashMap<u16, MediaSockets>,
     conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
@@ -150,9 +154,18 @@ impl Io for TokioIo {
         }
     }
 
+    fn media_socket(&self, call: u64, rtcp: bool) -> Option<&Arc<std::net::UdpSocket>> {
+        let m = self.media.get(&call)?;
+        Some(if rtcp {
+            m.rtcp.get_ref()
+        } else {
+            m.rtp.get_ref()
+        })
+    }
+
     fn open_media(&mut self, call: u64, pair: PortPair) -> io::Result<()> {
-        let rtp = Rc::new(register_readable(pair.rtp)?);
-        let rtcp = Rc::new(register_readable(pair.rtcp)?);
+        let rtp = Rc::new(register_readable(Arc::new(pair.rtp))?);
+        let rtcp = Rc::new(register_readable(Arc::new(pair.rtcp))?);
         let owner = Rc::new(Cell::new(call));
         let reader = tokio::task::spawn_local(media_reader(
             self.shared.clone(),
@@ -212,8 +225,8 @@ async fn media_reader(
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
     owner: Rc<Cell<u64>>,
-    rtp: Rc<AsyncFd<std::net::UdpSocket>>,
-    rtcp: Rc<AsyncFd<std::net::UdpSocket>>,
+    rtp: Rc<AsyncFd<MediaSocket>>,
+    rtcp: Rc<AsyncFd<MediaSocket>>,
 ) {
     let mut a = [0u8; 2048];
     let mut b = [0u8; 2048];
@@ -250,15 +263,16 @@ async fn media_reader(
 /// for writability too, see [`MediaSockets`]).
 #[allow(unsafe_code)]
 fn register_readable<T: AsFd + AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: `T` is one of our owned-descriptor types (`std::net::UdpSocket`,
-    // `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives,
-    // and it lives inside the `AsyncFd`, which is never asked to give it up.
+    // SAFETY: `T` is one of our owned-descriptor types (`Arc<std::net::UdpSocket>`,
+    // `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives
+    // (an `Arc`'s other holders only keep it open longer), and it lives inside the
+    // `AsyncFd`, which is never asked to give it up.
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(Into::into)
 }
 
 /// The next datagram's length (errors, such as an ICMP port unreachable reported on the
 /// socket, are skipped).
-async fn recv(sock: &AsyncFd<std::net::UdpSocket>, buf: &mut [u8]) -> usize {
+async fn recv(sock: &AsyncFd<MediaSocket>, buf: &mut [u8]) -> usize {
     loop {
         let Ok(mut ready) = sock.readable().await else {
             // The reactor is gone: the loop is ending.
@@ -333,7 +347,7 @@ async fn run(parts: LoopParts) -> io::Result<()> {
         driver,
         io: TokioIo {
             udp: udp_tx,
-            media: HashMap::new(),
+            media: Default::default(),
             parked: HashMap::new(),
             conns: HashMap::new(),
             conn_tx,

@@ -12,6 +12,7 @@
 use crate::api::{AgentConfig, CallEvent, CallEventKind, MediaHandlerFactory, UasFactory};
 use crate::handle::Command;
 use crate::ports::{PortPair, PortPool};
+use crate::sender::MediaSender;
 use crate::ua::{Output, UaEvent, UserAgent};
 use async_channel::Sender;
 use parrot_proto::{ConnectionId, Transmit, Transport};
@@ -20,6 +21,7 @@ use rand_core::{RngCore, SeedableRng};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The sockets of an adapter, as the driver needs them.
@@ -49,6 +51,12 @@ pub trait Io {
     /// Closes the sockets parked on `port`.
     fn close_parked(&mut self, port: u16) {
         let _ = port;
+    }
+    /// A call's RTP (or RTCP) socket, shared, for the driver's [`MediaSender`] thread to send
+    /// on (`None`: the driver calls [`Io::send_media`] instead, on the loop's thread).
+    fn media_socket(&self, call: u64, rtcp: bool) -> Option<&Arc<UdpSocket>> {
+        let _ = (call, rtcp);
+        None
     }
     /// Starts a TCP connection to `dst` for `conn`. When it is up, the adapter calls
     /// [`Driver::conn_connected`]; if it fails, [`Driver::conn_closed`].
@@ -167,7 +175,7 @@ pub struct Driver {
     /// The sans-IO user agent.
     pub ua: UserAgent,
     ports: PortPool,
-    port_of: HashMap<u64, u16>,
+    port_of: crate::CallMap<u16>,
     /// Ports whose sockets the adapter keeps open for reuse ([`Io::park_media`]), oldest
     /// first, with when they were parked.
     parked: std::collections::VecDeque<(u16, Instant)>,
@@ -187,6 +195,8 @@ pub struct Driver {
     pending_conns: Vec<ConnectionId>,
     out_conns: Vec<ConnectionId>,
     failed_conns: Vec<ConnectionId>,
+    /// Sends media on a thread of its own ([`AgentConfig::media_thread`]).
+    sender: Option<MediaSender>,
 }
 
 impl Driver {
@@ -220,10 +230,15 @@ impl Driver {
             .collect();
         let (tls_server, tls_client) = (cfg.tls_server.clone(), cfg.tls_client.clone());
         let conn_rng = rand_chacha::ChaCha20Rng::seed_from_u64(rng.next_u64());
+        let sender = if cfg.media_thread {
+            Some(MediaSender::new("parrot-media-tx")?)
+        } else {
+            None
+        };
         Ok(Driver {
             ua: UserAgent::new(cfg, bound.udp_addr()?, &streams, uas, media, rng),
             ports,
-            port_of: HashMap::new(),
+            port_of: crate::CallMap::default(),
             parked: std::collections::VecDeque::new(),
             subscribers: HashMap::new(),
             events,
@@ -241,6 +256,7 @@ impl Driver {
             pending_conns: Vec::new(),
             out_conns: Vec::new(),
             failed_conns: Vec::new(),
+            sender,
         })
     }
 
@@ -541,7 +557,13 @@ impl Driver {
                         rtcp,
                         dst,
                         len,
-                    } => io.send_media(call, rtcp, dst, &self.buf[..len]),
+                    } => {
+                        let data = &self.buf[..len];
+                        match (&mut self.sender, io.media_socket(call, rtcp)) {
+                            (Some(sender), Some(socket)) => sender.push(socket, dst, data),
+                            _ => io.send_media(call, rtcp, dst, data),
+                        }
+                    }
                 }
             }
             if !self.out_conns.is_empty() {
@@ -555,6 +577,9 @@ impl Driver {
             if !progressed {
                 break;
             }
+        }
+        if let Some(sender) = &mut self.sender {
+            sender.flush();
         }
     }
 

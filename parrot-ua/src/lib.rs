@@ -26,6 +26,7 @@ mod driver;
 mod guard;
 mod handle;
 mod ports;
+mod sender;
 mod spawn;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -42,6 +43,11 @@ pub use guard::GuardedHandler;
 pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
 pub use parrot_transport::{generate_self_signed, StreamKind, TlsClient, TlsServer};
 pub use ports::{discard_queued, PortPair, PortPool};
+pub use sender::MediaSender;
+
+/// A table keyed by call number, with a hash cheap enough for the per-packet lookups (call
+/// numbers are the agent's own counter: no peer chooses them).
+pub type CallMap<V> = std::collections::HashMap<u64, V, foldhash::fast::FixedState>;
 pub use spawn::{spawn_agent, LoopParts};
 #[cfg(target_os = "linux")]
 pub use timer::PreciseTimer;
