@@ -491,6 +491,9 @@ pub(crate) struct ResponseHead {
     has_record_route: bool,
     /// Whether the request can create a dialog (INVITE, SUBSCRIBE, REFER, NOTIFY; §12.1.1).
     dialog_method: bool,
+    /// Whether the copied text holds no CR or LF (else [`ResponseHead::write`] leaves the
+    /// refusal to the general builder).
+    clean: bool,
 }
 
 /// How a [`ResponseHead`] adds our To tag.
@@ -561,9 +564,11 @@ impl ResponseHead {
                 tag = HeadToTag::One(i, h.add_text(&tagged));
             }
         }
+        let clean = memchr::memchr2(b'\r', b'\n', h.text.as_bytes()).is_none();
         ResponseHead {
             h,
             to_tag: tag,
+            clean,
             has_record_route,
             dialog_method: matches!(
                 req.method(),
@@ -617,10 +622,123 @@ impl ResponseHead {
         Self::builder_from(h, code, tag, self.to_tag, rr)
     }
 
-    /// [`ResponseHead::builder`] for the last response built from this head.
-    pub(crate) fn into_builder(self, code: u16, tag: bool) -> ResponseBuilder {
-        let rr = self.drops_record_route(code);
-        Self::builder_from(self.h, code, tag, self.to_tag, rr)
+    /// Writes a response from these lines straight into one buffer, without a builder or a
+    /// [`Message`]: the status line, the copied lines (our To tag added when `tag`), the
+    /// `extra` lines `(name, value)` in order, Content-Type and the body, Content-Length.
+    /// The bytes are those `self.builder(code, tag)` with the same additions would build.
+    ///
+    /// `None` when the general builder must do it: several To lines, an extra line that is
+    /// Content-Length or (with a body) Content-Type, or a size near the parser's limits.
+    pub(crate) fn write(
+        &self,
+        code: u16,
+        reason: &str,
+        tag: bool,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &Bytes)>,
+    ) -> Option<Result<Bytes, BuildError>> {
+        if !self.clean || matches!(self.to_tag, HeadToTag::Each(_)) {
+            return None;
+        }
+        if !(100..=699).contains(&code) {
+            return Some(Err(BuildError::BadStatus(code)));
+        }
+        if reason.contains(['\r', '\n']) {
+            return Some(Err(BuildError::BadReason));
+        }
+        for &(n, v) in extra {
+            let kind = kind_of(n);
+            if kind == HeaderName::ContentLength
+                || (body.is_some() && kind == HeaderName::ContentType)
+            {
+                return None;
+            }
+            if !is_token(n) {
+                return Some(Err(BuildError::BadHeaderName(n.to_owned())));
+            }
+            if v.contains(['\r', '\n']) {
+                return Some(Err(BuildError::BadHeaderValue(n.to_owned())));
+            }
+        }
+        if let Some((ct, _)) = body {
+            if ct.contains(['\r', '\n']) {
+                return Some(Err(BuildError::BadHeaderValue("Content-Type".to_owned())));
+            }
+        }
+        let drop_rr = self.drops_record_route(code);
+        let tagged = match self.to_tag {
+            HeadToTag::One(i, v) if tag => Some((i, v)),
+            _ => None,
+        };
+        let value_of = |i: usize, e: &Entry| match tagged {
+            Some((t, v)) if t == i => v,
+            _ => e.value,
+        };
+        // The size and shape, as `Headers::wire_len` and `within_limits` reckon them.
+        let start_len = 8 + 3 + 1 + reason.len() + 2;
+        let mut len = 0;
+        let mut lines = 1;
+        let mut longest = 0;
+        let mut line = |l: usize| {
+            longest = usize::max(longest, l);
+            len += l + 2;
+            lines += 1;
+        };
+        for (i, e) in self.h.list.iter().enumerate() {
+            if e.kind == HeaderName::ContentLength || (drop_rr && e.kind == HeaderName::RecordRoute)
+            {
+                continue;
+            }
+            line(self.h.name_len(e) + 2 + value_of(i, e).len());
+        }
+        for &(n, v) in extra {
+            line(n.len() + 2 + v.len());
+        }
+        let body_len = body.map_or(0, |(_, b)| b.len());
+        if let Some((ct, _)) = body {
+            line("Content-Type".len() + 2 + ct.len());
+        }
+        len += 16 + 20 + 4 + body_len;
+        if !Headers::within_limits(start_len, (len, lines, longest)) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(start_len + len);
+        out.extend_from_slice(b"SIP/2.0 ");
+        let mut buf = [0u8; 20];
+        out.extend_from_slice(decimal(usize::from(code), &mut buf));
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let put = |out: &mut Vec<u8>, n: &str, v: &str| {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        for (i, e) in self.h.list.iter().enumerate() {
+            if e.kind == HeaderName::ContentLength || (drop_rr && e.kind == HeaderName::RecordRoute)
+            {
+                continue;
+            }
+            put(
+                &mut out,
+                self.h.name(e),
+                &self.h.text[value_of(i, e).range()],
+            );
+        }
+        for &(n, v) in extra {
+            put(&mut out, n, v);
+        }
+        if let Some((ct, _)) = body {
+            put(&mut out, "Content-Type", ct);
+        }
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(decimal(body_len, &mut buf));
+        out.extend_from_slice(b"\r\n\r\n");
+        if let Some((_, b)) = body {
+            out.extend_from_slice(b);
+        }
+        Some(Ok(Bytes::from(out)))
     }
 
     /// Approximate heap bytes held.

@@ -1327,6 +1327,18 @@ impl Endpoint {
         &self.prefix_cache[i].2
     }
 
+    /// The prefixes of [`Endpoint::prefixes`], if already formatted.
+    fn cached_prefixes(
+        &self,
+        local: SocketAddr,
+        transport: Transport,
+    ) -> Option<&(String, String)> {
+        self.prefix_cache
+            .iter()
+            .find(|(l, t, _)| *l == local && *t == transport)
+            .map(|(_, _, p)| p)
+    }
+
     fn contact_for(&mut self, local: SocketAddr, transport: Transport) -> String {
         self.prefixes(local, transport).0.clone()
     }

@@ -687,51 +687,76 @@ impl Endpoint {
     }
 
     /// The response `reply` on server transaction `id`, its copied lines taken from the
-    /// transaction's [`ResponseHead`] (made at the first response; the final one consumes it).
-    fn build_response(&mut self, id: u64, reply: &Reply, tag: bool) -> Option<Message> {
+    /// transaction's [`ResponseHead`] (made at the first response, dropped at the final one),
+    /// written straight into one buffer.
+    fn build_response(&mut self, id: u64, reply: &Reply, tag: bool) -> Option<Bytes> {
         let t = self.server_txs.get_mut(&id)?;
         let (local, transport) = (t.local, t.peer.transport);
-        let is_invite = t.request.method() == Some(Method::Invite);
+        let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let tagged = tag && reply.status > 100;
         let head = match t.head.take() {
             Some(h) => h,
             None => ResponseHead::new(&t.request, t.via_fix.as_deref(), &t.to_tag, t.to_tagged),
         };
-        let mut b = if reply.status >= 200 {
-            head.into_builder(reply.status, tagged)
-        } else {
-            let b = head.builder(reply.status, tagged);
-            t.head = Some(head);
-            b
-        };
-        if let Some(r) = &reply.reason {
-            b = b.reason(r.clone());
-        }
         let has_contact = reply
             .headers
             .iter()
             .any(|(n, _)| HeaderName::from_name(n.as_bytes()) == HeaderName::Contact);
-        if is_invite && (101..300).contains(&reply.status) && !has_contact {
-            b = b.header(HeaderName::Contact, &self.prefixes(local, transport).0);
+        let contact = is_invite && (101..300).contains(&reply.status) && !has_contact;
+        if contact {
+            let _ = self.prefixes(local, transport);
         }
-        if reply.status == 405
+        let allow = (reply.status == 405
             && !reply
                 .headers
                 .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("allow"))
-        {
-            b = b.header(HeaderName::Allow, self.allow_header());
+                .any(|(n, _)| n.eq_ignore_ascii_case("allow")))
+        .then(|| self.allow_header());
+        let contact = if contact {
+            self.cached_prefixes(local, transport).map(|p| p.0.as_str())
+        } else {
+            None
+        };
+        let mut extra: smallvec::SmallVec<[(&str, &str); 8]> = smallvec::SmallVec::new();
+        if let Some(c) = contact {
+            extra.push((HeaderName::Contact.as_str(), c));
+        }
+        if let Some(a) = &allow {
+            extra.push((HeaderName::Allow.as_str(), a));
         }
         if let Some(ua) = &self.cfg.user_agent {
-            b = b.header(HeaderName::Server, ua.clone());
+            extra.push((HeaderName::Server.as_str(), ua));
         }
         for (n, v) in &reply.headers {
-            b = b.raw_header(n, v.clone());
+            extra.push((n, v));
         }
-        if let Some(body) = &reply.body {
-            b = b.body(&body.content_type, body.bytes.clone());
+        let reason = reply
+            .reason
+            .as_deref()
+            .unwrap_or_else(|| crate::builder::reason_phrase(reply.status));
+        let body = reply
+            .body
+            .as_ref()
+            .map(|b| (b.content_type.as_str(), &b.bytes));
+        let built = match head.write(reply.status, reason, tagged, &extra, body) {
+            Some(r) => r.ok(),
+            None => general_response(&head, reply, tagged, &extra),
+        };
+        #[cfg(debug_assertions)]
+        if let Some(b) = &built {
+            assert_eq!(
+                Some(b),
+                general_response(&head, reply, tagged, &extra).as_ref(),
+                "a response written from its head differs from the built one"
+            );
         }
-        b.build().ok()
+        drop(extra);
+        if reply.status < 200 {
+            if let Some(t) = self.server_txs.get_mut(&id) {
+                t.head = Some(head);
+            }
+        }
+        built
     }
 
     pub(super) fn respond_tx_inner(
@@ -744,6 +769,7 @@ impl Endpoint {
         let Some(resp) = self.build_response(id, &reply, tag) else {
             return false;
         };
+        let code = reply.status;
         let Some(t) = self.server_txs.get(&id) else {
             return false;
         };
@@ -756,8 +782,10 @@ impl Endpoint {
         };
         let mut out = std::mem::take(&mut self.scratch);
         let sent = match self.server_txs.get_mut(&id).map(|t| &mut t.fsm) {
-            Some(ServerFsm::Invite(f)) => f.send_response(now, &resp, &mut out),
-            Some(ServerFsm::NonInvite(f)) => f.send_response(now, &resp, &mut out),
+            Some(ServerFsm::Invite(f)) => f.send_response_bytes(now, code, resp.clone(), &mut out),
+            Some(ServerFsm::NonInvite(f)) => {
+                f.send_response_bytes(now, code, resp.clone(), &mut out)
+            }
             None => false,
         };
         self.run_server_outputs(now, id, &mut out);
@@ -765,7 +793,6 @@ impl Endpoint {
         if !sent || !is_invite {
             return sent;
         }
-        let code = reply.status;
         let Some(d) = dialog else { return sent };
         let t1 = self.cfg.timers.t1;
         let t64 = self.cfg.timers.t1x64();
@@ -782,7 +809,7 @@ impl Endpoint {
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
             // §13.3.1.4: the TU retransmits the 2xx until the ACK arrives.
-            call.pending_2xx = Some(resp.to_bytes());
+            call.pending_2xx = Some(resp);
             call.pending_2xx_cseq = cseq;
             if !call.peer.transport.is_reliable() {
                 call.retx_interval = t1;
@@ -965,6 +992,28 @@ impl Endpoint {
         self.events
             .push_back(Event::CallEnded { dialog: d, reason });
     }
+}
+
+/// `reply` built from `head` by the general builder: what [`ResponseHead::write`] writes
+/// directly, and the path for the shapes it leaves (see there). `extra` holds the lines the
+/// endpoint adds (Contact, Allow, Server) then the reply's own.
+fn general_response(
+    head: &ResponseHead,
+    reply: &Reply,
+    tagged: bool,
+    extra: &[(&str, &str)],
+) -> Option<Bytes> {
+    let mut b = head.builder(reply.status, tagged);
+    if let Some(r) = &reply.reason {
+        b = b.reason(r.clone());
+    }
+    for (n, v) in extra {
+        b = b.raw_header(n, v);
+    }
+    if let Some(body) = &reply.body {
+        b = b.body(&body.content_type, body.bytes.clone());
+    }
+    b.build().ok().map(|m| m.to_bytes())
 }
 
 /// §18.2.2 and RFC 3581 §4: responses go back over the connection the request came on; over

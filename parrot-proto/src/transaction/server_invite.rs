@@ -116,10 +116,20 @@ impl ServerInviteTransaction {
         let Some(code) = resp.status() else {
             return false;
         };
+        self.send_response_bytes(now, code, resp.to_bytes(), out)
+    }
+
+    /// [`Self::send_response`] for a response already written out, with its status `code`.
+    pub(crate) fn send_response_bytes(
+        &mut self,
+        now: Instant,
+        code: u16,
+        bytes: Bytes,
+        out: &mut Vec<TxOutput>,
+    ) -> bool {
         if self.state != ServerInviteState::Proceeding || self.final_sent {
             return false;
         }
-        let bytes = resp.to_bytes();
         out.push(TxOutput::Send(bytes.clone()));
         self.last = Some(bytes);
         if code < 200 {
