@@ -45,10 +45,10 @@ pub struct AgentConfig {
     pub tls_server: Option<TlsServer>,
     /// The trust used for outgoing TLS and WSS connections (none: they are refused).
     pub tls_client: Option<TlsClient>,
-    /// Send media from a thread of its own ([`crate::MediaSender`]), so that the kernel's
-    /// per-datagram work runs beside the agent instead of inside its loop. On by default
-    /// when the machine has more than one core.
-    pub media_thread: bool,
+    /// Threads that send media ([`crate::MediaSender`]), so that the kernel's per-datagram
+    /// work runs beside the agent instead of inside its loop; 0: the agent's thread sends.
+    /// By default one fewer than the machine has cores.
+    pub media_threads: usize,
 }
 
 impl AgentConfig {
@@ -66,7 +66,7 @@ impl AgentConfig {
             streams: Vec::new(),
             tls_server: None,
             tls_client: None,
-            media_thread: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            media_threads: std::thread::available_parallelism().map_or(0, |n| n.get() - 1),
         }
     }
 

@@ -195,7 +195,7 @@ pub struct Driver {
     pending_conns: Vec<ConnectionId>,
     out_conns: Vec<ConnectionId>,
     failed_conns: Vec<ConnectionId>,
-    /// Sends media on a thread of its own ([`AgentConfig::media_thread`]).
+    /// Sends media on threads of their own ([`AgentConfig::media_threads`]).
     sender: Option<MediaSender>,
 }
 
@@ -230,8 +230,8 @@ impl Driver {
             .collect();
         let (tls_server, tls_client) = (cfg.tls_server.clone(), cfg.tls_client.clone());
         let conn_rng = rand_chacha::ChaCha20Rng::seed_from_u64(rng.next_u64());
-        let sender = if cfg.media_thread {
-            Some(MediaSender::new("parrot-media-tx")?)
+        let sender = if cfg.media_threads > 0 {
+            Some(MediaSender::new("parrot-media-tx", cfg.media_threads)?)
         } else {
             None
         };
@@ -560,7 +560,7 @@ impl Driver {
                     } => {
                         let data = &self.buf[..len];
                         match (&mut self.sender, io.media_socket(call, rtcp)) {
-                            (Some(sender), Some(socket)) => sender.push(socket, dst, data),
+                            (Some(sender), Some(socket)) => sender.push(call, socket, dst, data),
                             _ => io.send_media(call, rtcp, dst, data),
                         }
                     }

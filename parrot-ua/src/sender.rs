@@ -22,13 +22,19 @@ const IN_FLIGHT: usize = 64;
 /// that far behind: a full socket buffer would drop them too).
 const MAX_BATCH: usize = 16_384;
 
-/// Sends datagrams on a thread of its own, in the order they were pushed.
+/// Sends datagrams on threads of their own: each `key`'s datagrams on one thread, in the
+/// order they were pushed.
 pub struct MediaSender {
+    lanes: Vec<Lane>,
+    dropped: u64,
+}
+
+/// One sending thread and the batch being filled for it.
+struct Lane {
     batch: Batch,
     tx: Option<SyncSender<Batch>>,
     free: Receiver<Batch>,
     thread: Option<JoinHandle<()>>,
-    dropped: u64,
 }
 
 #[derive(Default)]
@@ -44,8 +50,50 @@ struct Packet {
 }
 
 impl MediaSender {
-    /// Starts the sending thread, named `name`.
-    pub fn new(name: &str) -> io::Result<MediaSender> {
+    /// Starts `threads` sending threads (at least one), named `name`.
+    pub fn new(name: &str, threads: usize) -> io::Result<MediaSender> {
+        let lanes = (0..threads.max(1))
+            .map(|i| Lane::start(&format!("{name}-{i}")))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(MediaSender { lanes, dropped: 0 })
+    }
+
+    /// Queues `data` for `dst` on `socket`; it leaves at the next [`MediaSender::flush`], on
+    /// the thread that sends everything pushed with the same `key` (a call: its packets stay
+    /// in order).
+    pub fn push(&mut self, key: u64, socket: &Arc<UdpSocket>, dst: SocketAddr, data: &[u8]) {
+        let n = self.lanes.len() as u64;
+        let lane = &mut self.lanes[(key % n) as usize];
+        let batch = &mut lane.batch;
+        if batch.packets.len() >= MAX_BATCH {
+            self.dropped += batch.packets.len() as u64;
+            tracing::debug!(dropped = self.dropped, "media sender behind: batch dropped");
+            batch.packets.clear();
+            batch.data.clear();
+        }
+        batch.data.extend_from_slice(data);
+        batch.packets.push(Packet {
+            socket: Arc::clone(socket),
+            dst,
+            end: batch.data.len(),
+        });
+    }
+
+    /// Hands what was pushed to the sending threads.
+    pub fn flush(&mut self) {
+        for lane in &mut self.lanes {
+            lane.flush();
+        }
+    }
+
+    /// Packets dropped because a sending thread fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+impl Lane {
+    fn start(name: &str) -> io::Result<Lane> {
         let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
         let (free_tx, free) = mpsc::channel::<Batch>();
         let thread = std::thread::Builder::new()
@@ -65,56 +113,31 @@ impl MediaSender {
                     }
                 }
             })?;
-        Ok(MediaSender {
+        Ok(Lane {
             batch: Batch::default(),
             tx: Some(tx),
             free,
             thread: Some(thread),
-            dropped: 0,
         })
     }
 
-    /// Queues `data` for `dst` on `socket`; it leaves at the next [`MediaSender::flush`].
-    pub fn push(&mut self, socket: &Arc<UdpSocket>, dst: SocketAddr, data: &[u8]) {
-        if self.batch.packets.len() >= MAX_BATCH {
-            self.dropped += self.batch.packets.len() as u64;
-            tracing::debug!(dropped = self.dropped, "media sender behind: batch dropped");
-            self.batch.packets.clear();
-            self.batch.data.clear();
-        }
-        self.batch.data.extend_from_slice(data);
-        self.batch.packets.push(Packet {
-            socket: Arc::clone(socket),
-            dst,
-            end: self.batch.data.len(),
-        });
-    }
-
-    /// Hands what was pushed to the sending thread.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         if self.batch.packets.is_empty() {
             return;
         }
         let Some(tx) = &self.tx else { return };
         let next = self.free.try_recv().unwrap_or_default();
         let batch = std::mem::replace(&mut self.batch, next);
-        match tx.try_send(batch) {
-            Ok(()) => {}
+        if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
+            tx.try_send(batch)
+        {
             // The thread is behind: keep filling this batch (bounded by `MAX_BATCH`).
-            Err(TrySendError::Full(batch)) | Err(TrySendError::Disconnected(batch)) => {
-                let spare = std::mem::replace(&mut self.batch, batch);
-                drop(spare);
-            }
+            self.batch = batch;
         }
-    }
-
-    /// Packets dropped because the sending thread fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
     }
 }
 
-impl Drop for MediaSender {
+impl Drop for Lane {
     /// Sends what was queued, then stops the thread.
     fn drop(&mut self) {
         self.flush();
@@ -136,10 +159,10 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
         let dst = rx.local_addr().unwrap();
-        let mut s = MediaSender::new("test-sender").unwrap();
+        let mut s = MediaSender::new("test-sender", 1).unwrap();
         for round in 0..3u8 {
             for i in 0..10u8 {
-                s.push(&tx, dst, &[round, i, i, i]);
+                s.push(0, &tx, dst, &[round, i, i, i]);
             }
             s.flush();
         }
@@ -154,12 +177,35 @@ mod tests {
     }
 
     #[test]
+    fn each_keys_packets_stay_in_order_across_threads() {
+        let rx: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let mut s = MediaSender::new("test-sender", 2).unwrap();
+        for i in 0..50u8 {
+            for (key, r) in rx.iter().enumerate() {
+                s.push(key as u64, &tx, r.local_addr().unwrap(), &[key as u8, i]);
+            }
+            s.flush();
+        }
+        let mut buf = [0u8; 4];
+        for (key, r) in rx.iter().enumerate() {
+            r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            for i in 0..50u8 {
+                let n = r.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &[key as u8, i]);
+            }
+        }
+    }
+
+    #[test]
     fn dropping_the_sender_sends_what_was_pushed() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
-        let mut s = MediaSender::new("test-sender").unwrap();
-        s.push(&tx, rx.local_addr().unwrap(), b"last");
+        let mut s = MediaSender::new("test-sender", 1).unwrap();
+        s.push(0, &tx, rx.local_addr().unwrap(), b"last");
         drop(s);
         let mut buf = [0u8; 8];
         let n = rx.recv(&mut buf).unwrap();
@@ -172,16 +218,16 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
         let dst = rx.local_addr().unwrap();
-        let mut s = MediaSender::new("test-sender").unwrap();
+        let mut s = MediaSender::new("test-sender", 1).unwrap();
         let mut buf = [0u8; 8];
         for _ in 0..100 {
-            s.push(&tx, dst, b"x");
+            s.push(0, &tx, dst, b"x");
             s.flush();
             rx.recv(&mut buf).unwrap();
         }
         // The thread returns each batch after sending it; the last hand-off took one back.
         std::thread::sleep(Duration::from_millis(50));
-        let returned = s.free.try_iter().count();
+        let returned = s.lanes[0].free.try_iter().count();
         assert!(returned >= 1, "no batch came back");
     }
 }

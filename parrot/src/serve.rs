@@ -31,6 +31,10 @@ pub struct Args {
     /// RTP port range, LO-HI.
     #[arg(long, default_value = "16384-32767", value_parser = crate::serve_range)]
     rtp_ports: (u16, u16),
+    /// Threads that send RTP beside the SIP thread (0: the SIP thread sends). Default: one
+    /// fewer than the machine has cores.
+    #[arg(long, value_name = "N")]
+    media_threads: Option<usize>,
     /// Where voicemail messages (menu option 2) are written.
     #[arg(long, default_value = ".")]
     record_dir: PathBuf,
@@ -262,6 +266,9 @@ impl UasHandler for ServeSip {
 pub async fn run(args: Args) -> ExitCode {
     let mut cfg = AgentConfig::new(args.bind);
     cfg.rtp_ports = args.rtp_ports.0..=args.rtp_ports.1;
+    if let Some(n) = args.media_threads {
+        cfg.media_threads = n;
+    }
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
     cfg.endpoint.max_transactions = args.max_transactions;
