@@ -537,8 +537,8 @@ impl ResponseHead {
             }
         }
         let mut has_record_route = false;
-        for line in req.headers() {
-            if !copied(line.name) || (top_via.is_some() && line.name == HeaderName::Via) {
+        for line in req.headers_where(copied) {
+            if top_via.is_some() && line.name == HeaderName::Via {
                 continue;
             }
             has_record_route |= line.name == HeaderName::RecordRoute;

@@ -86,7 +86,8 @@ impl<'a> Header<'a> {
 }
 
 pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
-    if !v.contains('\n') {
+    // A byte search: `str::contains(char)` goes through the generic pattern machinery.
+    if memchr::memchr(b'\n', v.as_bytes()).is_none() {
         return Cow::Borrowed(v);
     }
     let mut out = String::with_capacity(v.len());
@@ -281,6 +282,19 @@ impl Message {
     /// Every header line in order.
     pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
         self.inner.headers.iter().map(|h| self.header_at(h))
+    }
+
+    /// The header lines whose name `keep` accepts, in order (the others are not sliced or
+    /// trimmed).
+    pub(crate) fn headers_where<'a>(
+        &'a self,
+        keep: impl Fn(HeaderName) -> bool + 'a,
+    ) -> impl Iterator<Item = Header<'a>> + 'a {
+        self.inner
+            .headers
+            .iter()
+            .filter(move |h| keep(h.kind))
+            .map(|h| self.header_at(h))
     }
 
     fn header_at(&self, h: &HeaderSpan) -> Header<'_> {

@@ -130,7 +130,6 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
             if name_end == 0 || colon >= line.len() || line[colon] != b':' {
                 return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
             }
-            let name = &line[..name_end];
             let mut vstart = colon + 1;
             while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
                 vstart += 1;
@@ -142,7 +141,7 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
                 return Err(tag(err(ErrorKind::TooLarge, pos)));
             }
             headers.push(HeaderSpan {
-                kind: HeaderName::from_name(name),
+                kind: HeaderName::from_token_name(&b[pos..], name_end),
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vstart, end),
             });

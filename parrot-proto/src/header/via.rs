@@ -31,6 +31,9 @@ pub enum Transport<'a> {
 impl<'a> Transport<'a> {
     /// Classifies a transport token, case-insensitively.
     pub fn from_token(s: &'a str) -> Transport<'a> {
+        if s == "UDP" {
+            return Transport::Udp; // the common spelling, without the table walk
+        }
         let t = [
             ("UDP", Transport::Udp),
             ("TCP", Transport::Tcp),
