@@ -52,8 +52,9 @@ pub trait Io {
     fn close_parked(&mut self, port: u16) {
         let _ = port;
     }
-    /// A call's RTP (or RTCP) socket, shared, for the driver's [`MediaSender`] thread to send
-    /// on (`None`: the driver calls [`Io::send_media`] instead, on the loop's thread).
+    /// A call's RTP (or RTCP) socket, shared, asked for once the call's sockets are open: the
+    /// driver's [`MediaSender`] threads then send the call's packets from it (`None`: the
+    /// driver calls [`Io::send_media`] instead, on the loop's thread).
     fn media_socket(&self, call: u64, rtcp: bool) -> Option<&Arc<UdpSocket>> {
         let _ = (call, rtcp);
         None
@@ -197,6 +198,8 @@ pub struct Driver {
     failed_conns: Vec<ConnectionId>,
     /// Sends media on threads of their own ([`AgentConfig::media_threads`]).
     sender: Option<MediaSender>,
+    /// Calls whose sockets are attached to `sender`, by RTP port.
+    threaded: crate::CallMap<u16>,
 }
 
 impl Driver {
@@ -257,6 +260,7 @@ impl Driver {
             out_conns: Vec::new(),
             failed_conns: Vec::new(),
             sender,
+            threaded: crate::CallMap::default(),
         })
     }
 
@@ -559,8 +563,8 @@ impl Driver {
                         len,
                     } => {
                         let data = &self.buf[..len];
-                        match (&mut self.sender, io.media_socket(call, rtcp)) {
-                            (Some(sender), Some(socket)) => sender.push(call, socket, dst, data),
+                        match (&mut self.sender, self.threaded.get(&call)) {
+                            (Some(sender), Some(&port)) => sender.push(port, rtcp, dst, data),
                             _ => io.send_media(call, rtcp, dst, data),
                         }
                     }
@@ -600,9 +604,33 @@ impl Driver {
                 return Some(port);
             }
             io.close_parked(port);
-            self.ports.release(port);
+            self.media_closed(port);
         }
         None
+    }
+
+    /// `call`'s sockets are open on `port` (freshly bound or reused): the sending threads get
+    /// them, and the agent goes on with the call.
+    fn media_opened(&mut self, now: Instant, io: &mut dyn Io, call: u64, port: u16) {
+        self.port_of.insert(call, port);
+        if let Some(sender) = &mut self.sender {
+            if let (Some(rtp), Some(rtcp)) =
+                (io.media_socket(call, false), io.media_socket(call, true))
+            {
+                sender.attach(port, rtp, rtcp);
+                self.threaded.insert(call, port);
+            }
+        }
+        self.ua.media_ready(now, call, port);
+    }
+
+    /// The sockets on `port` are closed: the sending threads let go of theirs and the port
+    /// is free again.
+    fn media_closed(&mut self, port: u16) {
+        if let Some(sender) = &mut self.sender {
+            sender.detach(port);
+        }
+        self.ports.release(port);
     }
 
     fn on_event(&mut self, now: Instant, io: &mut dyn Io, e: UaEvent) {
@@ -619,8 +647,7 @@ impl Driver {
             }
             UaEvent::OpenMedia { call } => {
                 if let Some(port) = self.reuse_parked(now, io, call, PARK_QUARANTINE) {
-                    self.port_of.insert(call, port);
-                    self.ua.media_ready(now, call, port);
+                    self.media_opened(now, io, call, port);
                     return;
                 }
                 let ip = self.ua.advertised_ip();
@@ -640,23 +667,24 @@ impl Driver {
                         .ok_or(e)
                 });
                 match bound {
-                    Ok(port) => {
-                        self.port_of.insert(call, port);
-                        self.ua.media_ready(now, call, port);
-                    }
+                    Ok(port) => self.media_opened(now, io, call, port),
                     Err(e) => self.ua.media_failed(now, call, &e.to_string()),
                 }
             }
-            UaEvent::CloseMedia { call } => match self.port_of.remove(&call) {
-                Some(port) if self.parked.len() < MAX_PARKED && io.park_media(call, port) => {
-                    self.parked.push_back((port, now));
+            UaEvent::CloseMedia { call } => {
+                self.threaded.remove(&call);
+                match self.port_of.remove(&call) {
+                    // Parked sockets stay attached to the sending threads, for the next call.
+                    Some(port) if self.parked.len() < MAX_PARKED && io.park_media(call, port) => {
+                        self.parked.push_back((port, now));
+                    }
+                    Some(port) => {
+                        io.close_media(call);
+                        self.media_closed(port);
+                    }
+                    None => io.close_media(call),
                 }
-                Some(port) => {
-                    io.close_media(call);
-                    self.ports.release(port);
-                }
-                None => io.close_media(call),
-            },
+            }
             UaEvent::ReadFile { call, path } => {
                 let r = std::fs::read(&path).map_err(|e| e.to_string());
                 self.ua.file_read(now, call, &path, r);

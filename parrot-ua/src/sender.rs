@@ -1,12 +1,14 @@
-//! Media datagrams sent from a thread of their own.
+//! Media datagrams sent from threads of their own.
 //!
 //! Sending a datagram is most of what a media packet costs: the agent builds an RTP packet in
 //! a microsecond or two, the kernel's send path takes several more (on loopback it also runs
-//! the receiver's side and any capture). A [`MediaSender`] moves that second part to another
-//! core: the adapter [`push`](MediaSender::push)es each packet as the driver hands it over,
-//! and at the end of every [`Driver::flush`](crate::Driver::flush) the batch goes to the
-//! sending thread in one hand-off. Batches come back to be refilled, so once the buffers have
-//! grown to the load nothing is allocated per packet.
+//! the receiver's side and any capture). A [`MediaSender`] moves that second part to other
+//! cores. A call's socket pair is [`attach`](MediaSender::attach)ed once, by its RTP port; the
+//! driver then [`push`](MediaSender::push)es each packet with that port, and at the end of
+//! every [`Driver::flush`](crate::Driver::flush) each thread gets its batch in one hand-off.
+//! The sockets live in the sending thread's own table, so a packet costs the agent no
+//! reference count and no look at the socket. Batches come back to be refilled: once the
+//! buffers have grown to the load, nothing is allocated per packet.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -18,12 +20,12 @@ use std::thread::JoinHandle;
 /// it holds.
 const IN_FLIGHT: usize = 64;
 
-/// Packets one batch may hold before its oldest are dropped (the sending thread has fallen
-/// that far behind: a full socket buffer would drop them too).
+/// Packets one batch may hold before they are dropped (the sending thread has fallen that
+/// far behind: a full socket buffer would drop them too).
 const MAX_BATCH: usize = 16_384;
 
-/// Sends datagrams on threads of their own: each `key`'s datagrams on one thread, in the
-/// order they were pushed.
+/// Sends datagrams on threads of their own: everything for one port pair on one thread, in
+/// the order it was pushed.
 pub struct MediaSender {
     lanes: Vec<Lane>,
     dropped: u64,
@@ -40,13 +42,24 @@ struct Lane {
 #[derive(Default)]
 struct Batch {
     data: Vec<u8>,
-    packets: Vec<Packet>,
+    entries: Vec<Entry>,
+    packets: usize,
 }
 
-struct Packet {
-    socket: Arc<UdpSocket>,
-    dst: SocketAddr,
-    end: usize,
+enum Entry {
+    /// `data[previous end..end]` to `dst` from the socket on `port`.
+    Packet {
+        port: u16,
+        dst: SocketAddr,
+        end: usize,
+    },
+    /// From now on `port` and `port + 1` are these sockets.
+    Attach {
+        port: u16,
+        sockets: [Arc<UdpSocket>; 2],
+    },
+    /// `port` and `port + 1` are closed.
+    Detach { port: u16 },
 }
 
 impl MediaSender {
@@ -58,22 +71,46 @@ impl MediaSender {
         Ok(MediaSender { lanes, dropped: 0 })
     }
 
-    /// Queues `data` for `dst` on `socket`; it leaves at the next [`MediaSender::flush`], on
-    /// the thread that sends everything pushed with the same `key` (a call: its packets stay
-    /// in order).
-    pub fn push(&mut self, key: u64, socket: &Arc<UdpSocket>, dst: SocketAddr, data: &[u8]) {
-        let n = self.lanes.len() as u64;
-        let lane = &mut self.lanes[(key % n) as usize];
-        let batch = &mut lane.batch;
-        if batch.packets.len() >= MAX_BATCH {
-            self.dropped += batch.packets.len() as u64;
-            tracing::debug!(dropped = self.dropped, "media sender behind: batch dropped");
-            batch.packets.clear();
+    fn lane(&mut self, port: u16) -> &mut Lane {
+        let n = self.lanes.len();
+        &mut self.lanes[usize::from(port / 2) % n]
+    }
+
+    /// Hands a call's RTP socket (bound on the even `port`) and RTCP socket (`port + 1`) to
+    /// the thread that sends from them.
+    pub fn attach(&mut self, port: u16, rtp: &Arc<UdpSocket>, rtcp: &Arc<UdpSocket>) {
+        let sockets = [Arc::clone(rtp), Arc::clone(rtcp)];
+        self.lane(port)
+            .batch
+            .entries
+            .push(Entry::Attach { port, sockets });
+    }
+
+    /// Lets go of the sockets attached on `port` (after sending what was pushed for them).
+    pub fn detach(&mut self, port: u16) {
+        self.lane(port).batch.entries.push(Entry::Detach { port });
+    }
+
+    /// Queues `data` for `dst` from the RTP socket attached on `port` (the RTCP one when
+    /// `rtcp`); it leaves at the next [`MediaSender::flush`].
+    pub fn push(&mut self, port: u16, rtcp: bool, dst: SocketAddr, data: &[u8]) {
+        let batch = &mut self.lane(port).batch;
+        if batch.packets >= MAX_BATCH {
+            let n = batch.packets as u64;
+            batch.entries.retain(|e| !matches!(e, Entry::Packet { .. }));
             batch.data.clear();
+            batch.packets = 0;
+            self.dropped += n;
+            tracing::debug!(
+                dropped = self.dropped,
+                "media sender behind: packets dropped"
+            );
+            return self.push(port, rtcp, dst, data);
         }
         batch.data.extend_from_slice(data);
-        batch.packets.push(Packet {
-            socket: Arc::clone(socket),
+        batch.packets += 1;
+        batch.entries.push(Entry::Packet {
+            port: port + u16::from(rtcp),
             dst,
             end: batch.data.len(),
         });
@@ -92,27 +129,67 @@ impl MediaSender {
     }
 }
 
+/// A sending thread's sockets, by local port.
+#[derive(Default)]
+struct Sockets(Vec<Option<Arc<UdpSocket>>>);
+
+impl Sockets {
+    fn set(&mut self, port: u16, socket: Option<Arc<UdpSocket>>) {
+        let i = usize::from(port);
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i] = socket;
+    }
+
+    fn get(&self, port: u16) -> Option<&UdpSocket> {
+        self.0.get(usize::from(port))?.as_deref()
+    }
+}
+
+/// The sending thread: runs each batch in order, then returns it.
+fn send_batches(batches: Receiver<Batch>, free: mpsc::Sender<Batch>) {
+    let mut sockets = Sockets::default();
+    for mut batch in batches {
+        let mut start = 0;
+        for e in batch.entries.drain(..) {
+            match e {
+                Entry::Packet { port, dst, end } => {
+                    if let Some(s) = sockets.get(port) {
+                        // Non-blocking sockets: a datagram the socket has no room for is
+                        // dropped, as the network may (RTP tolerates loss, RTCP comes again).
+                        let _ = s.send_to(&batch.data[start..end], dst);
+                    }
+                    start = end;
+                }
+                Entry::Attach {
+                    port,
+                    sockets: [rtp, rtcp],
+                } => {
+                    sockets.set(port, Some(rtp));
+                    sockets.set(port.wrapping_add(1), Some(rtcp));
+                }
+                Entry::Detach { port } => {
+                    sockets.set(port, None);
+                    sockets.set(port.wrapping_add(1), None);
+                }
+            }
+        }
+        batch.data.clear();
+        batch.packets = 0;
+        if free.send(batch).is_err() {
+            break;
+        }
+    }
+}
+
 impl Lane {
     fn start(name: &str) -> io::Result<Lane> {
         let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
         let (free_tx, free) = mpsc::channel::<Batch>();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || {
-                for mut batch in rx {
-                    let mut start = 0;
-                    for p in batch.packets.drain(..) {
-                        // Non-blocking sockets: a datagram the socket has no room for is
-                        // dropped, as the network may (RTP tolerates loss, RTCP comes again).
-                        let _ = p.socket.send_to(&batch.data[start..p.end], p.dst);
-                        start = p.end;
-                    }
-                    batch.data.clear();
-                    if free_tx.send(batch).is_err() {
-                        break;
-                    }
-                }
-            })?;
+            .spawn(move || send_batches(rx, free_tx))?;
         Ok(Lane {
             batch: Batch::default(),
             tx: Some(tx),
@@ -122,7 +199,7 @@ impl Lane {
     }
 
     fn flush(&mut self) {
-        if self.batch.packets.is_empty() {
+        if self.batch.entries.is_empty() {
             return;
         }
         let Some(tx) = &self.tx else { return };
@@ -153,59 +230,76 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn packets_arrive_in_order_with_their_bytes() {
+    fn receiver() -> UdpSocket {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        rx
+    }
+
+    fn pair() -> [Arc<UdpSocket>; 2] {
+        [(); 2].map(|()| Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap()))
+    }
+
+    #[test]
+    fn packets_leave_in_order_from_the_attached_sockets() {
+        let rx = receiver();
         let dst = rx.local_addr().unwrap();
+        let [rtp, rtcp] = pair();
         let mut s = MediaSender::new("test-sender", 1).unwrap();
+        s.attach(1000, &rtp, &rtcp);
         for round in 0..3u8 {
             for i in 0..10u8 {
-                s.push(0, &tx, dst, &[round, i, i, i]);
+                s.push(1000, i == 9, dst, &[round, i]);
             }
             s.flush();
         }
-        let mut buf = [0u8; 16];
+        let mut buf = [0u8; 4];
         for round in 0..3u8 {
             for i in 0..10u8 {
-                let n = rx.recv(&mut buf).unwrap();
-                assert_eq!(&buf[..n], &[round, i, i, i]);
+                let (n, from) = rx.recv_from(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &[round, i]);
+                let sock = if i == 9 { &rtcp } else { &rtp };
+                assert_eq!(from, sock.local_addr().unwrap());
             }
         }
         assert_eq!(s.dropped(), 0);
     }
 
     #[test]
-    fn each_keys_packets_stay_in_order_across_threads() {
-        let rx: Vec<UdpSocket> = (0..3)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    fn each_ports_packets_stay_in_order_across_threads() {
+        let rx: Vec<UdpSocket> = (0..3).map(|_| receiver()).collect();
+        let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
         let mut s = MediaSender::new("test-sender", 2).unwrap();
+        for (k, [rtp, rtcp]) in pairs.iter().enumerate() {
+            s.attach(2000 + 2 * k as u16, rtp, rtcp);
+        }
         for i in 0..50u8 {
-            for (key, r) in rx.iter().enumerate() {
-                s.push(key as u64, &tx, r.local_addr().unwrap(), &[key as u8, i]);
+            for (k, r) in rx.iter().enumerate() {
+                s.push(
+                    2000 + 2 * k as u16,
+                    false,
+                    r.local_addr().unwrap(),
+                    &[k as u8, i],
+                );
             }
             s.flush();
         }
         let mut buf = [0u8; 4];
-        for (key, r) in rx.iter().enumerate() {
-            r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for (k, r) in rx.iter().enumerate() {
             for i in 0..50u8 {
                 let n = r.recv(&mut buf).unwrap();
-                assert_eq!(&buf[..n], &[key as u8, i]);
+                assert_eq!(&buf[..n], &[k as u8, i]);
             }
         }
     }
 
     #[test]
     fn dropping_the_sender_sends_what_was_pushed() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let rx = receiver();
+        let [rtp, rtcp] = pair();
         let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.push(0, &tx, rx.local_addr().unwrap(), b"last");
+        s.attach(3000, &rtp, &rtcp);
+        s.push(3000, false, rx.local_addr().unwrap(), b"last");
         drop(s);
         let mut buf = [0u8; 8];
         let n = rx.recv(&mut buf).unwrap();
@@ -213,21 +307,44 @@ mod tests {
     }
 
     #[test]
-    fn sent_batches_come_back_to_be_refilled() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let tx = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    fn a_detached_port_sends_nothing_and_lets_its_sockets_go() {
+        let rx = receiver();
         let dst = rx.local_addr().unwrap();
+        let [rtp, rtcp] = pair();
         let mut s = MediaSender::new("test-sender", 1).unwrap();
+        s.attach(4000, &rtp, &rtcp);
+        s.push(4000, false, dst, b"before");
+        s.detach(4000);
+        s.push(4000, false, dst, b"after");
+        drop(s);
+        let mut buf = [0u8; 8];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"before");
+        rx.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        assert!(rx.recv(&mut buf).is_err(), "sent after detach");
+        assert_eq!(Arc::strong_count(&rtp), 1);
+        assert_eq!(Arc::strong_count(&rtcp), 1);
+    }
+
+    #[test]
+    fn sent_batches_come_back_to_be_refilled() {
+        let rx = receiver();
+        let dst = rx.local_addr().unwrap();
+        let [rtp, rtcp] = pair();
+        let mut s = MediaSender::new("test-sender", 1).unwrap();
+        s.attach(5000, &rtp, &rtcp);
         let mut buf = [0u8; 8];
         for _ in 0..100 {
-            s.push(0, &tx, dst, b"x");
+            s.push(5000, false, dst, b"x");
             s.flush();
             rx.recv(&mut buf).unwrap();
         }
-        // The thread returns each batch after sending it; the last hand-off took one back.
+        // The thread returns each batch once it has sent it.
         std::thread::sleep(Duration::from_millis(50));
-        let returned = s.lanes[0].free.try_iter().count();
-        assert!(returned >= 1, "no batch came back");
+        assert!(
+            s.lanes[0].free.try_iter().count() >= 1,
+            "no batch came back"
+        );
     }
 }
