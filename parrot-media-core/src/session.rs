@@ -1203,6 +1203,32 @@ impl<H: MediaHandler> MediaSession<H> {
         Duration::from_secs_f64(rtcp_interval(&inputs, self.rng.unit()))
     }
 
+    /// When the stream's first packet is due, while none has been sent yet (RFC 3550 §5.1:
+    /// the pacer's clock starts there).
+    #[must_use]
+    pub fn first_packet_due(&self) -> Option<Instant> {
+        self.pacer
+            .as_ref()
+            .filter(|p| p.next_index() == 0)
+            .map(|p| p.due_at(0))
+    }
+
+    /// Starts the stream's packet clock at `at` instead: later than planned by less than one
+    /// packet time, and only before the first packet has gone. A user agent running many
+    /// calls uses it to spread their send phases evenly over the packet time. Returns whether
+    /// it did.
+    pub fn delay_first_packet(&mut self, at: Instant) -> bool {
+        let Some(p) = &self.pacer else {
+            return false;
+        };
+        let start = p.due_at(0);
+        if p.next_index() != 0 || at < start || at >= start + p.ptime() {
+            return false;
+        }
+        self.pacer = Some(Pacer::new(at, p.ptime(), self.config.max_burst));
+        true
+    }
+
     /// The next datagram due at `now`, written into `buf` (1500 octets is always enough).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
@@ -1314,6 +1340,9 @@ impl<H: MediaHandler> MediaSession<H> {
             return Some(hl + pl);
         }
         let spf = self.samples_per_frame();
+        if let Some(len) = self.write_from_file(index, spf_ticks, spf, buf) {
+            return Some(len);
+        }
         let active = self.fill_frame(now, spf);
         if !active && !self.config.send_silence {
             self.marker_next = true;
@@ -1354,6 +1383,46 @@ impl<H: MediaHandler> MediaSession<H> {
                 &self.frame,
             );
         }
+        Some(hl + pl)
+    }
+
+    /// The common case of [`MediaSession::write_media`], without the frame copy: a whole
+    /// frame from the middle of the playing file, encoded straight from the file's samples
+    /// (which every call playing the same prompt shares). `None`: take the general path (the
+    /// frame ends or starts the file, mixes live audio, or is recorded).
+    fn write_from_file(
+        &mut self,
+        index: u64,
+        spf_ticks: u32,
+        spf: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        if self.paused || self.config.record == RecordMode::Both {
+            return None;
+        }
+        let item = self.queue.front_mut().filter(|i| i.started)?;
+        let samples = item.samples.as_ref()?;
+        let frame = samples.get(item.pos..item.pos + spf)?;
+        if item.pos + spf >= samples.len() {
+            return None;
+        }
+        let s = self.sender.as_mut()?;
+        let h = RtpHeader {
+            marker: self.marker_next,
+            payload_type: s.pt,
+            sequence_number: self.seq,
+            timestamp: self
+                .ts_base
+                .wrapping_add((index as u32).wrapping_mul(spf_ticks)),
+            ssrc: self.ssrc,
+            csrc: &[],
+            extension: None,
+        };
+        let hl = h.write(buf).ok()?;
+        let pl = s.imp.encode(frame, &mut buf[hl..])?;
+        item.pos += spf;
+        self.marker_next = false;
+        self.count_sent(pl);
         Some(hl + pl)
     }
 

@@ -329,6 +329,41 @@ fn loop_plays_until_stop() {
 }
 
 #[test]
+fn a_looped_file_is_sent_sample_for_sample_across_frames_and_loops() {
+    let opts = PlayOptions {
+        repeat: 1,
+        looped: true,
+    };
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play_with("moh.wav", opts)],
+        ..Default::default()
+    });
+    s.process_offer(t0, OFFER).unwrap();
+    let mut events = Vec::new();
+    // 100 ms of tone (five frames; the last one ends the file and goes the general way),
+    // played three times over.
+    let sent = run(&mut s, t0, t0 + Duration::from_millis(300), &mut events);
+    let pcm = decode_for_playback(&tone_wav(100), 8000).unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        expected.extend(
+            pcm.iter()
+                .map(|&x| parrot_media_core::codec::g711::ulaw_encode(x)),
+        );
+    }
+    let got: Vec<u8> = sent
+        .iter()
+        .flat_map(|p| p.payload.iter().copied())
+        .collect();
+    // Silence goes out while the file is fetched; then every sample, in order.
+    let start = got
+        .windows(16)
+        .position(|w| w == &expected[..16])
+        .expect("the file never starts");
+    assert_eq!(&got[start..start + expected.len()], &expected[..]);
+}
+
+#[test]
 fn pause_and_resume_keep_timestamps_continuous_and_resume_where_paused() {
     let (mut s, t0) = uas(Script {
         on_start: vec![MediaAction::play("welcome.wav")],

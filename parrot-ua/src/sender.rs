@@ -4,8 +4,9 @@
 //! a microsecond or two, the kernel's send path takes several more (on loopback it also runs
 //! the receiver's side and any capture). A [`MediaSender`] moves that second part to other
 //! cores. A call's socket pair is [`attach`](MediaSender::attach)ed once, by its RTP port; the
-//! driver then [`push`](MediaSender::push)es each packet with that port, and at the end of
-//! every [`Driver::flush`](crate::Driver::flush) each thread gets its batch in one hand-off.
+//! driver then [`push`](MediaSender::push)es each packet with that port, and each thread
+//! gets its batch at the end of every [`Driver::flush`](crate::Driver::flush), or as soon as
+//! it holds [`HANDOFF`] packets.
 //! The sockets live in the sending thread's own table, so a packet costs the agent no
 //! reference count and no look at the socket. Batches come back to be refilled: once the
 //! buffers have grown to the load, nothing is allocated per packet.
@@ -19,6 +20,11 @@ use std::thread::JoinHandle;
 /// Batches handed over and not yet sent, at most; past that the agent keeps filling the one
 /// it holds.
 const IN_FLIGHT: usize = 64;
+
+/// A lane's batch goes to its thread once it holds this many packets, without waiting for
+/// the end of the flush: the thread starts sending while the agent is still writing the
+/// rest of a busy millisecond.
+const HANDOFF: usize = 32;
 
 /// Packets one batch may hold before they are dropped (the sending thread has fallen that
 /// far behind: a full socket buffer would drop them too).
@@ -114,6 +120,9 @@ impl MediaSender {
             dst,
             end: batch.data.len(),
         });
+        if batch.packets % HANDOFF == 0 {
+            self.lane(port).flush();
+        }
     }
 
     /// Hands what was pushed to the sending threads.

@@ -49,6 +49,8 @@ const STATS_INTERVAL: Duration = Duration::from_millis(250);
 /// stream's packets is then as regular as the wake-ups themselves, and the loop wakes at most
 /// once per step however many calls there are.
 const MEDIA_GRID: Duration = Duration::from_millis(1);
+/// Grid steps in one 20 ms packet time: streams of 20 ms packets are spread over them.
+const PHASE_SLOTS: usize = 20;
 /// How long [`UserAgent::shutdown`] waits for calls to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -163,6 +165,8 @@ struct MediaCall {
     recording: Option<(String, u32, Vec<i16>)>,
     device_started: bool,
     next_stats: Instant,
+    /// The grid step (of [`PHASE_SLOTS`]) its packets leave in, once spread.
+    slot: Option<usize>,
 }
 
 struct Call {
@@ -184,6 +188,8 @@ pub struct UserAgent {
     contact_user: String,
     advertised: IpAddr,
     calls: crate::CallMap<Call>,
+    /// Streams of 20 ms packets sending in each grid step of the packet time.
+    phase_slots: [u32; PHASE_SLOTS],
     by_dialog: HashMap<DialogId, u64>,
     next_number: u64,
     media_factory: Option<MediaHandlerFactory>,
@@ -244,6 +250,7 @@ impl UserAgent {
             contact_user: cfg.endpoint.contact_user.clone(),
             advertised,
             calls: crate::CallMap::default(),
+            phase_slots: [0; PHASE_SLOTS],
             by_dialog: HashMap::new(),
             next_number: 1,
             media_factory: media,
@@ -786,6 +793,43 @@ impl UserAgent {
         step_start + MEDIA_GRID - Duration::from_nanos(1)
     }
 
+    /// Starts a new stream of 20 ms packets in the grid step, of the next 20, that the fewest
+    /// streams send in (up to 19 ms after its answer: nobody hears that), so that every
+    /// millisecond carries the same share of packets. Calls are set up in bursts; left where
+    /// they start, some milliseconds would carry twice the average and their packets would
+    /// leave late.
+    fn spread_phase(&mut self, call: u64) {
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        let ptime = m.session.negotiated().map(|n| n.ptime);
+        let (Some(start), Some(20)) = (m.session.first_packet_due(), ptime) else {
+            return;
+        };
+        if m.slot.is_some() {
+            return;
+        }
+        let anchor = *self.grid.get_or_insert(start);
+        let Some(since) = floor_on_grid(anchor, start).checked_duration_since(anchor) else {
+            return;
+        };
+        let here = (since.as_nanos() / MEDIA_GRID.as_nanos()) as usize % PHASE_SLOTS;
+        let delay = (0..PHASE_SLOTS)
+            .min_by_key(|d| self.phase_slots[(here + d) % PHASE_SLOTS])
+            .unwrap_or(0);
+        let Some(m) = self.media_mut(call) else {
+            return;
+        };
+        let at = start + MEDIA_GRID * delay as u32;
+        let slot = if delay == 0 || m.session.delay_first_packet(at) {
+            (here + delay) % PHASE_SLOTS
+        } else {
+            here
+        };
+        m.slot = Some(slot);
+        self.phase_slots[slot] += 1;
+    }
+
     fn media_mut(&mut self, call: u64) -> Option<&mut MediaCall> {
         match &mut self.calls.get_mut(&call)?.phase {
             Phase::Media(m) => Some(m),
@@ -858,6 +902,7 @@ impl UserAgent {
                 recording: None,
                 device_started: false,
                 next_stats: c.started,
+                slot: None,
             }));
         }
     }
@@ -1016,6 +1061,7 @@ impl UserAgent {
                     None => self.events.push_back(UaEvent::ReadFile { call, path }),
                 }
             }
+            MediaEvent::StreamStarted { .. } => self.spread_phase(call),
             MediaEvent::DtmfReceived { digit, .. } => self.emit(call, CallEventKind::Dtmf(digit)),
             MediaEvent::PlayComplete { path } => self.emit(call, CallEventKind::PlayComplete(path)),
             MediaEvent::RecordingStarted { path } => {
@@ -1132,6 +1178,11 @@ impl UserAgent {
         if let Some(c) = self.calls.remove(&call) {
             if let Some(d) = c.dialog {
                 self.by_dialog.remove(&d);
+            }
+            if let Phase::Media(m) = &c.phase {
+                if let Some(s) = m.slot {
+                    self.phase_slots[s] = self.phase_slots[s].saturating_sub(1);
+                }
             }
         }
         if ports {

@@ -9,9 +9,10 @@
       of identical mu-law/A-law bytes against our own G.711 encoding of the WAV).  Exit 0 iff every stream passes.
   rtpcheck.py tone WAV [--freq 1000] [--min-seconds 1.0]
       Goertzel: share of non-silent 50 ms frames whose energy is >= 80 % at FREQ. Exit 0 iff >= 90 % and >= min-seconds.
-  rtpcheck.py timing FIELDS2
+  rtpcheck.py timing FIELDS2 [--skip S]
       FIELDS2 columns: frame.time_relative rtp.ssrc rtp.timestamp rtp.p_type.  Send-time accuracy per packet:
       lateness = (arrival - timestamp/8000) - min over the stream; prints share within 2 ms, p50/p99/max lateness.
+      --skip S leaves out packets captured in the capture's first S seconds (its start-up stalls the machine).
 """
 import argparse
 import math
@@ -247,6 +248,10 @@ def cmd_timing(args):
         if pt >= 96:
             continue
         streams.setdefault(ssrc, []).append((t, ts))
+    if args.skip > 0 and streams:
+        start = min(pk[0][0] for pk in streams.values()) + args.skip
+        streams = {s: [p for p in pk if p[0] >= start] for s, pk in streams.items()}
+        streams = {s: pk for s, pk in streams.items() if pk}
     late = []
     for pk in streams.values():
         t0, ts0 = pk[0]
@@ -283,6 +288,7 @@ def main():
     t.add_argument("--min-seconds", type=float, default=1.0)
     m = sub.add_parser("timing")
     m.add_argument("fields")
+    m.add_argument("--skip", type=float, default=0.0)
     a = ap.parse_args()
     return {"stream": cmd_stream, "tone": cmd_tone, "timing": cmd_timing}[a.cmd](a)
 
