@@ -364,6 +364,31 @@ fn a_looped_file_is_sent_sample_for_sample_across_frames_and_loops() {
 }
 
 #[test]
+fn the_first_packet_can_be_delayed_by_less_than_a_packet_time_before_it_goes() {
+    let (mut s, t0) = uas(Script::default());
+    s.process_offer(t0, OFFER).unwrap();
+    assert_eq!(s.first_packet_due(), Some(t0));
+    // Not earlier, not a whole packet time later.
+    assert!(!s.delay_first_packet(t0 - Duration::from_millis(1)));
+    assert!(!s.delay_first_packet(t0 + Duration::from_millis(20)));
+    assert!(s.delay_first_packet(t0 + Duration::from_millis(7)));
+    assert_eq!(s.first_packet_due(), Some(t0 + Duration::from_millis(7)));
+    let mut events = Vec::new();
+    let sent = run(&mut s, t0, t0 + Duration::from_millis(6), &mut events);
+    assert!(sent.is_empty(), "nothing before the new start");
+    let sent = run(
+        &mut s,
+        t0 + Duration::from_millis(7),
+        t0 + Duration::from_millis(100),
+        &mut events,
+    );
+    assert!(sent.len() >= 4);
+    // Once a packet has gone, the clock stays.
+    assert_eq!(s.first_packet_due(), None);
+    assert!(!s.delay_first_packet(t0 + Duration::from_millis(9)));
+}
+
+#[test]
 fn pause_and_resume_keep_timestamps_continuous_and_resume_where_paused() {
     let (mut s, t0) = uas(Script {
         on_start: vec![MediaAction::play("welcome.wav")],

@@ -270,3 +270,44 @@ fn media_leaves_on_a_shared_grid_at_a_fixed_offset_whatever_else_wakes_the_loop(
         assert_eq!(phase, 0, "call {call}: sends fall on the 1 ms grid");
     }
 }
+
+#[test]
+fn streams_answered_in_the_same_millisecond_are_spread_over_the_packet_time() {
+    let mut a = side("10.0.0.1:5060", false, 5);
+    let mut b = side("10.0.0.2:5060", true, 6);
+    let start = Instant::now();
+    let mut now = start;
+    for _ in 0..20 {
+        a.ua.call(
+            now,
+            "sip:parrot@10.0.0.2:5060".into(),
+            b.sip,
+            CallOptions::default(),
+            None,
+        );
+    }
+    let t = now + Duration::from_secs(1);
+    run(&mut a, &mut b, &mut now, t);
+
+    assert_eq!(b.rtp_sent.len(), 20, "every call sent media");
+    let origin = b.rtp_sent.values().filter_map(|v| v.get(1)).min().copied();
+    let origin = origin.expect("packets were sent");
+    let mut slots: Vec<u128> = b
+        .rtp_sent
+        .values()
+        .map(|v| (v[1] - origin).as_nanos() / Duration::from_millis(1).as_nanos() % 20)
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(
+        slots.len(),
+        20,
+        "one stream in each millisecond of the 20 ms packet time"
+    );
+    for (call, sent) in &b.rtp_sent {
+        assert!(sent.len() > 40, "call {call}: {} packets", sent.len());
+        for w in sent[1..].windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(20), "call {call}");
+        }
+    }
+}

@@ -31,8 +31,8 @@ pub struct Args {
     /// RTP port range, LO-HI.
     #[arg(long, default_value = "16384-32767", value_parser = crate::serve_range)]
     rtp_ports: (u16, u16),
-    /// Threads that send RTP beside the SIP thread (0: the SIP thread sends). Default: one
-    /// fewer than the machine has cores.
+    /// Threads that send RTP beside the SIP thread (0: the SIP thread sends). Default: as
+    /// many as the machine has cores (none on one core).
     #[arg(long, value_name = "N")]
     media_threads: Option<usize>,
     /// Where voicemail messages (menu option 2) are written.
