@@ -34,6 +34,7 @@ for n in $NS; do
   "${TSHARK_CAP[@]}" -n -B 256 -i lo -f "udp src portrange ${RTP%-*}-${RTP#*-}" -w "rtp.$n.pcap" -a "duration:$((WINDOW + 1))" -q 2>"tshark.$n.log"
   t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVE_PID")
   wait "$UACPID"; serve_stop
+  : > "$_PORTS_FILE"                            # this step's ports are free again for the next N
   tshark -r "rtp.$n.pcap" -n -d "udp.port==$RTP,rtp" -Y rtp -T fields -e frame.time_epoch -e rtp.ssrc -e rtp.timestamp -e rtp.p_type \
     > "rtp.$n.tsv" 2>/dev/null
   res=$(python3 "$INTEROP_DIR/rtpcheck.py" timing "rtp.$n.tsv" --skip 1)

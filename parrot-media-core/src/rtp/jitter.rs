@@ -111,11 +111,13 @@ pub struct JitterBuffer {
 
 impl JitterBuffer {
     /// A buffer of `capacity` packets (rounded up to a power of two) of up to `max_payload`
-    /// octets each, holding gaps for up to `max_hold`. Allocates all storage now.
+    /// octets each, holding gaps for up to `max_hold`. Allocates the slot table now and each
+    /// slot's payload storage on the slot's first packet, sized to it and reused from then on:
+    /// a G.711 call holds ~11 KiB of payloads, not `capacity × max_payload`, and a call that
+    /// receives nothing holds none.
     #[must_use]
     pub fn new(capacity: usize, max_payload: usize, max_hold: Duration, epoch: Instant) -> Self {
         let cap = capacity.max(2).next_power_of_two();
-        // Built one by one: cloning a Vec does not keep its capacity.
         let slots = (0..cap)
             .map(|_| Slot {
                 occupied: false,
@@ -124,7 +126,7 @@ impl JitterBuffer {
                 payload_type: 0,
                 marker: false,
                 arrival: epoch,
-                data: Vec::with_capacity(max_payload),
+                data: Vec::new(),
             })
             .collect();
         JitterBuffer {
