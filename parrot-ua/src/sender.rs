@@ -26,6 +26,9 @@ const IN_FLIGHT: usize = 64;
 /// rest of a busy millisecond.
 const HANDOFF: usize = 32;
 
+/// Attach entries a batch without packets may hold before it is handed over anyway.
+const MAX_CONTROL: usize = 64;
+
 /// Packets one batch may hold before they are dropped (the sending thread has fallen that
 /// far behind: a full socket buffer would drop them too).
 const MAX_BATCH: usize = 16_384;
@@ -40,6 +43,8 @@ pub struct MediaSender {
 /// One sending thread and the batch being filled for it.
 struct Lane {
     batch: Batch,
+    /// The batch holds a detach.
+    urgent: bool,
     tx: Option<SyncSender<Batch>>,
     free: Receiver<Batch>,
     thread: Option<JoinHandle<()>>,
@@ -94,7 +99,10 @@ impl MediaSender {
 
     /// Lets go of the sockets attached on `port` (after sending what was pushed for them).
     pub fn detach(&mut self, port: u16) {
-        self.lane(port).batch.entries.push(Entry::Detach { port });
+        let lane = self.lane(port);
+        lane.batch.entries.push(Entry::Detach { port });
+        // Handed over at this flush: the sockets close, and the port can be bound again.
+        lane.urgent = true;
     }
 
     /// Queues `data` for `dst` from the RTP socket attached on `port` (the RTCP one when
@@ -121,14 +129,14 @@ impl MediaSender {
             end: batch.data.len(),
         });
         if batch.packets % HANDOFF == 0 {
-            self.lane(port).flush();
+            self.lane(port).flush(false);
         }
     }
 
     /// Hands what was pushed to the sending threads.
     pub fn flush(&mut self) {
         for lane in &mut self.lanes {
-            lane.flush();
+            lane.flush(false);
         }
     }
 
@@ -201,24 +209,31 @@ impl Lane {
             .spawn(move || send_batches(rx, free_tx))?;
         Ok(Lane {
             batch: Batch::default(),
+            urgent: false,
             tx: Some(tx),
             free,
             thread: Some(thread),
         })
     }
 
-    fn flush(&mut self) {
-        if self.batch.entries.is_empty() {
+    /// Hands the batch over when it holds packets or a detach (attaching alone rides along
+    /// with the next packets, so calls set up on parked sockets cost the thread no wake-up),
+    /// or when `force`d.
+    fn flush(&mut self, force: bool) {
+        let pending = self.batch.entries.len();
+        let wanted = force || self.urgent || self.batch.packets > 0 || pending >= MAX_CONTROL;
+        if pending == 0 || !wanted {
             return;
         }
         let Some(tx) = &self.tx else { return };
         let next = self.free.try_recv().unwrap_or_default();
         let batch = std::mem::replace(&mut self.batch, next);
-        if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
-            tx.try_send(batch)
-        {
+        match tx.try_send(batch) {
+            Ok(()) => self.urgent = false,
             // The thread is behind: keep filling this batch (bounded by `MAX_BATCH`).
-            self.batch = batch;
+            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                self.batch = batch
+            }
         }
     }
 }
@@ -226,7 +241,7 @@ impl Lane {
 impl Drop for Lane {
     /// Sends what was queued, then stops the thread.
     fn drop(&mut self) {
-        self.flush();
+        self.flush(true);
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -334,6 +349,30 @@ mod tests {
         assert!(rx.recv(&mut buf).is_err(), "sent after detach");
         assert_eq!(Arc::strong_count(&rtp), 1);
         assert_eq!(Arc::strong_count(&rtcp), 1);
+    }
+
+    #[test]
+    fn a_detach_alone_is_handed_over_and_closes_the_sockets() {
+        let [rtp, rtcp] = pair();
+        let mut s = MediaSender::new("test-sender", 1).unwrap();
+        s.attach(6000, &rtp, &rtcp);
+        s.flush();
+        // An attach alone waits for packets to ride along with.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            Arc::strong_count(&rtp),
+            2,
+            "the attach is still queued here"
+        );
+        s.detach(6000);
+        s.flush();
+        for _ in 0..100 {
+            if Arc::strong_count(&rtp) == 1 && Arc::strong_count(&rtcp) == 1 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the sending thread still holds the detached sockets");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 # Prints markdown table rows for BENCHMARKS.md. Not part of test-all (takes minutes).
 # usage: scripts/load/signalling.sh
 # Env: PARROT_RATES("50 100 150 200 300 400 600 800 1200") SIPP_RATES("500 1000 2000 4000 8000") SECS(60)
-#      TARGETS("parrot sipp") RTP_PORTS(4000: size of parrot's --rtp-ports range; each call holds a pair) PARROT
+#      TARGETS("parrot sipp") RTP_PORTS(4000: size of parrot's --rtp-ports range; each call holds a pair) PARROT, SERVE_ARGS (more
+#      parrot serve arguments)
 set -u
 . "$(dirname "$0")/../interop/lib.sh"
 PARROT_RATES=${PARROT_RATES:-50 100 150 200 300 400 600 800 1200}; SIPP_RATES=${SIPP_RATES:-500 1000 2000 4000 8000}
@@ -26,7 +27,7 @@ for target in $TARGETS; do
   for rate in $rates; do
     tag="$target.$rate"
     if [ "$target" = parrot ]; then
-      serve_start "serve.$rate.log" --rtp-ports "$RTP"; TPID=$SERVE_PID; port=$SERVE_PORT
+      serve_start "serve.$rate.log" --rtp-ports "$RTP" ${SERVE_ARGS:-}; TPID=$SERVE_PID; port=$SERVE_PORT
     else
       port=$TPORT; sipp_uas_start "uas.$rate.out" "$port" -mi 127.0.0.1 -mp "${TMP%-*}" -buff_size $BUF; TPID=$SIPP_UAS_PID
     fi
