@@ -8,7 +8,7 @@
 # Prints markdown table rows for BENCHMARKS.md. Not part of test-all.
 # usage: scripts/load/media.sh    Env: NS("10 50 100 200") WINDOW(15) capture seconds, RAMP(200) calls/s while
 # setting up, HOLD (seconds per call; default: the ramp + WINDOW + 10), PARROT, SERVE_ARGS (more parrot serve
-# arguments, e.g. "--media-threads 0"), RT (run parrot's threads at this SCHED_FIFO priority, as media servers
+# arguments, e.g. "--media-threads 0"), KEEP (keep the captures), RT (run parrot's threads at this SCHED_FIFO priority, as media servers
 # are run in production: FreeSWITCH -rp, Asterisk -p)
 set -u
 . "$(dirname "$0")/../interop/lib.sh"
@@ -38,6 +38,7 @@ for n in $NS; do
   tshark -r "rtp.$n.pcap" -n -d "udp.port==$RTP,rtp" -Y rtp -T fields -e frame.time_epoch -e rtp.ssrc -e rtp.timestamp -e rtp.p_type \
     > "rtp.$n.tsv" 2>/dev/null
   res=$(python3 "$INTEROP_DIR/rtpcheck.py" timing "rtp.$n.tsv" --skip 1)
+  [ -n "${KEEP:-}" ] || rm -f "rtp.$n.pcap" "rtp.$n.tsv"   # ~300 MB each at 2,000 calls
   log "N=$n: $res; sipp $(sipp_summary "uac.$n.out")"
   cpu=$(python3 -c "print(f'{100*($c1-$c0)/$HZ/($t1-$t0):.0f}')")
   set -- $res
