@@ -1348,20 +1348,10 @@ impl<H: MediaHandler> MediaSession<H> {
             self.marker_next = true;
             return None;
         }
-        let ts = self
-            .ts_base
-            .wrapping_add((index as u32).wrapping_mul(spf_ticks));
-        let s = self.sender.as_mut()?;
-        let h = RtpHeader {
-            marker: self.marker_next,
-            payload_type: s.pt,
-            sequence_number: self.seq,
-            timestamp: ts,
-            ssrc: self.ssrc,
-            csrc: &[],
-            extension: None,
-        };
+        let h = self.audio_header(index, spf_ticks)?;
+        let ts = h.timestamp;
         let hl = h.write(buf).ok()?;
+        let s = self.sender.as_mut()?;
         let pl = s.imp.encode(&self.frame, &mut buf[hl..])?;
         let rate = s.imp.sample_rate();
         self.marker_next = false;
@@ -1386,6 +1376,22 @@ impl<H: MediaHandler> MediaSession<H> {
         Some(hl + pl)
     }
 
+    /// The RTP header of audio packet `index` (RFC 3550 §5.1: the timestamp counts the
+    /// samples before it, `spf_ticks` per packet).
+    fn audio_header(&self, index: u64, spf_ticks: u32) -> Option<RtpHeader<'static>> {
+        Some(RtpHeader {
+            marker: self.marker_next,
+            payload_type: self.sender.as_ref()?.pt,
+            sequence_number: self.seq,
+            timestamp: self
+                .ts_base
+                .wrapping_add((index as u32).wrapping_mul(spf_ticks)),
+            ssrc: self.ssrc,
+            csrc: &[],
+            extension: None,
+        })
+    }
+
     /// The common case of [`MediaSession::write_media`], without the frame copy: a whole
     /// frame from the middle of the playing file, encoded straight from the file's samples
     /// (which every call playing the same prompt shares). `None`: take the general path (the
@@ -1400,27 +1406,19 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.paused || self.config.record == RecordMode::Both {
             return None;
         }
-        let item = self.queue.front_mut().filter(|i| i.started)?;
+        let item = self.queue.front().filter(|i| i.started)?;
+        let pos = item.pos;
         let samples = item.samples.as_ref()?;
-        let frame = samples.get(item.pos..item.pos + spf)?;
-        if item.pos + spf >= samples.len() {
+        if pos + spf >= samples.len() {
             return None;
         }
-        let s = self.sender.as_mut()?;
-        let h = RtpHeader {
-            marker: self.marker_next,
-            payload_type: s.pt,
-            sequence_number: self.seq,
-            timestamp: self
-                .ts_base
-                .wrapping_add((index as u32).wrapping_mul(spf_ticks)),
-            ssrc: self.ssrc,
-            csrc: &[],
-            extension: None,
-        };
-        let hl = h.write(buf).ok()?;
-        let pl = s.imp.encode(frame, &mut buf[hl..])?;
-        item.pos += spf;
+        let hl = self.audio_header(index, spf_ticks)?.write(buf).ok()?;
+        let (queue, sender) = (&self.queue, self.sender.as_mut()?);
+        let frame = queue.front()?.samples.as_ref()?.get(pos..pos + spf)?;
+        let pl = sender.imp.encode(frame, &mut buf[hl..])?;
+        if let Some(item) = self.queue.front_mut() {
+            item.pos += spf;
+        }
         self.marker_next = false;
         self.count_sent(pl);
         Some(hl + pl)

@@ -117,6 +117,20 @@ fn tone_wav(ms: u32) -> Vec<u8> {
     encode_wav_pcm16(48000, 2, &v).unwrap()
 }
 
+/// A call answered (our [`OFFER`]) that plays `path` in a loop.
+fn answered_playing_looped(path: &str) -> (MediaSession<Script>, Instant) {
+    let opts = PlayOptions {
+        repeat: 1,
+        looped: true,
+    };
+    let (mut s, t0) = uas(Script {
+        on_start: vec![MediaAction::play_with(path, opts)],
+        ..Default::default()
+    });
+    s.process_offer(t0, OFFER).unwrap();
+    (s, t0)
+}
+
 struct Sent {
     ts: u32,
     seq: u16,
@@ -299,15 +313,7 @@ fn repeat_plays_n_times_and_completes_once() {
 
 #[test]
 fn loop_plays_until_stop() {
-    let opts = PlayOptions {
-        repeat: 1,
-        looped: true,
-    };
-    let (mut s, t0) = uas(Script {
-        on_start: vec![MediaAction::play_with("moh.wav", opts)],
-        ..Default::default()
-    });
-    s.process_offer(t0, OFFER).unwrap();
+    let (mut s, t0) = answered_playing_looped("moh.wav");
     let mut events = Vec::new();
     let sent = run(&mut s, t0, t0 + Duration::from_millis(1000), &mut events);
     assert!(sent.iter().filter(|p| p.loud).count() >= 49);
@@ -330,15 +336,7 @@ fn loop_plays_until_stop() {
 
 #[test]
 fn a_looped_file_is_sent_sample_for_sample_across_frames_and_loops() {
-    let opts = PlayOptions {
-        repeat: 1,
-        looped: true,
-    };
-    let (mut s, t0) = uas(Script {
-        on_start: vec![MediaAction::play_with("moh.wav", opts)],
-        ..Default::default()
-    });
-    s.process_offer(t0, OFFER).unwrap();
+    let (mut s, t0) = answered_playing_looped("moh.wav");
     let mut events = Vec::new();
     // 100 ms of tone (five frames; the last one ends the file and goes the general way),
     // played three times over.

@@ -182,10 +182,11 @@ pub struct Driver {
     /// The sans-IO user agent.
     pub ua: UserAgent,
     ports: PortPool,
-    port_of: crate::CallMap<u16>,
-    /// Ports whose sockets the adapter keeps open for reuse ([`Io::park_media`]), oldest
-    /// first, with when they were parked.
-    parked: std::collections::VecDeque<(u16, Instant)>,
+    /// Each call's open socket pair.
+    port_of: crate::CallMap<Pair>,
+    /// Socket pairs the adapter keeps open for reuse ([`Io::park_media`]), oldest first,
+    /// with when they were parked.
+    parked: std::collections::VecDeque<(Pair, Instant)>,
     subscribers: HashMap<u64, Sender<CallEvent>>,
     events: Sender<CallEvent>,
     options: HashMap<u64, Sender<Result<crate::OptionsReply, String>>>,
@@ -204,8 +205,14 @@ pub struct Driver {
     failed_conns: Vec<ConnectionId>,
     /// Sends media on threads of their own ([`AgentConfig::media_threads`]).
     sender: Option<MediaSender>,
-    /// Calls whose sockets are attached to `sender`, by RTP port.
-    threaded: crate::CallMap<u16>,
+}
+
+/// An open RTP/RTCP socket pair, by its RTP port.
+#[derive(Clone, Copy)]
+struct Pair {
+    port: u16,
+    /// Attached to the [`MediaSender`] (from when it was bound until it is closed).
+    threaded: bool,
 }
 
 impl Driver {
@@ -266,7 +273,6 @@ impl Driver {
             out_conns: Vec::new(),
             failed_conns: Vec::new(),
             sender,
-            threaded: crate::CallMap::default(),
         })
     }
 
@@ -570,9 +576,9 @@ impl Driver {
                         len,
                     } => {
                         let data = &self.buf[..len];
-                        match (&mut self.sender, self.threaded.get(&call)) {
-                            (Some(sender), Some(&port)) if inline == 0 => {
-                                sender.push(port, rtcp, dst, data)
+                        match (&mut self.sender, self.port_of.get(&call)) {
+                            (Some(sender), Some(p)) if p.threaded && inline == 0 => {
+                                sender.push(p.port, rtcp, dst, data)
                             }
                             _ => {
                                 inline = inline.saturating_sub(1);
@@ -606,43 +612,52 @@ impl Driver {
         io: &mut dyn Io,
         call: u64,
         quarantine: std::time::Duration,
-    ) -> Option<u16> {
-        while let Some(&(port, at)) = self.parked.front() {
+    ) -> Option<Pair> {
+        while let Some(&(pair, at)) = self.parked.front() {
             if now.saturating_duration_since(at) < quarantine {
                 return None;
             }
             self.parked.pop_front();
-            if io.reuse_media(port, call) {
-                return Some(port);
+            if io.reuse_media(pair.port, call) {
+                return Some(pair);
             }
-            io.close_parked(port);
-            self.media_closed(port);
+            io.close_parked(pair.port);
+            self.media_closed(pair);
         }
         None
     }
 
-    /// `call`'s sockets are open on `port` (freshly bound or reused): the sending threads get
-    /// them, and the agent goes on with the call.
-    fn media_opened(&mut self, now: Instant, io: &mut dyn Io, call: u64, port: u16) {
-        self.port_of.insert(call, port);
+    /// `call`'s sockets were just bound on `port`: the sending threads get them (they keep
+    /// them while parked, until they are closed).
+    fn media_bound(&mut self, io: &mut dyn Io, call: u64, port: u16) -> Pair {
+        let mut pair = Pair {
+            port,
+            threaded: false,
+        };
         if let Some(sender) = &mut self.sender {
             if let (Some(rtp), Some(rtcp)) =
                 (io.media_socket(call, false), io.media_socket(call, true))
             {
                 sender.attach(port, rtp, rtcp);
-                self.threaded.insert(call, port);
+                pair.threaded = true;
             }
         }
-        self.ua.media_ready(now, call, port);
+        pair
     }
 
-    /// The sockets on `port` are closed: the sending threads let go of theirs and the port
+    /// `call`'s sockets are open (freshly bound or reused): the agent goes on with the call.
+    fn media_opened(&mut self, now: Instant, call: u64, pair: Pair) {
+        self.port_of.insert(call, pair);
+        self.ua.media_ready(now, call, pair.port);
+    }
+
+    /// The sockets of `pair` are closed: the sending threads let go of theirs and the port
     /// is free again.
-    fn media_closed(&mut self, port: u16) {
-        if let Some(sender) = &mut self.sender {
-            sender.detach(port);
+    fn media_closed(&mut self, pair: Pair) {
+        if let (Some(sender), true) = (&mut self.sender, pair.threaded) {
+            sender.detach(pair.port);
         }
-        self.ports.release(port);
+        self.ports.release(pair.port);
     }
 
     fn on_event(&mut self, now: Instant, io: &mut dyn Io, e: UaEvent) {
@@ -658,15 +673,15 @@ impl Driver {
                 let _ = self.events.try_send(ev);
             }
             UaEvent::OpenMedia { call } => {
-                if let Some(port) = self.reuse_parked(now, io, call, PARK_QUARANTINE) {
-                    self.media_opened(now, io, call, port);
+                if let Some(pair) = self.reuse_parked(now, io, call, PARK_QUARANTINE) {
+                    self.media_opened(now, call, pair);
                     return;
                 }
                 let ip = self.ua.advertised_ip();
                 let bound = self.ports.bind(ip).and_then(|pair| {
                     let port = pair.port;
                     match io.open_media(call, pair) {
-                        Ok(()) => Ok(port),
+                        Ok(()) => Ok(self.media_bound(io, call, port)),
                         Err(e) => {
                             self.ports.release(port);
                             Err(e)
@@ -679,24 +694,21 @@ impl Driver {
                         .ok_or(e)
                 });
                 match bound {
-                    Ok(port) => self.media_opened(now, io, call, port),
+                    Ok(pair) => self.media_opened(now, call, pair),
                     Err(e) => self.ua.media_failed(now, call, &e.to_string()),
                 }
             }
-            UaEvent::CloseMedia { call } => {
-                self.threaded.remove(&call);
-                match self.port_of.remove(&call) {
-                    // Parked sockets stay attached to the sending threads, for the next call.
-                    Some(port) if self.parked.len() < MAX_PARKED && io.park_media(call, port) => {
-                        self.parked.push_back((port, now));
-                    }
-                    Some(port) => {
-                        io.close_media(call);
-                        self.media_closed(port);
-                    }
-                    None => io.close_media(call),
+            UaEvent::CloseMedia { call } => match self.port_of.remove(&call) {
+                // Parked sockets stay attached to the sending threads, for the next call.
+                Some(pair) if self.parked.len() < MAX_PARKED && io.park_media(call, pair.port) => {
+                    self.parked.push_back((pair, now));
                 }
-            }
+                Some(pair) => {
+                    io.close_media(call);
+                    self.media_closed(pair);
+                }
+                None => io.close_media(call),
+            },
             UaEvent::ReadFile { call, path } => {
                 let r = std::fs::read(&path).map_err(|e| e.to_string());
                 self.ua.file_read(now, call, &path, r);
