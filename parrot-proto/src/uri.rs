@@ -61,6 +61,27 @@ pub enum Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
+        // `sip:` and `sips:` are recognised without the general scheme walk; the common URI
+        // shapes then go through one byte scan ([`SipUri::parse_rest_fast`]).
+        let b = s.as_bytes();
+        if b.len() > 4 && b[0] | 0x20 == b's' && b[1] | 0x20 == b'i' && b[2] | 0x20 == b'p' {
+            let (secure, at) = match b[3] {
+                b':' => (false, 4),
+                c if c | 0x20 == b's' && b[4] == b':' => (true, 5),
+                _ => return Self::parse_general(s),
+            };
+            let rest = s.get(at..).unwrap_or_default();
+            if let Some(u) = SipUri::parse_rest_fast(s, secure, rest) {
+                return Ok(Uri::Sip(u));
+            }
+            return SipUri::parse_rest(s, secure, rest).map(Uri::Sip);
+        }
+        Self::parse_general(s)
+    }
+
+    /// [`Uri::parse`] without the `sip:` fast path: the grammar as written in RFC 3261 §25.1
+    /// and RFC 3986, one part at a time.
+    fn parse_general(s: &'a str) -> Result<Uri<'a>, UriError> {
         let (scheme, rest) = crate::text::split_byte(s, b':').ok_or(UriError::BadScheme)?;
         if !valid_scheme(scheme) {
             return Err(UriError::BadScheme);
@@ -276,6 +297,98 @@ pub(crate) fn valid_ipv6ish(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
+/// What [`scan_hostport`] found: an IPv4 address, or a domain name ending at `end`.
+pub(crate) struct HostPortScan {
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    pub(crate) host_end: usize,
+    pub(crate) port: Option<u16>,
+    pub(crate) end: usize,
+}
+
+impl HostPortScan {
+    /// The host, `s` being the text the scan ran over.
+    #[inline]
+    pub(crate) fn host<'a>(&self, s: &'a str, h: usize) -> Option<Host<'a>> {
+        match self.ipv4 {
+            Some(a) => Some(Host::Ipv4(a)),
+            None => Some(Host::Domain(s.get(h..self.host_end)?)),
+        }
+    }
+}
+
+/// One pass over `host[:port]` starting at `b[h]`, for an IPv4 address or a domain name
+/// (RFC 3261 §25.1 `hostport`): returns the host, the port and the index of the first byte
+/// after them. `None` for an IPv6 reference, a malformed host or port, or a port with more than
+/// five digits: [`split_hostport`] then decides, so whatever this accepts it accepts alike.
+#[inline]
+pub(crate) fn scan_hostport(b: &[u8], h: usize) -> Option<HostPortScan> {
+    let n = b.len();
+    let mut j = h;
+    // Dotted quad first: four groups of one to three digits.
+    let mut octets = [0u8; 4];
+    let mut k = 0;
+    let mut v: u16 = 0;
+    let mut digits = 0;
+    while j < n {
+        let c = b[j];
+        if c.is_ascii_digit() && digits < 3 {
+            v = v * 10 + u16::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' && digits > 0 && k < 3 {
+            octets[k] = u8::try_from(v).ok()?;
+            k += 1;
+            v = 0;
+            digits = 0;
+        } else {
+            break;
+        }
+        j += 1;
+    }
+    let host = if k == 3 && digits > 0 && (j == n || HOST_CLASS[b[j] as usize] == 0) {
+        octets[3] = u8::try_from(v).ok()?;
+        Some(Ipv4Addr::from(octets))
+    } else {
+        // A domain name: host bytes with at least one that is not a digit or a dot (all-numeric
+        // text that is no dotted quad is refused by `Host::parse`).
+        let mut seen = 0u8;
+        j = h;
+        while j < n {
+            let c = HOST_CLASS[b[j] as usize];
+            if c == 0 {
+                break;
+            }
+            seen |= c;
+            j += 1;
+        }
+        if seen & 2 == 0 || b[h] == b'.' || b[h] == b'-' {
+            return None;
+        }
+        None
+    };
+    let host_end = j;
+    let port = if j < n && b[j] == b':' {
+        j += 1;
+        let start = j;
+        let mut p: u32 = 0;
+        while j < n && b[j].is_ascii_digit() && j - start < 5 {
+            p = p * 10 + u32::from(b[j] - b'0');
+            j += 1;
+        }
+        if j == start || (j < n && b[j].is_ascii_digit()) {
+            return None;
+        }
+        Some(u16::try_from(p).ok()?)
+    } else {
+        None
+    };
+    Some(HostPortScan {
+        ipv4: host,
+        host_end,
+        port,
+        end: j,
+    })
+}
+
 /// Splits `host[:port]`, with bracketed IPv6 references (RFC 5118 §4.3, §4.4).
 pub(crate) fn split_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), UriError> {
     let (host, port) = if s.starts_with('[') {
@@ -328,6 +441,8 @@ const fn unreserved_or_escape(b: u8) -> bool {
 const USER: u8 = 1;
 const PARAM: u8 = 2;
 const HEADER: u8 = 4;
+/// The password: user bytes other than ';', '?' and '/'.
+const PASSWORD: u8 = 8;
 
 /// One table lookup per byte for the three URI character classes below.
 const fn uri_class() -> [u8; 256] {
@@ -345,6 +460,9 @@ const fn uri_class() -> [u8; 256] {
         }
         if base || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
             c |= HEADER;
+        }
+        if c & USER != 0 && !matches!(b, b';' | b'?' | b'/') {
+            c |= PASSWORD;
         }
         t[i] = c;
         i += 1;
@@ -379,6 +497,100 @@ impl<'a> SipUri<'a> {
             Uri::Sip(u) => Ok(u),
             _ => Err(UriError::BadScheme),
         }
+    }
+
+    /// One pass over the common shapes of a SIP URI (RFC 3261 §19.1.1): `[user[:password]@]`
+    /// an IPv4 address or a domain name, an optional port and `;params`. Anything else (IPv6
+    /// references, `?headers`, any byte the grammar refuses) gives `None` and is left to
+    /// [`SipUri::parse_rest`], which decides and names the error; whenever this returns a URI,
+    /// it is the one `parse_rest` returns.
+    fn parse_rest_fast(raw: &'a str, secure: bool, rest: &'a str) -> Option<SipUri<'a>> {
+        let b = rest.as_bytes();
+        let n = b.len();
+        // userinfo: user bytes up to '@' or ':'; the password up to '@'.
+        let mut i = 0;
+        while i < n && URI_CLASS[b[i] as usize] & USER != 0 {
+            i += 1;
+        }
+        let (mut user, mut password, mut h) = (None, None, 0);
+        if i < n && b[i] == b'@' {
+            if i == 0 {
+                return None;
+            }
+            user = Some(rest.get(..i)?);
+            h = i + 1;
+        } else {
+            if i < n && b[i] == b':' {
+                let u_end = i;
+                i += 1;
+                while i < n && URI_CLASS[b[i] as usize] & PASSWORD != 0 {
+                    i += 1;
+                }
+                if i < n && b[i] == b'@' {
+                    if u_end == 0 {
+                        return None;
+                    }
+                    user = Some(rest.get(..u_end)?);
+                    password = Some(rest.get(u_end + 1..i)?);
+                    h = i + 1;
+                }
+            }
+            // No userinfo, unless an '@' further on makes the bytes before it a bad one.
+            if h == 0 && i < n && memchr::memchr(b'@', &b[i..]).is_some() {
+                return None;
+            }
+        }
+        let hp = scan_hostport(b, h)?;
+        let (port, j) = (hp.port, hp.end);
+        let host_raw = rest.get(h..j)?;
+        let host = hp.host(rest, h)?;
+        let params = if j < n {
+            if b[j] != b';' {
+                return None;
+            }
+            // `name[=value]` of paramchars, separated by ';'; '?headers' go the long way.
+            let mut k = j + 1;
+            loop {
+                let start = k;
+                while k < n && URI_CLASS[b[k] as usize] & PARAM != 0 {
+                    k += 1;
+                }
+                if k == start {
+                    return None;
+                }
+                if k < n && b[k] == b'=' {
+                    k += 1;
+                    let v = k;
+                    while k < n && URI_CLASS[b[k] as usize] & PARAM != 0 {
+                        k += 1;
+                    }
+                    if k == v {
+                        return None;
+                    }
+                }
+                if k == n {
+                    break;
+                }
+                if b[k] != b';' {
+                    return None;
+                }
+                k += 1;
+            }
+            rest.get(j + 1..)?
+        } else {
+            ""
+        };
+        Some(SipUri {
+            raw,
+            secure,
+            user,
+            password,
+            host,
+            host_raw,
+            port,
+            params: Params::new(params),
+            headers: None,
+        })
     }
 
     fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<SipUri<'a>, UriError> {
@@ -741,6 +953,110 @@ mod tests {
     fn other_schemes_stay_opaque() {
         let u = Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent").unwrap();
         assert!(matches!(u, Uri::Absolute(a) if a.scheme() == "nobodyKnowsThisScheme"));
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces that meet at every boundary the grammar cares about.
+    const PIECES: &[&str] = &[
+        "alice",
+        "a%41",
+        "%",
+        "@",
+        ":",
+        "pw",
+        "127.0.0.1",
+        "10.0.0",
+        "1.2.3.4.5",
+        "256",
+        "0",
+        "01",
+        "example.com",
+        "EXAMPLE",
+        "-x",
+        ".",
+        "_",
+        "[",
+        "]",
+        "2001:db8::1",
+        ";",
+        "transport=udp",
+        "lr",
+        "=",
+        "?",
+        "&",
+        "h=v",
+        "5060",
+        "65535",
+        "65536",
+        "000005060",
+        "99999",
+        " ",
+        "<",
+        "/",
+        ",",
+        "$",
+        "+",
+        "é",
+        "\t",
+        "Transport=TCP",
+        "maddr=[::1]",
+    ];
+
+    fn uri_text() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec!["sip:", "SIP:", "sips:", "SiPs:", "sip", "tel:"]);
+        let pieces = prop::collection::vec(prop::sample::select(PIECES), 0..10);
+        (scheme, pieces).prop_map(|(s, p)| format!("{s}{}", p.concat()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The one-pass scanner never disagrees with the grammar read part by part: same URI
+        /// when both accept, and when the scanner declines the general parser decides.
+        #[test]
+        fn sip_uri_scan_agrees_with_part_by_part_grammar(s in uri_text()) {
+            prop_assert_eq!(Uri::parse(&s), Uri::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn sip_uri_scan_handles_common_and_edge_shapes() {
+        for s in [
+            "sip:alice@127.0.0.1:5060;transport=udp",
+            "sip:alice:secret@example.com;lr",
+            "sip:127.0.0.1",
+            "sip:example.com:5060",
+            "sips:a%20b@host;maddr=10.0.0.1;ttl=1",
+            "sip:user;x=y?z@host",
+            "sip:1.2.3.4a",
+            "sip:01.2.3.4",
+            "sip:1.2.3.256",
+            "sip:host:65536",
+            "sip:host:0005060",
+            "sip:host;lr=",
+            "sip:host;=x",
+            "sip:host;;lr",
+            "sip:[::1]:5060",
+            "sip:host?subject=x",
+            "sip::pw@host",
+            "sip:@host",
+            "sip:a@b@c",
+            "sip:host:",
+            "sip:-host",
+            "sip:123",
+        ] {
+            assert_eq!(Uri::parse(s), Uri::parse_general(s), "{s}");
+        }
+        let u = SipUri::parse("sip:alice@127.0.0.1:5060;transport=udp").unwrap();
+        assert_eq!(u.host(), Host::Ipv4(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(u.port(), Some(5060));
+        assert_eq!(u.host_port(), "127.0.0.1:5060");
+        assert_eq!(u.transport(), Some("udp"));
     }
 }
 

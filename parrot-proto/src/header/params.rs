@@ -50,6 +50,46 @@ impl<'a> Param<'a> {
     }
 }
 
+/// The bytes that end a parameter's name: `;`, `=`, and the openers of quoted strings and
+/// bracketed URIs, inside which a `;` does not separate.
+static PARAM_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b';' as usize] = true;
+    t[b'=' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t
+};
+
+/// The index of the `;` that ends the parameter containing `b[from]` (or `b.len()`), skipping
+/// quoted strings (with `quoted-pair`s) and `<...>` as [`Splitter`] does.
+fn segment_end(b: &[u8], from: usize) -> usize {
+    let n = b.len();
+    let mut i = from;
+    while i < n {
+        match b[i] {
+            b';' => return i,
+            b'"' => {
+                i += 1;
+                while i < n {
+                    match b[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'<' => match memchr::memchr(b'>', &b[i..]) {
+                Some(gt) => i += gt + 1,
+                None => return n,
+            },
+            _ => i += 1,
+        }
+    }
+    n
+}
+
 impl<'a> Params<'a> {
     /// Wraps the raw text after the first `;` (empty for no parameters).
     pub fn new(raw: &'a str) -> Self {
@@ -85,7 +125,50 @@ impl<'a> Params<'a> {
     }
 
     /// Looks a parameter up: `None` if absent, `Some(None)` if present without a value.
+    ///
+    /// One forward scan: each parameter's name is compared where it ends, and a parameter that
+    /// does not match is skipped to the next `;` outside quotes and angle brackets.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        let s = self.raw;
+        let b = s.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        loop {
+            let start = i;
+            while i < n && !PARAM_STOP[b[i] as usize] {
+                i += 1;
+            }
+            if i < n && (b[i] == b'"' || b[i] == b'<') {
+                // Quotes or brackets before any '=': the general rule below.
+                let end = segment_end(b, start);
+                let seg = s.get(start..end)?;
+                let (n_, v) = match crate::text::split_byte(seg, b'=') {
+                    Some((n_, v)) => (n_, Some(v)),
+                    None => (seg, None),
+                };
+                if trim_lws(n_).eq_ignore_ascii_case(name) {
+                    return Some(v.map(trim_lws));
+                }
+                i = end;
+            } else if i < n && b[i] == b'=' {
+                let end = segment_end(b, i + 1);
+                if trim_lws(s.get(start..i)?).eq_ignore_ascii_case(name) {
+                    return Some(Some(trim_lws(s.get(i + 1..end)?)));
+                }
+                i = end;
+            } else if trim_lws(s.get(start..i)?).eq_ignore_ascii_case(name) {
+                return Some(None);
+            }
+            if i >= n {
+                return None;
+            }
+            i += 1; // the ';'
+        }
+    }
+
+    /// [`Params::get`] as the split-then-compare rule it implements (kept to check the scan).
+    #[cfg(test)]
+    fn get_by_splitting(&self, name: &str) -> Option<Option<&'a str>> {
         for p in Splitter::new(self.raw, b';') {
             let (n, v) = match crate::text::split_byte(p, b'=') {
                 Some((n, v)) => (n, Some(v)),
@@ -115,5 +198,62 @@ impl<'a> Params<'a> {
             return true;
         }
         self.iter().all(|p| p.is_valid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "branch",
+        "BRANCH",
+        "=",
+        ";",
+        " ",
+        "\t",
+        "\r\n ",
+        "z9hG4bK1",
+        "rport",
+        "tag",
+        "\"",
+        "\\",
+        "\"a;b\"",
+        "<",
+        ">",
+        "<sip:x;lr>",
+        "lr",
+        "received=1.2.3.4",
+        "x",
+        "=\"q=1\"",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The forward scan finds what splitting at every `;` and then at the first `=` finds,
+        /// names compared case-insensitively, quotes and brackets respected.
+        #[test]
+        fn lookup_scan_agrees_with_splitting(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..12),
+            name in prop::sample::select(vec!["branch", "rport", "tag", "lr", "x", "received"]),
+        ) {
+            let raw = p.concat();
+            let params = Params::new(&raw);
+            prop_assert_eq!(params.get(name), params.get_by_splitting(name));
+        }
+    }
+
+    #[test]
+    fn lookup_handles_flags_case_quotes_and_white_space() {
+        let p = Params::new("branch=z9hG4bKx;RPort;tag = \"a;b\" ;lr");
+        assert_eq!(p.get("branch"), Some(Some("z9hG4bKx")));
+        assert_eq!(p.get("rport"), Some(None));
+        assert_eq!(p.get("TAG"), Some(Some("\"a;b\"")));
+        assert_eq!(p.get("lr"), Some(None));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(Params::new("").get("x"), None);
+        assert_eq!(Params::new("x=<sip:a;b=c>;b=d").get("b"), Some(Some("d")));
     }
 }

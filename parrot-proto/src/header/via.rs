@@ -2,7 +2,7 @@
 
 use super::params::Params;
 use crate::text::{is_token, trim_lws};
-use crate::uri::{split_hostport, valid_ipv6ish, Host};
+use crate::uri::{scan_hostport, split_hostport, valid_ipv6ish, Host};
 use std::fmt;
 
 /// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
@@ -98,6 +98,49 @@ impl<'a> Via<'a> {
     /// Parses one Via value. Linear white space (folding included) is allowed around the `/`
     /// of sent-protocol, before sent-by and around `;` and `=` (RFC 4475 `wsinv`).
     pub fn parse(s: &'a str) -> Result<Via<'a>, ViaError> {
+        if let Some(v) = Self::parse_fast(s) {
+            return Ok(v);
+        }
+        Self::parse_general(s)
+    }
+
+    /// One pass over the common shape `SIP/2.0/TRANSPORT SP host[:port][;params]` with no other
+    /// white space and no IPv6 reference. `None` for anything else, which
+    /// [`Via::parse_general`] then decides: whatever this accepts, that accepts alike.
+    fn parse_fast(s: &'a str) -> Option<Via<'a>> {
+        let b = s.as_bytes();
+        let n = b.len();
+        if n < 10 || b.get(..8)? != b"SIP/2.0/" || matches!(b[n - 1], b' ' | b'\t' | b'\r' | b'\n')
+        {
+            return None;
+        }
+        let mut i = 8;
+        while i < n && crate::text::is_token_byte(b[i]) {
+            i += 1;
+        }
+        if i == 8 || i >= n || b[i] != b' ' {
+            return None;
+        }
+        let transport = Transport::from_token(s.get(8..i)?);
+        let h = i + 1;
+        let hp = scan_hostport(b, h)?;
+        let params = match b.get(hp.end) {
+            None => "",
+            Some(b';') => s.get(hp.end + 1..)?,
+            Some(_) => return None,
+        };
+        Some(Via {
+            protocol: s.get(..3)?,
+            version: s.get(4..7)?,
+            transport,
+            host: hp.host(s, h)?,
+            port: hp.port,
+            params: Params::new(params),
+        })
+    }
+
+    /// [`Via::parse`] part by part, white space allowed wherever RFC 3261 §25.1 allows it.
+    fn parse_general(s: &'a str) -> Result<Via<'a>, ViaError> {
         let s = trim_lws(s);
         let (protocol, rest) = crate::text::split_byte(s, b'/').ok_or(ViaError)?;
         let (version, rest) = crate::text::split_byte(rest, b'/').ok_or(ViaError)?;
@@ -210,5 +253,84 @@ impl<'a> Via<'a> {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "SIP/2.0/",
+        "SIP",
+        "/",
+        "2.0",
+        "UDP",
+        "tcp",
+        "Udp",
+        " ",
+        "\t",
+        "\r\n ",
+        "127.0.0.1",
+        "1.2.3",
+        "example.com",
+        "[2001:db8::1]",
+        "[",
+        ":",
+        "5060",
+        "70000",
+        ";",
+        "branch=z9hG4bK1",
+        "rport",
+        "=",
+        "received=10.0.0.1",
+        ",",
+        "-",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The one-pass scanner gives the Via the part-by-part parser gives, or declines.
+        #[test]
+        fn via_scan_agrees_with_part_by_part_grammar(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..10),
+            prefix in prop::bool::ANY,
+        ) {
+            let s = if prefix { format!("SIP/2.0/{}", p.concat()) } else { p.concat() };
+            if let Some(v) = Via::parse_fast(&s) {
+                prop_assert_eq!(Ok(v), Via::parse_general(&s));
+            }
+            prop_assert_eq!(Via::parse(&s), Via::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn via_scan_reads_the_common_shapes() {
+        for s in [
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc;rport",
+            "SIP/2.0/TCP example.com;branch=z9hG4bKabc",
+            "SIP/2.0/tls host:5061",
+            "SIP/2.0/UDP 1.2.3.4",
+            "SIP/2.0/UDP [::1]:5060;branch=z9hG4bKa",
+            "SIP / 2.0 / UDP host;branch=z9hG4bKa",
+            "SIP/2.0/UDP  host",
+            "SIP/2.0/UDP host ;branch=x",
+            "SIP/2.0/UDP host:99999",
+            "SIP/2.0/UDP 1.2.3",
+        ] {
+            if let Some(v) = Via::parse_fast(s) {
+                assert_eq!(Ok(v), Via::parse_general(s), "{s}");
+            }
+            assert_eq!(Via::parse(s), Via::parse_general(s), "{s}");
+        }
+        let v = Via::parse("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc;rport").unwrap();
+        assert_eq!(v.transport, Transport::Udp);
+        assert_eq!(v.host, Host::Ipv4(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(v.port, Some(5060));
+        assert_eq!(v.branch(), Some("z9hG4bKabc"));
+        assert_eq!(v.rport(), Some(None));
+        assert!(Via::parse_fast("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc").is_some());
     }
 }
