@@ -175,6 +175,11 @@ pub struct Transmit {
     pub len: usize,
     /// The peer address from its SDP (`None` if it gave none that parses).
     pub destination: Option<SocketAddr>,
+    /// When the datagram is due to leave: an RTP packet's place on the stream's packet clock
+    /// (RFC 3550 §5.1), or the `now` it was polled at for RTCP (its NTP timestamp says that
+    /// time). An adapter that polls ahead of time ([`MediaSession::poll_transmit`] with a
+    /// later `now`) holds the datagram until then.
+    pub due: Instant,
 }
 
 /// A decoded (or sent) audio frame for recording, its samples copied out by
@@ -1239,6 +1244,7 @@ impl<H: MediaHandler> MediaSession<H> {
                 kind: TransmitKind::Rtcp,
                 len,
                 destination: self.rtcp_destination(),
+                due: now,
             });
         }
         if self.state != SessionState::Active {
@@ -1259,6 +1265,7 @@ impl<H: MediaHandler> MediaSession<H> {
                         kind: TransmitKind::Rtcp,
                         len,
                         destination: self.rtcp_destination(),
+                        due: now,
                     });
                 }
             } else {
@@ -1268,11 +1275,14 @@ impl<H: MediaHandler> MediaSession<H> {
         if !self.sending() {
             return None;
         }
-        let index = self.pacer.as_mut()?.poll(now)?;
+        let pacer = self.pacer.as_mut()?;
+        let index = pacer.poll(now)?;
+        let due = pacer.due_at(index);
         self.write_media(now, index, buf).map(|len| Transmit {
             kind: TransmitKind::Rtp,
             len,
             destination: self.negotiated.as_ref().and_then(|n| n.remote_rtp),
+            due,
         })
     }
 
@@ -1548,6 +1558,22 @@ impl<H: MediaHandler> MediaSession<H> {
         out[..n].copy_from_slice(&self.audio_ring[slot * MAX_FRAME..slot * MAX_FRAME + n]);
         f.len = n;
         Some(f)
+    }
+
+    /// When [`poll_transmit`](Self::poll_transmit) next has a datagram to write (the next
+    /// packet on the stream's clock while sending, or the next RTCP report; RFC 3550 §6.2),
+    /// for an adapter that writes them ahead of time.
+    #[must_use]
+    pub fn next_transmit_due(&self) -> Option<Instant> {
+        if self.state != SessionState::Active {
+            return None;
+        }
+        let packet = self
+            .pacer
+            .as_ref()
+            .filter(|_| self.sending())
+            .map(Pacer::next_due);
+        [packet, self.next_rtcp].into_iter().flatten().min()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) / [`poll_transmit`](Self::poll_transmit)

@@ -820,3 +820,24 @@ fn late_wakeup_sends_a_bounded_burst_and_timestamps_follow_the_clock() {
     assert_eq!(s.packets_skipped(), 47);
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(1020)));
 }
+
+#[test]
+fn packets_polled_ahead_of_time_carry_their_place_on_the_packet_clock() {
+    let (mut s, t0) = uas(Script::default());
+    s.process_offer(t0, OFFER).unwrap();
+    assert_eq!(s.next_transmit_due(), Some(t0));
+    let mut buf = [0u8; 1500];
+    // Polled 50 ms ahead: the packets due by then come out, each with its own due time.
+    let ahead = t0 + Duration::from_millis(50);
+    let mut dues = Vec::new();
+    while let Some(t) = s.poll_transmit(ahead, &mut buf) {
+        if t.kind == TransmitKind::Rtp {
+            dues.push(t.due);
+        }
+    }
+    let want: Vec<Instant> = (0..3).map(|k| t0 + Duration::from_millis(20 * k)).collect();
+    assert_eq!(dues, want);
+    assert_eq!(s.next_transmit_due(), Some(t0 + Duration::from_millis(60)));
+    // The other timers are not moved: the session's own deadline is no later than that.
+    assert!(s.poll_timeout().is_some_and(|t| t <= t0 + Duration::from_millis(60)));
+}

@@ -51,6 +51,12 @@ pub struct AgentConfig {
     /// building the packets; at 2,000 calls on 2 cores one thread cannot keep up), and none
     /// on a single core.
     pub media_threads: usize,
+    /// How far ahead of its due time each media datagram is written, for the sending threads
+    /// to hold and release on time: a loop held up for less than this (a burst of signalling,
+    /// a descheduled core) leaves them enough to send meanwhile. `None`: 10 ms with sending
+    /// threads, none without (the loop's own thread sends what is due as it goes). Calls with
+    /// a sound device never write ahead.
+    pub media_lookahead: Option<Duration>,
 }
 
 impl AgentConfig {
@@ -72,6 +78,7 @@ impl AgentConfig {
                 1 => 0,
                 n => n,
             },
+            media_lookahead: None,
         }
     }
 

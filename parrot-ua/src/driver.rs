@@ -72,11 +72,16 @@ pub trait Io {
 /// packets of the old call take to arrive, so the new one does not hear them (and whatever
 /// queued meanwhile is discarded at reuse).
 const PARK_QUARANTINE: std::time::Duration = std::time::Duration::from_millis(500);
-/// The first media packets of each [`Driver::flush`] go out from the loop's own thread; only
-/// the rest wake a [`MediaSender`] thread. A flush with a packet or two (a few calls, or
-/// calls being set up and torn down by the thousand) then costs no hand-off, and a busy
-/// millisecond still has nearly all its packets sent beside the loop.
+/// The first media packets of each [`Driver::flush`] that are already due go out from the
+/// loop's own thread; only the rest (and every packet written ahead of time) wake a
+/// [`MediaSender`] thread. A flush with a packet or two that cannot wait (a call's first
+/// packets, an RTCP BYE) then costs no hand-off.
 const INLINE_PER_FLUSH: usize = 4;
+
+/// [`AgentConfig::media_lookahead`] when it is not set and media has threads of its own:
+/// more than the loop is seen held up for on a busy two-core machine (5-10 ms), well under
+/// what a listener could notice.
+const DEFAULT_LOOKAHEAD: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// At most this many socket pairs parked (two descriptors each).
 const MAX_PARKED: usize = 2048;
@@ -182,11 +187,11 @@ pub struct Driver {
     /// The sans-IO user agent.
     pub ua: UserAgent,
     ports: PortPool,
-    /// Each call's open socket pair.
-    port_of: crate::CallMap<Pair>,
+    /// Each call's open socket pair, by its RTP port.
+    port_of: crate::CallMap<u16>,
     /// Socket pairs the adapter keeps open for reuse ([`Io::park_media`]), oldest first,
     /// with when they were parked.
-    parked: std::collections::VecDeque<(Pair, Instant)>,
+    parked: std::collections::VecDeque<(u16, Instant)>,
     subscribers: HashMap<u64, Sender<CallEvent>>,
     events: Sender<CallEvent>,
     options: HashMap<u64, Sender<Result<crate::OptionsReply, String>>>,
@@ -205,14 +210,6 @@ pub struct Driver {
     failed_conns: Vec<ConnectionId>,
     /// Sends media on threads of their own ([`AgentConfig::media_threads`]).
     sender: Option<MediaSender>,
-}
-
-/// An open RTP/RTCP socket pair, by its RTP port.
-#[derive(Clone, Copy)]
-struct Pair {
-    port: u16,
-    /// Attached to the [`MediaSender`] (from when it was bound until it is closed).
-    threaded: bool,
 }
 
 impl Driver {
@@ -238,6 +235,7 @@ impl Driver {
         events: Sender<CallEvent>,
         mut rng: Box<dyn RngCore + Send>,
     ) -> io::Result<Driver> {
+        let mut cfg = cfg;
         let ports = PortPool::new(*cfg.rtp_ports.start(), *cfg.rtp_ports.end());
         let streams: Vec<(Transport, SocketAddr)> = bound
             .stream_addrs()
@@ -251,6 +249,11 @@ impl Driver {
         } else {
             None
         };
+        // Only sending threads can hold a packet until it is due.
+        cfg.media_lookahead = Some(match sender {
+            Some(_) => cfg.media_lookahead.unwrap_or(DEFAULT_LOOKAHEAD),
+            None => std::time::Duration::ZERO,
+        });
         Ok(Driver {
             ua: UserAgent::new(cfg, bound.udp_addr()?, &streams, uas, media, rng),
             ports,
@@ -574,11 +577,13 @@ impl Driver {
                         rtcp,
                         dst,
                         len,
+                        due,
                     } => {
                         let data = &self.buf[..len];
-                        match (&mut self.sender, self.port_of.get(&call)) {
-                            (Some(sender), Some(p)) if p.threaded && inline == 0 => {
-                                sender.push(p.port, rtcp, dst, data)
+                        let threaded = self.sender.as_mut().zip(io.media_socket(call, rtcp));
+                        match threaded {
+                            Some((sender, socket)) if inline == 0 || due > now => {
+                                sender.push(socket, dst, data, due)
                             }
                             _ => {
                                 inline = inline.saturating_sub(1);
@@ -612,52 +617,26 @@ impl Driver {
         io: &mut dyn Io,
         call: u64,
         quarantine: std::time::Duration,
-    ) -> Option<Pair> {
-        while let Some(&(pair, at)) = self.parked.front() {
+    ) -> Option<u16> {
+        while let Some(&(port, at)) = self.parked.front() {
             if now.saturating_duration_since(at) < quarantine {
                 return None;
             }
             self.parked.pop_front();
-            if io.reuse_media(pair.port, call) {
-                return Some(pair);
+            if io.reuse_media(port, call) {
+                return Some(port);
             }
-            io.close_parked(pair.port);
-            self.media_closed(pair);
+            io.close_parked(port);
+            self.ports.release(port);
         }
         None
     }
 
-    /// `call`'s sockets were just bound on `port`: the sending threads get them (they keep
-    /// them while parked, until they are closed).
-    fn media_bound(&mut self, io: &mut dyn Io, call: u64, port: u16) -> Pair {
-        let mut pair = Pair {
-            port,
-            threaded: false,
-        };
-        if let Some(sender) = &mut self.sender {
-            if let (Some(rtp), Some(rtcp)) =
-                (io.media_socket(call, false), io.media_socket(call, true))
-            {
-                sender.attach(port, rtp, rtcp);
-                pair.threaded = true;
-            }
-        }
-        pair
-    }
-
-    /// `call`'s sockets are open (freshly bound or reused): the agent goes on with the call.
-    fn media_opened(&mut self, now: Instant, call: u64, pair: Pair) {
-        self.port_of.insert(call, pair);
-        self.ua.media_ready(now, call, pair.port);
-    }
-
-    /// The sockets of `pair` are closed: the sending threads let go of theirs and the port
-    /// is free again.
-    fn media_closed(&mut self, pair: Pair) {
-        if let (Some(sender), true) = (&mut self.sender, pair.threaded) {
-            sender.detach(pair.port);
-        }
-        self.ports.release(pair.port);
+    /// `call`'s sockets are open (freshly bound or reused on `port`): the agent goes on with
+    /// the call.
+    fn media_opened(&mut self, now: Instant, call: u64, port: u16) {
+        self.port_of.insert(call, port);
+        self.ua.media_ready(now, call, port);
     }
 
     fn on_event(&mut self, now: Instant, io: &mut dyn Io, e: UaEvent) {
@@ -681,7 +660,7 @@ impl Driver {
                 let bound = self.ports.bind(ip).and_then(|pair| {
                     let port = pair.port;
                     match io.open_media(call, pair) {
-                        Ok(()) => Ok(self.media_bound(io, call, port)),
+                        Ok(()) => Ok(port),
                         Err(e) => {
                             self.ports.release(port);
                             Err(e)
@@ -699,13 +678,12 @@ impl Driver {
                 }
             }
             UaEvent::CloseMedia { call } => match self.port_of.remove(&call) {
-                // Parked sockets stay attached to the sending threads, for the next call.
-                Some(pair) if self.parked.len() < MAX_PARKED && io.park_media(call, pair.port) => {
-                    self.parked.push_back((pair, now));
+                Some(port) if self.parked.len() < MAX_PARKED && io.park_media(call, port) => {
+                    self.parked.push_back((port, now));
                 }
-                Some(pair) => {
+                Some(port) => {
                     io.close_media(call);
-                    self.media_closed(pair);
+                    self.ports.release(port);
                 }
                 None => io.close_media(call),
             },

@@ -1,249 +1,240 @@
-//! Media datagrams sent from threads of their own.
+//! Media datagrams sent from threads of their own, each at its due time.
 //!
 //! Sending a datagram is most of what a media packet costs: the agent builds an RTP packet in
 //! a microsecond or two, the kernel's send path takes several more (on loopback it also runs
 //! the receiver's side and any capture). A [`MediaSender`] moves that second part to other
-//! cores. A call's socket pair is [`attach`](MediaSender::attach)ed once, by its RTP port; the
-//! driver then [`push`](MediaSender::push)es each packet with that port, and each thread
-//! gets its batch at the end of every [`Driver::flush`](crate::Driver::flush), or as soon as
-//! it holds [`HANDOFF`] packets.
-//! The sockets live in the sending thread's own table, so a packet costs the agent no
-//! reference count and no look at the socket. Batches come back to be refilled: once the
-//! buffers have grown to the load, nothing is allocated per packet.
+//! cores, and lets the agent write packets ahead of time
+//! ([`AgentConfig::media_lookahead`](crate::AgentConfig::media_lookahead)): each
+//! [`push`](MediaSender::push)ed packet carries its due time, and the threads hold it until
+//! then. A loop that is held up (a burst of signalling, its core taken away for a few
+//! milliseconds) leaves the threads enough to send meanwhile.
+//!
+//! The threads share one queue of batches in due order: whichever thread is free takes the
+//! next batch that is due, so one thread held up does not hold up the packets it would have
+//! sent. A batch is up to [`HANDOFF`] packets due at the same time; each packet holds its
+//! socket, so a call's last packets still go out after its sockets are given back. Batches
+//! come back to be refilled: once the buffers have grown to the load, nothing is allocated per
+//! packet.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-/// Batches handed over and not yet sent, at most; past that the agent keeps filling the one
-/// it holds.
-const IN_FLIGHT: usize = 64;
+/// A batch goes to the threads once it holds this many packets, without waiting for the end
+/// of the flush: a busy millisecond is shared between the threads.
+const HANDOFF: usize = 16;
 
-/// A lane's batch goes to its thread once it holds this many packets, without waiting for
-/// the end of the flush: the thread starts sending while the agent is still writing the
-/// rest of a busy millisecond.
-const HANDOFF: usize = 32;
+/// Packets queued and not yet sent, at most; past that a batch is dropped (the threads have
+/// fallen that far behind: a full socket buffer would drop them too).
+const MAX_QUEUED: usize = 65_536;
 
-/// Attach entries a batch without packets may hold before it is handed over anyway.
-const MAX_CONTROL: usize = 64;
-
-/// Packets one batch may hold before they are dropped (the sending thread has fallen that
-/// far behind: a full socket buffer would drop them too).
-const MAX_BATCH: usize = 16_384;
-
-/// Sends datagrams on threads of their own: everything for one port pair on one thread, in
-/// the order it was pushed.
+/// Sends datagrams on threads of their own, each when it is due.
 pub struct MediaSender {
-    lanes: Vec<Lane>,
+    shared: Arc<Shared>,
+    /// The batch being filled.
+    batch: Batch,
+    threads: Vec<JoinHandle<()>>,
     dropped: u64,
 }
 
-/// One sending thread and the batch being filled for it.
-struct Lane {
-    batch: Batch,
-    /// The batch holds a detach.
-    urgent: bool,
-    tx: Option<SyncSender<Batch>>,
-    free: Receiver<Batch>,
-    thread: Option<JoinHandle<()>>,
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled when a batch is queued ahead of every other, and when the sender closes.
+    ready: Condvar,
 }
 
 #[derive(Default)]
-struct Batch {
-    data: Vec<u8>,
-    entries: Vec<Entry>,
+struct Queue {
+    /// In due order.
+    batches: VecDeque<Batch>,
+    /// Packets in `batches`.
     packets: usize,
+    /// Sent batches, emptied, for the agent to refill.
+    free: Vec<Batch>,
+    closed: bool,
 }
 
-enum Entry {
-    /// `data[previous end..end]` to `dst` from the socket on `port`.
-    Packet {
-        port: u16,
-        dst: SocketAddr,
-        end: usize,
-    },
-    /// From now on `port` and `port + 1` are these sockets.
-    Attach {
-        port: u16,
-        sockets: [Arc<UdpSocket>; 2],
-    },
-    /// `port` and `port + 1` are closed.
-    Detach { port: u16 },
+struct Batch {
+    due: Instant,
+    data: Vec<u8>,
+    packets: Vec<Packet>,
+}
+
+/// `data[previous end..end]`, to `dst` from `socket`.
+struct Packet {
+    socket: Arc<UdpSocket>,
+    dst: SocketAddr,
+    end: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            due: Instant::now(),
+            data: Vec::new(),
+            packets: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.packets.clear();
+    }
+
+    fn send(&self) {
+        let mut start = 0;
+        for p in &self.packets {
+            // Non-blocking sockets: a datagram the socket has no room for is dropped, as the
+            // network may (RTP tolerates loss, RTCP comes again).
+            let _ = p.socket.send_to(&self.data[start..p.end], p.dst);
+            start = p.end;
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A sending thread holds no invariant across a panic: go on with the queue.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl MediaSender {
     /// Starts `threads` sending threads (at least one), named `name`.
     pub fn new(name: &str, threads: usize) -> io::Result<MediaSender> {
-        let lanes = (0..threads.max(1))
-            .map(|i| Lane::start(&format!("{name}-{i}")))
-            .collect::<io::Result<Vec<_>>>()?;
-        Ok(MediaSender { lanes, dropped: 0 })
-    }
-
-    fn lane(&mut self, port: u16) -> &mut Lane {
-        let n = self.lanes.len();
-        &mut self.lanes[usize::from(port / 2) % n]
-    }
-
-    /// Hands a call's RTP socket (bound on the even `port`) and RTCP socket (`port + 1`) to
-    /// the thread that sends from them.
-    pub fn attach(&mut self, port: u16, rtp: &Arc<UdpSocket>, rtcp: &Arc<UdpSocket>) {
-        let sockets = [Arc::clone(rtp), Arc::clone(rtcp)];
-        self.lane(port)
-            .batch
-            .entries
-            .push(Entry::Attach { port, sockets });
-    }
-
-    /// Lets go of the sockets attached on `port` (after sending what was pushed for them).
-    pub fn detach(&mut self, port: u16) {
-        let lane = self.lane(port);
-        lane.batch.entries.push(Entry::Detach { port });
-        // Handed over at this flush: the sockets close, and the port can be bound again.
-        lane.urgent = true;
-    }
-
-    /// Queues `data` for `dst` from the RTP socket attached on `port` (the RTCP one when
-    /// `rtcp`); it leaves at the next [`MediaSender::flush`].
-    pub fn push(&mut self, port: u16, rtcp: bool, dst: SocketAddr, data: &[u8]) {
-        let batch = &mut self.lane(port).batch;
-        if batch.packets >= MAX_BATCH {
-            let n = batch.packets as u64;
-            batch.entries.retain(|e| !matches!(e, Entry::Packet { .. }));
-            batch.data.clear();
-            batch.packets = 0;
-            self.dropped += n;
-            tracing::debug!(
-                dropped = self.dropped,
-                "media sender behind: packets dropped"
-            );
-            return self.push(port, rtcp, dst, data);
-        }
-        batch.data.extend_from_slice(data);
-        batch.packets += 1;
-        batch.entries.push(Entry::Packet {
-            port: port + u16::from(rtcp),
-            dst,
-            end: batch.data.len(),
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
         });
-        if batch.packets % HANDOFF == 0 {
-            self.lane(port).flush(false);
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || send_when_due(&shared))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(MediaSender {
+            shared,
+            batch: Batch::new(),
+            threads,
+            dropped: 0,
+        })
+    }
+
+    /// Queues `data` for `dst` from `socket`, to leave at `due` (at once if that has passed;
+    /// the queue is handed over at the next [`MediaSender::flush`] at the latest).
+    pub fn push(&mut self, socket: &Arc<UdpSocket>, dst: SocketAddr, data: &[u8], due: Instant) {
+        if !self.batch.packets.is_empty()
+            && (self.batch.due != due || self.batch.packets.len() >= HANDOFF)
+        {
+            self.hand_over();
         }
+        if self.batch.packets.is_empty() {
+            self.batch.due = due;
+        }
+        self.batch.data.extend_from_slice(data);
+        self.batch.packets.push(Packet {
+            socket: Arc::clone(socket),
+            dst,
+            end: self.batch.data.len(),
+        });
     }
 
     /// Hands what was pushed to the sending threads.
     pub fn flush(&mut self) {
-        for lane in &mut self.lanes {
-            lane.flush(false);
+        if !self.batch.packets.is_empty() {
+            self.hand_over();
         }
     }
 
-    /// Packets dropped because a sending thread fell behind.
+    /// Packets dropped because the sending threads fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
-}
 
-/// A sending thread's sockets, by local port.
-#[derive(Default)]
-struct Sockets(Vec<Option<Arc<UdpSocket>>>);
-
-impl Sockets {
-    fn set(&mut self, port: u16, socket: Option<Arc<UdpSocket>>) {
-        let i = usize::from(port);
-        if self.0.len() <= i {
-            self.0.resize(i + 1, None);
-        }
-        self.0[i] = socket;
-    }
-
-    fn get(&self, port: u16) -> Option<&UdpSocket> {
-        self.0.get(usize::from(port))?.as_deref()
-    }
-}
-
-/// The sending thread: runs each batch in order, then returns it.
-fn send_batches(batches: Receiver<Batch>, free: mpsc::Sender<Batch>) {
-    let mut sockets = Sockets::default();
-    for mut batch in batches {
-        let mut start = 0;
-        for e in batch.entries.drain(..) {
-            match e {
-                Entry::Packet { port, dst, end } => {
-                    if let Some(s) = sockets.get(port) {
-                        // Non-blocking sockets: a datagram the socket has no room for is
-                        // dropped, as the network may (RTP tolerates loss, RTCP comes again).
-                        let _ = s.send_to(&batch.data[start..end], dst);
-                    }
-                    start = end;
-                }
-                Entry::Attach {
-                    port,
-                    sockets: [rtp, rtcp],
-                } => {
-                    sockets.set(port, Some(rtp));
-                    sockets.set(port.wrapping_add(1), Some(rtcp));
-                }
-                Entry::Detach { port } => {
-                    sockets.set(port, None);
-                    sockets.set(port.wrapping_add(1), None);
-                }
-            }
-        }
-        batch.data.clear();
-        batch.packets = 0;
-        if free.send(batch).is_err() {
-            break;
-        }
-    }
-}
-
-impl Lane {
-    fn start(name: &str) -> io::Result<Lane> {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
-        let (free_tx, free) = mpsc::channel::<Batch>();
-        let thread = std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || send_batches(rx, free_tx))?;
-        Ok(Lane {
-            batch: Batch::default(),
-            urgent: false,
-            tx: Some(tx),
-            free,
-            thread: Some(thread),
-        })
-    }
-
-    /// Hands the batch over when it holds packets or a detach (attaching alone rides along
-    /// with the next packets, so calls set up on parked sockets cost the thread no wake-up),
-    /// or when `force`d.
-    fn flush(&mut self, force: bool) {
-        let pending = self.batch.entries.len();
-        let wanted = force || self.urgent || self.batch.packets > 0 || pending >= MAX_CONTROL;
-        if pending == 0 || !wanted {
+    fn hand_over(&mut self) {
+        let mut q = self.shared.lock();
+        let next = q.free.pop().unwrap_or_else(Batch::new);
+        let mut batch = std::mem::replace(&mut self.batch, next);
+        let n = batch.packets.len();
+        if q.packets + n > MAX_QUEUED {
+            drop(q);
+            self.dropped += n as u64;
+            tracing::debug!(
+                dropped = self.dropped,
+                "media sender behind: packets dropped"
+            );
+            batch.clear();
+            self.shared.lock().free.push(batch);
             return;
         }
-        let Some(tx) = &self.tx else { return };
-        let next = self.free.try_recv().unwrap_or_default();
-        let batch = std::mem::replace(&mut self.batch, next);
-        match tx.try_send(batch) {
-            Ok(()) => self.urgent = false,
-            // The thread is behind: keep filling this batch (bounded by `MAX_BATCH`).
-            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-                self.batch = batch
-            }
+        // Nearly always the latest due time: it goes at the back.
+        let at = q
+            .batches
+            .iter()
+            .rposition(|b| b.due <= batch.due)
+            .map_or(0, |i| i + 1);
+        q.batches.insert(at, batch);
+        q.packets += n;
+        drop(q);
+        if at == 0 {
+            // Sooner than any thread is waiting for.
+            self.shared.ready.notify_one();
         }
     }
 }
 
-impl Drop for Lane {
-    /// Sends what was queued, then stops the thread.
+/// A sending thread: takes the next batch once it is due, sends it, gives it back; ends when
+/// the sender is dropped and everything queued has gone.
+fn send_when_due(shared: &Shared) {
+    let mut q = shared.lock();
+    loop {
+        let now = Instant::now();
+        let wait = match q.batches.front() {
+            None if q.closed => return,
+            None => None,
+            Some(b) if b.due <= now => {
+                let Some(mut batch) = q.batches.pop_front() else {
+                    continue;
+                };
+                q.packets -= batch.packets.len();
+                if q.batches.front().is_some_and(|b| b.due <= now) {
+                    // More is due: another thread can take it while this one sends.
+                    shared.ready.notify_one();
+                }
+                drop(q);
+                batch.send();
+                batch.clear();
+                q = shared.lock();
+                q.free.push(batch);
+                continue;
+            }
+            Some(b) => Some(b.due - now),
+        };
+        q = match wait {
+            Some(d) => {
+                shared
+                    .ready
+                    .wait_timeout(q, d)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => shared.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+impl Drop for MediaSender {
+    /// Sends what was queued (each packet when it is due), then stops the threads.
     fn drop(&mut self) {
-        self.flush(true);
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
+        self.flush();
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -260,20 +251,21 @@ mod tests {
         rx
     }
 
-    fn pair() -> [Arc<UdpSocket>; 2] {
-        [(); 2].map(|()| Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap()))
+    fn socket() -> Arc<UdpSocket> {
+        Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap())
     }
 
     #[test]
-    fn packets_leave_in_order_from_the_attached_sockets() {
+    fn packets_due_together_leave_in_order_from_their_sockets() {
         let rx = receiver();
         let dst = rx.local_addr().unwrap();
-        let [rtp, rtcp] = pair();
+        let (rtp, rtcp) = (socket(), socket());
         let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.attach(1000, &rtp, &rtcp);
+        let now = Instant::now();
         for round in 0..3u8 {
             for i in 0..10u8 {
-                s.push(1000, i == 9, dst, &[round, i]);
+                let from = if i == 9 { &rtcp } else { &rtp };
+                s.push(from, dst, &[round, i], now);
             }
             s.flush();
         }
@@ -290,109 +282,100 @@ mod tests {
     }
 
     #[test]
-    fn each_ports_packets_stay_in_order_across_threads() {
-        let rx: Vec<UdpSocket> = (0..3).map(|_| receiver()).collect();
-        let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+    fn a_packet_is_held_until_it_is_due() {
+        let rx = receiver();
+        let tx = socket();
         let mut s = MediaSender::new("test-sender", 2).unwrap();
-        for (k, [rtp, rtcp]) in pairs.iter().enumerate() {
-            s.attach(2000 + 2 * k as u16, rtp, rtcp);
-        }
+        let pushed = Instant::now();
+        s.push(&tx, rx.local_addr().unwrap(), b"later", pushed + Duration::from_millis(60));
+        s.flush();
+        let mut buf = [0u8; 8];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"later");
+        assert!(
+            pushed.elapsed() >= Duration::from_millis(60),
+            "sent before it was due"
+        );
+    }
+
+    #[test]
+    fn a_packet_due_sooner_overtakes_those_queued_for_later() {
+        let rx = receiver();
+        let dst = rx.local_addr().unwrap();
+        let tx = socket();
+        let mut s = MediaSender::new("test-sender", 2).unwrap();
+        let now = Instant::now();
+        s.push(&tx, dst, b"second", now + Duration::from_millis(300));
+        s.flush();
+        s.push(&tx, dst, b"first", now);
+        s.flush();
+        let mut buf = [0u8; 8];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"first");
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"second");
+    }
+
+    #[test]
+    fn every_packet_arrives_once_across_threads() {
+        let rx: Vec<UdpSocket> = (0..3).map(|_| receiver()).collect();
+        let tx: Vec<_> = (0..3).map(|_| socket()).collect();
+        let mut s = MediaSender::new("test-sender", 2).unwrap();
+        let start = Instant::now();
         for i in 0..50u8 {
+            let due = start + Duration::from_millis(u64::from(i % 5));
             for (k, r) in rx.iter().enumerate() {
-                s.push(
-                    2000 + 2 * k as u16,
-                    false,
-                    r.local_addr().unwrap(),
-                    &[k as u8, i],
-                );
+                s.push(&tx[k], r.local_addr().unwrap(), &[k as u8, i], due);
             }
             s.flush();
         }
         let mut buf = [0u8; 4];
         for (k, r) in rx.iter().enumerate() {
-            for i in 0..50u8 {
-                let n = r.recv(&mut buf).unwrap();
-                assert_eq!(&buf[..n], &[k as u8, i]);
-            }
+            let mut seen: Vec<u8> = (0..50)
+                .map(|_| {
+                    let n = r.recv(&mut buf).unwrap();
+                    assert_eq!(n, 2);
+                    assert_eq!(buf[0], k as u8);
+                    buf[1]
+                })
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..50).collect::<Vec<u8>>());
         }
     }
 
     #[test]
-    fn dropping_the_sender_sends_what_was_pushed() {
+    fn dropping_the_sender_sends_what_was_pushed_and_lets_the_sockets_go() {
         let rx = receiver();
-        let [rtp, rtcp] = pair();
+        let tx = socket();
         let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.attach(3000, &rtp, &rtcp);
-        s.push(3000, false, rx.local_addr().unwrap(), b"last");
+        s.push(&tx, rx.local_addr().unwrap(), b"last", Instant::now());
         drop(s);
         let mut buf = [0u8; 8];
         let n = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"last");
-    }
-
-    #[test]
-    fn a_detached_port_sends_nothing_and_lets_its_sockets_go() {
-        let rx = receiver();
-        let dst = rx.local_addr().unwrap();
-        let [rtp, rtcp] = pair();
-        let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.attach(4000, &rtp, &rtcp);
-        s.push(4000, false, dst, b"before");
-        s.detach(4000);
-        s.push(4000, false, dst, b"after");
-        drop(s);
-        let mut buf = [0u8; 8];
-        let n = rx.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"before");
-        rx.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        assert!(rx.recv(&mut buf).is_err(), "sent after detach");
-        assert_eq!(Arc::strong_count(&rtp), 1);
-        assert_eq!(Arc::strong_count(&rtcp), 1);
-    }
-
-    #[test]
-    fn a_detach_alone_is_handed_over_and_closes_the_sockets() {
-        let [rtp, rtcp] = pair();
-        let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.attach(6000, &rtp, &rtcp);
-        s.flush();
-        // An attach alone waits for packets to ride along with.
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(
-            Arc::strong_count(&rtp),
-            2,
-            "the attach is still queued here"
-        );
-        s.detach(6000);
-        s.flush();
-        for _ in 0..100 {
-            if Arc::strong_count(&rtp) == 1 && Arc::strong_count(&rtcp) == 1 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the sending thread still holds the detached sockets");
+        assert_eq!(Arc::strong_count(&tx), 1);
     }
 
     #[test]
     fn sent_batches_come_back_to_be_refilled() {
         let rx = receiver();
         let dst = rx.local_addr().unwrap();
-        let [rtp, rtcp] = pair();
+        let tx = socket();
         let mut s = MediaSender::new("test-sender", 1).unwrap();
-        s.attach(5000, &rtp, &rtcp);
         let mut buf = [0u8; 8];
         for _ in 0..100 {
-            s.push(5000, false, dst, b"x");
+            s.push(&tx, dst, b"x", Instant::now());
             s.flush();
             rx.recv(&mut buf).unwrap();
         }
-        // The thread returns each batch once it has sent it.
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(
-            s.lanes[0].free.try_iter().count() >= 1,
-            "no batch came back"
-        );
+        // The thread gives each batch back once it has sent it.
+        for _ in 0..100 {
+            if !s.shared.lock().free.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no batch came back");
     }
 }

@@ -81,6 +81,10 @@ pub enum Output {
         dst: SocketAddr,
         /// How many bytes of the buffer.
         len: usize,
+        /// When it should leave, on the media grid: at once if that has passed. With a media
+        /// lookahead ([`AgentConfig::media_lookahead`]) packets come out up to that much
+        /// earlier, for the adapter to hold until then.
+        due: Instant,
     },
 }
 
@@ -167,6 +171,9 @@ struct MediaCall {
     next_stats: Instant,
     /// The grid step (of [`PHASE_SLOTS`]) its packets leave in, once spread.
     slot: Option<usize>,
+    /// How far ahead of their due time its datagrams are written (none for a call with a
+    /// sound device: its microphone's samples are not there yet).
+    lookahead: Duration,
 }
 
 struct Call {
@@ -207,6 +214,8 @@ pub struct UserAgent {
     due: Vec<(Instant, u64)>,
     /// Where the media grid ([`MEDIA_GRID`]) is anchored: the first media deadline.
     grid: Option<Instant>,
+    /// [`AgentConfig::media_lookahead`].
+    lookahead: Duration,
 }
 
 impl UserAgent {
@@ -267,6 +276,7 @@ impl UserAgent {
             capture: vec![0; 4096],
             due: Vec::new(),
             grid: None,
+            lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
         }
     }
 
@@ -730,7 +740,8 @@ impl UserAgent {
                 continue;
             };
             let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(horizon, buf)));
+            let ahead = horizon + m.lookahead;
+            let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(ahead, buf)));
             match t {
                 Err(_) => {
                     self.dirty.pop_front();
@@ -738,11 +749,13 @@ impl UserAgent {
                 }
                 Ok(Some(t)) => {
                     let Some(dst) = t.destination else { continue };
+                    let due = self.grid.map_or(t.due, |anchor| floor_on_grid(anchor, t.due));
                     return Some(Output::Media {
                         call,
                         rtcp: matches!(t.kind, TransmitKind::Rtcp) && !mux,
                         dst,
                         len: t.len,
+                        due,
                     });
                 }
                 Ok(None) => {
@@ -889,7 +902,13 @@ impl UserAgent {
     }
 
     fn set_media(&mut self, call: u64, session: Session) {
+        let lookahead = self.lookahead;
         if let Some(c) = self.calls.get_mut(&call) {
+            let lookahead = if c.device.is_some() {
+                Duration::ZERO
+            } else {
+                lookahead
+            };
             c.phase = Phase::Media(Box::new(MediaCall {
                 session,
                 live: false,
@@ -903,6 +922,7 @@ impl UserAgent {
                 device_started: false,
                 next_stats: c.started,
                 slot: None,
+                lookahead,
             }));
         }
     }
@@ -1013,6 +1033,12 @@ impl UserAgent {
             return;
         }
         let mut wake = m.session.poll_timeout();
+        // Datagrams are written `lookahead` before they are due (the other timers keep
+        // their time).
+        if let Some(send) = m.session.next_transmit_due() {
+            let early = send.checked_sub(m.lookahead).unwrap_or(send);
+            wake = Some(wake.map_or(early, |w| w.min(early)));
+        }
         if !m.dtmf.is_empty() {
             wake = Some(wake.map_or(m.next_dtmf, |w| w.min(m.next_dtmf)));
         }

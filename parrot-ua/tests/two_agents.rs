@@ -16,16 +16,23 @@ struct Side {
     ports: HashMap<u64, u16>,
     next_port: u16,
     events: Vec<CallEventKind>,
-    /// When each RTP packet left, per call.
+    /// When each RTP packet left (its due time, if it was written before it), per call.
     rtp_sent: HashMap<u64, Vec<Instant>>,
+    /// How long before its due time each RTP packet was written.
+    rtp_early: Vec<Duration>,
     /// At most this much virtual time between wake-ups (extra wake-ups off any timer).
     max_step: Option<Duration>,
 }
 
 fn side(addr: &str, auto_answer: bool, seed: u64) -> Side {
+    side_with(addr, auto_answer, seed, None)
+}
+
+fn side_with(addr: &str, auto_answer: bool, seed: u64, lookahead: Option<Duration>) -> Side {
     let sip: SocketAddr = addr.parse().unwrap();
     let mut cfg = AgentConfig::new(sip);
     cfg.auto_answer = auto_answer;
+    cfg.media_lookahead = lookahead;
     let ua = UserAgent::new(
         cfg,
         sip,
@@ -41,6 +48,7 @@ fn side(addr: &str, auto_answer: bool, seed: u64) -> Side {
         next_port: 20000,
         events: Vec::new(),
         rtp_sent: HashMap::new(),
+        rtp_early: Vec::new(),
         max_step: None,
     }
 }
@@ -70,10 +78,12 @@ fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
                             rtcp,
                             dst,
                             len,
+                            due,
                         } => {
                             // RTCP muxed on the RTP port has packet types 200-206 (RFC 5761 §4).
                             if !rtcp && !(200..=206).contains(&buf[1]) {
-                                x.rtp_sent.entry(from).or_default().push(*now);
+                                x.rtp_sent.entry(from).or_default().push(due.max(*now));
+                                x.rtp_early.push(due.saturating_duration_since(*now));
                             }
                             let port = if rtcp { dst.port() - 1 } else { dst.port() };
                             let call = y.ports.iter().find(|(_, p)| **p == port).map(|(c, _)| *c);
@@ -310,4 +320,45 @@ fn streams_answered_in_the_same_millisecond_are_spread_over_the_packet_time() {
             assert_eq!(w[1] - w[0], Duration::from_millis(20), "call {call}");
         }
     }
+}
+
+#[test]
+fn with_a_lookahead_packets_are_written_that_much_early_and_leave_on_the_grid() {
+    let lookahead = Duration::from_millis(10);
+    let mut a = side("10.0.0.1:5060", false, 7);
+    let mut b = side_with("10.0.0.2:5060", true, 8, Some(lookahead));
+    b.max_step = Some(Duration::from_micros(370));
+    let start = Instant::now();
+    let mut now = start;
+    for k in 0..3u64 {
+        a.ua.call(
+            now,
+            "sip:parrot@10.0.0.2:5060".into(),
+            b.sip,
+            CallOptions::default(),
+            None,
+        );
+        let t = now + Duration::from_micros(4_100 + 2_300 * k);
+        run(&mut a, &mut b, &mut now, t);
+    }
+    let t = now + Duration::from_secs(2);
+    run(&mut a, &mut b, &mut now, t);
+
+    assert_eq!(b.rtp_sent.len(), 3, "three calls sent media");
+    assert!(b.rtp_early.len() > 240, "{} packets", b.rtp_early.len());
+    // Written on the grid step `lookahead` before the one they are due in.
+    let late_written = b.rtp_early.iter().filter(|&&e| e < lookahead).count();
+    assert!(
+        late_written <= 3 * 2,
+        "only a stream's first packets are written less than the lookahead early: {late_written}"
+    );
+    assert!(b.rtp_early.iter().all(|&e| e <= lookahead + Duration::from_millis(1)));
+    for (call, sent) in &b.rtp_sent {
+        for w in sent[1..].windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(20), "call {call}");
+        }
+    }
+    // The calls' audio still arrives: a hears b's packets.
+    let ended_cleanly = a.events.iter().all(|e| !matches!(e, CallEventKind::Ended { .. }));
+    assert!(ended_cleanly, "no call ended early");
 }

@@ -67,6 +67,11 @@ fn segment_end(b: &[u8], from: usize) -> usize {
     let n = b.len();
     let mut i = from;
     while i < n {
+        // Jump to the next byte that matters.
+        match memchr::memchr3(b';', b'"', b'<', &b[i..]) {
+            Some(off) => i += off,
+            None => return n,
+        }
         match b[i] {
             b';' => return i,
             b'"' => {
