@@ -839,5 +839,7 @@ fn packets_polled_ahead_of_time_carry_their_place_on_the_packet_clock() {
     assert_eq!(dues, want);
     assert_eq!(s.next_transmit_due(), Some(t0 + Duration::from_millis(60)));
     // The other timers are not moved: the session's own deadline is no later than that.
-    assert!(s.poll_timeout().is_some_and(|t| t <= t0 + Duration::from_millis(60)));
+    assert!(s
+        .poll_timeout()
+        .is_some_and(|t| t <= t0 + Duration::from_millis(60)));
 }

@@ -287,7 +287,12 @@ mod tests {
         let tx = socket();
         let mut s = MediaSender::new("test-sender", 2).unwrap();
         let pushed = Instant::now();
-        s.push(&tx, rx.local_addr().unwrap(), b"later", pushed + Duration::from_millis(60));
+        s.push(
+            &tx,
+            rx.local_addr().unwrap(),
+            b"later",
+            pushed + Duration::from_millis(60),
+        );
         s.flush();
         let mut buf = [0u8; 8];
         let n = rx.recv(&mut buf).unwrap();

@@ -749,7 +749,9 @@ impl UserAgent {
                 }
                 Ok(Some(t)) => {
                     let Some(dst) = t.destination else { continue };
-                    let due = self.grid.map_or(t.due, |anchor| floor_on_grid(anchor, t.due));
+                    let due = self
+                        .grid
+                        .map_or(t.due, |anchor| floor_on_grid(anchor, t.due));
                     return Some(Output::Media {
                         call,
                         rtcp: matches!(t.kind, TransmitKind::Rtcp) && !mux,

@@ -352,13 +352,19 @@ fn with_a_lookahead_packets_are_written_that_much_early_and_leave_on_the_grid() 
         late_written <= 3 * 2,
         "only a stream's first packets are written less than the lookahead early: {late_written}"
     );
-    assert!(b.rtp_early.iter().all(|&e| e <= lookahead + Duration::from_millis(1)));
+    assert!(b
+        .rtp_early
+        .iter()
+        .all(|&e| e <= lookahead + Duration::from_millis(1)));
     for (call, sent) in &b.rtp_sent {
         for w in sent[1..].windows(2) {
             assert_eq!(w[1] - w[0], Duration::from_millis(20), "call {call}");
         }
     }
     // The calls' audio still arrives: a hears b's packets.
-    let ended_cleanly = a.events.iter().all(|e| !matches!(e, CallEventKind::Ended { .. }));
+    let ended_cleanly = a
+        .events
+        .iter()
+        .all(|e| !matches!(e, CallEventKind::Ended { .. }));
     assert!(ended_cleanly, "no call ended early");
 }
