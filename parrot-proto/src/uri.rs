@@ -323,30 +323,36 @@ impl HostPortScan {
 #[inline]
 pub(crate) fn scan_hostport(b: &[u8], h: usize) -> Option<HostPortScan> {
     let n = b.len();
+    // Dotted quad first: four groups of one to three digits, each at most 255, then a byte
+    // that cannot continue a host name.
     let mut j = h;
-    // Dotted quad first: four groups of one to three digits.
-    let mut octets = [0u8; 4];
-    let mut k = 0;
-    let mut v: u16 = 0;
-    let mut digits = 0;
-    while j < n {
-        let c = b[j];
-        if c.is_ascii_digit() && digits < 3 {
-            v = v * 10 + u16::from(c - b'0');
-            digits += 1;
-        } else if c == b'.' && digits > 0 && k < 3 {
-            octets[k] = u8::try_from(v).ok()?;
-            k += 1;
-            v = 0;
-            digits = 0;
-        } else {
-            break;
+    let ipv4 = 'quad: {
+        let mut octets = [0u8; 4];
+        for (k, o) in octets.iter_mut().enumerate() {
+            if k > 0 {
+                if b.get(j) != Some(&b'.') {
+                    break 'quad None;
+                }
+                j += 1;
+            }
+            let d0 = j;
+            let mut v: u32 = 0;
+            while j < n && j - d0 < 3 && b[j].is_ascii_digit() {
+                v = v * 10 + u32::from(b[j] - b'0');
+                j += 1;
+            }
+            if j == d0 || v > 255 {
+                break 'quad None;
+            }
+            *o = v as u8;
         }
-        j += 1;
-    }
-    let host = if k == 3 && digits > 0 && (j == n || HOST_CLASS[b[j] as usize] == 0) {
-        octets[3] = u8::try_from(v).ok()?;
+        if j < n && HOST_CLASS[b[j] as usize] != 0 {
+            break 'quad None;
+        }
         Some(Ipv4Addr::from(octets))
+    };
+    let host = if ipv4.is_some() {
+        ipv4
     } else {
         // A domain name: host bytes with at least one that is not a digit or a dot (all-numeric
         // text that is no dotted quad is refused by `Host::parse`).

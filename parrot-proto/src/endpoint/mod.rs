@@ -19,7 +19,7 @@ use crate::dialog::{Dialog, Role};
 use crate::handler::{Body, UacHandler, UasHandler, UasHandlerFactory};
 use crate::registration::Registration;
 use crate::transaction::{
-    ClientInviteTransaction, ClientNonInviteTransaction, ServerInviteTransaction,
+    ClientInviteTransaction, ClientKey, ClientNonInviteTransaction, ServerInviteTransaction,
     ServerNonInviteTransaction, TimerConfig, TransactionKey, TxOutput,
 };
 use crate::{
@@ -562,7 +562,7 @@ impl Call {
 #[derive(Debug, Clone)]
 pub(crate) enum TimerRef {
     Server(u64),
-    Client(TransactionKey),
+    Client(ClientKey),
     Call(DialogId),
     Registration(RegistrationId),
 }
@@ -660,7 +660,7 @@ pub struct Endpoint {
     lingering: HashMap<u64, LingeringTx>,
     server_index: HashMap<TransactionKey, u64>,
     merge_index: HashMap<Box<str>, u64>,
-    client_txs: HashMap<TransactionKey, Box<ClientTx>>,
+    client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
     by_tag: TagIndex,
     registrations: HashMap<RegistrationId, Registration>,
@@ -882,7 +882,7 @@ impl Endpoint {
             .sum();
         let stx =
             std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(TransactionKey, u64)>();
-        let ctx = std::mem::size_of::<(TransactionKey, ClientTx)>();
+        let ctx = std::mem::size_of::<(ClientKey, ClientTx)>();
         let transaction_bytes = self
             .server_txs
             .values()
@@ -910,7 +910,7 @@ impl Endpoint {
             + self
                 .client_txs
                 .keys()
-                .map(|k| ctx + k.branch.len() + 1024)
+                .map(|k| ctx + k.heap_bytes() + 1024)
                 .sum::<usize>();
         MemoryStats {
             dialogs: self.calls.len(),
@@ -1042,7 +1042,7 @@ impl Endpoint {
             transport,
             conn: None,
         });
-        let keys: Vec<TransactionKey> = self
+        let keys: Vec<ClientKey> = self
             .client_txs
             .iter()
             .filter(|(_, t)| t.peer.addr == dst && t.peer.transport == transport)
@@ -1193,7 +1193,7 @@ impl Endpoint {
     }
 
     /// [`Endpoint::schedule`] for a client transaction, cloning its key only for a new entry.
-    pub(crate) fn schedule_client(&mut self, key: &TransactionKey) {
+    pub(crate) fn schedule_client(&mut self, key: &ClientKey) {
         let Some(t) = self.client_txs.get_mut(key) else {
             return;
         };

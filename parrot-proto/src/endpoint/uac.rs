@@ -156,7 +156,7 @@ impl Endpoint {
         msg: Message,
         peer: Peer,
         purpose: Purpose,
-    ) -> Option<TransactionKey> {
+    ) -> Option<ClientKey> {
         let branch = msg.top_via().ok()?.branch()?.to_owned();
         self.start_client_with_branch(now, msg, &branch, peer, purpose)
     }
@@ -169,9 +169,9 @@ impl Endpoint {
         branch: &str,
         peer: Peer,
         purpose: Purpose,
-    ) -> Option<TransactionKey> {
+    ) -> Option<ClientKey> {
         let method = msg.method()?;
-        let key = TransactionKey::client(branch, method.clone());
+        let key = ClientKey::new(branch, method.clone());
         let reliable = peer.transport.is_reliable();
         let mut out = std::mem::take(&mut self.scratch);
         let fsm = if method == Method::Invite {
@@ -327,7 +327,7 @@ impl Endpoint {
             .top_via()
             .ok()
             .and_then(|v| v.branch())
-            .map(|b| TransactionKey::client(b, Method::Invite));
+            .map(|b| ClientKey::new(b, Method::Invite));
         if let Some(m) = build() {
             self.start_client(now, m, peer, Purpose::Cancel);
         }
@@ -554,7 +554,7 @@ impl Endpoint {
     // ---- responses -------------------------------------------------------------------------
 
     pub(super) fn on_response(&mut self, now: Instant, msg: Message, _peer: Peer) {
-        let Some(key) = TransactionKey::client_for_response(&msg) else {
+        let Some(key) = ClientKey::for_response(&msg) else {
             return;
         };
         if self.client_txs.contains_key(&key) {
@@ -598,7 +598,7 @@ impl Endpoint {
     pub(super) fn run_client_outputs(
         &mut self,
         now: Instant,
-        key: &TransactionKey,
+        key: &ClientKey,
         out: &mut Vec<TxOutput>,
         transport_error: bool,
     ) {
@@ -682,13 +682,7 @@ impl Endpoint {
         }
     }
 
-    fn on_client_response(
-        &mut self,
-        now: Instant,
-        purpose: Purpose,
-        key: &TransactionKey,
-        m: &Message,
-    ) {
+    fn on_client_response(&mut self, now: Instant, purpose: Purpose, key: &ClientKey, m: &Message) {
         let Some(code) = m.status() else { return };
         match purpose {
             Purpose::Invite(d) => self.on_invite_response(now, d, key, m, code),
@@ -771,7 +765,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         d: DialogId,
-        key: &TransactionKey,
+        key: &ClientKey,
         m: &Message,
         code: u16,
     ) {
@@ -815,7 +809,7 @@ impl Endpoint {
             .and_then(|i| {
                 i.top_via()
                     .ok()
-                    .and_then(|v| v.branch().map(|b| *b == *key.branch))
+                    .and_then(|v| v.branch().map(|b| b.as_bytes() == key.branch()))
             })
             .unwrap_or(false);
         if !current {

@@ -150,6 +150,80 @@ impl TransactionKey {
     }
 }
 
+/// How the endpoint names its client transactions (§17.1.3): the branch it wrote and the
+/// method. A branch of up to [`ClientKey::INLINE`] bytes (every branch Parrot writes) is kept
+/// inline, so the key is copied into the timer heap and built from a response without
+/// allocating; a longer one (a peer's) is boxed.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientKey {
+    branch: Branch,
+    method: Method,
+}
+
+#[derive(Debug, Clone)]
+enum Branch {
+    Inline(u8, [u8; ClientKey::INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl ClientKey {
+    /// The longest branch kept inline.
+    pub(crate) const INLINE: usize = 46;
+
+    /// The key of a client transaction created with `branch` for `method`.
+    pub(crate) fn new(branch: &str, method: Method) -> ClientKey {
+        let b = branch.as_bytes();
+        let branch = match b.len() {
+            n if n <= Self::INLINE => {
+                let mut buf = [0u8; Self::INLINE];
+                buf[..n].copy_from_slice(b);
+                Branch::Inline(n as u8, buf)
+            }
+            _ => Branch::Heap(b.into()),
+        };
+        ClientKey { branch, method }
+    }
+
+    /// [`TransactionKey::client_for_response`], as a [`ClientKey`].
+    pub(crate) fn for_response(resp: &Message) -> Option<ClientKey> {
+        let via = resp.top_via().ok()?;
+        let branch = via.branch()?;
+        let method = resp.cseq().ok()?.method;
+        Some(ClientKey::new(branch, method))
+    }
+
+    /// Heap bytes held (a branch too long to keep inline).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match &self.branch {
+            Branch::Inline(..) => 0,
+            Branch::Heap(b) => b.len(),
+        }
+    }
+
+    /// The branch, as bytes.
+    pub(crate) fn branch(&self) -> &[u8] {
+        match &self.branch {
+            Branch::Inline(n, buf) => &buf[..usize::from(*n)],
+            Branch::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for ClientKey {
+    fn eq(&self, o: &ClientKey) -> bool {
+        self.branch() == o.branch() && self.method == o.method
+    }
+}
+
+impl Eq for ClientKey {}
+
+impl std::hash::Hash for ClientKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.branch().hash(state);
+        self.method.hash(state);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +241,23 @@ mod tests {
         assert_eq!(TransactionKey::server(&ack).unwrap(), k);
         assert_ne!(TransactionKey::server(&cancel).unwrap(), k);
         assert_eq!(TransactionKey::cancel_target(&cancel).unwrap(), k);
+    }
+
+    #[test]
+    fn client_keys_match_by_branch_and_method_inline_or_boxed() {
+        let long = format!("z9hG4bK{}", "x".repeat(60));
+        for b in ["z9hG4bK71c18690ee42c90b", long.as_str()] {
+            let k = ClientKey::new(b, Method::Invite);
+            assert_eq!(k.branch(), b.as_bytes());
+            assert_eq!(k.clone(), ClientKey::new(b, Method::Invite));
+            assert_ne!(k, ClientKey::new(b, Method::Cancel));
+            assert_ne!(k, ClientKey::new(&b[..b.len() - 1], Method::Invite));
+        }
+        let resp = msg("SIP/2.0 200 OK\nVia: SIP/2.0/UDP a.example;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        assert_eq!(
+            ClientKey::for_response(&resp),
+            Some(ClientKey::new("z9hG4bKx1", Method::Invite))
+        );
     }
 
     #[test]
