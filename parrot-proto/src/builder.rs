@@ -643,7 +643,7 @@ impl ResponseHead {
         if !(100..=699).contains(&code) {
             return Some(Err(BuildError::BadStatus(code)));
         }
-        if reason.contains(['\r', '\n']) {
+        if memchr::memchr2(b'\r', b'\n', reason.as_bytes()).is_some() {
             return Some(Err(BuildError::BadReason));
         }
         for &(n, v) in extra {
@@ -656,12 +656,12 @@ impl ResponseHead {
             if !is_token(n) {
                 return Some(Err(BuildError::BadHeaderName(n.to_owned())));
             }
-            if v.contains(['\r', '\n']) {
+            if memchr::memchr2(b'\r', b'\n', v.as_bytes()).is_some() {
                 return Some(Err(BuildError::BadHeaderValue(n.to_owned())));
             }
         }
         if let Some((ct, _)) = body {
-            if ct.contains(['\r', '\n']) {
+            if memchr::memchr2(b'\r', b'\n', ct.as_bytes()).is_some() {
                 return Some(Err(BuildError::BadHeaderValue("Content-Type".to_owned())));
             }
         }
