@@ -40,6 +40,33 @@ impl<'a> NameAddr<'a> {
     /// [`crate::Message::validate`] check them.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
         let s = trim_lws(s);
+        // The common shape `<uri>` or `<uri>;params`, no display name: one search for '>'.
+        if s.as_bytes().first() == Some(&b'<') {
+            if let Some(gt) = memchr::memchr(b'>', s.as_bytes()) {
+                let after = s.get(gt + 1..).unwrap_or_default();
+                let params = match after.as_bytes().first() {
+                    None => Some(""),
+                    Some(b';') => after.get(1..),
+                    Some(_) => None,
+                };
+                if let Some(params) = params {
+                    let uri =
+                        Uri::parse(s.get(1..gt).unwrap_or_default()).map_err(NameAddrError::Uri)?;
+                    return Ok(NameAddr {
+                        display: None,
+                        uri,
+                        angle: true,
+                        params: Params::new(params),
+                    });
+                }
+            }
+        }
+        Self::parse_general(s)
+    }
+
+    /// [`NameAddr::parse`] for every shape: quoted or token display names, white space
+    /// around the brackets, `addr-spec`.
+    fn parse_general(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
         let (display, rest) = if s.starts_with('"') {
             let end = closing_quote(s).ok_or(NameAddrError::UnterminatedQuote)?;
             let rest = trim_lws(&s[end + 1..]);
@@ -196,4 +223,57 @@ pub enum ContactValue<'a> {
     Star,
     /// A name-addr or addr-spec.
     Addr(NameAddr<'a>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "<",
+        ">",
+        "sip:alice@10.0.0.1",
+        "sip:a@h:5060;lr",
+        ";",
+        "tag=1",
+        "\"Alice\"",
+        "Bob",
+        " ",
+        "\t",
+        "\r\n ",
+        "expires=3600",
+        "=",
+        "?",
+        "sip:x?y=z",
+        "<sip:[::1]>",
+        "bad uri",
+        "\"",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The `<uri>;params` shortcut reads what the general rule reads, errors included.
+        #[test]
+        fn bracketed_shortcut_agrees_with_general_rule(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..8),
+        ) {
+            let s = p.concat();
+            prop_assert_eq!(NameAddr::parse(&s), NameAddr::parse_general(trim_lws(&s)));
+        }
+    }
+
+    #[test]
+    fn bracketed_values_keep_uri_and_header_params_apart() {
+        let na = NameAddr::parse("<sip:alice@10.0.0.1;transport=udp>;tag=f893a2eefb").unwrap();
+        assert!(na.is_name_addr());
+        assert_eq!(na.uri_str(), "sip:alice@10.0.0.1;transport=udp");
+        assert_eq!(na.tag(), Some("f893a2eefb"));
+        assert_eq!(na.display_name(), None);
+        let spaced = NameAddr::parse(" <sip:bob@h> ;tag=2").unwrap();
+        assert_eq!(spaced.tag(), Some("2"));
+        assert!(NameAddr::parse("<sip:bob@h>x").is_err());
+        assert!(NameAddr::parse("<sip:bob@h").is_err());
+    }
 }

@@ -216,6 +216,84 @@ impl<'a> Via<'a> {
 
     /// Checks the parameter grammar and the values of the well-known parameters (§25.1 `via-ttl`, `via-received`).
     pub fn is_valid(&self) -> bool {
+        if let Some(ok) = self.is_valid_fast() {
+            return ok;
+        }
+        self.is_valid_general()
+    }
+
+    /// [`Via::is_valid`] in one scan for parameters without white space or quoted values:
+    /// `None` for anything else, which [`Via::is_valid_general`] then decides.
+    fn is_valid_fast(&self) -> Option<bool> {
+        let s = self.params.as_str();
+        let b = s.as_bytes();
+        let n = b.len();
+        if n == 0 {
+            return None;
+        }
+        let (mut ttl, mut received, mut rport) = (false, false, false);
+        let mut i = 0;
+        loop {
+            let ns = i;
+            while i < n && crate::text::is_token_byte(b[i]) {
+                i += 1;
+            }
+            if i == ns {
+                return None;
+            }
+            let name = s.get(ns..i)?;
+            let mut value = None;
+            if i < n && b[i] == b'=' {
+                i += 1;
+                let vs = i;
+                while i < n
+                    && (crate::text::is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':'))
+                {
+                    i += 1;
+                }
+                if i == vs {
+                    return None;
+                }
+                value = Some(s.get(vs..i)?);
+            }
+            if i < n && b[i] != b';' {
+                return None;
+            }
+            let ok = match name.len() {
+                3 if !ttl && name.eq_ignore_ascii_case("ttl") => {
+                    ttl = true;
+                    value
+                        .and_then(crate::text::parse_u32)
+                        .is_some_and(|v| v <= 255)
+                }
+                8 if !received && name.eq_ignore_ascii_case("received") => {
+                    received = true;
+                    value.is_none_or(|v| {
+                        let r = v
+                            .strip_prefix('[')
+                            .and_then(|x| x.strip_suffix(']'))
+                            .unwrap_or(v);
+                        r.parse::<std::net::Ipv4Addr>().is_ok() || valid_ipv6ish(r)
+                    })
+                }
+                5 if !rport && name.eq_ignore_ascii_case("rport") => {
+                    rport = true;
+                    value.is_none_or(|v| crate::text::parse_u32(v).is_some_and(|p| p <= 65535))
+                }
+                _ => true,
+            };
+            if !ok {
+                return Some(false);
+            }
+            if i >= n {
+                return Some(true);
+            }
+            i += 1;
+        }
+    }
+
+    /// [`Via::is_valid`] parameter by parameter, white space and quoted strings allowed.
+    fn is_valid_general(&self) -> bool {
         // One pass over the parameters; the well-known ones are checked at their first
         // occurrence, which is the one the getters read.
         let (mut ttl, mut received, mut rport) = (false, false, false);
@@ -304,6 +382,47 @@ mod tests {
             }
             prop_assert_eq!(Via::parse(&s), Via::parse_general(&s));
         }
+    }
+
+    const PARAM_PIECES: &[&str] = &[
+        "branch", "=", ";", "z9hG4bK1", "rport", "5060", "70000", "ttl", "1", "256", "received",
+        "10.0.0.1", "[::1]", "::1", "host", " ", "\"q\"", "maddr", "TTL", "x", "%", "(",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The one-scan parameter check gives the parameter-by-parameter answer, or declines.
+        #[test]
+        fn via_param_check_agrees_with_general_rule(
+            p in prop::collection::vec(prop::sample::select(PARAM_PIECES), 0..10),
+        ) {
+            let raw = format!("SIP/2.0/UDP h;{}", p.concat());
+            if let Ok(v) = Via::parse(&raw) {
+                if let Some(ok) = v.is_valid_fast() {
+                    prop_assert_eq!(ok, v.is_valid_general(), "{}", raw);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn via_param_check_reads_well_known_values() {
+        let ok = |p: &str| {
+            Via::parse(&format!("SIP/2.0/UDP h;{p}"))
+                .unwrap()
+                .is_valid()
+        };
+        assert!(ok("branch=z9hG4bKa;rport"));
+        assert!(ok("branch=z9hG4bKa;rport=5060;received=10.0.0.1"));
+        assert!(ok("received=[2001:db8::1];ttl=255"));
+        assert!(!ok("ttl=256"));
+        assert!(!ok("rport=70000"));
+        assert!(!ok("received=host"));
+        assert!(ok("ttl=1;ttl=300"), "only the first ttl is read");
+        assert!(!ok("branch="));
+        assert!(!ok("branch=a;;rport"));
+        assert!(ok("branch = z9hG4bKa"));
     }
 
     #[test]
