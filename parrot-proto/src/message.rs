@@ -378,10 +378,12 @@ impl Message {
 
     /// The topmost Via (§8.2.6.2, §18.2.2).
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        let v = self
-            .header_values(HeaderName::Via)
-            .next()
+        // The first value of the first line: what `header_values(Via).next()` gives, without
+        // the iterator chain.
+        let line = self
+            .header(HeaderName::Via)
             .ok_or_else(|| self.missing(HeaderName::Via))?;
+        let v = trim_lws(Splitter::first(line, b','));
         Via::parse(v).map_err(|_| self.bad(HeaderName::Via, v, ErrorKind::BadHeaderValue))
     }
 

@@ -71,6 +71,15 @@ impl<'a> Splitter<'a> {
     pub(crate) fn new(s: &'a str, sep: u8) -> Self {
         Splitter { rest: Some(s), sep }
     }
+
+    /// The first part of `s`: the whole of it when `sep` does not occur (one byte search, the
+    /// common case for header lines holding one value), else what [`Splitter::next`] gives.
+    pub(crate) fn first(s: &'a str, sep: u8) -> &'a str {
+        if memchr::memchr(sep, s.as_bytes()).is_none() {
+            return s;
+        }
+        Splitter::new(s, sep).next().unwrap_or(s)
+    }
 }
 
 impl<'a> Iterator for Splitter<'a> {
@@ -254,6 +263,26 @@ mod tests {
     fn splitter_respects_quotes_and_angles() {
         let v: Vec<_> = Splitter::new(r#""a,b" <sip:x;a=1,2>, c, "q\"," d"#, b',').collect();
         assert_eq!(v, vec![r#""a,b" <sip:x;a=1,2>"#, " c", r#" "q\"," d"#]);
+    }
+
+    #[test]
+    fn first_part_is_what_splitting_gives_first() {
+        for s in [
+            "a",
+            "",
+            "a,b",
+            r#""a,b" <x>"#,
+            "<sip:x,y>, z",
+            r#""open,"#,
+            "<open,",
+            ",",
+        ] {
+            assert_eq!(
+                Splitter::first(s, b','),
+                Splitter::new(s, b',').next().unwrap(),
+                "{s}"
+            );
+        }
     }
 
     #[test]

@@ -199,10 +199,50 @@ impl<'a> Params<'a> {
     /// Checks the `generic-param` grammar: every name is a token, every value a token, a host
     /// or a quoted string; no empty parameters (RFC 4475 §3.1.2.1 `badinv01`).
     pub fn is_valid(&self) -> bool {
+        if self.is_plain() {
+            return true;
+        }
         if self.is_empty() {
             return true;
         }
         self.iter().all(|p| p.is_valid())
+    }
+
+    /// Whether the list is `name[=value]` separated by `;`, names tokens and values tokens or
+    /// hosts, nothing else (no white space, no quoted strings): valid at a glance. `false`
+    /// means only that [`Params::is_valid`] must look closer.
+    fn is_plain(&self) -> bool {
+        let b = self.raw.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        loop {
+            let ns = i;
+            while i < n && crate::text::is_token_byte(b[i]) {
+                i += 1;
+            }
+            if i == ns {
+                return false;
+            }
+            if i < n && b[i] == b'=' {
+                i += 1;
+                let vs = i;
+                while i < n
+                    && (crate::text::is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':'))
+                {
+                    i += 1;
+                }
+                if i == vs {
+                    return false;
+                }
+            }
+            if i >= n {
+                return true;
+            }
+            if b[i] != b';' {
+                return false;
+            }
+            i += 1;
+        }
     }
 }
 
@@ -248,6 +288,33 @@ mod tests {
             let params = Params::new(&raw);
             prop_assert_eq!(params.get(name), params.get_by_splitting(name));
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// A list the one-scan check calls plain is valid by the parameter-by-parameter rule.
+        #[test]
+        fn plain_lists_are_valid_by_the_general_rule(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..12),
+        ) {
+            let raw = p.concat();
+            let params = Params::new(&raw);
+            if params.is_plain() {
+                prop_assert!(params.iter().all(|p| p.is_valid()), "{}", raw);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_check_accepts_tokens_and_hosts_only() {
+        assert!(Params::new("tag=1928301774;lr;maddr=[::1]").is_plain());
+        assert!(!Params::new("tag=1;").is_plain());
+        assert!(!Params::new("tag= 1").is_plain());
+        assert!(!Params::new("x=\"q\"").is_plain());
+        assert!(Params::new("x=\"q\"").is_valid());
+        assert!(!Params::new("x=\"q").is_valid());
+        assert!(Params::new("").is_valid());
     }
 
     #[test]

@@ -211,7 +211,12 @@ impl ClientKey {
 
 impl PartialEq for ClientKey {
     fn eq(&self, o: &ClientKey) -> bool {
-        self.branch() == o.branch() && self.method == o.method
+        let same_branch = match (&self.branch, &o.branch) {
+            // Fixed-size arrays compare without a call (the unused tail is zero on both sides).
+            (Branch::Inline(n, a), Branch::Inline(m, b)) => n == m && a == b,
+            _ => self.branch() == o.branch(),
+        };
+        same_branch && self.method == o.method
     }
 }
 
