@@ -61,16 +61,62 @@ static PARAM_STOP: [bool; 256] = {
     t
 };
 
+/// Whether a parameter's name as written (white space around it allowed) is `want`, ASCII
+/// case ignored (§7.3.1).
+#[inline]
+fn name_is(cand: &[u8], want: &[u8]) -> bool {
+    let lws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let cand = if cand.first().is_some_and(lws) || cand.last().is_some_and(lws) {
+        trim_lws_bytes(cand)
+    } else {
+        cand
+    };
+    cand.len() == want.len()
+        && cand
+            .iter()
+            .zip(want)
+            .all(|(&x, &y)| x == y || (x | 0x20 == y | 0x20 && (x | 0x20).is_ascii_lowercase()))
+}
+
+fn trim_lws_bytes(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] = b {
+        b = rest;
+    }
+    b
+}
+
+/// The bytes [`segment_end`] stops at.
+static SEGMENT_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b';' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t
+};
+
 /// The index of the `;` that ends the parameter containing `b[from]` (or `b.len()`), skipping
 /// quoted strings (with `quoted-pair`s) and `<...>` as [`Splitter`] does.
 fn segment_end(b: &[u8], from: usize) -> usize {
     let n = b.len();
     let mut i = from;
     while i < n {
-        // Jump to the next byte that matters.
-        match memchr::memchr3(b';', b'"', b'<', &b[i..]) {
-            Some(off) => i += off,
-            None => return n,
+        // Jump to the next byte that matters: a table scan over short tails (a branch or a
+        // tag), a vector search over longer ones.
+        if n - i <= 32 {
+            while i < n && !SEGMENT_STOP[b[i] as usize] {
+                i += 1;
+            }
+            if i == n {
+                return n;
+            }
+        } else {
+            match memchr::memchr3(b';', b'"', b'<', &b[i..]) {
+                Some(off) => i += off,
+                None => return n,
+            }
         }
         match b[i] {
             b';' => return i,
@@ -137,32 +183,40 @@ impl<'a> Params<'a> {
         let s = self.raw;
         let b = s.as_bytes();
         let n = b.len();
+        let want = name.as_bytes();
         let mut i = 0;
         loop {
             let start = i;
             while i < n && !PARAM_STOP[b[i] as usize] {
                 i += 1;
             }
-            if i < n && (b[i] == b'"' || b[i] == b'<') {
-                // Quotes or brackets before any '=': the general rule below.
-                let end = segment_end(b, start);
-                let seg = s.get(start..end)?;
-                let (n_, v) = match crate::text::split_byte(seg, b'=') {
-                    Some((n_, v)) => (n_, Some(v)),
-                    None => (seg, None),
-                };
-                if trim_lws(n_).eq_ignore_ascii_case(name) {
-                    return Some(v.map(trim_lws));
+            match b.get(i) {
+                Some(b'"' | b'<') => {
+                    // Quotes or brackets before any '=': the general rule below.
+                    let end = segment_end(b, start);
+                    let seg = s.get(start..end)?;
+                    let (n_, v) = match crate::text::split_byte(seg, b'=') {
+                        Some((n_, v)) => (n_, Some(v)),
+                        None => (seg, None),
+                    };
+                    if trim_lws(n_).eq_ignore_ascii_case(name) {
+                        return Some(v.map(trim_lws));
+                    }
+                    i = end;
                 }
-                i = end;
-            } else if i < n && b[i] == b'=' {
-                let end = segment_end(b, i + 1);
-                if trim_lws(s.get(start..i)?).eq_ignore_ascii_case(name) {
-                    return Some(Some(trim_lws(s.get(i + 1..end)?)));
+                Some(b'=') => {
+                    let hit = name_is(&b[start..i], want);
+                    let end = segment_end(b, i + 1);
+                    if hit {
+                        return Some(Some(trim_lws(s.get(i + 1..end)?)));
+                    }
+                    i = end;
                 }
-                i = end;
-            } else if trim_lws(s.get(start..i)?).eq_ignore_ascii_case(name) {
-                return Some(None);
+                _ => {
+                    if name_is(&b[start..i], want) {
+                        return Some(None);
+                    }
+                }
             }
             if i >= n {
                 return None;
