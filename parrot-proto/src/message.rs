@@ -127,7 +127,16 @@ struct Inner {
     head: ByteString,
     start: StartSpans,
     headers: SmallVec<[HeaderSpan; 16]>,
+    /// A bit per header kind present (folded into 128, see [`kind_bit`]): lookups of a header
+    /// the message does not hold (Route, Expires, Date, ...) end without a scan.
+    present: u128,
     body_start: usize,
+}
+
+/// The bit of a header kind in [`Inner::present`]; kinds that share a bit only cost a scan.
+#[inline(always)]
+fn kind_bit(kind: HeaderName) -> u128 {
+    1u128 << (kind as u32 % 128)
 }
 
 impl Message {
@@ -138,12 +147,14 @@ impl Message {
         headers: SmallVec<[HeaderSpan; 16]>,
         body_start: usize,
     ) -> Message {
+        let present = headers.iter().fold(0, |m, h| m | kind_bit(h.kind));
         Message {
             inner: std::sync::Arc::new(Inner {
                 raw,
                 head,
                 start,
                 headers,
+                present,
                 body_start,
             }),
         }
@@ -310,10 +321,19 @@ impl Message {
         self.inner.headers.len()
     }
 
+    /// The header lines to search for `name`: none when the message holds no such line.
+    #[inline]
+    fn lines_of(&self, name: HeaderName) -> &[HeaderSpan] {
+        if self.inner.present & kind_bit(name) == 0 {
+            &[]
+        } else {
+            &self.inner.headers
+        }
+    }
+
     /// The first value of a header, trimmed.
     pub fn header(&self, name: HeaderName) -> Option<&str> {
-        self.inner
-            .headers
+        self.lines_of(name)
             .iter()
             .find(|h| h.kind == name)
             .map(|h| trim_lws(self.s(h.value)))
@@ -334,8 +354,7 @@ impl Message {
 
     /// Every line of a header, in order.
     pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
-        self.inner
-            .headers
+        self.lines_of(name)
             .iter()
             .filter(move |h| h.kind == name)
             .map(|h| trim_lws(self.s(h.value)))
