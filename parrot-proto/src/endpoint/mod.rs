@@ -20,7 +20,7 @@ use crate::handler::{Body, UacHandler, UasHandler, UasHandlerFactory};
 use crate::registration::Registration;
 use crate::transaction::{
     ClientInviteTransaction, ClientKey, ClientNonInviteTransaction, ServerInviteTransaction,
-    ServerNonInviteTransaction, TimerConfig, TransactionKey, TxOutput,
+    ServerKey, ServerNonInviteTransaction, TimerConfig, TxOutput,
 };
 use crate::{
     ConnectionId, Limits, Message, Method, StreamDecoder, StreamItem, Transmit, Transport,
@@ -359,7 +359,7 @@ pub(crate) enum ServerFsm {
 }
 
 pub(crate) struct ServerTx {
-    key: TransactionKey,
+    key: ServerKey,
     fsm: ServerFsm,
     peer: Peer,
     local: SocketAddr,
@@ -398,7 +398,7 @@ impl ServerTx {
 /// answers a retransmission (the last response again, or nothing), passes an ACK for a 2xx to
 /// the dialog, and lets a CANCEL find its INVITE (§9.2).
 pub(crate) struct LingeringTx {
-    key: TransactionKey,
+    key: ServerKey,
     /// When the transaction ends.
     deadline: Instant,
     /// The deadline of its newest timer-heap entry still queued.
@@ -658,7 +658,7 @@ pub struct Endpoint {
     server_txs: HashMap<u64, Box<ServerTx>>,
     /// Server transactions past their final response, waiting only for their last timer.
     lingering: HashMap<u64, LingeringTx>,
-    server_index: HashMap<TransactionKey, u64>,
+    server_index: HashMap<ServerKey, u64>,
     merge_index: HashMap<Box<str>, u64>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
@@ -880,8 +880,7 @@ impl Endpoint {
                     + c.offer.as_ref().map(|b| b.bytes.len()).unwrap_or(0)
             })
             .sum();
-        let stx =
-            std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(TransactionKey, u64)>();
+        let stx = std::mem::size_of::<(u64, ServerTx)>() + std::mem::size_of::<(ServerKey, u64)>();
         let ctx = std::mem::size_of::<(ClientKey, ClientTx)>();
         let transaction_bytes = self
             .server_txs
@@ -889,7 +888,7 @@ impl Endpoint {
             .map(|t| {
                 stx + t.request.len() * 2
                     + 512
-                    + t.key.branch.len() * 2
+                    + t.key.heap_bytes() * 2
                     + t.head.as_ref().map_or(0, |h| h.heap_bytes())
             })
             .sum::<usize>()
@@ -900,8 +899,8 @@ impl Endpoint {
                     // The key is held twice (here and in the index); a shared `Bytes` has a
                     // small header of its own.
                     std::mem::size_of::<(u64, LingeringTx)>()
-                        + std::mem::size_of::<(TransactionKey, u64)>()
-                        + (t.key.branch.len() + t.key.sent_by.len()) * 2
+                        + std::mem::size_of::<(ServerKey, u64)>()
+                        + t.key.heap_bytes() * 2
                         + t.last.as_ref().map_or(0, |b| b.len() + 32)
                         + t.to_tag.len()
                         + t.merge_key.as_ref().map_or(0, |k| k.len())

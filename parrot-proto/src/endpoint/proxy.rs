@@ -785,7 +785,7 @@ impl Endpoint {
             self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(code));
             return true;
         }
-        let Some(key) = TransactionKey::server(msg) else {
+        let Some(key) = ServerKey::server(msg) else {
             return true;
         };
         if self.tx_count() >= self.cfg.max_transactions {

@@ -20,7 +20,7 @@ impl Endpoint {
         let Ok(top) = msg.top_via() else {
             return; // no usable Via: there is nowhere to answer (§18.2.1)
         };
-        let Some(key) = TransactionKey::server_for(&msg, &top, method.clone()) else {
+        let Some(key) = ServerKey::server_for(&msg, &top, method.clone()) else {
             return;
         };
         // Retransmissions and ACKs for non-2xx (§17.2.3).
@@ -374,7 +374,7 @@ impl Endpoint {
         local: SocketAddr,
         via_fix: Option<String>,
     ) {
-        let Some(target) = TransactionKey::cancel_target(msg) else {
+        let Some(target) = ServerKey::cancel_target(msg) else {
             return;
         };
         let Some(&inv_id) = self.server_index.get(&target) else {
@@ -391,7 +391,7 @@ impl Endpoint {
             );
             return;
         }
-        let Some(key) = TransactionKey::server(msg) else {
+        let Some(key) = ServerKey::server(msg) else {
             return;
         };
         let (to_tag, dialog, pending) = match self.server_txs.get(&inv_id) {

@@ -38,15 +38,6 @@ impl TransactionKey {
         Self::server_with_method(req, method)
     }
 
-    /// [`TransactionKey::server`] for a request whose method and top Via are already read.
-    pub(crate) fn server_for(
-        req: &Message,
-        via: &crate::header::Via<'_>,
-        method: Method,
-    ) -> Option<TransactionKey> {
-        Self::server_with_via(req, via, fold(method))
-    }
-
     /// The key of the INVITE server transaction a CANCEL targets (§9.2).
     pub fn cancel_target(cancel: &Message) -> Option<TransactionKey> {
         Self::server_with_method(cancel, Method::Invite)
@@ -63,67 +54,12 @@ impl TransactionKey {
         via: &crate::header::Via<'_>,
         method: Method,
     ) -> Option<TransactionKey> {
-        // Host and port are written on the stack, without the formatting machinery, and the
-        // key gets one allocation of the exact size.
-        let mut buf: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
-        let mut digits = [0u8; 10];
-        match via.host {
-            Host::Domain(d) => buf.extend_from_slice(d.as_bytes()),
-            Host::Ipv4(a) => {
-                for (i, o) in a.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b'.');
-                    }
-                    // A byte at a time: a call to memcpy costs more than three digits.
-                    for &d in decimal(u32::from(o), &mut digits) {
-                        buf.push(d);
-                    }
-                }
-            }
-            Host::Ipv6(a) => {
-                buf.push(b'[');
-                buf.extend_from_slice(a.as_bytes());
-                buf.push(b']');
-            }
-        }
-        buf.make_ascii_lowercase();
-        if let Some(p) = via.port {
-            buf.push(b':');
-            for &d in decimal(u32::from(p), &mut digits) {
-                buf.push(d);
-            }
-        }
-        let sent_by: Box<str> = std::str::from_utf8(&buf).ok()?.into();
-        match via.branch() {
-            Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some(TransactionKey {
-                branch: b.into(),
-                sent_by,
-                method,
-            }),
-            _ => {
-                // RFC 2543 (§17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
-                // The To tag is left out so that the ACK, whose To carries our tag, matches.
-                let from_tag = req.from_header().ok()?.tag().unwrap_or("").to_owned();
-                let cseq = req.cseq().ok()?.seq;
-                // ACK for non-2xx carries the INVITE's Request-URI (§17.1.1.3).
-                let ruri = req.request_uri_str()?;
-                let top = req.header(crate::HeaderName::Via)?;
-                let top = top.split(',').next().unwrap_or(top).trim();
-                let composite = format!(
-                    "2543|{}|{}|{}|{}|{}",
-                    ruri,
-                    from_tag,
-                    req.call_id().ok()?,
-                    cseq,
-                    top
-                );
-                Some(TransactionKey {
-                    branch: composite.into(),
-                    sent_by,
-                    method,
-                })
-            }
-        }
+        let (sent_by, branch) = server_parts(req, via)?;
+        Some(TransactionKey {
+            branch: branch.into(),
+            sent_by: std::str::from_utf8(&sent_by).ok()?.into(),
+            method,
+        })
     }
 
     /// The key of the client transaction a response belongs to (§17.1.3): top Via branch and
@@ -150,20 +86,186 @@ impl TransactionKey {
     }
 }
 
+/// What names a server transaction (§17.2.3): the top Via's sent-by, lower-cased, written on
+/// the stack without the formatting machinery, and the branch, or for an RFC 2543 request
+/// (no magic cookie) the composite of Request-URI, From tag, Call-ID, CSeq number and top Via.
+fn server_parts<'m>(
+    req: &'m Message,
+    via: &crate::header::Via<'m>,
+) -> Option<(smallvec::SmallVec<[u8; 64]>, std::borrow::Cow<'m, str>)> {
+    let mut buf: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
+    let mut digits = [0u8; 10];
+    match via.host {
+        Host::Domain(d) => buf.extend_from_slice(d.as_bytes()),
+        Host::Ipv4(a) => {
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                // A byte at a time: a call to memcpy costs more than three digits.
+                for &d in decimal(u32::from(o), &mut digits) {
+                    buf.push(d);
+                }
+            }
+        }
+        Host::Ipv6(a) => {
+            buf.push(b'[');
+            buf.extend_from_slice(a.as_bytes());
+            buf.push(b']');
+        }
+    }
+    buf.make_ascii_lowercase();
+    if let Some(p) = via.port {
+        buf.push(b':');
+        for &d in decimal(u32::from(p), &mut digits) {
+            buf.push(d);
+        }
+    }
+    match via.branch() {
+        Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some((buf, b.into())),
+        _ => {
+            // RFC 2543 (§17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
+            // The To tag is left out so that the ACK, whose To carries our tag, matches.
+            let from_tag = req.from_header().ok()?.tag().unwrap_or("").to_owned();
+            let cseq = req.cseq().ok()?.seq;
+            // ACK for non-2xx carries the INVITE's Request-URI (§17.1.1.3).
+            let ruri = req.request_uri_str()?;
+            let top = req.header(crate::HeaderName::Via)?;
+            let top = top.split(',').next().unwrap_or(top).trim();
+            let composite = format!(
+                "2543|{}|{}|{}|{}|{}",
+                ruri,
+                from_tag,
+                req.call_id().ok()?,
+                cseq,
+                top
+            );
+            Some((buf, composite.into()))
+        }
+    }
+}
+
+/// Key bytes kept inline up to `N` bytes, boxed beyond.
+#[derive(Debug, Clone)]
+enum KeyText<const N: usize> {
+    Inline(u8, [u8; N]),
+    Heap(Box<[u8]>),
+}
+
+impl<const N: usize> KeyText<N> {
+    fn new(parts: &[&[u8]]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= N && len <= usize::from(u8::MAX) {
+            let mut buf = [0u8; N];
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            KeyText::Inline(len as u8, buf)
+        } else {
+            KeyText::Heap(parts.concat().into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            KeyText::Inline(n, buf) => &buf[..usize::from(*n)],
+            KeyText::Heap(b) => b,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            KeyText::Inline(..) => 0,
+            KeyText::Heap(b) => b.len(),
+        }
+    }
+
+    fn same(&self, o: &Self) -> bool {
+        match (self, o) {
+            // Fixed-size arrays compare without a call (the unused tail is zero on both sides).
+            (KeyText::Inline(n, a), KeyText::Inline(m, b)) => n == m && a == b,
+            _ => self.bytes() == o.bytes(),
+        }
+    }
+}
+
+/// How the endpoint names its server transactions (§17.2.3): what [`TransactionKey::server`]
+/// holds (branch, sent-by, method with ACK as INVITE), its text kept inline when short (every
+/// RFC 3261 request of an ordinary peer) so that indexing a request allocates nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerKey {
+    /// The branch followed by the sent-by.
+    text: KeyText<{ ServerKey::INLINE }>,
+    branch_len: u32,
+    method: Method,
+}
+
+impl ServerKey {
+    /// The longest branch and sent-by, together, kept inline.
+    pub(crate) const INLINE: usize = 62;
+
+    /// [`TransactionKey::server`], as a [`ServerKey`].
+    pub(crate) fn server(req: &Message) -> Option<ServerKey> {
+        let method = fold(req.method()?);
+        let via = req.top_via().ok()?;
+        Self::with_via(req, &via, method)
+    }
+
+    /// [`ServerKey::server`] for a request whose method and top Via are already read.
+    pub(crate) fn server_for(
+        req: &Message,
+        via: &crate::header::Via<'_>,
+        method: Method,
+    ) -> Option<ServerKey> {
+        Self::with_via(req, via, fold(method))
+    }
+
+    /// [`TransactionKey::cancel_target`], as a [`ServerKey`].
+    pub(crate) fn cancel_target(cancel: &Message) -> Option<ServerKey> {
+        let via = cancel.top_via().ok()?;
+        Self::with_via(cancel, &via, Method::Invite)
+    }
+
+    fn with_via(req: &Message, via: &crate::header::Via<'_>, method: Method) -> Option<ServerKey> {
+        let (sent_by, branch) = server_parts(req, via)?;
+        Some(ServerKey {
+            text: KeyText::new(&[branch.as_bytes(), &sent_by]),
+            branch_len: u32::try_from(branch.len()).ok()?,
+            method,
+        })
+    }
+
+    /// Heap bytes held (a key too long to keep inline).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.text.heap_bytes()
+    }
+}
+
+impl PartialEq for ServerKey {
+    fn eq(&self, o: &ServerKey) -> bool {
+        self.branch_len == o.branch_len && self.text.same(&o.text) && self.method == o.method
+    }
+}
+
+impl Eq for ServerKey {}
+
+impl std::hash::Hash for ServerKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The text alone, in one write; equality checks the rest.
+        state.write(self.text.bytes());
+    }
+}
+
 /// How the endpoint names its client transactions (§17.1.3): the branch it wrote and the
 /// method. A branch of up to [`ClientKey::INLINE`] bytes (every branch Parrot writes) is kept
 /// inline, so the key is copied into the timer heap and built from a response without
 /// allocating; a longer one (a peer's) is boxed.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientKey {
-    branch: Branch,
+    branch: KeyText<{ ClientKey::INLINE }>,
     method: Method,
-}
-
-#[derive(Debug, Clone)]
-enum Branch {
-    Inline(u8, [u8; ClientKey::INLINE]),
-    Heap(Box<[u8]>),
 }
 
 impl ClientKey {
@@ -172,16 +274,10 @@ impl ClientKey {
 
     /// The key of a client transaction created with `branch` for `method`.
     pub(crate) fn new(branch: &str, method: Method) -> ClientKey {
-        let b = branch.as_bytes();
-        let branch = match b.len() {
-            n if n <= Self::INLINE => {
-                let mut buf = [0u8; Self::INLINE];
-                buf[..n].copy_from_slice(b);
-                Branch::Inline(n as u8, buf)
-            }
-            _ => Branch::Heap(b.into()),
-        };
-        ClientKey { branch, method }
+        ClientKey {
+            branch: KeyText::new(&[branch.as_bytes()]),
+            method,
+        }
     }
 
     /// [`TransactionKey::client_for_response`], as a [`ClientKey`].
@@ -194,29 +290,18 @@ impl ClientKey {
 
     /// Heap bytes held (a branch too long to keep inline).
     pub(crate) fn heap_bytes(&self) -> usize {
-        match &self.branch {
-            Branch::Inline(..) => 0,
-            Branch::Heap(b) => b.len(),
-        }
+        self.branch.heap_bytes()
     }
 
     /// The branch, as bytes.
     pub(crate) fn branch(&self) -> &[u8] {
-        match &self.branch {
-            Branch::Inline(n, buf) => &buf[..usize::from(*n)],
-            Branch::Heap(b) => b,
-        }
+        self.branch.bytes()
     }
 }
 
 impl PartialEq for ClientKey {
     fn eq(&self, o: &ClientKey) -> bool {
-        let same_branch = match (&self.branch, &o.branch) {
-            // Fixed-size arrays compare without a call (the unused tail is zero on both sides).
-            (Branch::Inline(n, a), Branch::Inline(m, b)) => n == m && a == b,
-            _ => self.branch() == o.branch(),
-        };
-        same_branch && self.method == o.method
+        self.branch.same(&o.branch) && self.method == o.method
     }
 }
 
@@ -252,7 +337,7 @@ mod tests {
     #[test]
     fn client_keys_match_by_branch_and_method_inline_or_boxed() {
         let long = format!("z9hG4bK{}", "x".repeat(60));
-        for b in ["z9hG4bK71c18690ee42c90b", long.as_str()] {
+        for b in ["z9hG4bK71c18690ee42c90b", long.as_str(), "x"] {
             let k = ClientKey::new(b, Method::Invite);
             assert_eq!(k.branch(), b.as_bytes());
             assert_eq!(k.clone(), ClientKey::new(b, Method::Invite));
@@ -264,6 +349,26 @@ mod tests {
             ClientKey::for_response(&resp),
             Some(ClientKey::new("z9hG4bKx1", Method::Invite))
         );
+    }
+
+    #[test]
+    fn server_keys_match_as_transaction_keys_do() {
+        let inv = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let ack = msg("ACK sip:b@h SIP/2.0\nVia: SIP/2.0/UDP A.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 1 ACK\nContent-Length: 0\n\n");
+        let cancel = msg("CANCEL sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 CANCEL\nContent-Length: 0\n\n");
+        let other_host = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP b.example:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        // The same bytes split differently between branch and sent-by are different keys.
+        let shifted = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP example:5060;branch=z9hG4bKx1a.\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let old = msg("INVITE sip:bob@biloxi.example.com SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=old1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let k = ServerKey::server(&inv).unwrap();
+        assert_eq!(ServerKey::server(&ack).unwrap(), k);
+        assert_ne!(ServerKey::server(&cancel).unwrap(), k);
+        assert_eq!(ServerKey::cancel_target(&cancel).unwrap(), k);
+        assert_ne!(ServerKey::server(&other_host).unwrap(), k);
+        assert_ne!(ServerKey::server(&shifted).unwrap(), k);
+        let o = ServerKey::server(&old).unwrap();
+        assert!(o.heap_bytes() > 0, "an RFC 2543 composite is boxed");
+        assert_eq!(o, ServerKey::server(&old).unwrap());
     }
 
     #[test]

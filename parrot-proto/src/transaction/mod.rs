@@ -20,8 +20,8 @@ mod timer;
 
 pub use client_invite::{ClientInviteState, ClientInviteTransaction};
 pub use client_non_invite::{ClientNonInviteState, ClientNonInviteTransaction};
-pub(crate) use key::ClientKey;
 pub use key::TransactionKey;
+pub(crate) use key::{ClientKey, ServerKey};
 pub use server_invite::{ServerInviteState, ServerInviteTransaction, ServerRequestOutcome};
 pub use server_non_invite::{ServerNonInviteState, ServerNonInviteTransaction};
 pub use timer::{Timer, TimerConfig, TimerTable};
