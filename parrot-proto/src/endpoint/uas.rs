@@ -1058,30 +1058,45 @@ pub(super) fn via_fix_of(
     if same_host && !wants_rport {
         return None;
     }
-    let top = req.header_values(HeaderName::Via).next()?;
+    let top = crate::text::trim_lws(crate::text::Splitter::first(
+        req.header(HeaderName::Via)?,
+        b',',
+    ));
     // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
-    // the new ones.
+    // the new ones. Runs of kept parts are copied at once.
     let mut out = String::with_capacity(top.len() + 48);
-    let mut rest = Some(top);
-    let mut first = true;
-    while let Some(r) = rest {
-        let (p, next) = match crate::text::split_byte(r, b';') {
-            Some((p, n)) => (p, Some(n)),
-            None => (r, None),
-        };
-        rest = next;
-        let n = crate::text::split_byte(p, b'=')
-            .map_or(p, |(n, _)| n)
+    let b = top.as_bytes();
+    let mut start = 0;
+    // Each kept part with the ';' before it (none before the first) is a range of `top`;
+    // neighbouring ranges join into one copy.
+    let mut run: Option<(usize, usize)> = None;
+    loop {
+        let end = memchr::memchr(b';', &b[start..]).map_or(b.len(), |i| start + i);
+        let p = top.get(start..end)?;
+        let n = memchr::memchr(b'=', p.as_bytes())
+            .and_then(|i| p.get(..i))
+            .unwrap_or(p)
             .trim();
-        let drop =
-            n.eq_ignore_ascii_case("received") || (wants_rport && n.eq_ignore_ascii_case("rport"));
+        let drop = (n.len() == 8 && n.eq_ignore_ascii_case("received"))
+            || (wants_rport && n.len() == 5 && n.eq_ignore_ascii_case("rport"));
         if !drop {
-            if !first {
-                out.push(';');
-            }
-            out.push_str(p);
+            let from = start.saturating_sub(1);
+            run = match run {
+                Some((a, z)) if z == from => Some((a, end)),
+                Some((a, z)) => {
+                    out.push_str(top.get(a..z)?);
+                    Some((from, end))
+                }
+                None => Some((from, end)),
+            };
         }
-        first = false;
+        if end >= b.len() {
+            break;
+        }
+        start = end + 1;
+    }
+    if let Some((a, z)) = run {
+        out.push_str(top.get(a..z)?);
     }
     out.push_str(";received=");
     crate::text::push_ip(&mut out, src.ip());
@@ -1100,4 +1115,70 @@ fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {
         b = b.prepend_header(HeaderName::Via, v);
     }
     b
+}
+
+#[cfg(test)]
+mod via_fix_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The rule `via_fix_of` implements, part by part: the top Via's parts joined by ';',
+    /// less any `received` (and an `rport` being filled in), then the new values.
+    fn reference(top: &str, wants_rport: bool, src: SocketAddr) -> String {
+        let mut out = String::new();
+        for (i, p) in top.split(';').enumerate() {
+            let n = p.split('=').next().unwrap_or(p).trim();
+            let drop = n.eq_ignore_ascii_case("received")
+                || (wants_rport && n.eq_ignore_ascii_case("rport"));
+            if !drop {
+                if i > 0 {
+                    out.push(';');
+                }
+                out.push_str(p);
+            }
+        }
+        out.push_str(";received=");
+        out.push_str(&src.ip().to_string());
+        if wants_rport {
+            out.push_str(";rport=");
+            out.push_str(&src.port().to_string());
+        }
+        out
+    }
+
+    const PIECES: &[&str] = &[
+        ";",
+        "branch=z9hG4bKa",
+        "rport",
+        "rport=5",
+        "received=1.2.3.4",
+        "RECEIVED",
+        " ",
+        "=",
+        "x",
+        "maddr=h",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The fixed top Via keeps every part but the replaced ones, in order.
+        #[test]
+        fn fixed_via_keeps_other_parts_in_order(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..10),
+        ) {
+            let top = format!("SIP/2.0/UDP 192.0.2.1:5060{}", p.concat());
+            let raw = format!(
+                "OPTIONS sip:b@h SIP/2.0\r\nVia: {top}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let Ok(m) = Message::parse(raw.into_bytes()) else { return Ok(()) };
+            let Ok(via) = m.top_via() else { return Ok(()) };
+            let src = SocketAddr::from(([10, 0, 0, 9], 6000));
+            let wants_rport = via.rport() == Some(None);
+            if let Some(fixed) = via_fix_of(&m, &via, src) {
+                let top = m.header(HeaderName::Via).unwrap_or_default();
+                prop_assert_eq!(fixed, reference(top, wants_rport, src));
+            }
+        }
+    }
 }
