@@ -294,7 +294,10 @@ impl Headers {
             out.extend_from_slice(n.as_bytes());
             out.extend_from_slice(b": ");
             // The parser's value starts after the white space that follows the colon.
-            let lead = v.len() - v.trim_start_matches([' ', '\t']).len();
+            let lead = v
+                .bytes()
+                .position(|c| c != b' ' && c != b'\t')
+                .unwrap_or(v.len());
             let vs = out.len() + lead;
             out.extend_from_slice(v.as_bytes());
             spans.push(HeaderSpan {

@@ -29,6 +29,36 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`; numbers over 2^32-1 are refused (RFC 4475 §3.1.2.4).
     pub fn parse(s: &str) -> Option<CSeq> {
+        // The common shape `DIGITS SP METHOD` in one pass; anything else (white space around
+        // or doubled, overflow) the general rule below decides.
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut seq: u32 = 0;
+        let mut fits = true;
+        while i < b.len() && b[i].is_ascii_digit() {
+            match seq
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u32::from(b[i] - b'0')))
+            {
+                Some(v) => seq = v,
+                None => fits = false,
+            }
+            i += 1;
+        }
+        if fits && i > 0 && b.get(i) == Some(&b' ') {
+            let m = s.get(i + 1..)?;
+            if is_token(m) {
+                return Some(CSeq {
+                    seq,
+                    method: Method::from_token(m),
+                });
+            }
+        }
+        Self::parse_general(s)
+    }
+
+    /// [`CSeq::parse`] with linear white space anywhere the grammar allows it.
+    fn parse_general(s: &str) -> Option<CSeq> {
         let s = trim_lws(s);
         let end = crate::text::find_lws(s)?;
         let seq = parse_u32(&s[..end])?;
@@ -249,5 +279,28 @@ impl<'a> Timestamp<'a> {
     /// The value as seconds.
     pub fn seconds(&self) -> f64 {
         self.value.parse().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod cseq_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass reading of `DIGITS SP METHOD` is the general one.
+        #[test]
+        fn cseq_shortcut_agrees_with_general_rule(s in "[ \t]?[0-9]{0,11}[ \t]{0,2}[A-Za-z!%]{0,7}[ \t]?") {
+            prop_assert_eq!(CSeq::parse(&s), CSeq::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn cseq_reads_number_and_method() {
+        let c = CSeq::parse("4711 INVITE").unwrap();
+        assert_eq!((c.seq, c.method), (4711, Method::Invite));
+        assert_eq!(CSeq::parse("4294967296 INVITE"), None);
+        assert_eq!(CSeq::parse(" 1  BYE ").map(|c| c.seq), Some(1));
+        assert_eq!(CSeq::parse("1 INV ITE"), None);
     }
 }
