@@ -57,6 +57,11 @@ pub struct AgentConfig {
     /// threads, none without (the loop's own thread sends what is due as it goes). Calls with
     /// a sound device never write ahead.
     pub media_lookahead: Option<Duration>,
+    /// Real-time priority (`SCHED_FIFO`, 1-98) for the media sending threads; the loop that
+    /// writes the packets runs one above, so sending a backlog never keeps it from writing
+    /// what comes due next. `None`: normal scheduling. It needs root or `CAP_SYS_NICE`; where
+    /// it is refused the agent logs a warning and runs at normal priority.
+    pub realtime: Option<u8>,
 }
 
 impl AgentConfig {
@@ -79,6 +84,7 @@ impl AgentConfig {
                 n => n,
             },
             media_lookahead: None,
+            realtime: None,
         }
     }
 

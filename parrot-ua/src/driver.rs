@@ -244,8 +244,17 @@ impl Driver {
             .collect();
         let (tls_server, tls_client) = (cfg.tls_server.clone(), cfg.tls_client.clone());
         let conn_rng = rand_chacha::ChaCha20Rng::seed_from_u64(rng.next_u64());
+        #[cfg(unix)]
+        if let Some(p) = cfg.realtime {
+            // The driver is built on the thread that runs the loop.
+            crate::realtime::enter(p.saturating_add(1), "SIP/media loop");
+        }
         let sender = if cfg.media_threads > 0 {
-            Some(MediaSender::new("parrot-media-tx", cfg.media_threads)?)
+            Some(MediaSender::with_priority(
+                "parrot-media-tx",
+                cfg.media_threads,
+                cfg.realtime,
+            )?)
         } else {
             None
         };

@@ -26,6 +26,8 @@ mod driver;
 mod guard;
 mod handle;
 mod ports;
+#[cfg(unix)]
+mod realtime;
 mod sender;
 mod spawn;
 #[cfg(feature = "testing")]

@@ -105,6 +105,16 @@ impl Shared {
 impl MediaSender {
     /// Starts `threads` sending threads (at least one), named `name`.
     pub fn new(name: &str, threads: usize) -> io::Result<MediaSender> {
+        MediaSender::with_priority(name, threads, None)
+    }
+
+    /// [`MediaSender::new`], the threads at real-time priority `realtime` (`SCHED_FIFO`;
+    /// where that is refused, a warning and normal priority).
+    pub fn with_priority(
+        name: &str,
+        threads: usize,
+        realtime: Option<u8>,
+    ) -> io::Result<MediaSender> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -114,7 +124,15 @@ impl MediaSender {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || send_when_due(&shared))
+                    .spawn(move || {
+                        #[cfg(unix)]
+                        if let Some(p) = realtime {
+                            crate::realtime::enter(p, "media sending thread");
+                        }
+                        #[cfg(not(unix))]
+                        let _ = realtime;
+                        send_when_due(&shared)
+                    })
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(MediaSender {

@@ -35,6 +35,11 @@ pub struct Args {
     /// many as the machine has cores (none on one core).
     #[arg(long, value_name = "N")]
     media_threads: Option<usize>,
+    /// Run the media sending threads at this real-time priority (SCHED_FIFO, 1-98) and the
+    /// SIP/media loop one above, as media servers are run in production; needs root or
+    /// CAP_SYS_NICE.
+    #[arg(long, value_name = "PRIORITY", value_parser = clap::value_parser!(u8).range(1..=98))]
+    realtime: Option<u8>,
     /// Where voicemail messages (menu option 2) are written.
     #[arg(long, default_value = ".")]
     record_dir: PathBuf,
@@ -269,6 +274,7 @@ pub async fn run(args: Args) -> ExitCode {
     if let Some(n) = args.media_threads {
         cfg.media_threads = n;
     }
+    cfg.realtime = args.realtime;
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
     cfg.endpoint.max_transactions = args.max_transactions;

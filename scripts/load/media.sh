@@ -8,7 +8,7 @@
 # Prints markdown table rows for BENCHMARKS.md. Not part of test-all.
 # usage: scripts/load/media.sh    Env: NS("10 50 100 200") WINDOW(15) capture seconds, RAMP(200) calls/s while
 # setting up, HOLD (seconds per call; default: the ramp + WINDOW + 10), PARROT, SERVE_ARGS (more parrot serve
-# arguments, e.g. "--media-threads 0"), KEEP (keep the captures), RT (run parrot's threads at this SCHED_FIFO priority, its SIP/media loop one above, as media servers
+# arguments, e.g. "--media-threads 0"), KEEP (keep the captures), RT (parrot serve --realtime RT: its media sending threads at this SCHED_FIFO priority, its SIP/media loop one above, as media servers
 # are run in production: FreeSWITCH -rp, Asterisk -p)
 set -u
 . "$(dirname "$0")/../interop/lib.sh"
@@ -23,15 +23,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for n in $NS; do
   hold=${HOLD:-$(( n / RAMP + WINDOW + 10 ))}
   RTP=$(free_range $((2 * n + 20))); UAC=$(free_port); MP=$(free_range 4)
-  serve_start "serve.$n.log" --play "$REPO/assets/tone1k.wav" --rtp-ports "$RTP" ${SERVE_ARGS:-}
-  if [ -n "${RT:-}" ]; then
-    chrt -f -a -p "$RT" "$SERVE_PID" >/dev/null
-    # The loop that writes the packets one step above the threads that send them: sending a
-    # backlog never keeps it from writing what comes due next.
-    for t in /proc/"$SERVE_PID"/task/*; do
-      [ "$(cat "$t/comm" 2>/dev/null)" = parrot-sip ] && chrt -f -p $((RT + 1)) "${t##*/}" >/dev/null
-    done
-  fi
+  serve_start "serve.$n.log" --play "$REPO/assets/tone1k.wav" --rtp-ports "$RTP" ${RT:+--realtime "$RT"} ${SERVE_ARGS:-}
   sleep 0.5; r0=$(rss "$SERVE_PID")
   sipp -sn uac "127.0.0.1:$SERVE_PORT" -i 127.0.0.1 -p "$UAC" -mi 127.0.0.1 -mp "${MP%-*}" -r $((n > RAMP ? RAMP : n)) -l "$n" -m "$n" \
        -d $((hold * 1000)) -buff_size 4194304 -nostdin -timeout $((hold + 60))s -trace_err -error_file "uac.$n.err" > "uac.$n.out" 2>&1 &
