@@ -449,6 +449,41 @@ impl RequestBuilder {
 
     header_methods!();
 
+    /// [`RequestBuilder::build`] for a request that is only sent (an ACK for a 2xx, §13.2.2.4):
+    /// the same checks and the same bytes, without making a [`Message`] of them.
+    pub(crate) fn build_bytes(self) -> Result<Bytes, BuildError> {
+        let method = self.method.as_str();
+        if !is_token(method) {
+            return Err(BuildError::BadMethod);
+        }
+        let uri = &self.h.text[self.uri.range()];
+        if uri.is_empty() || uri.contains(|c: char| c.is_ascii_whitespace()) {
+            return Err(BuildError::BadUri);
+        }
+        self.h.check()?;
+        let uri_parses = !uri.starts_with('<') && uri.contains(':');
+        let start_len = method.len() + 1 + uri.len() + 10;
+        let wire = self.h.wire_len();
+        if !(uri_parses && Headers::within_limits(start_len, wire)) {
+            // Near the limits, or a URI the parser decides on: what `build` gives.
+            return self.build().map(|m| m.to_bytes());
+        }
+        let mut out = Vec::with_capacity(start_len + wire.0);
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(uri.as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\n");
+        let mut spans = SmallVec::new();
+        self.h.write(&mut out, &mut spans);
+        let raw = Bytes::from(out);
+        #[cfg(debug_assertions)]
+        {
+            let parsed = Message::parse(raw.clone()).expect("a built request parses");
+            assert_eq!(parsed.as_bytes(), &raw[..]);
+        }
+        Ok(raw)
+    }
+
     /// Writes the request. The result is what `Message::parse` gives for its bytes.
     pub fn build(self) -> Result<Message, BuildError> {
         let method = self.method.as_str();
@@ -870,5 +905,32 @@ impl ResponseBuilder {
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
         self.h.finish(out, start, spans, body_start, fast)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bytes_are_those_of_the_built_request() {
+        let b = RequestBuilder::new(Method::Ack, "sip:bob@192.0.2.4")
+            .header(
+                HeaderName::Via,
+                "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds",
+            )
+            .header(HeaderName::From, "<sip:alice@example.com>;tag=1928301774")
+            .header(HeaderName::To, "<sip:bob@example.com>;tag=a6c85cf")
+            .header(HeaderName::CallId, "a84b4c76e66710")
+            .header(HeaderName::CSeq, "314159 ACK")
+            .header(HeaderName::MaxForwards, "70");
+        assert_eq!(
+            b.clone().build_bytes().unwrap(),
+            b.clone().build().unwrap().to_bytes()
+        );
+        let bad = b.header(HeaderName::Subject, "a\r\nb");
+        assert_eq!(bad.clone().build_bytes().err(), bad.build().err());
+        let odd = RequestBuilder::new(Method::Ack, "<sip:x>");
+        assert_eq!(odd.clone().build_bytes().err(), odd.build().err());
     }
 }

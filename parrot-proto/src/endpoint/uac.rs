@@ -924,9 +924,9 @@ impl Endpoint {
                 .request(Method::Ack, seq)
                 .prepend_header(HeaderName::Via, via)
                 .header(HeaderName::MaxForwards, "70")
-                .build()
+                .build_bytes()
             {
-                self.send(peer, ack.to_bytes());
+                self.send(peer, ack);
             }
             let branch2 = self.new_branch();
             let via2 = self.via_for(local, transport, &branch2);
@@ -968,11 +968,10 @@ impl Endpoint {
             .request(Method::Ack, seq)
             .prepend_header(HeaderName::Via, via)
             .header(HeaderName::MaxForwards, "70")
-            .build()
+            .build_bytes()
         else {
             return;
         };
-        let ack = ack.to_bytes();
         call.ack = Some(ack.clone());
         call.ack_cseq = seq;
         self.send(peer, ack);
