@@ -1246,7 +1246,8 @@ impl Endpoint {
     }
 
     fn random_hex(&mut self, n: usize) -> String {
-        let mut s = String::with_capacity(n + 16);
+        // Exactly `n` bytes: a tag becomes a `Box<str>` without a reallocation.
+        let mut s = String::with_capacity(n);
         self.push_random_hex(&mut s, n);
         s
     }
@@ -1257,11 +1258,10 @@ impl Endpoint {
         let end = s.len() + n;
         while s.len() < end {
             let v = self.rng.next_u64();
-            for i in 0..16 {
+            for i in 0..(end - s.len()).min(16) {
                 s.push(HEX[((v >> (60 - 4 * i)) & 15) as usize] as char);
             }
         }
-        s.truncate(end);
     }
 
     fn new_branch(&mut self) -> String {

@@ -130,7 +130,12 @@ impl Endpoint {
         let merge_key: Option<Box<str>> = if to_tag.is_none() {
             let ft = checked.from_tag.unwrap_or("");
             let cs = checked.cseq.seq;
-            let mut k = String::with_capacity(call_id.len() + ft.len() + 24);
+            let mut digits = [0u8; 10];
+            let cs_len = crate::text::decimal(cs, &mut digits).len();
+            // Exactly its length: the key is kept as a `Box<str>`.
+            let mut k = String::with_capacity(
+                call_id.len() + ft.len() + cs_len + method.as_str().len() + 3,
+            );
             k.push_str(call_id);
             k.push('|');
             k.push_str(ft);
