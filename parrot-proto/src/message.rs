@@ -180,9 +180,10 @@ impl Message {
     /// [`Message::parse`] with explicit limits.
     pub fn parse_with(datagram: impl Into<Bytes>, limits: &Limits) -> Result<Message, ParseError> {
         let bytes = datagram.into();
-        match parse::parse(&bytes, limits, Mode::Datagram)? {
+        let len = bytes.len();
+        match parse::parse_from(parse::Source::Owned(bytes), limits, Mode::Datagram)? {
             Outcome::Complete(m, _) => Ok(m),
-            Outcome::Partial => Err(ParseError::new(ErrorKind::UnterminatedHeaders, bytes.len())),
+            Outcome::Partial => Err(ParseError::new(ErrorKind::UnterminatedHeaders, len)),
         }
     }
 

@@ -33,8 +33,28 @@ pub(crate) fn leading_crlf(b: &[u8]) -> usize {
     b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count()
 }
 
+/// Where [`parse_from`] reads: a buffer it may only share (a stream's), or one it owns (a
+/// datagram), which becomes the message's own without another handle when it is all message.
+pub(crate) enum Source<'a> {
+    Shared(&'a Bytes),
+    Owned(Bytes),
+}
+
 #[inline]
 pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcome, ParseError> {
+    parse_from(Source::Shared(bytes), limits, mode)
+}
+
+#[inline]
+pub(crate) fn parse_from(
+    src: Source<'_>,
+    limits: &Limits,
+    mode: Mode,
+) -> Result<Outcome, ParseError> {
+    let bytes: &[u8] = match &src {
+        Source::Shared(b) => b,
+        Source::Owned(b) => b,
+    };
     let lead = leading_crlf(bytes);
     let b = &bytes[lead..];
     if b.is_empty() {
@@ -199,11 +219,15 @@ pub(crate) fn parse(bytes: &Bytes, limits: &Limits, mode: Mode) -> Result<Outcom
         return Err(tag(err(ErrorKind::TooLarge, body_start)));
     }
 
-    let raw = bytes.slice(lead..lead + total);
+    let raw = match src {
+        Source::Owned(b) if lead == 0 && total == b.len() => b,
+        Source::Owned(b) => b.slice(lead..lead + total),
+        Source::Shared(b) => b.slice(lead..lead + total),
+    };
     let head = match ByteString::try_from(raw.slice(..body_start)) {
         Ok(h) => h,
         Err(_) => {
-            let at = std::str::from_utf8(&b[..body_start])
+            let at = std::str::from_utf8(&raw[..body_start])
                 .err()
                 .map_or(0, |e| e.valid_up_to());
             return Err(tag(err(ErrorKind::InvalidUtf8, at)));
