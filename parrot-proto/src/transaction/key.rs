@@ -204,7 +204,7 @@ pub(crate) struct ServerKey {
 
 impl ServerKey {
     /// The longest branch and sent-by, together, kept inline.
-    pub(crate) const INLINE: usize = 62;
+    pub(crate) const INLINE: usize = 46;
 
     /// [`TransactionKey::server`], as a [`ServerKey`].
     pub(crate) fn server(req: &Message) -> Option<ServerKey> {
