@@ -1077,8 +1077,9 @@ impl<H: MediaHandler> MediaSession<H> {
         }
     }
 
-    /// Ends the session: `handle_stream_stop`, an RTCP BYE (drain `poll_transmit`),
-    /// `handle_session_stop`.
+    /// Ends the session: `handle_stream_stop`, an RTCP BYE (drain `poll_transmit`) if the
+    /// session has sent anything (RFC 3550 §6.3.7: a participant that never sent an RTP or
+    /// RTCP packet sends no BYE), `handle_session_stop`.
     pub fn stop(&mut self, _now: Instant, reason: &str) {
         if self.state == SessionState::Stopped {
             return;
@@ -1088,7 +1089,7 @@ impl<H: MediaHandler> MediaSession<H> {
             self.push_event(MediaEvent::StreamStopped {
                 reason: reason.to_owned(),
             });
-            self.bye_pending = true;
+            self.bye_pending = self.packets_sent > 0 || self.last_rtcp.is_some();
         }
         self.handler.handle_session_stop(&self.id, reason);
         self.push_event(MediaEvent::SessionStopped {

@@ -197,6 +197,8 @@ fn uas_callback_flow_follows_parrot_order_and_answer_is_valid() {
         s.negotiated().unwrap().remote_rtp,
         Some("198.51.100.9:30000".parse().unwrap())
     );
+    // The first packet goes (a session that sent nothing sends no RTCP BYE).
+    assert_eq!(drain(&mut s, t0), vec![(TransmitKind::Rtp, 0x80)]); // marker, PCMU
     s.stop(t0, "bye");
     let calls = &s.handler().calls;
     assert_eq!(
@@ -842,4 +844,34 @@ fn packets_polled_ahead_of_time_carry_their_place_on_the_packet_clock() {
     assert!(s
         .poll_timeout()
         .is_some_and(|t| t <= t0 + Duration::from_millis(60)));
+}
+
+/// Drains what the session sends at `now`: (kind, second octet: the RTCP packet type).
+fn drain(s: &mut MediaSession<Script>, now: Instant) -> Vec<(TransmitKind, u8)> {
+    let mut buf = [0u8; 1500];
+    std::iter::from_fn(|| s.poll_transmit(now, &mut buf).map(|t| (t.kind, buf[1]))).collect()
+}
+
+#[test]
+fn a_session_that_sent_nothing_leaves_without_an_rtcp_bye() {
+    let (mut s, t0) = uas(Script::default());
+    s.process_offer(t0, OFFER).unwrap();
+    // Stopped before its first packet was due: RFC 3550 §6.3.7, no BYE.
+    s.stop(t0, "hang-up");
+    assert_eq!(drain(&mut s, t0 + Duration::from_millis(100)), vec![]);
+}
+
+#[test]
+fn a_session_that_sent_media_leaves_with_an_rtcp_bye() {
+    let (mut s, t0) = uas(Script::default());
+    s.process_offer(t0, OFFER).unwrap();
+    let sent = drain(&mut s, t0);
+    assert!(sent.iter().any(|&(k, _)| k == TransmitKind::Rtp));
+    let t1 = t0 + Duration::from_millis(5);
+    s.stop(t1, "hang-up");
+    let bye = drain(&mut s, t1);
+    assert_eq!(bye.len(), 1, "{bye:?}");
+    assert_eq!(bye[0].0, TransmitKind::Rtcp);
+    // A compound packet: a report first (SR 200 or RR 201), the BYE after it.
+    assert!(matches!(bye[0].1, 200 | 201));
 }
