@@ -97,6 +97,19 @@ static SEGMENT_STOP: [bool; 256] = {
     t
 };
 
+/// Whether any byte of the word is `;`, `"` or `<` (the zero-byte test on the word XORed with
+/// each of them: exact as a yes/no).
+#[inline(always)]
+fn has_segment_stop(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    (zero(w ^ (LO * u64::from(b';')))
+        | zero(w ^ (LO * u64::from(b'"')))
+        | zero(w ^ (LO * u64::from(b'<'))))
+        != 0
+}
+
 /// The index of the `;` that ends the parameter containing `b[from]` (or `b.len()`), skipping
 /// quoted strings (with `quoted-pair`s) and `<...>` as [`Splitter`] does.
 fn segment_end(b: &[u8], from: usize) -> usize {
@@ -106,6 +119,15 @@ fn segment_end(b: &[u8], from: usize) -> usize {
         // Jump to the next byte that matters: a table scan over short tails (a branch or a
         // tag), a vector search over longer ones.
         if n - i <= 32 {
+            // Eight bytes at a time while none of them is a stop byte, then byte by byte.
+            while i + 8 <= n {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[i..i + 8]);
+                if has_segment_stop(u64::from_le_bytes(w)) {
+                    break;
+                }
+                i += 8;
+            }
             while i < n && !SEGMENT_STOP[b[i] as usize] {
                 i += 1;
             }
@@ -369,6 +391,28 @@ mod tests {
         assert!(Params::new("x=\"q\"").is_valid());
         assert!(!Params::new("x=\"q").is_valid());
         assert!(Params::new("").is_valid());
+    }
+
+    #[test]
+    fn word_test_finds_stop_bytes_anywhere() {
+        for pos in 0..8 {
+            for stop in [b';', b'"', b'<'] {
+                let mut w = *b"z9hG4bK7";
+                w[pos] = stop;
+                assert!(has_segment_stop(u64::from_le_bytes(w)));
+            }
+        }
+        for w in [*b"z9hG4bK7", *b"\xff\x80\x3a\x3d\x21\x23\x3b\x00"] {
+            let has = w.iter().any(|c| SEGMENT_STOP[*c as usize]);
+            assert_eq!(has_segment_stop(u64::from_le_bytes(w)), has);
+        }
+        for c in 0..=255u8 {
+            assert_eq!(
+                has_segment_stop(u64::from_le_bytes([c; 8])),
+                SEGMENT_STOP[c as usize],
+                "{c}"
+            );
+        }
     }
 
     #[test]
