@@ -213,6 +213,22 @@ impl Message {
         &self.inner.head[span.range()]
     }
 
+    /// A header value's text with linear white space trimmed at both ends: the trimming is done
+    /// on the bytes, so the text is sliced (and its boundaries checked) once.
+    #[inline]
+    fn value_of(&self, span: Span) -> &str {
+        let b = self.inner.head.as_bytes();
+        let lws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        let (mut start, mut end) = (span.start as usize, (span.end as usize).min(b.len()));
+        while start < end && lws(b[start]) {
+            start += 1;
+        }
+        while end > start && lws(b[end - 1]) {
+            end -= 1;
+        }
+        self.inner.head.get(start..end).unwrap_or_default()
+    }
+
     /// The start line.
     pub fn start_line(&self) -> StartLine<'_> {
         match self.inner.start {
@@ -313,7 +329,7 @@ impl Message {
         Header {
             name: h.kind,
             name_str: self.s(h.name),
-            value: trim_lws(self.s(h.value)),
+            value: self.value_of(h.value),
         }
     }
 
@@ -337,7 +353,7 @@ impl Message {
         self.lines_of(name)
             .iter()
             .find(|h| h.kind == name)
-            .map(|h| trim_lws(self.s(h.value)))
+            .map(|h| self.value_of(h.value))
     }
 
     /// The first value of a header given by name (for extension headers), case-insensitively.
@@ -350,7 +366,7 @@ impl Message {
                 h.kind == kind
                     && (kind != HeaderName::Other || self.s(h.name).eq_ignore_ascii_case(name))
             })
-            .map(|h| trim_lws(self.s(h.value)))
+            .map(|h| self.value_of(h.value))
     }
 
     /// Every line of a header, in order.
@@ -358,7 +374,7 @@ impl Message {
         self.lines_of(name)
             .iter()
             .filter(move |h| h.kind == name)
-            .map(|h| trim_lws(self.s(h.value)))
+            .map(|h| self.value_of(h.value))
     }
 
     /// Every value of a list header (§7.3.1): all lines, each split at commas outside quotes
@@ -707,7 +723,7 @@ impl Message {
                 seen |= bit;
                 continue;
             }
-            let v = trim_lws(self.s(h.value));
+            let v = self.value_of(h.value);
             let first = self.header(h.kind).unwrap_or_default();
             if first != v {
                 return Err(self.bad(h.kind, v, ErrorKind::DuplicateHeader));
