@@ -419,7 +419,11 @@ impl Message {
         let line = self
             .header(HeaderName::Via)
             .ok_or_else(|| self.missing(HeaderName::Via))?;
-        let v = trim_lws(Splitter::first(line, b','));
+        let v = if memchr::memchr(b',', line.as_bytes()).is_none() {
+            line // one value, trimmed already
+        } else {
+            trim_lws(Splitter::new(line, b',').next().unwrap_or_default())
+        };
         Via::parse(v).map_err(|_| self.bad(HeaderName::Via, v, ErrorKind::BadHeaderValue))
     }
 

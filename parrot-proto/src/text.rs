@@ -53,6 +53,21 @@ pub(crate) fn trim_lws(s: &str) -> &str {
     s.get(start..end).unwrap_or_default()
 }
 
+/// `trim_lws(&s[start..end])`, trimmed on the bytes and sliced once (`""` for a range that
+/// is not one of `s`).
+#[inline]
+pub(crate) fn trimmed(s: &str, mut start: usize, end: usize) -> &str {
+    let b = s.as_bytes();
+    let mut end = end.min(b.len());
+    while start < end && matches!(b[start], b' ' | b'\t' | b'\r' | b'\n') {
+        start += 1;
+    }
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    s.get(start..end).unwrap_or_default()
+}
+
 /// Index of the first LWS byte (space, tab, CR, LF).
 #[inline]
 pub(crate) fn find_lws(s: &str) -> Option<usize> {

@@ -230,7 +230,7 @@ impl<'a> Params<'a> {
                     let hit = name_is(&b[start..i], want);
                     let end = segment_end(b, i + 1);
                     if hit {
-                        return Some(Some(trim_lws(s.get(i + 1..end)?)));
+                        return Some(Some(crate::text::trimmed(s, i + 1, end)));
                     }
                     i = end;
                 }
