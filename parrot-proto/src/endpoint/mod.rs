@@ -43,8 +43,9 @@ pub(crate) struct TagIndex {
     map: HashMap<Box<str>, TagsOfCallId>,
 }
 
-/// The local tags of one Call-ID and their calls.
-type TagsOfCallId = smallvec::SmallVec<[(Box<str>, DialogId); 1]>;
+/// The local tags of one Call-ID and their calls. A tag of up to 14 bytes (every tag Parrot
+/// makes) is kept inline: indexing a call allocates only its Call-ID.
+type TagsOfCallId = smallvec::SmallVec<[(crate::transaction::KeyText<14>, DialogId); 1]>;
 
 impl TagIndex {
     fn new(seeds: &mut SplitMix64) -> Self {
@@ -55,21 +56,21 @@ impl TagIndex {
         self.map
             .get(call_id)?
             .iter()
-            .find(|(t, _)| **t == *tag)
+            .find(|(t, _)| t.bytes() == tag.as_bytes())
             .map(|(_, d)| *d)
     }
 
     pub(crate) fn insert(&mut self, call_id: &str, tag: &str, d: DialogId) {
         let tags = self.map.entry(call_id.into()).or_default();
-        match tags.iter_mut().find(|(t, _)| **t == *tag) {
+        match tags.iter_mut().find(|(t, _)| t.bytes() == tag.as_bytes()) {
             Some(e) => e.1 = d,
-            None => tags.push((tag.into(), d)),
+            None => tags.push((crate::transaction::KeyText::new(&[tag.as_bytes()]), d)),
         }
     }
 
     pub(crate) fn remove(&mut self, call_id: &str, tag: &str) {
         if let Some(tags) = self.map.get_mut(call_id) {
-            tags.retain(|(t, _)| **t != *tag);
+            tags.retain(|(t, _)| t.bytes() != tag.as_bytes());
             if tags.is_empty() {
                 self.map.remove(call_id);
             }
@@ -873,7 +874,8 @@ impl Endpoint {
                     + idx
                     + c.dialog.heap_bytes()
                     + c.dialog.call_id.len()
-                    + c.dialog.local_tag.len()
+                    // The index's copy of the tag is inline unless long.
+                    + Some(c.dialog.local_tag.len()).filter(|&n| n > 14).unwrap_or(0)
                     + c.invite.as_ref().map(|m| m.len() + 512).unwrap_or(0)
                     + c.ack.as_ref().map(|b| b.len()).unwrap_or(0)
                     + c.pending_2xx.as_ref().map(|b| b.len()).unwrap_or(0)

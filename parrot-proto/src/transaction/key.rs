@@ -147,13 +147,14 @@ fn server_parts<'m>(
 
 /// Key bytes kept inline up to `N` bytes, boxed beyond.
 #[derive(Debug, Clone)]
-enum KeyText<const N: usize> {
+pub(crate) enum KeyText<const N: usize> {
     Inline(u8, [u8; N]),
     Heap(Box<[u8]>),
 }
 
 impl<const N: usize> KeyText<N> {
-    fn new(parts: &[&[u8]]) -> Self {
+    /// The concatenation of `parts`.
+    pub(crate) fn new(parts: &[&[u8]]) -> Self {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len <= N && len <= usize::from(u8::MAX) {
             let mut buf = [0u8; N];
@@ -168,7 +169,8 @@ impl<const N: usize> KeyText<N> {
         }
     }
 
-    fn bytes(&self) -> &[u8] {
+    /// The bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             KeyText::Inline(n, buf) => &buf[..usize::from(*n)],
             KeyText::Heap(b) => b,
