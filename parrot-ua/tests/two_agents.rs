@@ -239,15 +239,11 @@ fn a_call_the_adapter_cannot_bind_media_for_is_refused_with_503() {
     assert_eq!(failed, Some(503));
 }
 
-#[test]
-fn media_leaves_on_a_shared_grid_at_a_fixed_offset_whatever_else_wakes_the_loop() {
-    let mut a = side("10.0.0.1:5060", false, 3);
-    let mut b = side("10.0.0.2:5060", true, 4);
-    // Wake-ups every 0.37 ms besides the timers', as a loop busy with other sockets has.
-    b.max_step = Some(Duration::from_micros(370));
-    let start = Instant::now();
-    let mut now = start;
-    for k in 0..3u64 {
+/// `a` calls `b` three times, the calls `gaps` µs apart (unrelated instants), then both run
+/// for two seconds.
+fn three_calls_then_two_seconds(a: &mut Side, b: &mut Side, gaps: [u64; 3]) {
+    let mut now = Instant::now();
+    for gap in gaps {
         a.ua.call(
             now,
             "sip:parrot@10.0.0.2:5060".into(),
@@ -255,12 +251,20 @@ fn media_leaves_on_a_shared_grid_at_a_fixed_offset_whatever_else_wakes_the_loop(
             CallOptions::default(),
             None,
         );
-        // The calls start at unrelated instants.
-        let t = now + Duration::from_micros(7_300 + 1_900 * k);
-        run(&mut a, &mut b, &mut now, t);
+        let t = now + Duration::from_micros(gap);
+        run(a, b, &mut now, t);
     }
     let t = now + Duration::from_secs(2);
-    run(&mut a, &mut b, &mut now, t);
+    run(a, b, &mut now, t);
+}
+
+#[test]
+fn media_leaves_on_a_shared_grid_at_a_fixed_offset_whatever_else_wakes_the_loop() {
+    let mut a = side("10.0.0.1:5060", false, 3);
+    let mut b = side("10.0.0.2:5060", true, 4);
+    // Wake-ups every 0.37 ms besides the timers', as a loop busy with other sockets has.
+    b.max_step = Some(Duration::from_micros(370));
+    three_calls_then_two_seconds(&mut a, &mut b, [7_300, 9_200, 11_100]);
 
     assert_eq!(b.rtp_sent.len(), 3, "three calls sent media");
     let first = b.rtp_sent.values().filter_map(|v| v.get(1)).min().copied();
@@ -328,21 +332,7 @@ fn with_a_lookahead_packets_are_written_that_much_early_and_leave_on_the_grid() 
     let mut a = side("10.0.0.1:5060", false, 7);
     let mut b = side_with("10.0.0.2:5060", true, 8, Some(lookahead));
     b.max_step = Some(Duration::from_micros(370));
-    let start = Instant::now();
-    let mut now = start;
-    for k in 0..3u64 {
-        a.ua.call(
-            now,
-            "sip:parrot@10.0.0.2:5060".into(),
-            b.sip,
-            CallOptions::default(),
-            None,
-        );
-        let t = now + Duration::from_micros(4_100 + 2_300 * k);
-        run(&mut a, &mut b, &mut now, t);
-    }
-    let t = now + Duration::from_secs(2);
-    run(&mut a, &mut b, &mut now, t);
+    three_calls_then_two_seconds(&mut a, &mut b, [4_100, 6_400, 8_700]);
 
     assert_eq!(b.rtp_sent.len(), 3, "three calls sent media");
     assert!(b.rtp_early.len() > 240, "{} packets", b.rtp_early.len());
