@@ -288,37 +288,49 @@ impl<'a> Params<'a> {
     /// hosts, nothing else (no white space, no quoted strings): valid at a glance. `false`
     /// means only that [`Params::is_valid`] must look closer.
     fn is_plain(&self) -> bool {
-        let b = self.raw.as_bytes();
-        let n = b.len();
-        let mut i = 0;
-        loop {
-            let ns = i;
-            while i < n && crate::text::is_token_byte(b[i]) {
-                i += 1;
+        let mut at = Some(0);
+        while let Some(i) = at {
+            match plain_param_at(self.raw, i) {
+                Some((_, _, next)) => at = next,
+                None => return false,
             }
-            if i == ns {
-                return false;
-            }
-            if i < n && b[i] == b'=' {
-                i += 1;
-                let vs = i;
-                while i < n
-                    && (crate::text::is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':'))
-                {
-                    i += 1;
-                }
-                if i == vs {
-                    return false;
-                }
-            }
-            if i >= n {
-                return true;
-            }
-            if b[i] != b';' {
-                return false;
-            }
+        }
+        true
+    }
+}
+
+/// The parameter of a plain list (`name[=value]` separated by `;`, names tokens, values
+/// tokens or hosts, no white space or quoted strings) that starts at byte `i` of `s`: its name,
+/// its value, and where the next one starts (`None` after the last). `None` where the list
+/// is not plain there: the part-by-part grammar then decides (§25.1 `generic-param`).
+#[inline]
+pub(crate) fn plain_param_at(s: &str, mut i: usize) -> Option<(&str, Option<&str>, Option<usize>)> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let ns = i;
+    while i < n && crate::text::is_token_byte(b[i]) {
+        i += 1;
+    }
+    if i == ns {
+        return None;
+    }
+    let name = s.get(ns..i)?;
+    let mut value = None;
+    if i < n && b[i] == b'=' {
+        i += 1;
+        let vs = i;
+        while i < n && (crate::text::is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':')) {
             i += 1;
         }
+        if i == vs {
+            return None;
+        }
+        value = Some(s.get(vs..i)?);
+    }
+    match b.get(i) {
+        None => Some((name, value, None)),
+        Some(b';') => Some((name, value, Some(i + 1))),
+        Some(_) => None,
     }
 }
 

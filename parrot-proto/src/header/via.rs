@@ -226,39 +226,13 @@ impl<'a> Via<'a> {
     /// `None` for anything else, which [`Via::is_valid_general`] then decides.
     fn is_valid_fast(&self) -> Option<bool> {
         let s = self.params.as_str();
-        let b = s.as_bytes();
-        let n = b.len();
-        if n == 0 {
+        if s.is_empty() {
             return None;
         }
         let (mut ttl, mut received, mut rport) = (false, false, false);
         let mut i = 0;
         loop {
-            let ns = i;
-            while i < n && crate::text::is_token_byte(b[i]) {
-                i += 1;
-            }
-            if i == ns {
-                return None;
-            }
-            let name = s.get(ns..i)?;
-            let mut value = None;
-            if i < n && b[i] == b'=' {
-                i += 1;
-                let vs = i;
-                while i < n
-                    && (crate::text::is_token_byte(b[i]) || matches!(b[i], b'[' | b']' | b':'))
-                {
-                    i += 1;
-                }
-                if i == vs {
-                    return None;
-                }
-                value = Some(s.get(vs..i)?);
-            }
-            if i < n && b[i] != b';' {
-                return None;
-            }
+            let (name, value, next) = super::params::plain_param_at(s, i)?;
             let ok = match name.len() {
                 3 if !ttl && name.eq_ignore_ascii_case("ttl") => {
                     ttl = true;
@@ -285,10 +259,10 @@ impl<'a> Via<'a> {
             if !ok {
                 return Some(false);
             }
-            if i >= n {
-                return Some(true);
+            match next {
+                Some(j) => i = j,
+                None => return Some(true),
             }
-            i += 1;
         }
     }
 
