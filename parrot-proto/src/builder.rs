@@ -449,9 +449,11 @@ impl RequestBuilder {
 
     header_methods!();
 
-    /// [`RequestBuilder::build`] for a request that is only sent (an ACK for a 2xx, §13.2.2.4):
-    /// the same checks and the same bytes, without making a [`Message`] of them.
-    pub(crate) fn build_bytes(self) -> Result<Bytes, BuildError> {
+    /// The request line's and the headers' checks (§25.1 `Request-Line`): whether the bytes
+    /// can be written without the parser's look (within the limits, a URI it takes as it is),
+    /// and how many there are.
+    #[inline]
+    fn check_request_line(&self) -> Result<(bool, usize), BuildError> {
         let method = self.method.as_str();
         if !is_token(method) {
             return Err(BuildError::BadMethod);
@@ -461,14 +463,25 @@ impl RequestBuilder {
             return Err(BuildError::BadUri);
         }
         self.h.check()?;
+        // The parser's request-line rules beyond these (a scheme colon, no leading '<') are
+        // left to it: such a URI takes the parsing path and gets its error.
         let uri_parses = !uri.starts_with('<') && uri.contains(':');
         let start_len = method.len() + 1 + uri.len() + 10;
         let wire = self.h.wire_len();
-        if !(uri_parses && Headers::within_limits(start_len, wire)) {
+        let fast = uri_parses && Headers::within_limits(start_len, wire);
+        Ok((fast, start_len + wire.0))
+    }
+
+    /// [`RequestBuilder::build`] for a request that is only sent (an ACK for a 2xx, §13.2.2.4):
+    /// the same checks and the same bytes, without making a [`Message`] of them.
+    pub(crate) fn build_bytes(self) -> Result<Bytes, BuildError> {
+        let (fast, capacity) = self.check_request_line()?;
+        if !fast {
             // Near the limits, or a URI the parser decides on: what `build` gives.
             return self.build().map(|m| m.to_bytes());
         }
-        let mut out = Vec::with_capacity(start_len + wire.0);
+        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(uri.as_bytes());
@@ -486,22 +499,9 @@ impl RequestBuilder {
 
     /// Writes the request. The result is what `Message::parse` gives for its bytes.
     pub fn build(self) -> Result<Message, BuildError> {
-        let method = self.method.as_str();
-        if !is_token(method) {
-            return Err(BuildError::BadMethod);
-        }
-        let uri = &self.h.text[self.uri.range()];
-        if uri.is_empty() || uri.contains(|c: char| c.is_ascii_whitespace()) {
-            return Err(BuildError::BadUri);
-        }
-        self.h.check()?;
-        // The parser's request-line rules beyond these (a scheme colon, no leading '<') are
-        // left to it: such a URI takes the parsing path and gets its error.
-        let uri_parses = !uri.starts_with('<') && uri.contains(':');
-        let start_len = method.len() + 1 + uri.len() + 10;
-        let wire = self.h.wire_len();
-        let fast = uri_parses && Headers::within_limits(start_len, wire);
-        let mut out = Vec::with_capacity(start_len + wire.0);
+        let (fast, capacity) = self.check_request_line()?;
+        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(method.as_bytes());
         out.push(b' ');
         let us = out.len();
