@@ -749,9 +749,7 @@ impl UserAgent {
                 }
                 Ok(Some(t)) => {
                     let Some(dst) = t.destination else { continue };
-                    let due = self
-                        .grid
-                        .map_or(t.due, |anchor| floor_on_grid(anchor, t.due));
+                    let due = self.on_grid(t.due);
                     return Some(Output::Media {
                         call,
                         rtcp: matches!(t.kind, TransmitKind::Rtcp) && !mux,
@@ -800,11 +798,16 @@ impl UserAgent {
         floor_on_grid(anchor, t)
     }
 
+    /// `t` rounded down onto the media grid once it is anchored (`t` itself before).
+    fn on_grid(&self, t: Instant) -> Instant {
+        self.grid.map_or(t, |anchor| floor_on_grid(anchor, t))
+    }
+
     /// How far ahead of `now` media may be sent: everything due before the end of the grid
     /// step `now` is in (the last nanosecond of it), so a packet leaves from the grid point
     /// at or before its due time, never from an earlier one.
     fn horizon(&self, now: Instant) -> Instant {
-        let step_start = self.grid.map_or(now, |anchor| floor_on_grid(anchor, now));
+        let step_start = self.on_grid(now);
         step_start + MEDIA_GRID - Duration::from_nanos(1)
     }
 
