@@ -312,3 +312,50 @@ fn handler_answers_later_from_an_application_message() {
     let t = ep.poll_transmit().unwrap();
     assert!(t.payload.starts_with(b"SIP/2.0 486"));
 }
+
+#[test]
+fn with_a_trying_delay_an_invite_answered_at_once_gets_no_100() {
+    let cfg = EndpointConfig {
+        trying_delay: std::time::Duration::from_millis(100),
+        ..EndpointConfig::default()
+    };
+    let mut ep = endpoint(cfg);
+    let now = Instant::now();
+    let out = feed(&mut ep, now, &request("INVITE", "t1", ""));
+    assert_eq!(statuses(&out), vec![180], "the 180 makes the 100 needless");
+    ep.handle_timeout(now + std::time::Duration::from_millis(150));
+    assert!(
+        ep.poll_transmit().is_none(),
+        "no late 100 after the 180 went"
+    );
+}
+
+#[test]
+fn with_a_trying_delay_an_unanswered_invite_gets_its_100_when_the_delay_runs_out() {
+    struct Later;
+    impl UasHandler for Later {
+        fn handle_invite(&mut self, _r: &Request<'_>) -> Action {
+            Action::NoReply
+        }
+    }
+    let delay = std::time::Duration::from_millis(100);
+    let cfg = EndpointConfig {
+        trying_delay: delay,
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(cfg, 1u64);
+    ep.set_uas_handler_factory(|| Box::new(Later) as Box<dyn UasHandler>);
+    let now = Instant::now();
+    let out = feed(&mut ep, now, &request("INVITE", "t2", ""));
+    assert!(out.is_empty(), "nothing before the delay runs out");
+    assert_eq!(ep.poll_timeout(), Some(now + delay));
+    ep.handle_timeout(now + delay);
+    let t = ep.poll_transmit().expect("the held-back 100");
+    let m = Message::parse(t.payload).unwrap();
+    assert_eq!(m.status(), Some(100));
+    assert!(
+        m.to_header().unwrap().tag().is_none(),
+        "100 carries no To tag"
+    );
+    assert!(ep.poll_transmit().is_none());
+}

@@ -62,6 +62,11 @@ pub struct Args {
     /// ~1,000 calls/s needs more than the default.
     #[arg(long, default_value_t = parrot_proto::EndpointConfig::default().max_transactions, value_name = "N")]
     max_transactions: usize,
+    /// Milliseconds an INVITE waits for its 100 Trying: if the answer (ringing or the call
+    /// answered) goes first, the 100 is left out (RFC 3261 §17.2.1 allows it when a response
+    /// follows within 200 ms). 0 sends it at once.
+    #[arg(long, default_value_t = 100, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=200))]
+    trying_delay: u64,
     /// Digest realm.
     #[arg(long, default_value = "parrot")]
     realm: String,
@@ -278,6 +283,7 @@ pub async fn run(args: Args) -> ExitCode {
     cfg.builtin_files = builtin_files();
     cfg.advertised_ip = args.advertise;
     cfg.endpoint.max_transactions = args.max_transactions;
+    cfg.endpoint.trying_delay = std::time::Duration::from_millis(args.trying_delay);
     // Requests it proxies get the §16.3 checks only (a Require or body it does not know
     // travels on); the ones it keeps still get the UAS answers.
     cfg.endpoint.proxy.defer_uas_checks = args.registrar || args.proxy_to.is_some();

@@ -23,7 +23,7 @@ use crate::transaction::{
     ServerKey, ServerNonInviteTransaction, TimerConfig, TxOutput,
 };
 use crate::{
-    ConnectionId, Limits, Message, Method, StreamDecoder, StreamItem, Transmit, Transport,
+    ConnectionId, Limits, Message, Method, Reply, StreamDecoder, StreamItem, Transmit, Transport,
 };
 use bytes::Bytes;
 use rand_core::RngCore;
@@ -120,6 +120,12 @@ pub struct EndpointConfig {
     pub limits: Limits,
     /// How requests a handler proxies are forwarded (RFC 3261 §16).
     pub proxy: crate::proxy::ProxyConfig,
+    /// How long a new INVITE waits for its 100 (Trying) (§17.2.1, §8.2.6.1). Zero (the
+    /// default) sends it at once. A server whose handlers answer at once can set up to 200 ms:
+    /// §17.2.1 lets it leave the 100 out when it knows a provisional or final response follows
+    /// within 200 ms, and with a delay the 100 goes only if no response went first. Keep it
+    /// under T1 (500 ms), so the 100 still stops the client's INVITE retransmissions.
+    pub trying_delay: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -160,6 +166,7 @@ impl Default for EndpointConfig {
             retry_after: 5,
             limits: Limits::default(),
             proxy: crate::proxy::ProxyConfig::default(),
+            trying_delay: Duration::ZERO,
         }
     }
 }
@@ -375,6 +382,9 @@ pub(crate) struct ServerTx {
     head: Option<crate::builder::ResponseHead>,
     /// The deadline of its newest timer-heap entry still queued.
     scheduled: Option<Instant>,
+    /// When its held-back 100 (Trying) goes if no response went first
+    /// ([`EndpointConfig::trying_delay`]).
+    trying_at: Option<Instant>,
 }
 
 impl ServerTx {
@@ -385,9 +395,13 @@ impl ServerTx {
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        match &self.fsm {
+        let fsm = match &self.fsm {
             ServerFsm::Invite(t) => t.poll_timeout(),
             ServerFsm::NonInvite(t) => t.poll_timeout(),
+        };
+        match (fsm, self.trying_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -1114,6 +1128,14 @@ impl Endpoint {
                     self.end_lingering(id);
                 }
                 TimerRef::Server(id) => {
+                    let trying = self
+                        .server_txs
+                        .get_mut(&id)
+                        .and_then(|t| t.trying_at.take_if(|at| *at <= now));
+                    if trying.is_some() {
+                        // No response went within the delay: the 100 the INVITE held back.
+                        self.respond_tx_inner(now, id, Reply::new(100), false);
+                    }
                     let mut out = std::mem::take(&mut self.scratch);
                     if let Some(t) = self.server_txs.get_mut(&id) {
                         match &mut t.fsm {

@@ -822,6 +822,7 @@ impl Endpoint {
                 merge_key: None,
                 head: None,
                 scheduled: None,
+                trying_at: None,
             }),
         );
         if method == Method::Invite {

@@ -262,12 +262,20 @@ impl Endpoint {
                 merge_key,
                 head: None,
                 scheduled: None,
+                trying_at: None,
             }),
         );
         let txk = ServerTxKey(id);
         if method == Method::Invite {
-            // §8.2.6.1 / §17.2.1: 100 Trying at once, without a To tag.
-            self.respond_tx_inner(now, id, Reply::new(100), false);
+            // §8.2.6.1 / §17.2.1: 100 Trying without a To tag, at once or, with a delay, only
+            // if no response goes first.
+            let delay = self.cfg.trying_delay;
+            if delay.is_zero() {
+                self.respond_tx_inner(now, id, Reply::new(100), false);
+            } else if let Some(t) = self.server_txs.get_mut(&id) {
+                t.trying_at = Some(now + delay);
+                self.schedule(TimerRef::Server(id));
+            }
         }
         if glare {
             let _ = self.respond(now, txk, Reply::new(491));
@@ -426,6 +434,7 @@ impl Endpoint {
                 merge_key: None,
                 head: None,
                 scheduled: None,
+                trying_at: None,
             }),
         );
         let _ = self.respond(now, ServerTxKey(id), Reply::new(200));
@@ -775,9 +784,11 @@ impl Endpoint {
             return false;
         };
         let code = reply.status;
-        let Some(t) = self.server_txs.get(&id) else {
+        let Some(t) = self.server_txs.get_mut(&id) else {
             return false;
         };
+        // Any response makes a held-back 100 needless (§17.2.1).
+        t.trying_at = None;
         let dialog = t.dialog;
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let cseq = if is_invite && (200..300).contains(&reply.status) {
