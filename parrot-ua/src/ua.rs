@@ -172,8 +172,25 @@ struct MediaCall {
     /// The grid step (of [`PHASE_SLOTS`]) its packets leave in, once spread.
     slot: Option<usize>,
     /// How far ahead of their due time its datagrams are written (none for a call with a
-    /// sound device: its microphone's samples are not there yet).
+    /// sound device: its microphone's samples are not there yet), once its first RTP packet
+    /// has gone.
     lookahead: Duration,
+    /// Whether it has sent an RTP packet. Until then nothing is written ahead: a call can
+    /// end before its media begins (a BYE that crosses the 200), and a packet written ahead
+    /// cannot be taken back. A call that sent nothing leaves without an RTCP BYE either
+    /// (RFC 3550 §6.3.7).
+    sending: bool,
+}
+
+impl MediaCall {
+    /// How far ahead of their due time its datagrams are written now.
+    fn write_ahead(&self) -> Duration {
+        if self.sending {
+            self.lookahead
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 struct Call {
@@ -740,7 +757,7 @@ impl UserAgent {
                 continue;
             };
             let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            let ahead = horizon + m.lookahead;
+            let ahead = horizon + m.write_ahead();
             let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(ahead, buf)));
             match t {
                 Err(_) => {
@@ -748,6 +765,9 @@ impl UserAgent {
                     self.media_panicked(now, call);
                 }
                 Ok(Some(t)) => {
+                    if matches!(t.kind, TransmitKind::Rtp) {
+                        m.sending = true;
+                    }
                     let Some(dst) = t.destination else { continue };
                     let due = self.on_grid(t.due);
                     return Some(Output::Media {
@@ -928,6 +948,7 @@ impl UserAgent {
                 next_stats: c.started,
                 slot: None,
                 lookahead,
+                sending: false,
             }));
         }
     }
@@ -1041,7 +1062,7 @@ impl UserAgent {
         // Datagrams are written `lookahead` before they are due (the other timers keep
         // their time).
         if let Some(send) = m.session.next_transmit_due() {
-            let early = send.checked_sub(m.lookahead).unwrap_or(send);
+            let early = send.checked_sub(m.write_ahead()).unwrap_or(send);
             wake = Some(wake.map_or(early, |w| w.min(early)));
         }
         if !m.dtmf.is_empty() {

@@ -358,3 +358,55 @@ fn with_a_lookahead_packets_are_written_that_much_early_and_leave_on_the_grid() 
         .all(|e| !matches!(e, CallEventKind::Ended { .. }));
     assert!(ended_cleanly, "no call ended early");
 }
+
+#[test]
+fn a_call_hung_up_before_its_first_packet_is_due_sends_no_media_even_with_a_lookahead() {
+    let mut a = side("10.0.0.1:5060", false, 9);
+    let mut b = side_with("10.0.0.2:5060", true, 10, Some(Duration::from_millis(10)));
+    let mut now = Instant::now();
+    // A first call takes the stream phase the answer falls in: the next one's first packet
+    // is due a millisecond or more after its answer.
+    a.ua.call(
+        now,
+        "sip:parrot@10.0.0.2:5060".into(),
+        b.sip,
+        CallOptions::default(),
+        None,
+    );
+    let t = now + Duration::from_millis(500);
+    run(&mut a, &mut b, &mut now, t);
+    let second = a.ua.call(
+        now,
+        "sip:parrot@10.0.0.2:5060".into(),
+        b.sip,
+        CallOptions::default(),
+        None,
+    );
+    // Answered and acknowledged in the same instant, then hung up at once (as SIPp's uac
+    // does under load).
+    let t = now;
+    run(&mut a, &mut b, &mut now, t);
+    let answered = a
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEventKind::Answered { .. }))
+        .count();
+    assert_eq!(answered, 2);
+    a.ua.hangup(now, second);
+    let t = now + Duration::from_secs(1);
+    run(&mut a, &mut b, &mut now, t);
+
+    let ended: Vec<_> = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CallEventKind::Ended { media, .. } => Some(*media),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended.len(), 1, "only the second call ended");
+    assert_eq!(
+        ended[0].rtp_sent, 0,
+        "nothing was written ahead for a call whose media had not begun"
+    );
+}
