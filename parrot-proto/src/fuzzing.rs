@@ -141,6 +141,7 @@ pub fn endpoint(data: &[u8]) {
         let cfg = EndpointConfig {
             local_addrs: vec![(Transport::Udp, addr)],
             max_transactions: 64,
+            max_lingering: 64,
             max_dialogs: 16,
             ..EndpointConfig::default()
         };

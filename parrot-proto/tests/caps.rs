@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 fn flood_of_distinct_invites_is_capped_with_503_retry_after() {
     let cfg = EndpointConfig {
         max_transactions: 50,
+        max_lingering: 30,
         max_dialogs: 20,
         ..config(2)
     };
@@ -30,11 +31,72 @@ fn flood_of_distinct_invites_is_capped_with_503_retry_after() {
             }
         }
         while ep.poll_event().is_some() {}
-        assert!(ep.server_transactions() + ep.client_transactions() <= 50);
+        assert!(ep.server_transactions() + ep.client_transactions() <= 50 + 30);
         assert!(ep.dialogs() <= 20);
     }
     assert!(busy >= 4900);
     // Without ACKs the calls end by themselves (§13.3.1.4) and every table drains.
+    while let Some(t) = ep.poll_timeout() {
+        ep.handle_timeout(t);
+        while ep.poll_transmit().is_some() {}
+        while ep.poll_event().is_some() {}
+        assert!(t - now < Duration::from_secs(600));
+    }
+    assert!(ep.is_idle());
+}
+
+#[test]
+fn answered_transactions_past_max_lingering_let_the_oldest_go_and_new_requests_are_still_taken() {
+    let cfg = EndpointConfig {
+        max_transactions: 10,
+        max_lingering: 100,
+        ..config(2)
+    };
+    let mut ep = Endpoint::new(cfg, 1u64);
+    ep.set_uas_handler_factory(|| Box::new(Callee) as Box<dyn UasHandler>);
+    let now = Instant::now();
+    let src = SocketAddr::from(([192, 0, 2, 1], 5060));
+    let options = |i: u32| {
+        format!("OPTIONS sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKo{i}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag={i}\r\nTo: <sip:b@y>\r\nCall-ID: ping-{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    };
+    let mut answered = 0;
+    for i in 0..1000 {
+        ep.handle_datagram(
+            now,
+            addr(2),
+            src,
+            Transport::Udp,
+            options(i).into_bytes().into(),
+        );
+        while let Some(t) = ep.poll_transmit() {
+            let m = Message::parse(t.payload).unwrap();
+            assert_ne!(m.status(), Some(503), "request {i} refused");
+            answered += 1;
+        }
+        while ep.poll_event().is_some() {}
+        // Each answered transaction lingers for Timer J (32 s); at most 100 are kept.
+        assert!(
+            ep.server_transactions() <= 100,
+            "{}",
+            ep.server_transactions()
+        );
+    }
+    assert_eq!(answered, 1000);
+    // The newest still absorbs a retransmission: the same response again, byte for byte.
+    let again = |ep: &mut Endpoint, i: u32| {
+        ep.handle_datagram(
+            now,
+            addr(2),
+            src,
+            Transport::Udp,
+            options(i).into_bytes().into(),
+        );
+        let t = ep.poll_transmit().expect("an answer");
+        while ep.poll_event().is_some() {}
+        t.payload
+    };
+    let first = again(&mut ep, 999);
+    assert_eq!(again(&mut ep, 999), first);
     while let Some(t) = ep.poll_timeout() {
         ep.handle_timeout(t);
         while ep.poll_transmit().is_some() {}

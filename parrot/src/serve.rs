@@ -57,9 +57,10 @@ pub struct Args {
     /// would add more gets 403 "Too Many Bindings" (refreshes always pass). 0: no limit.
     #[arg(long, default_value_t = 10, value_name = "N")]
     max_bindings: usize,
-    /// At most this many SIP transactions at once; above it new requests get 503 with
-    /// Retry-After. A proxied call holds four for up to 32 s, so sustained proxying above
-    /// ~1,000 calls/s needs more than the default.
+    /// At most this many live SIP transactions at once; above it new requests get 503 with
+    /// Retry-After. Answered ones kept only to absorb retransmissions do not count (the core
+    /// keeps up to 500,000 of those, oldest let go first), but a proxied call holds four for
+    /// up to 32 s, so sustained proxying above ~1,000 calls/s needs more than the default.
     #[arg(long, default_value_t = parrot_proto::EndpointConfig::default().max_transactions, value_name = "N")]
     max_transactions: usize,
     /// Milliseconds an INVITE waits for its 100 Trying: if the answer (ringing or the call

@@ -108,10 +108,17 @@ pub struct EndpointConfig {
     pub supported: Vec<String>,
     /// Body types we accept; others get 415 with Accept (§8.2.3).
     pub accept: Vec<String>,
-    /// Cap on live server plus client transactions; past it new requests outside dialogs get
-    /// 503. Non-INVITE transactions linger 64*T1 (32 s) over UDP after their answer, so this
-    /// must exceed about 3 x calls-per-second x 32 (default 100,000: about 1,000 calls/s).
+    /// Cap on live server plus client transactions (those still waiting for or sending their
+    /// final response); past it new requests outside dialogs get 503. Answered server
+    /// transactions that only linger for retransmissions are capped by `max_lingering`.
     pub max_transactions: usize,
+    /// Cap on answered server transactions kept to absorb retransmissions: over UDP a
+    /// non-INVITE one lingers 64*T1 (32 s, Timer J, §17.2.2) and an INVITE answered 2xx as
+    /// long (Timer L, RFC 6026 §8.7), so a server needs about 2 x calls-per-second x 32. Past
+    /// the cap the oldest is let go early (a retransmission of its request is then taken as
+    /// new), which bounds memory without refusing calls. Default 500,000 (about 7,800
+    /// answered calls per second, ~350 MB at most).
+    pub max_lingering: usize,
     /// Cap on live calls (dialogs, early or confirmed); past it new INVITEs get 503.
     pub max_dialogs: usize,
     /// The Retry-After of those 503s, in seconds (§20.33).
@@ -162,6 +169,7 @@ impl Default for EndpointConfig {
                 "message/sipfrag".into(),
             ],
             max_transactions: 100_000,
+            max_lingering: 500_000,
             max_dialogs: 10_000,
             retry_after: 5,
             limits: Limits::default(),
@@ -673,6 +681,9 @@ pub struct Endpoint {
     server_txs: HashMap<u64, Box<ServerTx>>,
     /// Server transactions past their final response, waiting only for their last timer.
     lingering: HashMap<u64, LingeringTx>,
+    /// `lingering`'s ids, oldest first (ids of those already gone are skipped as they come
+    /// to the front), to let the oldest go past [`EndpointConfig::max_lingering`].
+    lingering_order: VecDeque<u64>,
     server_index: HashMap<ServerKey, u64>,
     merge_index: HashMap<Box<str>, u64>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
@@ -773,6 +784,7 @@ impl Endpoint {
             default_handler: None,
             server_txs: table(seeds),
             lingering: table(seeds),
+            lingering_order: VecDeque::new(),
             server_index: table(seeds),
             merge_index: table(seeds),
             client_txs: table(seeds),
@@ -1385,8 +1397,10 @@ impl Endpoint {
         });
     }
 
+    /// Live transactions, for [`EndpointConfig::max_transactions`] (lingering ones have their
+    /// own cap).
     fn tx_count(&self) -> usize {
-        self.server_txs.len() + self.lingering.len() + self.client_txs.len()
+        self.server_txs.len() + self.client_txs.len()
     }
 }
 

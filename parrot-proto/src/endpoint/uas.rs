@@ -948,11 +948,29 @@ impl Endpoint {
                 merge_key: t.merge_key,
             },
         );
+        // Oldest first: ids already gone are dropped as they reach the front, so the queue
+        // stays about as long as the table.
+        while let Some(&front) = self.lingering_order.front() {
+            if self.lingering.contains_key(&front) {
+                break;
+            }
+            self.lingering_order.pop_front();
+        }
+        self.lingering_order.push_back(id);
+        while self.lingering.len() > self.cfg.max_lingering {
+            let Some(oldest) = self.lingering_order.pop_front() else {
+                break;
+            };
+            self.end_lingering(oldest);
+        }
     }
 
     /// Ends a lingering server transaction (its timer ran out, or the transport failed).
     pub(super) fn end_lingering(&mut self, id: u64) {
         if let Some(t) = self.lingering.remove(&id) {
+            if self.lingering.is_empty() {
+                self.lingering_order.clear();
+            }
             self.server_index.remove(&t.key);
             if let Some(mk) = t.merge_key {
                 if self.merge_index.get(&mk) == Some(&id) {
