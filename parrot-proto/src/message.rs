@@ -130,6 +130,8 @@ struct Inner {
     /// A bit per header kind present (folded into 128, see [`kind_bit`]): lookups of a header
     /// the message does not hold (Route, Expires, Date, ...) end without a scan.
     present: u128,
+    /// Whether a header line is folded (§7.3.1): only then can a value hold a line break.
+    folded: bool,
     body_start: usize,
 }
 
@@ -145,6 +147,7 @@ impl Message {
         head: ByteString,
         start: StartSpans,
         headers: SmallVec<[HeaderSpan; 16]>,
+        folded: bool,
         body_start: usize,
     ) -> Message {
         let present = headers.iter().fold(0, |m, h| m | kind_bit(h.kind));
@@ -155,6 +158,7 @@ impl Message {
                 start,
                 headers,
                 present,
+                folded,
                 body_start,
             }),
         }
@@ -383,6 +387,23 @@ impl Message {
         self.header_lines(name)
             .flat_map(|l| Splitter::new(l, b','))
             .map(trim_lws)
+    }
+
+    /// Whether a header line is folded (§7.3.1). Without folds every value is its own
+    /// unfolded form.
+    pub(crate) fn has_folds(&self) -> bool {
+        self.inner.folded
+    }
+
+    /// The header section's text, which [`Span`]s of this message index.
+    pub(crate) fn head_text(&self) -> &str {
+        &self.inner.head
+    }
+
+    /// Where `s`, a slice of [`Message::head_text`], lies in it.
+    pub(crate) fn span_of(&self, s: &str) -> Span {
+        let at = self.offset_of(s);
+        Span::new(at, at + s.len())
     }
 
     fn offset_of(&self, s: &str) -> usize {

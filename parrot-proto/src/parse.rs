@@ -98,6 +98,7 @@ pub(crate) fn parse_from(
     // Header lines.
     let mut headers: SmallVec<[HeaderSpan; 16]> = SmallVec::new();
     let mut pos = nl + 1;
+    let mut folded = false;
     let body_start;
     // One memchr iterator over the whole buffer finds every line end without re-arming the
     // vector search for each short header line.
@@ -133,6 +134,7 @@ pub(crate) fn parse_from(
                 return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
             };
             last.value.end = end as u32;
+            folded = true;
             if (end - last.name.start as usize) > limits.max_header_len {
                 return Err(tag(err(ErrorKind::TooLarge, pos)).with_header(last.kind));
             }
@@ -233,7 +235,7 @@ pub(crate) fn parse_from(
             return Err(tag(err(ErrorKind::InvalidUtf8, at)));
         }
     };
-    let msg = Message::from_parts(raw, head, start, headers, body_start);
+    let msg = Message::from_parts(raw, head, start, headers, folded, body_start);
     Ok(Outcome::Complete(msg, lead + total))
 }
 

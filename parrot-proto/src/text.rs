@@ -270,9 +270,32 @@ pub(crate) fn concat(parts: &[&str]) -> String {
     s
 }
 
+/// Whether `b` holds CR or LF. Short text is scanned without a short-circuit (the loop
+/// vectorises), where setting up memchr's search would cost more than the scan.
+pub(crate) fn has_crlf(b: &[u8]) -> bool {
+    if b.len() >= 64 {
+        return memchr::memchr2(b'\r', b'\n', b).is_some();
+    }
+    b.iter()
+        .fold(false, |f, &c| f | (c == b'\r') | (c == b'\n'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn crlf_scan_agrees_with_memchr(s in proptest::collection::vec(
+            prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()], 0..100
+        )) {
+            let mut clean = s.clone();
+            clean.retain(|&c| c != b'\r' && c != b'\n');
+            prop_assert_eq!(has_crlf(&s), memchr::memchr2(b'\r', b'\n', &s).is_some());
+            prop_assert!(!has_crlf(&clean));
+        }
+    }
 
     #[test]
     fn splitter_respects_quotes_and_angles() {

@@ -708,10 +708,14 @@ impl Endpoint {
         let (local, transport) = (t.local, t.peer.transport);
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let tagged = tag && reply.status > 100;
-        let head = match t.head.take() {
-            Some(h) => h,
-            None => ResponseHead::new(&t.request, t.via_fix.as_deref(), &t.to_tag, t.to_tagged),
-        };
+        if t.head.is_none() {
+            t.head = Some(ResponseHead::new(
+                &t.request,
+                t.via_fix.as_deref(),
+                &t.to_tag,
+                t.to_tagged,
+            ));
+        }
         let has_contact = reply
             .headers
             .iter()
@@ -752,22 +756,39 @@ impl Endpoint {
             .body
             .as_ref()
             .map(|b| (b.content_type.as_str(), &b.bytes));
-        let built = match head.write(reply.status, reason, tagged, &extra, body) {
+        let t = self.server_txs.get(&id)?;
+        let head = t.head.as_ref()?;
+        let lines = HeadLines {
+            head,
+            req: &t.request,
+            top: t.via_fix.as_deref(),
+            to_tag: &t.to_tag,
+        };
+        let built = match head.write(
+            lines.req,
+            lines.top,
+            lines.to_tag,
+            reply.status,
+            reason,
+            tagged,
+            &extra,
+            body,
+        ) {
             Some(r) => r.ok(),
-            None => general_response(&head, reply, tagged, &extra),
+            None => general_response(&lines, reply, tagged, &extra),
         };
         #[cfg(debug_assertions)]
         if let Some(b) = &built {
             assert_eq!(
                 Some(b),
-                general_response(&head, reply, tagged, &extra).as_ref(),
+                general_response(&lines, reply, tagged, &extra).as_ref(),
                 "a response written from its head differs from the built one"
             );
         }
         drop(extra);
-        if reply.status < 200 {
+        if reply.status >= 200 {
             if let Some(t) = self.server_txs.get_mut(&id) {
-                t.head = Some(head);
+                t.head = None;
             }
         }
         built
@@ -1032,12 +1053,14 @@ impl Endpoint {
 /// directly, and the path for the shapes it leaves (see there). `extra` holds the lines the
 /// endpoint adds (Contact, Allow, Server) then the reply's own.
 fn general_response(
-    head: &ResponseHead,
+    lines: &HeadLines<'_>,
     reply: &Reply,
     tagged: bool,
     extra: &[(&str, &str)],
 ) -> Option<Bytes> {
-    let mut b = head.builder(reply.status, tagged);
+    let mut b = lines
+        .head
+        .builder(lines.req, lines.top, lines.to_tag, reply.status, tagged);
     if let Some(r) = &reply.reason {
         b = b.reason(r.clone());
     }
@@ -1048,6 +1071,15 @@ fn general_response(
         b = b.body(&body.content_type, body.bytes.clone());
     }
     b.build().ok().map(|m| m.to_bytes())
+}
+
+/// A server transaction's [`ResponseHead`] with what its lines are read from: the request it
+/// was made from, the top Via fix and our To tag.
+struct HeadLines<'a> {
+    head: &'a ResponseHead,
+    req: &'a Message,
+    top: Option<&'a str>,
+    to_tag: &'a str,
 }
 
 /// §18.2.2 and RFC 3581 §4: responses go back over the connection the request came on; over

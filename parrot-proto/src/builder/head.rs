@@ -1,0 +1,505 @@
+//! The lines every response to one request copies (RFC 3261 §8.2.6.2), recorded once per
+//! server transaction as positions in the request: nothing is copied until a response is written.
+
+use super::{decimal, kind_of, reason_phrase, BuildError, Headers, Piece, ResponseBuilder};
+use crate::header::HeaderName;
+use crate::message::{Message, Span};
+use crate::method::Method;
+use crate::text::is_token;
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::borrow::Cow;
+
+/// The header lines every response to one request copies (§8.2.6.2), gathered once per server
+/// transaction instead of once per response: the Via values (the top one with its §18.2.2
+/// `received`/`rport` fix), From, To, Call-ID, CSeq and Record-Route, and where our To tag goes
+/// (§8.2.6.2, §12.1.1). An INVITE answered 100, 180 and 200 looks them up once.
+///
+/// The lines are positions in the request's header text (a folded value, rare, is kept
+/// unfolded in a buffer of its own); the top Via fix and our To tag are given when writing, so
+/// making a head allocates nothing for an ordinary request. Every method that reads the lines
+/// takes the request the head was made from.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseHead {
+    lines: SmallVec<[Line; 8]>,
+    /// Unfolded values of folded lines.
+    own: String,
+    to: To,
+    /// Whether `lines` holds Record-Route lines (copied only for dialog-creating responses).
+    has_record_route: bool,
+    /// Whether the request can create a dialog (INVITE, SUBSCRIBE, REFER, NOTIFY; §12.1.1).
+    dialog_method: bool,
+    /// Whether the top Via fix and our To tag, when written, hold no CR or LF (else
+    /// [`ResponseHead::write`] leaves the refusal to the general builder).
+    clean: bool,
+}
+
+/// One copied line.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    kind: HeaderName,
+    /// `kind`'s canonical name.
+    name: &'static str,
+    src: Src,
+}
+
+/// Where a copied line's value is.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    /// In the request's header text.
+    Req(Span),
+    /// The top Via fix given when writing.
+    Top,
+    /// In [`ResponseHead::own`].
+    Own(Piece),
+}
+
+/// Where our To tag goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    /// The To already has a tag (or there is no To).
+    Keep,
+    /// The one To line, at this index, gets `;tag=` and our tag.
+    One(usize),
+    /// Several To lines: `ResponseBuilder::build` tags each.
+    Each,
+}
+
+/// How [`ResponseHead::builder_from`] adds our To tag to a materialised head.
+#[derive(Debug, Clone, Copy)]
+enum HeadToTag {
+    Keep,
+    One(usize, Piece),
+    Each(Piece),
+}
+
+/// Whether `s` holds CR or LF.
+fn has_crlf(s: &str) -> bool {
+    crate::text::has_crlf(s.as_bytes())
+}
+
+impl ResponseHead {
+    /// The copied lines of `req`'s responses, with the top Via replaced by `top` when given
+    /// (written first, then the other Via values, then the rest in request order: what
+    /// `ResponseBuilder::for_request` followed by a Via rewrite gives) and `to_tag` as our tag.
+    /// `to_tagged` says whether the request's To has a tag, when validation already read it.
+    ///
+    /// The head keeps neither `top` nor `to_tag`: every write is given the same ones again.
+    pub(crate) fn new(
+        req: &Message,
+        top: Option<&str>,
+        to_tag: &str,
+        to_tagged: Option<bool>,
+    ) -> ResponseHead {
+        let fixed_top = top.is_some();
+        let mut head = ResponseHead {
+            lines: SmallVec::new(),
+            own: String::new(),
+            to: To::Keep,
+            has_record_route: false,
+            dialog_method: matches!(
+                req.method(),
+                Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+            ),
+            clean: true,
+        };
+        let copied = |n: HeaderName| {
+            matches!(
+                n,
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+                    | HeaderName::RecordRoute
+            )
+        };
+        if fixed_top {
+            for (i, v) in req.header_values(HeaderName::Via).enumerate() {
+                let src = if i == 0 { Src::Top } else { head.src(req, v) };
+                head.push(HeaderName::Via, src);
+            }
+        }
+        for line in req.headers_where(copied) {
+            if fixed_top && line.name == HeaderName::Via {
+                continue;
+            }
+            head.has_record_route |= line.name == HeaderName::RecordRoute;
+            let src = if !req.has_folds() {
+                head.src(req, line.value)
+            } else {
+                match line.value_unfolded() {
+                    Cow::Borrowed(v) => head.src(req, v),
+                    Cow::Owned(v) => head.src(req, &v),
+                }
+            };
+            head.push(line.name, src);
+        }
+        let mut tos = head
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == HeaderName::To);
+        head.to = match (tos.next(), tos.next()) {
+            (Some(_), Some(_)) => To::Each,
+            (Some((i, l)), None) => {
+                let has_tag = to_tagged.unwrap_or_else(|| {
+                    crate::header::NameAddr::parse(head.value(req, None, l.src))
+                        .map(|na| na.tag().is_some())
+                        .unwrap_or(true)
+                });
+                if has_tag {
+                    To::Keep
+                } else {
+                    To::One(i)
+                }
+            }
+            _ => To::Keep,
+        };
+        let tag_written = head.to != To::Keep;
+        head.clean = !(top.is_some_and(has_crlf) || tag_written && has_crlf(to_tag));
+        head
+    }
+
+    fn push(&mut self, kind: HeaderName, src: Src) {
+        self.lines.push(Line {
+            kind,
+            name: kind.as_str(),
+            src,
+        });
+    }
+
+    /// `v` as a line source: its place in `req` when it is a slice of it, else a copy.
+    fn src(&mut self, req: &Message, v: &str) -> Src {
+        let span = req.span_of(v);
+        if req
+            .head_text()
+            .get(span.range())
+            .is_some_and(|s| std::ptr::eq(s, v))
+        {
+            return Src::Req(span);
+        }
+        let start = self.own.len();
+        self.own.push_str(v);
+        Src::Own(Piece {
+            start: start as u32,
+            end: self.own.len() as u32,
+        })
+    }
+
+    /// The value of a line.
+    fn value<'a>(&'a self, req: &'a Message, top: Option<&'a str>, src: Src) -> &'a str {
+        match src {
+            Src::Req(s) => req.head_text().get(s.range()).unwrap_or_default(),
+            Src::Top => top.unwrap_or_default(),
+            Src::Own(p) => self.own.get(p.range()).unwrap_or_default(),
+        }
+    }
+
+    /// The value of a line as bytes (sliced without a look at character boundaries).
+    #[inline]
+    fn value_bytes<'a>(&'a self, req: &'a Message, top: Option<&'a str>, src: Src) -> &'a [u8] {
+        match src {
+            Src::Req(s) => req
+                .head_text()
+                .as_bytes()
+                .get(s.range())
+                .unwrap_or_default(),
+            Src::Top => top.unwrap_or_default().as_bytes(),
+            Src::Own(p) => self.own.as_bytes().get(p.range()).unwrap_or_default(),
+        }
+    }
+
+    fn drops_record_route(&self, code: u16) -> bool {
+        self.has_record_route && !(self.dialog_method && (101..300).contains(&code))
+    }
+
+    /// The lines in the builder's form, with room for the lines a response adds.
+    fn materialise(&self, req: &Message, top: Option<&str>, to_tag: &str) -> (Headers, HeadToTag) {
+        let len: usize = self
+            .lines
+            .iter()
+            .map(|l| self.value(req, top, l.src).len())
+            .sum();
+        let mut h = Headers {
+            text: String::with_capacity(len + 2 * to_tag.len() + 256),
+            list: Vec::with_capacity(self.lines.len() + 6),
+            body: Bytes::new(),
+        };
+        for l in &self.lines {
+            h.push_known(l.kind, self.value(req, top, l.src));
+        }
+        let tag = match self.to {
+            To::Keep => HeadToTag::Keep,
+            To::Each => HeadToTag::Each(h.add_text(to_tag)),
+            To::One(i) => {
+                let v = h.value(&h.list[i]).to_owned();
+                let p = h.add_text(&v);
+                h.add_text(";tag=");
+                let end = h.add_text(to_tag).end;
+                HeadToTag::One(
+                    i,
+                    Piece {
+                        start: p.start,
+                        end,
+                    },
+                )
+            }
+        };
+        (h, tag)
+    }
+
+    fn builder_from(
+        mut h: Headers,
+        code: u16,
+        tag: bool,
+        to_tag: HeadToTag,
+        drop_rr: bool,
+    ) -> ResponseBuilder {
+        let mut each = None;
+        match to_tag {
+            HeadToTag::One(i, v) if tag => h.list[i].value = v,
+            HeadToTag::Each(t) if tag => each = Some(t),
+            _ => {}
+        }
+        if drop_rr {
+            h.list.retain(|e| e.kind != HeaderName::RecordRoute);
+        }
+        ResponseBuilder {
+            code,
+            reason: Cow::Borrowed(reason_phrase(code)),
+            to_tag: each,
+            h,
+        }
+    }
+
+    /// A response builder with the lines of `req` (the request this head was made from), `top`
+    /// and `to_tag` as given to [`ResponseHead::new`]; `tag` adds our To tag.
+    pub(crate) fn builder(
+        &self,
+        req: &Message,
+        top: Option<&str>,
+        to_tag: &str,
+        code: u16,
+        tag: bool,
+    ) -> ResponseBuilder {
+        let (h, t) = self.materialise(req, top, to_tag);
+        Self::builder_from(h, code, tag, t, self.drops_record_route(code))
+    }
+
+    /// Writes a response from the lines of `req` (the request this head was made from) straight
+    /// into one buffer, without a builder or a [`Message`]: the status line, the copied lines
+    /// (`top` and `to_tag` as given to [`ResponseHead::new`], our To tag added when
+    /// `tag`), the `extra` lines `(name, value)` in order, Content-Type and the body,
+    /// Content-Length. The bytes are those `self.builder(..)` with the same additions would
+    /// build.
+    ///
+    /// `None` when the general builder must do it: several To lines, CR or LF in the top Via or
+    /// the tag, an extra line that is Content-Length or (with a body) Content-Type, or a size
+    /// near the parser's limits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write(
+        &self,
+        req: &Message,
+        top: Option<&str>,
+        to_tag: &str,
+        code: u16,
+        reason: &str,
+        tag: bool,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &Bytes)>,
+    ) -> Option<Result<Bytes, BuildError>> {
+        if !self.clean {
+            return None;
+        }
+        let tagged = match self.to {
+            To::Each => return None,
+            To::One(i) => tag.then_some(i),
+            To::Keep => None,
+        };
+        if !(100..=699).contains(&code) {
+            return Some(Err(BuildError::BadStatus(code)));
+        }
+        if has_crlf(reason) {
+            return Some(Err(BuildError::BadReason));
+        }
+        for &(n, v) in extra {
+            // Only a name of the length of Content-Length or Content-Type, long or compact, can
+            // be one of them.
+            let kind = match n.len() {
+                1 | 12 | 14 => kind_of(n),
+                _ => HeaderName::Other,
+            };
+            if kind == HeaderName::ContentLength
+                || (body.is_some() && kind == HeaderName::ContentType)
+            {
+                return None;
+            }
+            if !is_token(n) {
+                return Some(Err(BuildError::BadHeaderName(n.to_owned())));
+            }
+            if has_crlf(v) {
+                return Some(Err(BuildError::BadHeaderValue(n.to_owned())));
+            }
+        }
+        if let Some((ct, _)) = body {
+            if has_crlf(ct) {
+                return Some(Err(BuildError::BadHeaderValue("Content-Type".to_owned())));
+            }
+        }
+        let drop_rr = self.drops_record_route(code);
+        let kept = |l: &Line| {
+            l.kind != HeaderName::ContentLength && !(drop_rr && l.kind == HeaderName::RecordRoute)
+        };
+        let suffix = |i: usize| {
+            if tagged == Some(i) {
+                5 + to_tag.len()
+            } else {
+                0
+            }
+        };
+        // The size and shape, as `Headers::wire_len` and `within_limits` reckon them.
+        let start_len = 8 + 3 + 1 + reason.len() + 2;
+        let mut len = 0;
+        let mut lines = 1;
+        let mut longest = 0;
+        let mut line = |l: usize| {
+            longest = usize::max(longest, l);
+            len += l + 2;
+            lines += 1;
+        };
+        for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+            line(l.name.len() + 2 + self.value_bytes(req, top, l.src).len() + suffix(i));
+        }
+        for &(n, v) in extra {
+            line(n.len() + 2 + v.len());
+        }
+        let body_len = body.map_or(0, |(_, b)| b.len());
+        if let Some((ct, _)) = body {
+            line("Content-Type".len() + 2 + ct.len());
+        }
+        let mut buf = [0u8; 20];
+        let body_digits = decimal(body_len, &mut buf).len();
+        if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
+            return None;
+        }
+        // Exactly the bytes written: the buffer becomes the message without another allocation.
+        let mut out = Vec::with_capacity(start_len + len + 16 + body_digits + 4 + body_len);
+        out.extend_from_slice(b"SIP/2.0 ");
+        out.extend_from_slice(decimal(usize::from(code), &mut buf));
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+            out.extend_from_slice(l.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(self.value_bytes(req, top, l.src));
+            if tagged == Some(i) {
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(to_tag.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        let put = |out: &mut Vec<u8>, n: &str, v: &str| {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        for &(n, v) in extra {
+            put(&mut out, n, v);
+        }
+        if let Some((ct, _)) = body {
+            put(&mut out, "Content-Type", ct);
+        }
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(decimal(body_len, &mut buf));
+        out.extend_from_slice(b"\r\n\r\n");
+        if let Some((_, b)) = body {
+            out.extend_from_slice(b);
+        }
+        Some(Ok(Bytes::from(out)))
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let lines = if self.lines.spilled() {
+            self.lines.capacity() * std::mem::size_of::<Line>()
+        } else {
+            0
+        };
+        self.own.capacity() + lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(s: &str) -> Message {
+        Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test request parses")
+    }
+
+    /// What `write` gives, and what the general builder gives for the same response.
+    fn both(
+        m: &Message,
+        top: Option<&str>,
+        to_tag: &str,
+        code: u16,
+        tag: bool,
+    ) -> (Option<Bytes>, Option<Bytes>) {
+        let head = ResponseHead::new(m, top, to_tag, None);
+        let extra = [("Contact", "<sip:b@192.0.2.2>"), ("X-Extra", "1")];
+        let body = Bytes::from_static(b"v=0\r\n");
+        let written = head
+            .write(
+                m,
+                top,
+                to_tag,
+                code,
+                reason_phrase(code),
+                tag,
+                &extra,
+                Some(("application/sdp", &body)),
+            )
+            .and_then(Result::ok);
+        let mut b = head.builder(m, top, to_tag, code, tag);
+        for (n, v) in extra {
+            b = b.raw_header(n, v);
+        }
+        let built = b
+            .body("application/sdp", body)
+            .build()
+            .ok()
+            .map(|m| m.to_bytes());
+        (written, built)
+    }
+
+    #[test]
+    fn written_responses_are_the_built_ones_with_folds_fixes_and_record_routes() {
+        let folded = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport, SIP/2.0/TCP c.example;branch=z9hG4bK0\nVia: SIP/2.0/UDP d.example;branch=z9hG4bKd\nFrom: <sip:a@h>\n ;tag=1\nTo:\n <sip:b@h>\nRecord-Route: <sip:p.example;lr>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let plain = req("BYE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK2\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 2 BYE\nContent-Length: 0\n\n");
+        for m in [&folded, &plain] {
+            for top in [
+                None,
+                Some("SIP/2.0/UDP a.example;branch=z9hG4bK1;rport=5060;received=192.0.2.9"),
+            ] {
+                for (code, tag) in [(100, false), (180, true), (200, true), (486, true)] {
+                    let (written, built) = both(m, top, "ourtag", code, tag);
+                    assert!(written.is_some(), "{code} {top:?}");
+                    assert_eq!(written, built, "{code} {top:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fix_or_tag_with_a_line_break_is_left_to_the_builder() {
+        let m = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        assert_eq!(
+            both(&m, Some("SIP/2.0/UDP a\r\nX: y"), "t", 200, true),
+            (None, None)
+        );
+        assert_eq!(both(&m, None, "t\r\nX: y", 200, true), (None, None));
+    }
+}
