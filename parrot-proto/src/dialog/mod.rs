@@ -109,7 +109,7 @@ impl Dialog {
     pub(crate) fn uas_checked(
         invite: &Message,
         c: &crate::message::Checked<'_>,
-        local_tag: &str,
+        local_tag: Box<str>,
     ) -> Option<Dialog> {
         let route_set = invite
             .header_values(HeaderName::RecordRoute)
@@ -119,7 +119,7 @@ impl Dialog {
             state: DialogState::Early,
             role: Role::Uas,
             call_id: c.call_id.into(),
-            local_tag: local_tag.into(),
+            local_tag,
             remote_tag: c.from_tag.unwrap_or("").into(),
             local_uri: strip_tag(invite.header(HeaderName::To)?),
             remote_uri: strip_tag(invite.header(HeaderName::From)?),

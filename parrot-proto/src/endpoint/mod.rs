@@ -385,7 +385,7 @@ pub(crate) struct ServerTx {
     /// Whether the request's To has a tag, when validation read it.
     to_tagged: Option<bool>,
     dialog: Option<DialogId>,
-    merge_key: Option<Box<str>>,
+    merge_key: Option<std::sync::Arc<str>>,
     /// The lines its responses copy, made at the first response (§8.2.6.2).
     head: Option<crate::builder::ResponseHead>,
     /// The deadline of its newest timer-heap entry still queued.
@@ -433,7 +433,7 @@ pub(crate) struct LingeringTx {
     /// The To tag of its responses (a CANCEL's 200 repeats it, §9.2).
     to_tag: Box<str>,
     dialog: Option<DialogId>,
-    merge_key: Option<Box<str>>,
+    merge_key: Option<std::sync::Arc<str>>,
 }
 
 /// Which state a [`LingeringTx`] stands for.
@@ -506,7 +506,7 @@ pub(crate) struct Call {
     uas: Option<Box<dyn UasHandler>>,
     uac: Option<Box<dyn UacHandler>>,
     // UAC side.
-    invite: Option<Box<Message>>,
+    invite: Option<Message>,
     creds: Option<Box<DigestCredentials>>,
     auth_tried: bool,
     cancel_requested: bool,
@@ -685,7 +685,7 @@ pub struct Endpoint {
     /// to the front), to let the oldest go past [`EndpointConfig::max_lingering`].
     lingering_order: VecDeque<u64>,
     server_index: HashMap<ServerKey, u64>,
-    merge_index: HashMap<Box<str>, u64>,
+    merge_index: HashMap<std::sync::Arc<str>, u64>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
     by_tag: TagIndex,

@@ -264,7 +264,7 @@ impl Endpoint {
         b = self.authorize(b, creds.as_ref(), &Method::Invite, &ruri);
         let msg = b.build().map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
-        call.invite = Some(Box::new(msg.clone()));
+        call.invite = Some(msg.clone());
         self.by_tag
             .insert(&call.dialog.call_id, &call.dialog.local_tag, id);
         self.calls.insert(id, call);
@@ -296,7 +296,7 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&dialog) else {
             return;
         };
-        let Some(inv) = call.invite.as_deref() else {
+        let Some(inv) = call.invite.as_ref() else {
             return;
         };
         call.cancel_sent = true;
@@ -805,7 +805,7 @@ impl Endpoint {
         // Only the INVITE in flight decides the call (an earlier, challenged one is ACKed only).
         let current = call
             .invite
-            .as_deref()
+            .as_ref()
             .and_then(|i| {
                 i.top_via()
                     .ok()
@@ -868,7 +868,7 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&d) else {
             return false;
         };
-        let Some(old) = call.invite.as_deref().cloned() else {
+        let Some(old) = call.invite.clone() else {
             return false;
         };
         let cseq = call.dialog.next_cseq();
@@ -890,7 +890,7 @@ impl Endpoint {
         b = self.authorize(b, Some(creds), &Method::Invite, &uri);
         let Ok(m) = b.build() else { return false };
         if let Some(c) = self.calls.get_mut(&d) {
-            c.invite = Some(Box::new(m.clone()));
+            c.invite = Some(m.clone());
         }
         self.start_client(now, m, peer, Purpose::Invite(d))
             .is_some()

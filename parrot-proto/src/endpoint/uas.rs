@@ -80,7 +80,7 @@ impl Endpoint {
                 return;
             }
         };
-        let to_tag = checked.to_tag.map(Box::<str>::from);
+        let to_tag = checked.to_tag;
         // The UAS-only answers (405, 420, 415) of a request outside a dialog wait for the
         // handler when the element proxies (§16.3; `ProxyConfig::defer_uas_checks`). Not for
         // REGISTER: a registrar's handler commits bindings as it answers, and §10.3 step 2
@@ -111,7 +111,7 @@ impl Endpoint {
             return;
         }
         let call_id = checked.call_id;
-        let dialog = match &to_tag {
+        let dialog = match to_tag {
             Some(tag) => match self.by_tag.get(call_id, tag) {
                 Some(d) => Some(d),
                 None => {
@@ -127,23 +127,17 @@ impl Endpoint {
             return;
         }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
-        let merge_key: Option<Box<str>> = if to_tag.is_none() {
+        let merge_key: Option<std::sync::Arc<str>> = if to_tag.is_none() {
             let ft = checked.from_tag.unwrap_or("");
-            let cs = checked.cseq.seq;
             let mut digits = [0u8; 10];
-            let cs_len = crate::text::decimal(cs, &mut digits).len();
-            // Exactly its length: the key is kept as a `Box<str>`.
-            let mut k = String::with_capacity(
-                call_id.len() + ft.len() + cs_len + method.as_str().len() + 3,
-            );
-            k.push_str(call_id);
-            k.push('|');
-            k.push_str(ft);
-            k.push('|');
-            crate::text::push_u32(&mut k, cs);
-            k.push('|');
-            k.push_str(method.as_str());
-            Some(k.into())
+            let cs = crate::text::decimal(checked.cseq.seq, &mut digits);
+            // Written on the stack and shared by the index and the transaction: one allocation.
+            let mut k: smallvec::SmallVec<[u8; 160]> = smallvec::SmallVec::new();
+            for part in [call_id.as_bytes(), b"|", ft.as_bytes(), b"|", cs, b"|"] {
+                k.extend_from_slice(part);
+            }
+            k.extend_from_slice(method.as_str().as_bytes());
+            std::str::from_utf8(&k).ok().map(std::sync::Arc::from)
         } else {
             None
         };
@@ -239,10 +233,12 @@ impl Endpoint {
         } else {
             ServerFsm::NonInvite(ServerNonInviteTransaction::new(reliable, self.cfg.timers))
         };
-        let tx_to_tag: Box<str> = match (&to_tag, dialog) {
-            (Some(t), _) => t.clone(),
-            (None, _) => self.new_tag().into(),
+        let tx_to_tag: Box<str> = match to_tag {
+            Some(t) => t.into(),
+            None => self.new_tag().into(),
         };
+        // A new dialog's local tag (§12.1.1), which the transaction's responses carry too.
+        let dialog_tag = (method == Method::Invite && dialog.is_none()).then(|| tx_to_tag.clone());
         if let Some(mk) = &merge_key {
             self.merge_index.insert(mk.clone(), id);
         }
@@ -256,7 +252,7 @@ impl Endpoint {
                 local,
                 request: msg.clone(),
                 via_fix,
-                to_tag: tx_to_tag.clone(),
+                to_tag: tx_to_tag,
                 to_tagged: Some(to_tag.is_some()),
                 dialog,
                 merge_key,
@@ -293,7 +289,8 @@ impl Endpoint {
         }
         match (&method, dialog) {
             (Method::Invite, None) => {
-                let Some(dlg) = Dialog::uas_checked(&msg, &checked, &tx_to_tag) else {
+                let local_tag = dialog_tag.unwrap_or_default();
+                let Some(dlg) = Dialog::uas_checked(&msg, &checked, local_tag) else {
                     let _ = self.respond(now, txk, Reply::new(400));
                     return;
                 };
