@@ -82,7 +82,12 @@ pub(crate) fn parse_from(
     let line = &b[..line_end];
     let is_response = line.starts_with(b"SIP/") || line.starts_with(b"sip/");
     let start = if is_response {
-        parse_status_line(line).map_err(|(k, at)| err(k, at).in_request(false))?
+        match parse_status_line_fast(line) {
+            Some(s) => s,
+            None => parse_status_line(line).map_err(|(k, at)| err(k, at).in_request(false))?,
+        }
+    } else if let Some(s) = parse_request_line_fast(line) {
+        s
     } else {
         parse_request_line(line).map_err(|(k, at, req)| {
             let e = err(k, at);
@@ -270,6 +275,62 @@ fn looks_like_version(v: &[u8]) -> bool {
 
 type LineError = (ErrorKind, usize, bool);
 
+/// The common request line, `token SP uri SP SIP/2.0` with a URI that holds a colon and no
+/// white space and does not start with `<`, in one pass. `None` for anything else, which
+/// [`parse_request_line`] then decides: whatever this accepts, that accepts alike.
+fn parse_request_line_fast(line: &[u8]) -> Option<StartSpans> {
+    let n = line.len();
+    let uri_end = n.checked_sub(8)?;
+    if line.get(uri_end..)? != b" SIP/2.0" {
+        return None;
+    }
+    let mut sp1 = 0;
+    while sp1 < uri_end && is_token_byte(line[sp1]) {
+        sp1 += 1;
+    }
+    if sp1 == 0 || sp1 >= uri_end || line[sp1] != b' ' {
+        return None;
+    }
+    let uri = &line[sp1 + 1..uri_end];
+    if uri.first() == Some(&b'<') {
+        return None;
+    }
+    // No short-circuit: the loop vectorises.
+    let (ws, colon) = uri.iter().fold((false, false), |(w, c), &b| {
+        (w | (b == b' ') | (b == b'\t'), c | (b == b':'))
+    });
+    if ws || !colon {
+        return None;
+    }
+    Some(StartSpans::Request {
+        method: Span::new(0, sp1),
+        uri: Span::new(sp1 + 1, uri_end),
+    })
+}
+
+/// The common status line, `SIP/2.0 SP 3DIGIT [SP reason]`, code 100-699. `None` for anything
+/// else, which [`parse_status_line`] then decides: whatever this accepts, that accepts alike.
+fn parse_status_line_fast(line: &[u8]) -> Option<StartSpans> {
+    let n = line.len();
+    if line.get(..8)? != b"SIP/2.0 " || (n > 11 && line[11] != b' ') {
+        return None;
+    }
+    let d = line.get(8..11)?;
+    if !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = d
+        .iter()
+        .fold(0u16, |acc, &c| acc * 10 + u16::from(c - b'0'));
+    if !(100..=699).contains(&code) {
+        return None;
+    }
+    Some(StartSpans::Response {
+        code,
+        reason: Span::new(12.min(n), n),
+    })
+}
+
 fn parse_request_line(line: &[u8]) -> Result<StartSpans, LineError> {
     let Some(sp1) = memchr(b' ', line) else {
         return Err((ErrorKind::BadStartLine, 0, false));
@@ -338,4 +399,65 @@ fn parse_status_line(line: &[u8]) -> Result<StartSpans, (ErrorKind, usize)> {
         code,
         reason: Span::new(reason_start, line.len()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn start_line() -> impl Strategy<Value = Vec<u8>> {
+        let part = prop_oneof![
+            Just("INVITE".to_owned()),
+            Just("SIP/2.0".to_owned()),
+            Just("sip/2.0".to_owned()),
+            Just("SIP/2.1".to_owned()),
+            Just("sip:bob@192.0.2.2:5060;transport=udp".to_owned()),
+            Just("<sip:x>".to_owned()),
+            Just("200".to_owned()),
+            Just("99".to_owned()),
+            Just("700".to_owned()),
+            "[ -~\t]{0,12}",
+        ];
+        let sep = prop_oneof![Just(" "), Just("  "), Just("\t"), Just("")];
+        proptest::collection::vec((part, sep), 1..5).prop_map(|v| {
+            v.into_iter()
+                .flat_map(|(p, s)| [p, s.to_owned()])
+                .collect::<String>()
+                .into_bytes()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn request_line_shortcut_agrees_with_general_rule(line in start_line()) {
+            if let Some(fast) = parse_request_line_fast(&line) {
+                prop_assert_eq!(Ok(fast), parse_request_line(&line));
+            }
+        }
+
+        #[test]
+        fn status_line_shortcut_agrees_with_general_rule(line in start_line()) {
+            if let Some(fast) = parse_status_line_fast(&line) {
+                prop_assert_eq!(Ok(fast), parse_status_line(&line));
+            }
+        }
+    }
+
+    #[test]
+    fn common_start_lines_take_the_shortcut() {
+        let req = b"INVITE sip:bob@192.0.2.2 SIP/2.0";
+        assert_eq!(
+            parse_request_line_fast(req).map(Ok),
+            Some(parse_request_line(req))
+        );
+        for l in [&b"SIP/2.0 180 Ringing"[..], b"SIP/2.0 200", b"SIP/2.0 486 "] {
+            assert_eq!(
+                parse_status_line_fast(l).map(Ok),
+                Some(parse_status_line(l))
+            );
+        }
+        assert_eq!(parse_status_line_fast(b"SIP/2.0 2000 OK"), None);
+        assert_eq!(parse_request_line_fast(b"INVITE <sip:x> SIP/2.0"), None);
+    }
 }

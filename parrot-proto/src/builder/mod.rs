@@ -463,13 +463,17 @@ impl RequestBuilder {
             return Err(BuildError::BadMethod);
         }
         let uri = &self.h.text[self.uri.range()];
-        if uri.is_empty() || uri.contains(|c: char| c.is_ascii_whitespace()) {
+        // Bytes, not characters: no byte of a multi-byte character is ASCII white space.
+        let (ws, colon) = uri.bytes().fold((false, false), |(w, c), b| {
+            (w | b.is_ascii_whitespace(), c | (b == b':'))
+        });
+        if uri.is_empty() || ws {
             return Err(BuildError::BadUri);
         }
         self.h.check()?;
         // The parser's request-line rules beyond these (a scheme colon, no leading '<') are
         // left to it: such a URI takes the parsing path and gets its error.
-        let uri_parses = !uri.starts_with('<') && uri.contains(':');
+        let uri_parses = !uri.starts_with('<') && colon;
         let start_len = method.len() + 1 + uri.len() + 10;
         let wire = self.h.wire_len();
         let fast = uri_parses && Headers::within_limits(start_len, wire);
