@@ -79,4 +79,5 @@ pub mod resample;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+mod text;
 pub mod wav;

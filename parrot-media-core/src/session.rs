@@ -117,7 +117,12 @@ impl MediaConfig {
                 ptime: 20,
                 rtcp_mux: true,
             },
-            cname: format!("parrot@{address}"),
+            cname: {
+                let mut cname = String::with_capacity(48);
+                cname.push_str("parrot@");
+                crate::text::push_ip(&mut cname, address);
+                cname
+            },
             session_bandwidth: 80_000,
             jitter_capacity: 64,
             jitter_max_hold: Duration::from_millis(100),
@@ -435,13 +440,14 @@ impl<H: MediaHandler> MediaSession<H> {
             ts_base,
             pacer: None,
             sender: None,
-            frame: Vec::with_capacity(MAX_FRAME),
+            // Sized on the first packet sent (`fill_frame`), to the frame and no more.
+            frame: Vec::new(),
             marker_next: true,
             packets_sent: 0,
             octets_sent: 0,
             sent_since_report: false,
             dtmf_tx: DtmfSender::default(),
-            queue: VecDeque::with_capacity(8),
+            queue: VecDeque::new(),
             paused: false,
             recording: None,
             live: VecDeque::new(),
@@ -453,7 +459,8 @@ impl<H: MediaHandler> MediaSession<H> {
             jitter,
             dtmf_rx: DtmfReceiver::default(),
             goertzel: GoertzelDetector::new(),
-            decode_buf: vec![0; MAX_FRAME],
+            // Allocated on the first packet decoded, so calls that receive nothing never pay.
+            decode_buf: Vec::new(),
             malformed: 0,
             remote_sender_seen: false,
             next_rtcp: None,
@@ -463,7 +470,7 @@ impl<H: MediaHandler> MediaSession<H> {
             bye_pending: false,
             rtt: None,
             remote_report: None,
-            events: VecDeque::with_capacity(64),
+            events: VecDeque::with_capacity(8),
             audio_meta: VecDeque::with_capacity(if config.record == RecordMode::Off {
                 0
             } else {
@@ -797,6 +804,12 @@ impl<H: MediaHandler> MediaSession<H> {
     }
 
     fn drain_jitter(&mut self, now: Instant) {
+        if self.jitter.stats().depth == 0 {
+            return;
+        }
+        if self.decode_buf.is_empty() {
+            self.decode_buf.resize(MAX_FRAME, 0);
+        }
         let te_pt = self.negotiated.as_ref().and_then(|n| n.telephone_event_pt);
         let record = self.config.record != RecordMode::Off;
         let mut digits: [char; 4] = ['\0'; 4];

@@ -6,7 +6,8 @@
 //! declared lost. Duplicates and packets older than what was released (late) are dropped.
 //! Sequence numbers are extended to 64 bits so wrap-around is invisible; timestamps are carried,
 //! never compared, so timestamp wrap is harmless. A new SSRC or a sequence jump beyond
-//! `MAX_DROPOUT` (RFC 3550 §A.1) restarts the buffer. Storage is allocated once, up front.
+//! `MAX_DROPOUT` (RFC 3550 §A.1) restarts the buffer. Storage is allocated once, on the first
+//! packet.
 
 use super::packet::RtpPacket;
 use std::time::{Duration, Instant};
@@ -100,7 +101,9 @@ struct Slot {
 /// A reordering buffer with a bounded hold time.
 #[derive(Clone, Debug)]
 pub struct JitterBuffer {
+    /// Empty until the first packet, then `capacity` slots.
     slots: Vec<Slot>,
+    capacity: usize,
     max_payload: usize,
     max_hold: Duration,
     ssrc: Option<u32>,
@@ -111,26 +114,16 @@ pub struct JitterBuffer {
 
 impl JitterBuffer {
     /// A buffer of `capacity` packets (rounded up to a power of two) of up to `max_payload`
-    /// octets each, holding gaps for up to `max_hold`. Allocates the slot table now and each
-    /// slot's payload storage on the slot's first packet, sized to it and reused from then on:
+    /// octets each, holding gaps for up to `max_hold`. Allocates nothing now: the slot table on
+    /// the first packet and each slot's payload storage on the slot's first packet, sized to it and reused from then on:
     /// a G.711 call holds ~11 KiB of payloads, not `capacity × max_payload`, and a call that
     /// receives nothing holds none.
     #[must_use]
     pub fn new(capacity: usize, max_payload: usize, max_hold: Duration, epoch: Instant) -> Self {
-        let cap = capacity.max(2).next_power_of_two();
-        let slots = (0..cap)
-            .map(|_| Slot {
-                occupied: false,
-                ext: 0,
-                timestamp: 0,
-                payload_type: 0,
-                marker: false,
-                arrival: epoch,
-                data: Vec::new(),
-            })
-            .collect();
+        let _ = epoch; // slots are stamped with their packet's arrival when first filled
         JitterBuffer {
-            slots,
+            slots: Vec::new(),
+            capacity: capacity.max(2).next_power_of_two(),
             max_payload,
             max_hold,
             ssrc: None,
@@ -153,7 +146,7 @@ impl JitterBuffer {
     }
 
     fn idx(&self, ext: u64) -> usize {
-        (ext as usize) & (self.slots.len() - 1)
+        (ext as usize) & (self.capacity - 1)
     }
 
     fn clear(&mut self) {
@@ -163,7 +156,21 @@ impl JitterBuffer {
         self.stats.depth = 0;
     }
 
-    fn restart(&mut self, pkt: &RtpPacket<'_>) {
+    fn restart(&mut self, now: Instant, pkt: &RtpPacket<'_>) {
+        if self.slots.is_empty() {
+            // The slot table, on the first packet: a call that receives nothing never pays.
+            self.slots = (0..self.capacity)
+                .map(|_| Slot {
+                    occupied: false,
+                    ext: 0,
+                    timestamp: 0,
+                    payload_type: 0,
+                    marker: false,
+                    arrival: now,
+                    data: Vec::new(),
+                })
+                .collect();
+        }
         self.clear();
         self.stats.restarts += 1;
         self.ssrc = Some(pkt.ssrc);
@@ -180,12 +187,12 @@ impl JitterBuffer {
         let mut restarted = false;
         match self.ssrc {
             None => {
-                self.restart(pkt);
+                self.restart(now, pkt);
                 restarted = true;
             }
             Some(s) if s != pkt.ssrc => {
                 self.stats.ssrc_changes += 1;
-                self.restart(pkt);
+                self.restart(now, pkt);
                 restarted = true;
             }
             _ => {}
@@ -193,7 +200,7 @@ impl JitterBuffer {
         let delta = i64::from(pkt.sequence_number.wrapping_sub(self.highest as u16) as i16);
         let mut ext = (self.highest as i64 + delta) as u64;
         if !restarted && (ext as i64 - self.next as i64).abs() > MAX_DROPOUT {
-            self.restart(pkt);
+            self.restart(now, pkt);
             restarted = true;
             ext = self.next;
         }
@@ -201,7 +208,7 @@ impl JitterBuffer {
             self.stats.late += 1;
             return InsertOutcome::Late;
         }
-        let cap = self.slots.len() as u64;
+        let cap = self.capacity as u64;
         // Window overflow: give up on the oldest sequence numbers to make room.
         while ext >= self.next + cap {
             let i = self.idx(self.next);
