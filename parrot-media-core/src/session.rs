@@ -27,6 +27,9 @@ use crate::rtp::rtcp::{
 use crate::rtp::stats::{round_trip_time, ReceiverStats};
 use crate::rtp::{is_rtcp, RtpHeader, RtpPacket};
 use crate::sdp::offer_answer::{self, LocalMedia, NegotiatedMedia, NegotiationError};
+use crate::sdp::parse_view;
+use crate::sdp::stored::StoredSdp;
+use crate::sdp::write::OriginParts;
 use crate::sdp::{Direction, Origin, SessionDescription};
 use crate::wav::decode_wav;
 use core::any::Any;
@@ -329,9 +332,11 @@ pub struct MediaSession<H: MediaHandler> {
     epoch: Instant,
     rng: SplitMix,
     // Signalling.
-    origin: Origin,
-    local_sdp: Option<SessionDescription>,
-    remote_sdp: Option<SessionDescription>,
+    /// Our `o=` session id and current version (RFC 8866 §5.2, RFC 3264 §8).
+    session_id: u64,
+    session_version: u64,
+    local_sdp: Option<StoredSdp>,
+    remote_sdp: Option<StoredSdp>,
     pending_offer: Option<SessionDescription>,
     wish: Direction,
     negotiated: Option<NegotiatedMedia>,
@@ -420,7 +425,6 @@ impl<H: MediaHandler> MediaSession<H> {
         let ts_base = rng.next_u32();
         let session_id = rng.next_u64() >> 2;
         let rng_state = SplitMix(rng.next_u64());
-        let origin = offer_answer::new_origin(session_id, config.local.address);
         let jitter = JitterBuffer::new(config.jitter_capacity, 1500, config.jitter_max_hold, now);
         Ok(MediaSession {
             id,
@@ -429,7 +433,9 @@ impl<H: MediaHandler> MediaSession<H> {
             state: SessionState::Idle,
             epoch: now,
             rng: rng_state,
-            origin,
+            session_id,
+            // As `offer_answer::new_origin` starts it.
+            session_version: session_id & 0xFFFF_FFFF,
             local_sdp: None,
             remote_sdp: None,
             pending_offer: None,
@@ -532,12 +538,12 @@ impl<H: MediaHandler> MediaSession<H> {
     /// Our current SDP (last offer or answer).
     #[must_use]
     pub fn local_sdp(&self) -> Option<&SessionDescription> {
-        self.local_sdp.as_ref()
+        self.local_sdp.as_ref().and_then(StoredSdp::get)
     }
     /// The peer's current SDP.
     #[must_use]
     pub fn remote_sdp(&self) -> Option<&SessionDescription> {
-        self.remote_sdp.as_ref()
+        self.remote_sdp.as_ref().and_then(StoredSdp::get)
     }
     /// Reception statistics for the current remote source (RFC 3550 §A.3, §A.8).
     #[must_use]
@@ -592,17 +598,27 @@ impl<H: MediaHandler> MediaSession<H> {
 
     // ----- offer / answer -----
 
-    fn bump_and_store(&mut self, mut sd: SessionDescription) -> SessionDescription {
-        // RFC 3264 §8: a changed description carries version + 1; an unchanged one keeps it.
-        if let Some(prev) = &self.local_sdp {
+    /// Our `o=` line as it stands (RFC 8866 §5.2).
+    fn origin(&self) -> Origin {
+        let mut o = offer_answer::new_origin(self.session_id, self.config.local.address);
+        o.session_version = self.session_version;
+        o
+    }
+
+    /// Stores `sd` as our current description and returns its text, the `o=` version bumped
+    /// if it changed (RFC 3264 §8: a changed description carries version + 1; an unchanged one
+    /// keeps it).
+    fn bump_and_store(&mut self, mut sd: SessionDescription) -> String {
+        if let Some(prev) = self.local_sdp() {
             sd.origin.session_version = prev.origin.session_version;
             if offer_answer::differs_ignoring_version(prev, &sd) {
                 sd.origin.session_version += 1;
             }
         }
-        self.origin.session_version = sd.origin.session_version;
-        self.local_sdp = Some(sd.clone());
-        sd
+        self.session_version = sd.origin.session_version;
+        let text = sd.to_string();
+        self.local_sdp = Some(StoredSdp::Parsed(sd));
+        text
     }
 
     /// Answers a received offer (UAS, or a re-offer from either side): returns the answer SDP.
@@ -617,18 +633,30 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::Modified(s) => s,
             SdpDecision::NoReply => sdp.to_owned(),
         };
-        let offer = SessionDescription::parse(&offer_text).map_err(MediaError::BadSdp)?;
+        let offer = parse_view(&offer_text).map_err(MediaError::BadSdp)?;
         let handler = &mut self.handler;
-        let (answer, neg) = offer_answer::create_answer(
-            &offer,
-            &self.config.local,
-            self.origin.clone(),
-            self.wish,
-            |o, s| handler.handle_codec_negotiation(o, s),
-        )
-        .map_err(MediaError::Negotiation)?;
-        let answer = self.bump_and_store(answer);
-        let mut answer_text = answer.to_string();
+        let (plan, neg) =
+            offer_answer::plan_answer(&offer, &self.config.local, self.wish, |o, s| {
+                handler.handle_codec_negotiation(o, s)
+            })
+            .map_err(MediaError::Negotiation)?;
+        let mut answer_text = if self.local_sdp.is_some() {
+            // A re-offer: compare with what we said last to decide the version.
+            let sd = plan.to_description(self.origin(), self.config.local.address, &neg);
+            self.bump_and_store(sd)
+        } else {
+            // The first answer: written straight from the plan, parsed only if asked for.
+            let mut text = String::with_capacity(512);
+            let origin = OriginParts {
+                session_id: self.session_id,
+                session_version: self.session_version,
+                address: self.config.local.address,
+            };
+            // Writing to a `String` cannot fail.
+            let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
+            self.local_sdp = Some(StoredSdp::text(text.clone()));
+            text
+        };
         match self
             .handler
             .handle_answer(&answer_text, SdpOrigin::Outbound)
@@ -636,14 +664,17 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
             SdpDecision::Modified(s) => {
                 if let Ok(sd) = SessionDescription::parse(&s) {
-                    self.local_sdp = Some(sd);
+                    self.local_sdp = Some(StoredSdp::Parsed(sd));
                 }
                 answer_text = s;
             }
             SdpDecision::NoReply => {}
         }
-        self.remote_sdp = Some(offer);
-        self.complete_negotiation(now, neg, &answer_text, &offer_text)?;
+        // The handler cannot see the session, so storing the offer after the negotiation's
+        // callbacks is the same as storing it before.
+        let done = self.complete_negotiation(now, neg, &answer_text, &offer_text);
+        self.remote_sdp = Some(StoredSdp::text(offer_text));
+        done?;
         Ok(answer_text)
     }
 
@@ -652,16 +683,15 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.state == SessionState::Stopped {
             return Err(MediaError::WrongState);
         }
-        let offer = offer_answer::create_offer(&self.config.local, self.origin.clone(), self.wish);
-        let offer = self.bump_and_store(offer);
-        let mut text = offer.to_string();
+        let offer = offer_answer::create_offer(&self.config.local, self.origin(), self.wish);
+        let mut text = self.bump_and_store(offer);
         match self.handler.handle_offer(&text, SdpOrigin::Outbound) {
             SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
             SdpDecision::Modified(s) => text = s,
             SdpDecision::NoReply => {}
         }
         let parsed = SessionDescription::parse(&text).map_err(MediaError::BadSdp)?;
-        self.local_sdp = Some(parsed.clone());
+        self.local_sdp = Some(StoredSdp::Parsed(parsed.clone()));
         self.pending_offer = Some(parsed);
         if self.state == SessionState::Idle {
             self.state = SessionState::OfferSent;
@@ -682,7 +712,7 @@ impl<H: MediaHandler> MediaSession<H> {
         let neg = offer_answer::process_answer(&offer, &answer, &self.config.local)
             .map_err(MediaError::Negotiation)?;
         self.pending_offer = None;
-        self.remote_sdp = Some(answer);
+        self.remote_sdp = Some(StoredSdp::Parsed(answer));
         let local = offer.to_string();
         self.complete_negotiation(now, neg, &local, &text)
     }

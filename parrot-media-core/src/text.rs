@@ -5,21 +5,24 @@
 use core::fmt::Write as _;
 use core::net::IpAddr;
 
-/// Appends `n` in decimal, exactly as `n.to_string()` writes it.
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+/// `n` in decimal, exactly as `n.to_string()` writes it, in `buf`.
+pub(crate) fn u64_text(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+    // Only ASCII digits were written.
+    core::str::from_utf8(&buf[i..]).unwrap_or_default()
+}
+
+/// Appends `n` in decimal, exactly as `n.to_string()` writes it.
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    out.push_str(u64_text(n, &mut [0; 20]));
 }
 
 /// Appends `ip` exactly as its `Display` writes it (dotted quad; RFC 5952 text for IPv6).

@@ -7,12 +7,17 @@
 //! [`SessionDescription::parse`] and [`Display`](core::fmt::Display) unchanged when it uses the
 //! RFC 8866 §5 line order.
 
+mod attrs;
 pub mod offer_answer;
 mod parse;
+pub(crate) mod stored;
+pub(crate) mod view;
+pub(crate) mod write;
 
+pub(crate) use parse::parse_view;
 pub use parse::{SdpError, SdpErrorKind};
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 use core::net::IpAddr;
 
 /// The line terminator a description was written with (RFC 8866 §5 requires CRLF, parsers accept
@@ -68,12 +73,18 @@ impl Connection {
     /// The address as an IP address, without a multicast `/ttl/count` suffix.
     #[must_use]
     pub fn ip(&self) -> Option<IpAddr> {
-        let a = self.address.split('/').next()?;
-        let ip: IpAddr = a.parse().ok()?;
-        match (self.addr_type.as_str(), ip) {
-            ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
-            _ => None,
-        }
+        connection_ip(&self.addr_type, &self.address)
+    }
+}
+
+/// The address of a `c=` line (RFC 8866 §5.7) as an IP address, without a multicast
+/// `/ttl/count` suffix, when it matches the address type.
+fn connection_ip(addr_type: &str, address: &str) -> Option<IpAddr> {
+    let a = address.split('/').next()?;
+    let ip: IpAddr = a.parse().ok()?;
+    match (addr_type, ip) {
+        ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
+        _ => None,
     }
 }
 
@@ -221,40 +232,27 @@ pub trait AttributeList {
 
     /// The value of the first attribute called `name`; `Some(None)` for a flag.
     fn attribute(&self, name: &str) -> Option<Option<&str>> {
-        self.attrs()
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.value.as_deref())
+        attrs::attribute(self.attrs(), name)
     }
     /// Whether a flag or value attribute `name` is present.
     fn has_attribute(&self, name: &str) -> bool {
-        self.attrs().iter().any(|a| a.name == name)
+        attrs::has_attribute(self.attrs(), name)
     }
     /// All `a=rtpmap` lines that parse (RFC 8866 §6.6).
     fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'_>> {
-        self.attrs()
-            .iter()
-            .filter(|a| a.name == "rtpmap")
-            .filter_map(|a| parse_rtpmap(a.value.as_deref()?))
+        attrs::rtpmaps(self.attrs())
     }
     /// The `a=rtpmap` for a payload type.
     fn rtpmap(&self, pt: u8) -> Option<RtpMap<'_>> {
-        self.rtpmaps().find(|m| m.payload_type == pt)
+        attrs::rtpmap(self.attrs(), pt)
     }
     /// The `a=fmtp` parameters for a payload type (RFC 8866 §6.15).
     fn fmtp(&self, pt: u8) -> Option<&str> {
-        self.attrs()
-            .iter()
-            .filter(|a| a.name == "fmtp")
-            .find_map(|a| {
-                let v = a.value.as_deref()?;
-                let (p, rest) = v.split_once(' ').unwrap_or((v, ""));
-                (p.parse::<u8>().ok()? == pt).then_some(rest)
-            })
+        attrs::fmtp(self.attrs(), pt)
     }
     /// `a=ptime` in milliseconds (RFC 8866 §6.4).
     fn ptime(&self) -> Option<u32> {
-        parse_ms(self.attribute("ptime")??)
+        attrs::ptime(self.attrs())
     }
     /// `a=maxptime` in milliseconds (RFC 8866 §6.5).
     fn maxptime(&self) -> Option<u32> {
@@ -262,28 +260,19 @@ pub trait AttributeList {
     }
     /// The direction attribute present, if any (RFC 8866 §6.7).
     fn direction(&self) -> Option<Direction> {
-        self.attrs().iter().find_map(|a| {
-            if a.value.is_none() {
-                Direction::from_attribute(&a.name)
-            } else {
-                None
-            }
-        })
+        attrs::direction(self.attrs())
     }
     /// `a=rtcp` (RFC 3605).
     fn rtcp(&self) -> Option<RtcpAttribute> {
-        let v = self.attribute("rtcp")??;
-        let mut it = v.split(' ');
-        let port = it.next()?.parse().ok()?;
-        let connection = match (it.next(), it.next(), it.next()) {
-            (Some(n), Some(t), Some(a)) => Some(Connection {
+        let (port, connection) = attrs::rtcp(self.attrs())?;
+        Some(RtcpAttribute {
+            port,
+            connection: connection.map(|(n, t, a)| Connection {
                 net_type: n.into(),
                 addr_type: t.into(),
                 address: a.into(),
             }),
-            _ => None,
-        };
-        Some(RtcpAttribute { port, connection })
+        })
     }
     /// `a=rtcp-mux` (RFC 5761 §5.1.1).
     fn rtcp_mux(&self) -> bool {
@@ -423,93 +412,9 @@ impl SessionDescription {
     }
 }
 
-fn write_connection(f: &mut fmt::Formatter<'_>, c: &Connection, nl: &str) -> fmt::Result {
-    write!(f, "c={} {} {}{nl}", c.net_type, c.addr_type, c.address)
-}
-
-fn write_attr(f: &mut fmt::Formatter<'_>, a: &Attribute, nl: &str) -> fmt::Result {
-    f.write_str("a=")?;
-    f.write_str(&a.name)?;
-    if let Some(v) = &a.value {
-        f.write_char(':')?;
-        f.write_str(v)?;
-    }
-    f.write_str(nl)
-}
-
 impl fmt::Display for SessionDescription {
     /// Serialises in the RFC 8866 §5 order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nl = match self.line_ending {
-            LineEnding::CrLf => "\r\n",
-            LineEnding::Lf => "\n",
-        };
-        let o = &self.origin;
-        write!(
-            f,
-            "v=0{nl}o={} {} {} {} {} {}{nl}",
-            o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address
-        )?;
-        write!(f, "s={}{nl}", self.session_name)?;
-        if let Some(i) = &self.information {
-            write!(f, "i={i}{nl}")?;
-        }
-        if let Some(u) = &self.uri {
-            write!(f, "u={u}{nl}")?;
-        }
-        for e in &self.emails {
-            write!(f, "e={e}{nl}")?;
-        }
-        for p in &self.phones {
-            write!(f, "p={p}{nl}")?;
-        }
-        if let Some(c) = &self.connection {
-            write_connection(f, c, nl)?;
-        }
-        for b in &self.bandwidths {
-            write!(f, "b={}:{}{nl}", b.bwtype, b.bandwidth)?;
-        }
-        for t in &self.times {
-            write!(f, "t={} {}{nl}", t.start, t.stop)?;
-            for r in &t.repeats {
-                write!(f, "r={r}{nl}")?;
-            }
-        }
-        if let Some(z) = &self.time_zones {
-            write!(f, "z={z}{nl}")?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, "k={k}{nl}")?;
-        }
-        for a in &self.attributes {
-            write_attr(f, a, nl)?;
-        }
-        for m in &self.media {
-            write!(f, "m={} {}", m.media, m.port)?;
-            if let Some(n) = m.num_ports {
-                write!(f, "/{n}")?;
-            }
-            write!(f, " {}", m.proto)?;
-            for fmt_ in &m.formats {
-                write!(f, " {fmt_}")?;
-            }
-            f.write_str(nl)?;
-            if let Some(i) = &m.information {
-                write!(f, "i={i}{nl}")?;
-            }
-            for c in &m.connections {
-                write_connection(f, c, nl)?;
-            }
-            for b in &m.bandwidths {
-                write!(f, "b={}:{}{nl}", b.bwtype, b.bandwidth)?;
-            }
-            if let Some(k) = &m.key {
-                write!(f, "k={k}{nl}")?;
-            }
-            for a in &m.attributes {
-                write_attr(f, a, nl)?;
-            }
-        }
-        Ok(())
+        write::description(f, self)
     }
 }

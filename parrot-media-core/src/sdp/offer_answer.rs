@@ -6,9 +6,10 @@
 //! One audio stream is negotiated: the first acceptable `m=audio` line. Further streams, non-RTP
 //! or secure profiles this crate cannot terminate are rejected, never dropped.
 
+use super::view::{MediaView, SdpView};
 use super::{
-    Attribute, AttributeList, Connection, Direction, MediaDescription, Origin, SessionDescription,
-    Timing,
+    attrs, Attribute, AttributeList, Connection, Direction, MediaDescription, Origin,
+    SessionDescription, Timing,
 };
 use crate::codec::Codec;
 use core::net::{IpAddr, SocketAddr};
@@ -131,6 +132,28 @@ fn telephone_event_pt(m: &MediaDescription, clock: u32) -> Option<u8> {
     })
 }
 
+/// The RTP payload types of a borrowed m-line, in order; non-numeric formats are skipped.
+fn view_payload_types<'m>(m: &'m MediaView<'_>) -> impl Iterator<Item = u8> + 'm {
+    m.formats.iter().filter_map(|f| f.parse().ok())
+}
+
+/// [`codec_for_pt`] on a borrowed m-line.
+fn view_codec_for_pt(m: &MediaView<'_>, pt: u8) -> Option<Codec> {
+    match attrs::rtpmap(&m.attributes, pt) {
+        Some(map) => Codec::from_rtpmap(map.encoding_name, map.clock_rate),
+        None => Codec::from_static_payload_type(pt),
+    }
+}
+
+/// [`telephone_event_pt`] on a borrowed m-line.
+fn view_telephone_event_pt(m: &MediaView<'_>, clock: u32) -> Option<u8> {
+    view_payload_types(m).find(|&pt| {
+        attrs::rtpmap(&m.attributes, pt).is_some_and(|r| {
+            r.encoding_name.eq_ignore_ascii_case("telephone-event") && r.clock_rate == clock
+        })
+    })
+}
+
 fn rtpmap_attr(codec: Codec, pt: u8) -> Attribute {
     let v = match codec.rtpmap_channels() {
         Some(ch) => format!("{pt} {}/{}/{ch}", codec.encoding_name(), codec.clock_rate()),
@@ -144,19 +167,29 @@ fn remote_addrs(
     i: usize,
     mux: bool,
 ) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    remote_addrs_view(&SdpView::of(sd), i, mux)
+}
+
+/// Where the peer of m-line `i` receives RTP and RTCP (RFC 3605, RFC 5761).
+fn remote_addrs_view(
+    sd: &SdpView<'_>,
+    i: usize,
+    mux: bool,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
     let Some(m) = sd.media.get(i) else {
         return (None, None);
     };
-    let ip = sd.media_connection(i).and_then(Connection::ip);
+    let ip = sd
+        .media_connection(i)
+        .and_then(|c| super::connection_ip(c.addr_type, c.address));
     let rtp = ip.map(|ip| SocketAddr::new(ip, m.port));
     let rtcp = if mux {
         rtp
-    } else if let Some(a) = m.rtcp() {
-        a.connection
-            .as_ref()
-            .and_then(Connection::ip)
+    } else if let Some((port, connection)) = attrs::rtcp(&m.attributes) {
+        connection
+            .and_then(|(_, t, a)| super::connection_ip(t, a))
             .or(ip)
-            .map(|ip| SocketAddr::new(ip, a.port))
+            .map(|ip| SocketAddr::new(ip, port))
     } else {
         ip.map(|ip| SocketAddr::new(ip, m.port.wrapping_add(1)))
     };
@@ -267,27 +300,123 @@ pub fn create_answer(
     local: &LocalMedia,
     origin: Origin,
     wish: Direction,
-    mut choose: impl FnMut(&[Codec], &[Codec]) -> CodecChoice,
+    choose: impl FnMut(&[Codec], &[Codec]) -> CodecChoice,
 ) -> Result<(SessionDescription, NegotiatedMedia), NegotiationError> {
-    let mut sd = skeleton(origin, local.address);
+    let view = SdpView::of(offer);
+    let (plan, neg) = plan_answer(&view, local, wish, choose)?;
+    Ok((plan.to_description(origin, local.address, &neg), neg))
+}
+
+/// The answer to one offered m-line (RFC 3264 §6): rejected (port 0, the offered formats) or
+/// accepted.
+#[derive(Debug)]
+pub(crate) struct AnswerLine<'v, 'a> {
+    /// The offered m-line.
+    pub offered: &'v MediaView<'a>,
+    /// What we accept of it, if anything.
+    pub accepted: Option<Accepted<'v>>,
+}
+
+/// The accepted audio stream of an answer; its codecs are [`NegotiatedMedia::codecs`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accepted<'a> {
+    /// Our RTP port.
+    pub port: u16,
+    /// `telephone-event`: its payload type and the offered events (RFC 4733 §7.1.1).
+    pub telephone_event: Option<(u8, &'a str)>,
+    /// The sending codec's clock rate (that of `telephone-event`).
+    pub clock_rate: u32,
+    /// `a=ptime`.
+    pub ptime: u32,
+    /// Whether `a=rtcp-mux` is answered.
+    pub rtcp_mux: bool,
+    /// Our direction.
+    pub direction: Direction,
+}
+
+/// An answer as decided, before it is written out (by [`super::write::answer`]) or built into a
+/// [`SessionDescription`].
+#[derive(Debug)]
+pub(crate) struct AnswerPlan<'v, 'a> {
+    /// One per offered m-line, in order.
+    pub lines: Vec<AnswerLine<'v, 'a>>,
+}
+
+impl AnswerPlan<'_, '_> {
+    /// The answer as a description, with `origin` and our `address` in `c=`.
+    pub(crate) fn to_description(
+        &self,
+        origin: Origin,
+        address: IpAddr,
+        neg: &NegotiatedMedia,
+    ) -> SessionDescription {
+        let mut sd = skeleton(origin, address);
+        for l in &self.lines {
+            let m = l.offered;
+            let mut answer = MediaDescription {
+                media: m.media.into(),
+                port: 0,
+                num_ports: None,
+                proto: m.proto.into(),
+                formats: m.formats.iter().map(|f| String::from(*f)).collect(),
+                information: None,
+                connections: Vec::new(),
+                bandwidths: Vec::new(),
+                key: None,
+                attributes: Vec::new(),
+            };
+            if let Some(a) = &l.accepted {
+                answer.port = a.port;
+                answer.formats = neg.codecs.iter().map(|(_, pt)| pt.to_string()).collect();
+                for &(c, pt) in &neg.codecs {
+                    answer.attributes.push(rtpmap_attr(c, pt));
+                }
+                if let Some((pt, events)) = a.telephone_event {
+                    answer.formats.push(pt.to_string());
+                    answer.attributes.push(Attribute::value(
+                        "rtpmap",
+                        format!("{pt} telephone-event/{}", a.clock_rate),
+                    ));
+                    answer
+                        .attributes
+                        .push(Attribute::value("fmtp", format!("{pt} {events}")));
+                }
+                answer
+                    .attributes
+                    .push(Attribute::value("ptime", a.ptime.to_string()));
+                if a.rtcp_mux {
+                    answer.attributes.push(Attribute::flag("rtcp-mux"));
+                }
+                answer
+                    .attributes
+                    .push(Attribute::flag(a.direction.as_str()));
+            }
+            sd.media.push(answer);
+        }
+        sd
+    }
+}
+
+/// Decides the answer to a borrowed offer; see [`create_answer`].
+pub(crate) fn plan_answer<'v, 'a>(
+    offer: &'v SdpView<'a>,
+    local: &LocalMedia,
+    wish: Direction,
+    mut choose: impl FnMut(&[Codec], &[Codec]) -> CodecChoice,
+) -> Result<(AnswerPlan<'v, 'a>, NegotiatedMedia), NegotiationError>
+where
+    'a: 'v,
+{
+    let mut lines = Vec::with_capacity(offer.media.len());
     let mut negotiated = None;
     for (i, m) in offer.media.iter().enumerate() {
-        let mut answer = MediaDescription {
-            media: m.media.clone(),
-            port: 0,
-            num_ports: None,
-            proto: m.proto.clone(),
-            formats: m.formats.clone(),
-            information: None,
-            connections: Vec::new(),
-            bandwidths: Vec::new(),
-            key: None,
-            attributes: Vec::new(),
+        let mut line = AnswerLine {
+            offered: m,
+            accepted: None,
         };
-        if negotiated.is_none() && m.media == "audio" && m.port != 0 && is_rtp_avp(&m.proto) {
-            let offered_pts: Vec<(Codec, u8)> = m
-                .payload_types()
-                .filter_map(|pt| codec_for_pt(m, pt).map(|c| (c, pt)))
+        if negotiated.is_none() && m.media == "audio" && m.port != 0 && is_rtp_avp(m.proto) {
+            let offered_pts: Vec<(Codec, u8)> = view_payload_types(m)
+                .filter_map(|pt| view_codec_for_pt(m, pt).map(|c| (c, pt)))
                 .collect();
             let offered: Vec<Codec> = offered_pts.iter().map(|(c, _)| *c).collect();
             let chosen = choose(&offered, &local.codecs).into_list();
@@ -297,38 +426,27 @@ pub fn create_answer(
                 .filter_map(|c| offered_pts.iter().find(|(o, _)| *o == c).copied())
                 .collect();
             if let Some(&(first, _)) = codecs.first() {
-                let mux = local.rtcp_mux && m.rtcp_mux();
+                let mux = local.rtcp_mux && attrs::has_attribute(&m.attributes, "rtcp-mux");
                 let te = if local.telephone_event {
-                    telephone_event_pt(m, first.clock_rate())
+                    view_telephone_event_pt(m, first.clock_rate())
                 } else {
                     None
                 };
                 let direction = offer.media_direction(i).answer(wish);
-                answer.port = local.rtp_port;
-                answer.formats = codecs.iter().map(|(_, pt)| pt.to_string()).collect();
-                for &(c, pt) in &codecs {
-                    answer.attributes.push(rtpmap_attr(c, pt));
-                }
-                if let Some(pt) = te {
-                    answer.formats.push(pt.to_string());
-                    answer.attributes.push(Attribute::value(
-                        "rtpmap",
-                        format!("{pt} telephone-event/{}", first.clock_rate()),
-                    ));
-                    let events = m.fmtp(pt).unwrap_or("0-15");
-                    answer
-                        .attributes
-                        .push(Attribute::value("fmtp", format!("{pt} {events}")));
-                }
-                let ptime = m.ptime().or_else(|| offer.ptime()).unwrap_or(local.ptime);
-                answer
-                    .attributes
-                    .push(Attribute::value("ptime", ptime.to_string()));
-                if mux {
-                    answer.attributes.push(Attribute::flag("rtcp-mux"));
-                }
-                answer.attributes.push(Attribute::flag(direction.as_str()));
-                let (remote_rtp, remote_rtcp) = remote_addrs(offer, i, mux);
+                let telephone_event =
+                    te.map(|pt| (pt, attrs::fmtp(&m.attributes, pt).unwrap_or("0-15")));
+                let ptime = attrs::ptime(&m.attributes)
+                    .or_else(|| attrs::ptime(&offer.attributes))
+                    .unwrap_or(local.ptime);
+                line.accepted = Some(Accepted {
+                    port: local.rtp_port,
+                    telephone_event,
+                    clock_rate: first.clock_rate(),
+                    ptime,
+                    rtcp_mux: mux,
+                    direction,
+                });
+                let (remote_rtp, remote_rtcp) = remote_addrs_view(offer, i, mux);
                 negotiated = Some(NegotiatedMedia {
                     media_index: i,
                     codecs,
@@ -341,10 +459,10 @@ pub fn create_answer(
                 });
             }
         }
-        sd.media.push(answer);
+        lines.push(line);
     }
     let n = negotiated.ok_or(NegotiationError::NoAcceptableStream)?;
-    Ok((sd, n))
+    Ok((AnswerPlan { lines }, n))
 }
 
 /// Processes the answer to our `offer` (RFC 3264 §7): checks the m-lines match, takes the codecs
@@ -530,5 +648,128 @@ m=audio 7000 RTP/AVP 0\r\n";
             process_answer(&offer, &answer, &l),
             Err(NegotiationError::AnswerMismatch)
         );
+    }
+}
+
+#[cfg(test)]
+mod answer_writer_tests {
+    use super::super::parse_view;
+    use super::super::write::{answer, OriginParts};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn media_line() -> impl Strategy<Value = String> {
+        let kind = prop_oneof!["audio", "video", "audio"];
+        let proto = prop_oneof!["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "rtp/avp"];
+        let fmt = prop_oneof!["0", "8", "9", "18", "96", "97", "100", "101", "x"];
+        let attr = prop_oneof![
+            "a=rtpmap:(0|8|96|97|100|101) (PCMU|PCMA|opus|telephone-event|G722)/(8000|16000|48000)(/2)?",
+            "a=fmtp:(96|100|101)( 0-1[56]| events| )?",
+            "a=ptime:(10|20|30|20\\.0|x)",
+            "a=(rtcp-mux|sendrecv|sendonly|recvonly|inactive|label:1)",
+            "a=rtcp:[0-9]{1,5}( IN IP4 10\\.0\\.0\\.[0-9])?",
+            "c=IN (IP4|IP6) (10\\.0\\.0\\.7|2001:db8::7|x)",
+        ];
+        (
+            kind,
+            prop_oneof![Just(0u16), 1u16..65535],
+            proto,
+            proptest::collection::vec(fmt, 1..6),
+            proptest::collection::vec(attr, 0..8),
+        )
+            .prop_map(|(k, port, proto, fmts, attrs)| {
+                let mut s = format!("m={k} {port} {proto} {}\r\n", fmts.join(" "));
+                // c= goes before a= (RFC 8866 §5).
+                let (c, a): (Vec<_>, Vec<_>) = attrs.into_iter().partition(|l| l.starts_with("c="));
+                for l in c.iter().take(1).chain(a.iter()) {
+                    s.push_str(l);
+                    s.push_str("\r\n");
+                }
+                s
+            })
+    }
+
+    fn offer() -> impl Strategy<Value = String> {
+        (
+            proptest::option::of("c=IN IP4 192\\.0\\.2\\.[0-9]"),
+            proptest::collection::vec("a=(sendonly|recvonly|inactive|ptime:40|tool:x)", 0..3),
+            proptest::collection::vec(media_line(), 1..4),
+            any::<bool>(),
+        )
+            .prop_map(|(c, attrs, media, lf)| {
+                let mut s = String::from("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\n");
+                if let Some(c) = c {
+                    s.push_str(&c);
+                    s.push_str("\r\n");
+                }
+                s.push_str("t=0 0\r\n");
+                for a in attrs {
+                    s.push_str(&a);
+                    s.push_str("\r\n");
+                }
+                for m in media {
+                    s.push_str(&m);
+                }
+                if lf {
+                    s = s.replace("\r\n", "\n");
+                }
+                s
+            })
+    }
+
+    fn local(v6: bool, te: bool, mux: bool) -> LocalMedia {
+        LocalMedia {
+            address: if v6 {
+                "2001:db8::9".parse().unwrap()
+            } else {
+                "192.0.2.9".parse().unwrap()
+            },
+            rtp_port: 30000,
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: te,
+            telephone_event_pt: 101,
+            dynamic_pt_base: 96,
+            ptime: 20,
+            rtcp_mux: mux,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn written_answer_is_what_the_answer_description_displays_and_parses_back_to_it(
+            offer in offer(), sid: u64, v6: bool, te: bool, mux: bool,
+            wish in prop_oneof![Just(Direction::SendRecv), Just(Direction::SendOnly), Just(Direction::RecvOnly)],
+        ) {
+            let Ok(view) = parse_view(&offer) else { return Ok(()) };
+            let local = local(v6, te, mux);
+            let choose = |o: &[Codec], s: &[Codec]| CodecChoice::default_for(o, s);
+            let Ok((plan, neg)) = plan_answer(&view, &local, wish, choose) else { return Ok(()) };
+            let origin = new_origin(sid >> 2, local.address);
+            let parts = OriginParts {
+                session_id: sid >> 2,
+                session_version: origin.session_version,
+                address: local.address,
+            };
+            let mut text = String::new();
+            answer(&mut text, parts, &plan, &neg).unwrap();
+            let sd = plan.to_description(origin, local.address, &neg);
+            prop_assert_eq!(&text, &sd.to_string());
+            prop_assert_eq!(&SessionDescription::parse(&text).unwrap(), &sd);
+            // The public create_answer (owned offer) decides the same.
+            let owned = SessionDescription::parse(&offer).unwrap();
+            let (sd2, neg2) = create_answer(&owned, &local, sd.origin.clone(), wish, choose).unwrap();
+            prop_assert_eq!(sd2, sd);
+            prop_assert_eq!(neg2, neg);
+        }
+
+        #[test]
+        fn borrowed_parse_accepts_what_parse_accepts(offer in offer(), cut in 0usize..400) {
+            let text = &offer[..offer.len().min(cut)];
+            match (parse_view(text), SessionDescription::parse(text)) {
+                (Ok(v), Ok(sd)) => prop_assert_eq!(v.to_owned(), sd),
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                _ => prop_assert!(false, "parsers disagree"),
+            }
+        }
     }
 }

@@ -2,10 +2,10 @@
 //! first and `o=`, `s=` and at least one `t=` in the session part, rejects unknown type letters
 //! (§5: a parser must reject what it does not understand) and never panics.
 
-use super::{
-    Attribute, Bandwidth, Connection, LineEnding, MediaDescription, Origin, SessionDescription,
-    Timing,
+use super::view::{
+    AttributeView, BandwidthView, ConnectionView, MediaView, OriginView, SdpView, TimingView,
 };
+use super::{LineEnding, SessionDescription};
 
 /// What went wrong on a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,12 +49,12 @@ impl core::fmt::Display for SdpError {
 
 impl std::error::Error for SdpError {}
 
-fn connection(v: &str) -> Option<Connection> {
+fn connection(v: &str) -> Option<ConnectionView<'_>> {
     let mut it = v.split(' ');
-    let c = Connection {
-        net_type: it.next()?.into(),
-        addr_type: it.next()?.into(),
-        address: it.next()?.into(),
+    let c = ConnectionView {
+        net_type: it.next()?,
+        addr_type: it.next()?,
+        address: it.next()?,
     };
     (it.next().is_none()
         && !c.net_type.is_empty()
@@ -63,11 +63,11 @@ fn connection(v: &str) -> Option<Connection> {
     .then_some(c)
 }
 
-fn bandwidth(v: &str) -> Option<Bandwidth> {
+fn bandwidth(v: &str) -> Option<BandwidthView<'_>> {
     let (t, b) = v.split_once(':')?;
     (!t.is_empty() && !t.contains(' ')).then_some(())?;
-    canonical_u64(b).map(|bandwidth| Bandwidth {
-        bwtype: t.into(),
+    canonical_u64(b).map(|bandwidth| BandwidthView {
+        bwtype: t,
         bandwidth,
     })
 }
@@ -81,43 +81,37 @@ fn canonical_u64(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-fn attribute(v: &str) -> Attribute {
+fn attribute(v: &str) -> AttributeView<'_> {
     match v.split_once(':') {
-        Some((n, val)) => Attribute {
-            name: n.into(),
-            value: Some(val.into()),
+        Some((n, val)) => AttributeView {
+            name: n,
+            value: Some(val),
         },
-        None => Attribute {
-            name: v.into(),
+        None => AttributeView {
+            name: v,
             value: None,
         },
     }
 }
 
-fn origin(v: &str) -> Option<Origin> {
+fn origin(v: &str) -> Option<OriginView<'_>> {
     let mut it = v.split(' ');
-    let o = Origin {
-        username: it.next()?.into(),
-        session_id: it.next()?.into(),
+    let o = OriginView {
+        username: it.next()?,
+        session_id: it.next()?,
         session_version: canonical_u64(it.next()?)?,
-        net_type: it.next()?.into(),
-        addr_type: it.next()?.into(),
-        address: it.next()?.into(),
+        net_type: it.next()?,
+        addr_type: it.next()?,
+        address: it.next()?,
     };
     let ok = it.next().is_none()
-        && [
-            &o.username,
-            &o.session_id,
-            &o.net_type,
-            &o.addr_type,
-            &o.address,
-        ]
-        .iter()
-        .all(|s| !s.is_empty());
+        && [o.username, o.session_id, o.net_type, o.addr_type, o.address]
+            .iter()
+            .all(|s| !s.is_empty());
     ok.then_some(o)
 }
 
-fn media(v: &str) -> Option<MediaDescription> {
+fn media(v: &str) -> Option<MediaView<'_>> {
     let mut it = v.split(' ');
     let kind = it.next()?;
     let port_s = it.next()?;
@@ -127,15 +121,15 @@ fn media(v: &str) -> Option<MediaDescription> {
     };
     let port = canonical_u64(port)?.try_into().ok()?;
     let proto = it.next()?;
-    let formats: Vec<String> = it.map(String::from).collect();
-    if kind.is_empty() || proto.is_empty() || formats.iter().any(String::is_empty) {
+    let formats: Vec<&str> = it.collect();
+    if kind.is_empty() || proto.is_empty() || formats.iter().any(|f| f.is_empty()) {
         return None;
     }
-    Some(MediaDescription {
-        media: kind.into(),
+    Some(MediaView {
+        media: kind,
         port,
         num_ports,
-        proto: proto.into(),
+        proto,
         formats,
         information: None,
         connections: Vec::new(),
@@ -146,6 +140,11 @@ fn media(v: &str) -> Option<MediaDescription> {
 }
 
 pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
+    parse_view(text).map(|v| v.to_owned())
+}
+
+/// Parses and validates a description, borrowing its strings from `text`.
+pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
     let line_ending = if text.contains("\r\n") {
         LineEnding::CrLf
     } else {
@@ -153,16 +152,16 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     };
     let mut origin_line = None;
     let mut session_name = None;
-    let mut sd = SessionDescription {
-        origin: Origin {
-            username: String::new(),
-            session_id: String::new(),
+    let mut sd = SdpView {
+        origin: OriginView {
+            username: "",
+            session_id: "",
             session_version: 0,
-            net_type: String::new(),
-            addr_type: String::new(),
-            address: String::new(),
+            net_type: "",
+            addr_type: "",
+            address: "",
         },
-        session_name: String::new(),
+        session_name: "",
         information: None,
         uri: None,
         emails: Vec::new(),
@@ -197,14 +196,14 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
         if let Some(m) = sd.media.last_mut() {
             match t {
                 b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
-                b'i' if m.information.is_none() => m.information = Some(v.into()),
+                b'i' if m.information.is_none() => m.information = Some(v),
                 b'c' => m
                     .connections
                     .push(connection(v).ok_or(err(SdpErrorKind::BadConnection))?),
                 b'b' => m
                     .bandwidths
                     .push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
-                b'k' if m.key.is_none() => m.key = Some(v.into()),
+                b'k' if m.key.is_none() => m.key = Some(v),
                 b'a' => m.attributes.push(attribute(v)),
                 b'i' | b'k' => return Err(err(SdpErrorKind::DuplicateLine)),
                 _ => return Err(err(SdpErrorKind::UnexpectedLine)),
@@ -215,11 +214,11 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             b'o' if origin_line.is_none() => {
                 origin_line = Some(origin(v).ok_or(err(SdpErrorKind::BadOrigin))?)
             }
-            b's' if session_name.is_none() => session_name = Some(v.to_owned()),
-            b'i' if sd.information.is_none() => sd.information = Some(v.into()),
-            b'u' if sd.uri.is_none() => sd.uri = Some(v.into()),
-            b'e' => sd.emails.push(v.into()),
-            b'p' => sd.phones.push(v.into()),
+            b's' if session_name.is_none() => session_name = Some(v),
+            b'i' if sd.information.is_none() => sd.information = Some(v),
+            b'u' if sd.uri.is_none() => sd.uri = Some(v),
+            b'e' => sd.emails.push(v),
+            b'p' => sd.phones.push(v),
             b'c' if sd.connection.is_none() => {
                 sd.connection = Some(connection(v).ok_or(err(SdpErrorKind::BadConnection))?)
             }
@@ -230,7 +229,7 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                 let (a, b) = v.split_once(' ').ok_or(err(SdpErrorKind::BadTiming))?;
                 let start = canonical_u64(a).ok_or(err(SdpErrorKind::BadTiming))?;
                 let stop = canonical_u64(b).ok_or(err(SdpErrorKind::BadTiming))?;
-                sd.times.push(Timing {
+                sd.times.push(TimingView {
                     start,
                     stop,
                     repeats: Vec::new(),
@@ -241,9 +240,9 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                 .last_mut()
                 .ok_or(err(SdpErrorKind::UnexpectedLine))?
                 .repeats
-                .push(v.into()),
-            b'z' if sd.time_zones.is_none() => sd.time_zones = Some(v.into()),
-            b'k' if sd.key.is_none() => sd.key = Some(v.into()),
+                .push(v),
+            b'z' if sd.time_zones.is_none() => sd.time_zones = Some(v),
+            b'k' if sd.key.is_none() => sd.key = Some(v),
             b'a' => sd.attributes.push(attribute(v)),
             b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
             b'o' | b's' | b'i' | b'u' | b'c' | b'z' | b'k' | b'v' => {
