@@ -445,6 +445,27 @@ impl RequestBuilder {
         Some(b)
     }
 
+    /// Inserts a header line before all others, its value the concatenation of `pieces`
+    /// (a Via written from its prefix and branch without a temporary string).
+    pub(crate) fn prepend_header_pieces(mut self, name: HeaderName, pieces: &[&str]) -> Self {
+        let start = self.h.text.len();
+        for p in pieces {
+            self.h.text.push_str(p);
+        }
+        let value = Piece {
+            start: start as u32,
+            end: self.h.text.len() as u32,
+        };
+        let e = Entry {
+            kind: name,
+            name: Piece { start: 0, end: 0 },
+            value,
+            known: true,
+        };
+        self.h.list.insert(0, e);
+        self
+    }
+
     /// Replaces the Request-URI.
     pub fn uri(mut self, uri: impl AsRef<str>) -> Self {
         self.uri = self.h.add_text(uri.as_ref());

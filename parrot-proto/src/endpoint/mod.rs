@@ -361,6 +361,16 @@ impl std::fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
+/// A branch this endpoint writes (§8.1.1.7): the magic cookie and 16 random hex digits.
+pub(crate) struct Branch([u8; 23]);
+
+impl Branch {
+    /// The branch text.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// Where a transaction or dialog sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -1300,6 +1310,19 @@ impl Endpoint {
         }
     }
 
+    /// A fresh branch (§8.1.1.7) on the stack: what [`Endpoint::new_branch`] gives, without
+    /// an allocation, for a request whose Via is written from pieces.
+    fn new_branch_inline(&mut self) -> Branch {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [0u8; 23];
+        b[..7].copy_from_slice(crate::header::BRANCH_MAGIC_COOKIE.as_bytes());
+        let v = self.rng.next_u64();
+        for (i, d) in b[7..].iter_mut().enumerate() {
+            *d = HEX[((v >> (60 - 4 * i)) & 15) as usize];
+        }
+        Branch(b)
+    }
+
     fn new_branch(&mut self) -> String {
         let mut s = String::with_capacity(7 + 32);
         s.push_str(crate::header::BRANCH_MAGIC_COOKIE);
@@ -1419,5 +1442,23 @@ mod send_tests {
     fn endpoint_is_send_so_it_can_live_in_a_runtime_task() {
         fn assert_send<T: Send>() {}
         assert_send::<super::Endpoint>();
+    }
+}
+
+#[cfg(test)]
+mod branch_tests {
+    use super::*;
+
+    #[test]
+    fn inline_branches_are_the_branches_the_rng_gives() {
+        let mut a = Endpoint::new(EndpointConfig::default(), 7u64);
+        let mut b = Endpoint::new(EndpointConfig::default(), 7u64);
+        for _ in 0..4 {
+            let inline = a.new_branch_inline();
+            assert_eq!(inline.as_str(), b.new_branch());
+            assert!(inline
+                .as_str()
+                .starts_with(crate::header::BRANCH_MAGIC_COOKIE));
+        }
     }
 }

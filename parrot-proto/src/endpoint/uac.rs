@@ -246,11 +246,12 @@ impl Endpoint {
         call.offer = req.body.clone();
         let cseq = call.dialog.next_cseq();
         let mut b = call.dialog.request(Method::Invite, cseq).uri(ruri.clone());
-        let branch = self.new_branch();
+        let branch = self.new_branch_inline();
+        let (contact, via) = self.prefixes(local, req.transport);
         b = b
-            .prepend_header(HeaderName::Via, self.via_for(local, req.transport, &branch))
+            .prepend_header_pieces(HeaderName::Via, &[via, branch.as_str(), ";rport"])
             .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::Contact, self.contact_for(local, req.transport));
+            .header(HeaderName::Contact, contact);
         if let Some(ua) = &self.cfg.user_agent {
             b = b.header(HeaderName::UserAgent, ua.clone());
         }
@@ -269,7 +270,7 @@ impl Endpoint {
             .insert(&call.dialog.call_id, &call.dialog.local_tag, id);
         self.calls.insert(id, call);
         if self
-            .start_client_with_branch(now, msg, &branch, peer, Purpose::Invite(id))
+            .start_client_with_branch(now, msg, branch.as_str(), peer, Purpose::Invite(id))
             .is_none()
         {
             self.end_call(id, EndReason::TransportError);
@@ -361,7 +362,7 @@ impl Endpoint {
     pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
         if let Some((m, branch)) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
             let peer = self.dialog_peer(dialog);
-            self.start_client_with_branch(now, m, &branch, peer, Purpose::Bye);
+            self.start_client_with_branch(now, m, branch.as_str(), peer, Purpose::Bye);
         }
     }
 
@@ -384,20 +385,21 @@ impl Endpoint {
         method: Method,
         headers: &[(String, String)],
         body: Option<&Body>,
-    ) -> Option<(Message, String)> {
-        let branch = self.new_branch();
+    ) -> Option<(Message, Branch)> {
+        let branch = self.new_branch_inline();
         let call = self.calls.get_mut(&dialog)?;
         let cseq = call.dialog.next_cseq();
         let (local, transport) = (call.local, call.peer.transport);
         let mut b = call.dialog.request(method.clone(), cseq);
+        let (contact, via) = self.prefixes(local, transport);
         b = b
-            .prepend_header(HeaderName::Via, self.via_for(local, transport, &branch))
+            .prepend_header_pieces(HeaderName::Via, &[via, branch.as_str(), ";rport"])
             .header(HeaderName::MaxForwards, "70");
         if matches!(
             method,
             Method::Invite | Method::Update | Method::Subscribe | Method::Refer
         ) {
-            b = b.header(HeaderName::Contact, self.contact_for(local, transport));
+            b = b.header(HeaderName::Contact, contact);
         }
         for (n, v) in headers {
             b = b.raw_header(n, v.clone());
@@ -443,7 +445,13 @@ impl Endpoint {
             .in_dialog_request(dialog, method, &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
         let peer = self.dialog_peer(dialog);
-        self.start_client_with_branch(now, m, &branch, peer, Purpose::Request(rid, Some(dialog)));
+        self.start_client_with_branch(
+            now,
+            m,
+            branch.as_str(),
+            peer,
+            Purpose::Request(rid, Some(dialog)),
+        );
         Ok(rid)
     }
 
@@ -467,7 +475,13 @@ impl Endpoint {
                 body,
             }));
         }
-        self.start_client_with_branch(now, m, &branch, peer, Purpose::ReInvite(dialog, rid));
+        self.start_client_with_branch(
+            now,
+            m,
+            branch.as_str(),
+            peer,
+            Purpose::ReInvite(dialog, rid),
+        );
         // Keep the retry material only while the re-INVITE is in flight.
         Ok(())
     }
@@ -899,12 +913,21 @@ impl Endpoint {
     /// A 2xx to an INVITE or re-INVITE (§13.2.2.4): confirm, ACK; the same 2xx again gets the
     /// same ACK; a 2xx from another fork gets ACK and BYE.
     fn on_invite_2xx(&mut self, now: Instant, d: DialogId, m: &Message) {
-        let branch = self.new_branch();
+        let branch = self.new_branch_inline();
         let Some((local, transport)) = self.calls.get(&d).map(|c| (c.local, c.peer.transport))
         else {
             return;
         };
-        let via = self.via_for(local, transport, &branch);
+        let _ = self.prefixes(local, transport);
+        let Some(via) = self
+            .prefix_cache
+            .iter()
+            .find(|(l, t, _)| *l == local && *t == transport)
+            .map(|(_, _, p)| p.1.as_str())
+        else {
+            return;
+        };
+        let via = [via, branch.as_str(), ";rport"];
         let Some(call) = self.calls.get_mut(&d) else {
             return;
         };
@@ -922,7 +945,7 @@ impl Endpoint {
             let peer = peer_for(&other, call.peer);
             if let Ok(ack) = other
                 .request(Method::Ack, seq)
-                .prepend_header(HeaderName::Via, via)
+                .prepend_header_pieces(HeaderName::Via, &via)
                 .header(HeaderName::MaxForwards, "70")
                 .build_bytes()
             {
@@ -966,7 +989,7 @@ impl Endpoint {
         let Ok(ack) = call
             .dialog
             .request(Method::Ack, seq)
-            .prepend_header(HeaderName::Via, via)
+            .prepend_header_pieces(HeaderName::Via, &via)
             .header(HeaderName::MaxForwards, "70")
             .build_bytes()
         else {
@@ -1000,7 +1023,7 @@ impl Endpoint {
             // §9.1: the CANCEL crossed the 2xx; the call is ended with BYE.
             if let Some((bye, branch)) = self.in_dialog_request(d, Method::Bye, &[], None) {
                 let peer = self.dialog_peer(d);
-                self.start_client_with_branch(now, bye, &branch, peer, Purpose::Bye);
+                self.start_client_with_branch(now, bye, branch.as_str(), peer, Purpose::Bye);
             }
             self.end_call(d, EndReason::Cancelled);
         }
