@@ -69,8 +69,10 @@ impl Endpoint {
             self.on_ack_2xx(now, &msg, peer);
             return;
         }
-        let via_fix = via_fix_of(&msg, &top, peer.addr);
-        let rpeer = response_peer_of(&top, peer);
+        // `rport` is read once for both (RFC 3581 §4).
+        let rport = top.rport();
+        let via_fix = via_fix_with(&msg, &top, rport, peer.addr);
+        let rpeer = response_peer_with(&top, rport, peer);
         // §8.2: validation first; each failure has its RFC answer.
         let checked = match msg.checked_with_top(Some(top)) {
             Ok(c) => c,
@@ -132,12 +134,30 @@ impl Endpoint {
             let mut digits = [0u8; 10];
             let cs = crate::text::decimal(checked.cseq.seq, &mut digits);
             // Written on the stack and shared by the index and the transaction: one allocation.
-            let mut k: smallvec::SmallVec<[u8; 160]> = smallvec::SmallVec::new();
-            for part in [call_id.as_bytes(), b"|", ft.as_bytes(), b"|", cs, b"|"] {
-                k.extend_from_slice(part);
+            let parts: [&[u8]; 7] = [
+                call_id.as_bytes(),
+                b"|",
+                ft.as_bytes(),
+                b"|",
+                cs,
+                b"|",
+                method.as_str().as_bytes(),
+            ];
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            let mut buf = [0u8; 128];
+            match buf.get_mut(..len) {
+                Some(out) => {
+                    let mut at = 0;
+                    for p in &parts {
+                        out[at..at + p.len()].copy_from_slice(p);
+                        at += p.len();
+                    }
+                    std::str::from_utf8(out).ok().map(std::sync::Arc::from)
+                }
+                None => std::str::from_utf8(&parts.concat())
+                    .ok()
+                    .map(std::sync::Arc::from),
             }
-            k.extend_from_slice(method.as_str().as_bytes());
-            std::str::from_utf8(&k).ok().map(std::sync::Arc::from)
         } else {
             None
         };
@@ -1090,10 +1110,19 @@ pub(super) fn response_peer(req: &Message, peer: Peer) -> Peer {
 
 /// [`response_peer`] with the top Via already parsed.
 pub(super) fn response_peer_of(via: &crate::header::Via<'_>, peer: Peer) -> Peer {
+    response_peer_with(via, via.rport(), peer)
+}
+
+/// [`response_peer_of`] with the Via's `rport` already read.
+fn response_peer_with(
+    via: &crate::header::Via<'_>,
+    rport: Option<Option<u16>>,
+    peer: Peer,
+) -> Peer {
     if peer.transport.is_reliable() {
         return peer;
     }
-    if via.rport().is_some() {
+    if rport.is_some() {
         return peer;
     }
     let port = via.port.unwrap_or(5060);
@@ -1116,8 +1145,18 @@ pub(super) fn via_fix_of(
     via: &crate::header::Via<'_>,
     src: SocketAddr,
 ) -> Option<String> {
+    via_fix_with(req, via, via.rport(), src)
+}
+
+/// [`via_fix_of`] with the Via's `rport` already read.
+fn via_fix_with(
+    req: &Message,
+    via: &crate::header::Via<'_>,
+    rport: Option<Option<u16>>,
+    src: SocketAddr,
+) -> Option<String> {
     let same_host = via.host.ip() == Some(src.ip());
-    let wants_rport = via.rport() == Some(None);
+    let wants_rport = rport == Some(None);
     if same_host && !wants_rport {
         return None;
     }
