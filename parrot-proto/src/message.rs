@@ -776,11 +776,16 @@ impl Message {
         let mut tags = [None, None];
         for (i, name) in [HeaderName::From, HeaderName::To].into_iter().enumerate() {
             let na = self.name_addr(name)?;
-            if !na.is_valid() {
+            // The check and the tag in one scan where the parameters are plain.
+            let (valid, tag) = match na.params().plain_get("tag") {
+                Some(found) => (true, found.flatten()),
+                None => (na.is_valid(), na.tag()),
+            };
+            if !valid {
                 let v = self.header(name).unwrap_or_default();
                 return Err(self.bad(name, v, ErrorKind::BadHeaderValue));
             }
-            tags[i] = na.tag();
+            tags[i] = tag;
         }
         let call_id = self.call_id()?;
         let cseq = self.cseq()?;

@@ -284,6 +284,22 @@ impl<'a> Params<'a> {
         self.iter().all(|p| p.is_valid())
     }
 
+    /// [`Params::is_valid`] and [`Params::get`] in one scan of a plain list (see
+    /// [`plain_param_at`]): `Some(get(name))` for a plain list, which is valid; `None` when the
+    /// list is not plain, and the two must be asked on their own.
+    pub(crate) fn plain_get(&self, name: &str) -> Option<Option<Option<&'a str>>> {
+        let mut found = None;
+        let mut at = Some(0);
+        while let Some(i) = at {
+            let (n, v, next) = plain_param_at(self.raw, i)?;
+            if found.is_none() && n.eq_ignore_ascii_case(name) {
+                found = Some(v);
+            }
+            at = next;
+        }
+        Some(found)
+    }
+
     /// Whether the list is `name[=value]` separated by `;`, names tokens and values tokens or
     /// hosts, nothing else (no white space, no quoted strings): valid at a glance. `false`
     /// means only that [`Params::is_valid`] must look closer.
@@ -390,6 +406,24 @@ mod tests {
             let params = Params::new(&raw);
             if params.is_plain() {
                 prop_assert!(params.iter().all(|p| p.is_valid()), "{}", raw);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The one-scan check and lookup of a plain list is what the check and the lookup give.
+        #[test]
+        fn plain_lookup_agrees_with_check_then_lookup(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..12),
+            name in prop::sample::select(vec!["branch", "rport", "tag", "lr", "x", "received"]),
+        ) {
+            let raw = p.concat();
+            let params = Params::new(&raw);
+            if let Some(found) = params.plain_get(name) {
+                prop_assert!(params.is_valid(), "{}", raw);
+                prop_assert_eq!(found, params.get(name), "{}", raw);
             }
         }
     }
