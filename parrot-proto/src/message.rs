@@ -721,10 +721,10 @@ impl Message {
     }
 
     /// [`Message::checked`] with the top Via already parsed by the caller (it is not parsed
-    /// again).
+    /// again), and whether it is valid when the caller knows.
     pub(crate) fn checked_with_top<'a>(
         &'a self,
-        top: Option<Via<'a>>,
+        top: Option<(Via<'a>, Option<bool>)>,
     ) -> Result<Checked<'a>, ParseError> {
         let mut scheme = None;
         if let StartSpans::Request { uri, .. } = self.inner.start {
@@ -756,12 +756,15 @@ impl Message {
         }
         let mut vias = 0;
         for (i, raw) in self.header_values(HeaderName::Via).enumerate() {
-            let v = match (i, top) {
-                (0, Some(t)) => t,
-                _ => Via::parse(raw)
-                    .map_err(|_| self.bad(HeaderName::Via, raw, ErrorKind::BadHeaderValue))?,
+            let (v, known) = match (i, top) {
+                (0, Some((t, valid))) => (t, valid),
+                _ => (
+                    Via::parse(raw)
+                        .map_err(|_| self.bad(HeaderName::Via, raw, ErrorKind::BadHeaderValue))?,
+                    None,
+                ),
             };
-            if !v.is_valid() {
+            if !known.unwrap_or_else(|| v.is_valid()) {
                 return Err(self.bad(
                     HeaderName::Via,
                     v.params.as_str(),

@@ -20,7 +20,10 @@ impl Endpoint {
         let Ok(top) = msg.top_via() else {
             return; // no usable Via: there is nowhere to answer (§18.2.1)
         };
-        let Some(key) = ServerKey::server_for(&msg, &top, method.clone()) else {
+        // Its branch, rport and validity in one scan where its parameters are plain.
+        let summary = top.plain_summary();
+        let branch = summary.map_or_else(|| top.branch(), |s| s.branch);
+        let Some(key) = ServerKey::server_for(&msg, &top, branch, method.clone()) else {
             return;
         };
         // Retransmissions and ACKs for non-2xx (§17.2.3).
@@ -70,11 +73,11 @@ impl Endpoint {
             return;
         }
         // `rport` is read once for both (RFC 3581 §4).
-        let rport = top.rport();
+        let rport = summary.map_or_else(|| top.rport(), |s| s.rport);
         let via_fix = via_fix_with(&msg, &top, rport, peer.addr);
         let rpeer = response_peer_with(&top, rport, peer);
         // §8.2: validation first; each failure has its RFC answer.
-        let checked = match msg.checked_with_top(Some(top)) {
+        let checked = match msg.checked_with_top(Some((top, summary.map(|s| s.valid)))) {
             Ok(c) => c,
             Err(e) => {
                 let code = e.response_code().unwrap_or(400);

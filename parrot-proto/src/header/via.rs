@@ -90,6 +90,17 @@ pub struct Via<'a> {
     pub params: Params<'a>,
 }
 
+/// A top Via's validity, `branch` and `rport`, read in one scan ([`Via::plain_summary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViaSummary<'a> {
+    /// What [`Via::is_valid`] gives.
+    pub(crate) valid: bool,
+    /// What [`Via::branch`] gives.
+    pub(crate) branch: Option<&'a str>,
+    /// What [`Via::rport`] gives.
+    pub(crate) rport: Option<Option<u16>>,
+}
+
 /// Why a Via value did not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViaError;
@@ -266,6 +277,62 @@ impl<'a> Via<'a> {
         }
     }
 
+    /// What a server reads of a request's top Via, in one scan of a plain parameter list (see
+    /// [`Via::is_valid`]'s shortcut): whether it is valid, its `branch` and its `rport`, as
+    /// [`Via::is_valid`], [`Via::branch`] and [`Via::rport`] give them. `None` for an empty or
+    /// not plain list, where each must be asked on its own.
+    pub(crate) fn plain_summary(&self) -> Option<ViaSummary<'a>> {
+        let s = self.params.as_str();
+        if s.is_empty() {
+            return None;
+        }
+        let mut sum = ViaSummary {
+            valid: true,
+            branch: None,
+            rport: None,
+        };
+        let (mut ttl, mut received, mut branch) = (false, false, false);
+        let mut i = 0;
+        loop {
+            let (name, value, next) = super::params::plain_param_at(s, i)?;
+            let ok = match name.len() {
+                3 if !ttl && name.eq_ignore_ascii_case("ttl") => {
+                    ttl = true;
+                    value
+                        .and_then(crate::text::parse_u32)
+                        .is_some_and(|v| v <= 255)
+                }
+                8 if !received && name.eq_ignore_ascii_case("received") => {
+                    received = true;
+                    value.is_none_or(|v| {
+                        let r = v
+                            .strip_prefix('[')
+                            .and_then(|x| x.strip_suffix(']'))
+                            .unwrap_or(v);
+                        r.parse::<std::net::Ipv4Addr>().is_ok() || valid_ipv6ish(r)
+                    })
+                }
+                5 if sum.rport.is_none() && name.eq_ignore_ascii_case("rport") => {
+                    let port = value
+                        .map(|v| crate::text::parse_u32(v).and_then(|p| u16::try_from(p).ok()));
+                    sum.rport = Some(port.flatten());
+                    port.is_none_or(|p| p.is_some())
+                }
+                6 if !branch && name.eq_ignore_ascii_case("branch") => {
+                    branch = true;
+                    sum.branch = value;
+                    true
+                }
+                _ => true,
+            };
+            sum.valid &= ok;
+            match next {
+                Some(j) => i = j,
+                None => return Some(sum),
+            }
+        }
+    }
+
     /// [`Via::is_valid`] parameter by parameter, white space and quoted strings allowed.
     fn is_valid_general(&self) -> bool {
         // One pass over the parameters; the well-known ones are checked at their first
@@ -375,6 +442,28 @@ mod tests {
             if let Ok(v) = Via::parse(&raw) {
                 if let Some(ok) = v.is_valid_fast() {
                     prop_assert_eq!(ok, v.is_valid_general(), "{}", raw);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The one-scan summary gives what the check, `branch` and `rport` give, or declines.
+        #[test]
+        fn via_summary_agrees_with_its_getters(
+            p in prop::collection::vec(prop::sample::select(PARAM_PIECES), 0..10),
+        ) {
+            let raw = format!("SIP/2.0/UDP h;{}", p.concat());
+            if let Ok(v) = Via::parse(&raw) {
+                if let Some(sum) = v.plain_summary() {
+                    let expected = ViaSummary {
+                        valid: v.is_valid(),
+                        branch: v.branch(),
+                        rport: v.rport(),
+                    };
+                    prop_assert_eq!(sum, expected, "{}", raw);
                 }
             }
         }

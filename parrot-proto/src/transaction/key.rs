@@ -93,6 +93,15 @@ fn server_parts<'m>(
     req: &'m Message,
     via: &crate::header::Via<'m>,
 ) -> Option<(smallvec::SmallVec<[u8; 64]>, std::borrow::Cow<'m, str>)> {
+    server_parts_with(req, via, via.branch())
+}
+
+/// [`server_parts`] with the Via's branch already read.
+fn server_parts_with<'m>(
+    req: &'m Message,
+    via: &crate::header::Via<'m>,
+    branch: Option<&'m str>,
+) -> Option<(smallvec::SmallVec<[u8; 64]>, std::borrow::Cow<'m, str>)> {
     let mut buf: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
     let mut digits = [0u8; 10];
     match via.host {
@@ -121,7 +130,7 @@ fn server_parts<'m>(
             buf.push(d);
         }
     }
-    match via.branch() {
+    match branch {
         Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => Some((buf, b.into())),
         _ => {
             // RFC 2543 (§17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
@@ -215,13 +224,20 @@ impl ServerKey {
         Self::with_via(req, &via, method)
     }
 
-    /// [`ServerKey::server`] for a request whose method and top Via are already read.
-    pub(crate) fn server_for(
-        req: &Message,
-        via: &crate::header::Via<'_>,
+    /// [`ServerKey::server`] for a request whose method, top Via and its branch are already
+    /// read.
+    pub(crate) fn server_for<'m>(
+        req: &'m Message,
+        via: &crate::header::Via<'m>,
+        branch: Option<&'m str>,
         method: Method,
     ) -> Option<ServerKey> {
-        Self::with_via(req, via, fold(method))
+        let (sent_by, branch) = server_parts_with(req, via, branch)?;
+        Some(ServerKey {
+            text: KeyText::new(&[branch.as_bytes(), &sent_by]),
+            branch_len: u32::try_from(branch.len()).ok()?,
+            method: fold(method),
+        })
     }
 
     /// [`TransactionKey::cancel_target`], as a [`ServerKey`].
