@@ -5,24 +5,15 @@
 use core::fmt::Write as _;
 use core::net::IpAddr;
 
-/// `n` in decimal, exactly as `n.to_string()` writes it, in `buf`.
-pub(crate) fn u64_text(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    core::str::from_utf8(&buf[i..]).unwrap_or_default()
+/// Writes `n` in decimal, exactly as `n.to_string()` writes it.
+pub(crate) fn write_u64<W: core::fmt::Write>(w: &mut W, n: u64) -> core::fmt::Result {
+    w.write_str(itoa::Buffer::new().format(n))
 }
 
 /// Appends `n` in decimal, exactly as `n.to_string()` writes it.
 pub(crate) fn push_u64(out: &mut String, n: u64) {
-    out.push_str(u64_text(n, &mut [0; 20]));
+    // Writing to a `String` cannot fail.
+    let _ = write_u64(out, n);
 }
 
 /// Appends `ip` exactly as its `Display` writes it (dotted quad; RFC 5952 text for IPv6).
@@ -43,12 +34,60 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     }
 }
 
+/// `s` split at every `sep`, as `str::split` with an ASCII character splits it, scanning bytes
+/// (the general pattern searcher costs more than these short fields).
+#[derive(Clone, Debug)]
+pub(crate) struct SplitByte<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> SplitByte<'a> {
+    /// Splits `s` at `sep`, which must be ASCII.
+    pub(crate) fn new(s: &'a str, sep: u8) -> Self {
+        debug_assert!(sep.is_ascii());
+        SplitByte { rest: Some(s), sep }
+    }
+}
+
+impl<'a> Iterator for SplitByte<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        match s.bytes().position(|b| b == self.sep) {
+            Some(i) => {
+                // `sep` is ASCII, so both sides of it are character boundaries.
+                self.rest = s.get(i + 1..);
+                s.get(..i)
+            }
+            None => {
+                self.rest = None;
+                Some(s)
+            }
+        }
+    }
+}
+
+/// `s` split at the first `sep`, as `str::split_once` with an ASCII character splits it.
+pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn split_byte_splits_as_str_split_does(s in "[ a/:\\.é\r\n]{0,12}", sep in prop_oneof![Just(b' '), Just(b'/'), Just(b'\n')]) {
+            let ours: Vec<&str> = SplitByte::new(&s, sep).collect();
+            let std: Vec<&str> = s.split(char::from(sep)).collect();
+            prop_assert_eq!(ours, std);
+            prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+        }
+
         #[test]
         fn push_u64_writes_what_to_string_writes(n in any::<u64>()) {
             let mut s = String::from("x");

@@ -3,6 +3,7 @@
 
 use super::view::AttributeView;
 use super::{Attribute, Direction, RtpMap};
+use crate::text::{split_once_byte, SplitByte};
 
 /// An `a=` line, owned or borrowed.
 pub(crate) trait AttrLike {
@@ -57,7 +58,7 @@ pub(crate) fn rtpmap<A: AttrLike>(attrs: &[A], pt: u8) -> Option<RtpMap<'_>> {
 pub(crate) fn fmtp<A: AttrLike>(attrs: &[A], pt: u8) -> Option<&str> {
     attrs.iter().filter(|a| a.name() == "fmtp").find_map(|a| {
         let v = a.value()?;
-        let (p, rest) = v.split_once(' ').unwrap_or((v, ""));
+        let (p, rest) = split_once_byte(v, b' ').unwrap_or((v, ""));
         (p.parse::<u8>().ok()? == pt).then_some(rest)
     })
 }
@@ -84,7 +85,7 @@ pub(crate) type RtcpConnection<'a> = (&'a str, &'a str, &'a str);
 /// `a=rtcp` (RFC 3605): the port and, when all three are given, the connection part.
 pub(crate) fn rtcp<A: AttrLike>(attrs: &[A]) -> Option<(u16, Option<RtcpConnection<'_>>)> {
     let v = attribute(attrs, "rtcp")??;
-    let mut it = v.split(' ');
+    let mut it = SplitByte::new(v, b' ');
     let port = it.next()?.parse().ok()?;
     let connection = match (it.next(), it.next(), it.next()) {
         (Some(n), Some(t), Some(a)) => Some((n, t, a)),

@@ -17,6 +17,7 @@ pub(crate) mod write;
 pub(crate) use parse::parse_view;
 pub use parse::{SdpError, SdpErrorKind};
 
+use crate::text::{split_once_byte, SplitByte};
 use core::fmt;
 use core::net::IpAddr;
 
@@ -80,7 +81,7 @@ impl Connection {
 /// The address of a `c=` line (RFC 8866 §5.7) as an IP address, without a multicast
 /// `/ttl/count` suffix, when it matches the address type.
 fn connection_ip(addr_type: &str, address: &str) -> Option<IpAddr> {
-    let a = address.split('/').next()?;
+    let a = SplitByte::new(address, b'/').next()?;
     let ip: IpAddr = a.parse().ok()?;
     match (addr_type, ip) {
         ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
@@ -282,12 +283,12 @@ pub trait AttributeList {
 
 fn parse_ms(v: &str) -> Option<u32> {
     // ptime may be fractional ("20.0"); keep the integer part.
-    v.split('.').next()?.trim().parse().ok()
+    SplitByte::new(v, b'.').next()?.trim().parse().ok()
 }
 
 fn parse_rtpmap(v: &str) -> Option<RtpMap<'_>> {
-    let (pt, enc) = v.split_once(' ')?;
-    let mut parts = enc.trim().split('/');
+    let (pt, enc) = split_once_byte(v, b' ')?;
+    let mut parts = SplitByte::new(enc.trim(), b'/');
     let encoding_name = parts.next()?;
     let clock_rate = parts.next()?.parse().ok()?;
     let channels = match parts.next() {

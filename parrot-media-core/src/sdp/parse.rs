@@ -6,6 +6,7 @@ use super::view::{
     AttributeView, BandwidthView, ConnectionView, MediaView, OriginView, SdpView, TimingView,
 };
 use super::{LineEnding, SessionDescription};
+use crate::text::{split_once_byte, SplitByte};
 
 /// What went wrong on a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl core::fmt::Display for SdpError {
 impl std::error::Error for SdpError {}
 
 fn connection(v: &str) -> Option<ConnectionView<'_>> {
-    let mut it = v.split(' ');
+    let mut it = SplitByte::new(v, b' ');
     let c = ConnectionView {
         net_type: it.next()?,
         addr_type: it.next()?,
@@ -64,7 +65,7 @@ fn connection(v: &str) -> Option<ConnectionView<'_>> {
 }
 
 fn bandwidth(v: &str) -> Option<BandwidthView<'_>> {
-    let (t, b) = v.split_once(':')?;
+    let (t, b) = split_once_byte(v, b':')?;
     (!t.is_empty() && !t.contains(' ')).then_some(())?;
     canonical_u64(b).map(|bandwidth| BandwidthView {
         bwtype: t,
@@ -82,7 +83,7 @@ fn canonical_u64(s: &str) -> Option<u64> {
 }
 
 fn attribute(v: &str) -> AttributeView<'_> {
-    match v.split_once(':') {
+    match split_once_byte(v, b':') {
         Some((n, val)) => AttributeView {
             name: n,
             value: Some(val),
@@ -95,7 +96,7 @@ fn attribute(v: &str) -> AttributeView<'_> {
 }
 
 fn origin(v: &str) -> Option<OriginView<'_>> {
-    let mut it = v.split(' ');
+    let mut it = SplitByte::new(v, b' ');
     let o = OriginView {
         username: it.next()?,
         session_id: it.next()?,
@@ -112,10 +113,10 @@ fn origin(v: &str) -> Option<OriginView<'_>> {
 }
 
 fn media(v: &str) -> Option<MediaView<'_>> {
-    let mut it = v.split(' ');
+    let mut it = SplitByte::new(v, b' ');
     let kind = it.next()?;
     let port_s = it.next()?;
-    let (port, num_ports) = match port_s.split_once('/') {
+    let (port, num_ports) = match split_once_byte(port_s, b'/') {
         Some((p, n)) => (p, Some(canonical_u64(n)?.try_into().ok()?)),
         None => (port_s, None),
     };
@@ -177,7 +178,7 @@ pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
     };
     let body = text.strip_suffix('\n').unwrap_or(text);
     let mut seen_version = false;
-    for (idx, raw) in body.split('\n').enumerate() {
+    for (idx, raw) in SplitByte::new(body, b'\n').enumerate() {
         let lineno = idx + 1;
         let err = |kind| SdpError { line: lineno, kind };
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -226,7 +227,7 @@ pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
                 .bandwidths
                 .push(bandwidth(v).ok_or(err(SdpErrorKind::BadBandwidth))?),
             b't' => {
-                let (a, b) = v.split_once(' ').ok_or(err(SdpErrorKind::BadTiming))?;
+                let (a, b) = split_once_byte(v, b' ').ok_or(err(SdpErrorKind::BadTiming))?;
                 let start = canonical_u64(a).ok_or(err(SdpErrorKind::BadTiming))?;
                 let stop = canonical_u64(b).ok_or(err(SdpErrorKind::BadTiming))?;
                 sd.times.push(TimingView {

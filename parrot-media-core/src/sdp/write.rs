@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use core::net::IpAddr;
 
 fn u64<W: Write>(w: &mut W, n: u64) -> fmt::Result {
-    w.write_str(crate::text::u64_text(n, &mut [0; 20]))
+    crate::text::write_u64(w, n)
 }
 
 fn ip<W: Write>(w: &mut W, ip: IpAddr) -> fmt::Result {
