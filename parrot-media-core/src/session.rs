@@ -657,6 +657,9 @@ impl<H: MediaHandler> MediaSession<H> {
             self.local_sdp = Some(StoredSdp::text(text.clone()));
             text
         };
+        // The plan borrows the offer, which borrows its text (stored below).
+        drop(plan);
+        drop(offer);
         match self
             .handler
             .handle_answer(&answer_text, SdpOrigin::Outbound)

@@ -7,12 +7,14 @@
 //! or secure profiles this crate cannot terminate are rejected, never dropped.
 
 use super::view::{MediaView, SdpView};
+use super::RtpMap;
 use super::{
     attrs, Attribute, AttributeList, Connection, Direction, MediaDescription, Origin,
     SessionDescription, Timing,
 };
 use crate::codec::Codec;
 use core::net::{IpAddr, SocketAddr};
+use smallvec::SmallVec;
 
 /// The handler's answer to codec negotiation (Parrot `handle_codec_negotiation`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,18 +139,26 @@ fn view_payload_types<'m>(m: &'m MediaView<'_>) -> impl Iterator<Item = u8> + 'm
     m.formats.iter().filter_map(|f| f.parse().ok())
 }
 
-/// [`codec_for_pt`] on a borrowed m-line.
-fn view_codec_for_pt(m: &MediaView<'_>, pt: u8) -> Option<Codec> {
-    match attrs::rtpmap(&m.attributes, pt) {
+/// An m-line's `a=rtpmap` lines that parse, in order, read once.
+type RtpMaps<'m> = SmallVec<[RtpMap<'m>; 8]>;
+
+/// The first `a=rtpmap` for `pt`, as [`AttributeList::rtpmap`] finds it.
+fn find_rtpmap<'r, 'm>(maps: &'r RtpMaps<'m>, pt: u8) -> Option<&'r RtpMap<'m>> {
+    maps.iter().find(|r| r.payload_type == pt)
+}
+
+/// [`codec_for_pt`] over an m-line's rtpmaps.
+fn view_codec_for_pt(maps: &RtpMaps<'_>, pt: u8) -> Option<Codec> {
+    match find_rtpmap(maps, pt) {
         Some(map) => Codec::from_rtpmap(map.encoding_name, map.clock_rate),
         None => Codec::from_static_payload_type(pt),
     }
 }
 
 /// [`telephone_event_pt`] on a borrowed m-line.
-fn view_telephone_event_pt(m: &MediaView<'_>, clock: u32) -> Option<u8> {
+fn view_telephone_event_pt(m: &MediaView<'_>, maps: &RtpMaps<'_>, clock: u32) -> Option<u8> {
     view_payload_types(m).find(|&pt| {
-        attrs::rtpmap(&m.attributes, pt).is_some_and(|r| {
+        find_rtpmap(maps, pt).is_some_and(|r| {
             r.encoding_name.eq_ignore_ascii_case("telephone-event") && r.clock_rate == clock
         })
     })
@@ -339,7 +349,7 @@ pub(crate) struct Accepted<'a> {
 #[derive(Debug)]
 pub(crate) struct AnswerPlan<'v, 'a> {
     /// One per offered m-line, in order.
-    pub lines: Vec<AnswerLine<'v, 'a>>,
+    pub lines: SmallVec<[AnswerLine<'v, 'a>; 2]>,
 }
 
 impl AnswerPlan<'_, '_> {
@@ -407,7 +417,7 @@ pub(crate) fn plan_answer<'v, 'a>(
 where
     'a: 'v,
 {
-    let mut lines = Vec::with_capacity(offer.media.len());
+    let mut lines = SmallVec::with_capacity(offer.media.len());
     let mut negotiated = None;
     for (i, m) in offer.media.iter().enumerate() {
         let mut line = AnswerLine {
@@ -415,10 +425,11 @@ where
             accepted: None,
         };
         if negotiated.is_none() && m.media == "audio" && m.port != 0 && is_rtp_avp(m.proto) {
-            let offered_pts: Vec<(Codec, u8)> = view_payload_types(m)
-                .filter_map(|pt| view_codec_for_pt(m, pt).map(|c| (c, pt)))
+            let maps: RtpMaps<'_> = attrs::rtpmaps(&m.attributes).collect();
+            let offered_pts: SmallVec<[(Codec, u8); 8]> = view_payload_types(m)
+                .filter_map(|pt| view_codec_for_pt(&maps, pt).map(|c| (c, pt)))
                 .collect();
-            let offered: Vec<Codec> = offered_pts.iter().map(|(c, _)| *c).collect();
+            let offered: SmallVec<[Codec; 8]> = offered_pts.iter().map(|(c, _)| *c).collect();
             let chosen = choose(&offered, &local.codecs).into_list();
             let codecs: Vec<(Codec, u8)> = chosen
                 .into_iter()
@@ -428,7 +439,7 @@ where
             if let Some(&(first, _)) = codecs.first() {
                 let mux = local.rtcp_mux && attrs::has_attribute(&m.attributes, "rtcp-mux");
                 let te = if local.telephone_event {
-                    view_telephone_event_pt(m, first.clock_rate())
+                    view_telephone_event_pt(m, &maps, first.clock_rate())
                 } else {
                     None
                 };

@@ -3,10 +3,12 @@
 //! (§5: a parser must reject what it does not understand) and never panics.
 
 use super::view::{
-    AttributeView, BandwidthView, ConnectionView, MediaView, OriginView, SdpView, TimingView,
+    AttributeView, BandwidthView, ConnectionView, Formats, MediaView, OriginView, SdpView,
+    TimingView,
 };
 use super::{LineEnding, SessionDescription};
 use crate::text::{split_once_byte, SplitByte};
+use smallvec::SmallVec;
 
 /// What went wrong on a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +124,7 @@ fn media(v: &str) -> Option<MediaView<'_>> {
     };
     let port = canonical_u64(port)?.try_into().ok()?;
     let proto = it.next()?;
-    let formats: Vec<&str> = it.collect();
+    let formats: Formats<'_> = it.collect();
     if kind.is_empty() || proto.is_empty() || formats.iter().any(|f| f.is_empty()) {
         return None;
     }
@@ -136,7 +138,7 @@ fn media(v: &str) -> Option<MediaView<'_>> {
         connections: Vec::new(),
         bandwidths: Vec::new(),
         key: None,
-        attributes: Vec::new(),
+        attributes: SmallVec::new(),
     })
 }
 
@@ -169,11 +171,11 @@ pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
         phones: Vec::new(),
         connection: None,
         bandwidths: Vec::new(),
-        times: Vec::new(),
+        times: SmallVec::new(),
         time_zones: None,
         key: None,
-        attributes: Vec::new(),
-        media: Vec::new(),
+        attributes: SmallVec::new(),
+        media: SmallVec::new(),
         line_ending,
     };
     let body = text.strip_suffix('\n').unwrap_or(text);

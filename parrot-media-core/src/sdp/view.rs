@@ -3,10 +3,19 @@
 //! description is copied out of it only when one is asked for, so answering an offer
 //! (RFC 3264 §6) copies no strings.
 
+use smallvec::SmallVec;
+
 use super::{
     Attribute, Bandwidth, Connection, LineEnding, MediaDescription, Origin, SessionDescription,
     Timing,
 };
+
+/// Formats kept inline (more spill to the heap).
+pub(crate) type Formats<'a> = SmallVec<[&'a str; 8]>;
+/// Attributes of one section kept inline.
+pub(crate) type Attributes<'a> = SmallVec<[AttributeView<'a>; 8]>;
+/// M-lines kept inline.
+pub(crate) type MediaLines<'a> = SmallVec<[MediaView<'a>; 1]>;
 
 /// `o=` (RFC 8866 §5.2), borrowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +65,12 @@ pub(crate) struct MediaView<'a> {
     pub port: u16,
     pub num_ports: Option<u16>,
     pub proto: &'a str,
-    pub formats: Vec<&'a str>,
+    pub formats: Formats<'a>,
     pub information: Option<&'a str>,
     pub connections: Vec<ConnectionView<'a>>,
     pub bandwidths: Vec<BandwidthView<'a>>,
     pub key: Option<&'a str>,
-    pub attributes: Vec<AttributeView<'a>>,
+    pub attributes: Attributes<'a>,
 }
 
 /// A session description (RFC 8866 §5), borrowed.
@@ -75,11 +84,11 @@ pub(crate) struct SdpView<'a> {
     pub phones: Vec<&'a str>,
     pub connection: Option<ConnectionView<'a>>,
     pub bandwidths: Vec<BandwidthView<'a>>,
-    pub times: Vec<TimingView<'a>>,
+    pub times: SmallVec<[TimingView<'a>; 1]>,
     pub time_zones: Option<&'a str>,
     pub key: Option<&'a str>,
-    pub attributes: Vec<AttributeView<'a>>,
-    pub media: Vec<MediaView<'a>>,
+    pub attributes: Attributes<'a>,
+    pub media: MediaLines<'a>,
     pub line_ending: LineEnding,
 }
 
