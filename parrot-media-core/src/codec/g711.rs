@@ -154,6 +154,11 @@ pub fn alaw_decode(code: u8) -> i16 {
 /// Encodes `min(pcm.len(), out.len())` samples to μ-law; returns how many were written.
 pub fn ulaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
     let n = pcm.len().min(out.len());
+    if pcm[..n].iter().all(|&s| s == 0) {
+        // Digital silence (what a call sends when nothing plays): one code, filled.
+        out[..n].fill(ulaw_encode(0));
+        return n;
+    }
     for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
         *o = ulaw_encode(s);
     }
@@ -168,6 +173,11 @@ pub fn ulaw_decode_slice(codes: &[u8], out: &mut [i16]) -> usize {
 /// Encodes `min(pcm.len(), out.len())` samples to A-law; returns how many were written.
 pub fn alaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
     let n = pcm.len().min(out.len());
+    if pcm[..n].iter().all(|&s| s == 0) {
+        // Digital silence (what a call sends when nothing plays): one code, filled.
+        out[..n].fill(alaw_encode(0));
+        return n;
+    }
     for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
         *o = alaw_encode(s);
     }
@@ -237,5 +247,19 @@ mod tests {
     fn decode_of_silence_codes_is_near_zero() {
         assert_eq!(ulaw_decode(0xFF), 0);
         assert_eq!(alaw_decode(0xD5), 8);
+    }
+
+    #[test]
+    fn slice_encoders_give_the_per_sample_codes_for_silence_and_for_a_lone_sample() {
+        let mut pcm = [0i16; 160];
+        let mut out = [0u8; 160];
+        assert_eq!(ulaw_encode_slice(&pcm, &mut out), 160);
+        assert!(out.iter().all(|&c| c == ulaw_encode(0) && c == 0xFF));
+        assert_eq!(alaw_encode_slice(&pcm, &mut out), 160);
+        assert!(out.iter().all(|&c| c == alaw_encode(0) && c == 0xD5));
+        pcm[159] = -1;
+        ulaw_encode_slice(&pcm, &mut out);
+        assert_eq!(out[159], ulaw_encode(-1));
+        assert!(out[..159].iter().all(|&c| c == ulaw_encode(0)));
     }
 }
