@@ -1,17 +1,20 @@
 //! RTP port pairs from a configured range (RFC 3550 §11: RTP on an even port, RTCP on the
 //! next). Plain `std` sockets, set non-blocking, for any adapter to register with its reactor.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-/// The ports in use.
+/// The RTP ports of a range that are not in use, least recently used first.
 #[derive(Debug)]
 pub struct PortPool {
     lo: u16,
     hi: u16,
-    next: u16,
-    used: BTreeSet<u16>,
+    /// Even ports whose pair is free. Taking from the front and giving back at the end is
+    /// O(1) whatever the load (a full range answers at once, with no scan), and a released
+    /// port is the last to be used again, so late packets of an ended call rarely reach the
+    /// next one.
+    free: VecDeque<u16>,
 }
 
 /// A bound, non-blocking RTP/RTCP socket pair.
@@ -26,23 +29,24 @@ pub struct PortPair {
 }
 
 impl PortPool {
-    /// Ports `lo..=hi` (`lo` rounded up to even).
+    /// The pairs in `lo..=hi`: each even port from `lo` (rounded up to even) whose next port
+    /// is in the range too.
     pub fn new(lo: u16, hi: u16) -> Self {
         let lo = lo.saturating_add(lo % 2);
-        PortPool {
-            lo,
-            hi,
-            next: lo,
-            used: BTreeSet::new(),
-        }
+        let free = (u32::from(lo)..u32::from(hi))
+            .step_by(2)
+            .filter_map(|p| u16::try_from(p).ok())
+            .collect();
+        PortPool { lo, hi, free }
     }
 
-    /// Binds the next free even port and the one after it; ports another program holds are
-    /// skipped. Give the port back with [`PortPool::release`].
+    /// Binds the least recently used free pair; pairs another program holds are skipped (and
+    /// tried again later). Give the port back with [`PortPool::release`].
     pub fn bind(&mut self, ip: IpAddr) -> io::Result<PortPair> {
-        let span = (u32::from(self.hi.saturating_sub(self.lo)) / 2 + 1) as usize;
-        for _ in 0..span {
-            let Some(port) = self.reserve() else { break };
+        for _ in 0..self.free.len() {
+            let Some(port) = self.free.pop_front() else {
+                break;
+            };
             let rtp = UdpSocket::bind(SocketAddr::new(ip, port));
             let rtcp = UdpSocket::bind(SocketAddr::new(ip, port.saturating_add(1)));
             match (rtp, rtcp) {
@@ -51,7 +55,7 @@ impl PortPool {
                     rtcp.set_nonblocking(true)?;
                     return Ok(PortPair { rtp, rtcp, port });
                 }
-                _ => self.release(port),
+                _ => self.free.push_back(port),
             }
         }
         Err(io::Error::new(
@@ -60,25 +64,50 @@ impl PortPool {
         ))
     }
 
-    fn reserve(&mut self) -> Option<u16> {
-        let span = u32::from(self.hi.saturating_sub(self.lo)) / 2 + 1;
-        for _ in 0..span {
-            let p = self.next;
-            self.next = if u32::from(p) + 2 > u32::from(self.hi) {
-                self.lo
-            } else {
-                p + 2
-            };
-            if self.used.insert(p) {
-                return Some(p);
-            }
-        }
-        None
+    /// Pairs not in use.
+    pub fn free(&self) -> usize {
+        self.free.len()
     }
 
     /// The pair on `port` was closed.
     pub fn release(&mut self, port: u16) {
-        self.used.remove(&port);
+        self.free.push_back(port);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_range_holds_the_even_ports_whose_rtcp_port_is_in_it_too() {
+        assert_eq!(PortPool::new(30000, 30009).free(), 5);
+        assert_eq!(PortPool::new(30001, 30010).free(), 4);
+        assert_eq!(PortPool::new(30000, 30000).free(), 0);
+    }
+
+    #[test]
+    fn a_full_range_refuses_at_once_and_a_released_pair_is_used_last() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // Find a free stretch: try a few ranges until all of one binds.
+        let (mut pool, pairs) = (0..50)
+            .find_map(|i| {
+                let lo = 41000 + i * 16;
+                let mut pool = PortPool::new(lo, lo + 5);
+                let pairs: Vec<_> = (0..3).map_while(|_| pool.bind(ip).ok()).collect();
+                (pairs.len() == 3).then_some((pool, pairs))
+            })
+            .expect("a free range of three pairs on loopback");
+        assert_eq!(pool.free(), 0);
+        assert!(pool.bind(ip).is_err(), "full");
+        let first = pairs[0].port;
+        let second = pairs[1].port;
+        drop(pairs);
+        pool.release(first);
+        pool.release(second);
+        assert_eq!(pool.bind(ip).unwrap().port, first);
+        assert_eq!(pool.bind(ip).unwrap().port, second);
     }
 }
 
