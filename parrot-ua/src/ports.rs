@@ -75,6 +75,20 @@ impl PortPool {
     }
 }
 
+/// Reads and drops whatever is queued on a non-blocking socket, through `recv` (its
+/// `recv_from`, whichever socket type): the packets an ended call's peer sent after it, before
+/// the socket serves another call. Stops when the socket would block, or after 1,024 packets.
+pub fn discard_queued<T>(mut recv: impl FnMut(&mut [u8]) -> io::Result<T>) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..1024 {
+        match recv(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,19 +122,5 @@ mod tests {
         pool.release(second);
         assert_eq!(pool.bind(ip).unwrap().port, first);
         assert_eq!(pool.bind(ip).unwrap().port, second);
-    }
-}
-
-/// Reads and drops whatever is queued on a non-blocking socket, through `recv` (its
-/// `recv_from`, whichever socket type): the packets an ended call's peer sent after it, before
-/// the socket serves another call. Stops when the socket would block, or after 1,024 packets.
-pub fn discard_queued<T>(mut recv: impl FnMut(&mut [u8]) -> io::Result<T>) {
-    let mut buf = [0u8; 2048];
-    for _ in 0..1024 {
-        match recv(&mut buf) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
     }
 }
