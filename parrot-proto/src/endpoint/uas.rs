@@ -977,7 +977,7 @@ impl Endpoint {
         let t = *t;
         self.lingering.insert(
             id,
-            LingeringTx {
+            Box::new(LingeringTx {
                 key: t.key,
                 deadline,
                 scheduled: t.scheduled,
@@ -987,7 +987,7 @@ impl Endpoint {
                 to_tag: t.to_tag,
                 dialog: t.dialog,
                 merge_key: t.merge_key,
-            },
+            }),
         );
         // Oldest first: ids already gone are dropped as they reach the front, so the queue
         // stays about as long as the table.
