@@ -154,7 +154,8 @@ pub fn alaw_decode(code: u8) -> i16 {
 /// Encodes `min(pcm.len(), out.len())` samples to μ-law; returns how many were written.
 pub fn ulaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
     let n = pcm.len().min(out.len());
-    if pcm[..n].iter().all(|&s| s == 0) {
+    // An OR over the whole frame (no early exit, so it vectorises) tells silence apart.
+    if pcm[..n].iter().fold(0, |acc, &s| acc | s) == 0 {
         // Digital silence (what a call sends when nothing plays): one code, filled.
         out[..n].fill(ulaw_encode(0));
         return n;
@@ -173,7 +174,8 @@ pub fn ulaw_decode_slice(codes: &[u8], out: &mut [i16]) -> usize {
 /// Encodes `min(pcm.len(), out.len())` samples to A-law; returns how many were written.
 pub fn alaw_encode_slice(pcm: &[i16], out: &mut [u8]) -> usize {
     let n = pcm.len().min(out.len());
-    if pcm[..n].iter().all(|&s| s == 0) {
+    // An OR over the whole frame (no early exit, so it vectorises) tells silence apart.
+    if pcm[..n].iter().fold(0, |acc, &s| acc | s) == 0 {
         // Digital silence (what a call sends when nothing plays): one code, filled.
         out[..n].fill(alaw_encode(0));
         return n;
