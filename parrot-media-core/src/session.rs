@@ -337,7 +337,7 @@ pub struct MediaSession<H: MediaHandler> {
     session_version: u64,
     local_sdp: Option<StoredSdp>,
     remote_sdp: Option<StoredSdp>,
-    pending_offer: Option<SessionDescription>,
+    pending_offer: Option<Box<SessionDescription>>,
     wish: Direction,
     negotiated: Option<NegotiatedMedia>,
     // Sending.
@@ -617,7 +617,7 @@ impl<H: MediaHandler> MediaSession<H> {
         }
         self.session_version = sd.origin.session_version;
         let text = sd.to_string();
-        self.local_sdp = Some(StoredSdp::Parsed(sd));
+        self.local_sdp = Some(StoredSdp::Parsed(Box::new(sd)));
         text
     }
 
@@ -667,7 +667,7 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
             SdpDecision::Modified(s) => {
                 if let Ok(sd) = SessionDescription::parse(&s) {
-                    self.local_sdp = Some(StoredSdp::Parsed(sd));
+                    self.local_sdp = Some(StoredSdp::Parsed(Box::new(sd)));
                 }
                 answer_text = s;
             }
@@ -694,8 +694,8 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::NoReply => {}
         }
         let parsed = SessionDescription::parse(&text).map_err(MediaError::BadSdp)?;
-        self.local_sdp = Some(StoredSdp::Parsed(parsed.clone()));
-        self.pending_offer = Some(parsed);
+        self.local_sdp = Some(StoredSdp::Parsed(Box::new(parsed.clone())));
+        self.pending_offer = Some(Box::new(parsed));
         if self.state == SessionState::Idle {
             self.state = SessionState::OfferSent;
         }
@@ -715,7 +715,7 @@ impl<H: MediaHandler> MediaSession<H> {
         let neg = offer_answer::process_answer(&offer, &answer, &self.config.local)
             .map_err(MediaError::Negotiation)?;
         self.pending_offer = None;
-        self.remote_sdp = Some(StoredSdp::Parsed(answer));
+        self.remote_sdp = Some(StoredSdp::Parsed(Box::new(answer)));
         let local = offer.to_string();
         self.complete_negotiation(now, neg, &local, &text)
     }

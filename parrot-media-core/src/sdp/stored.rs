@@ -13,10 +13,11 @@ pub(crate) enum StoredSdp {
         /// The description as sent or received.
         text: String,
         /// Filled on the first [`StoredSdp::get`].
-        parsed: OnceLock<Option<SessionDescription>>,
+        parsed: OnceLock<Option<Box<SessionDescription>>>,
     },
-    /// A description built or parsed already.
-    Parsed(SessionDescription),
+    /// A description built or parsed already (boxed: a session holds two of these, and a
+    /// description is large next to a `String`).
+    Parsed(Box<SessionDescription>),
 }
 
 impl StoredSdp {
@@ -32,8 +33,8 @@ impl StoredSdp {
     pub(crate) fn get(&self) -> Option<&SessionDescription> {
         match self {
             StoredSdp::Text { text, parsed } => parsed
-                .get_or_init(|| SessionDescription::parse(text).ok())
-                .as_ref(),
+                .get_or_init(|| SessionDescription::parse(text).ok().map(Box::new))
+                .as_deref(),
             StoredSdp::Parsed(sd) => Some(sd),
         }
     }
@@ -52,7 +53,10 @@ mod tests {
         let want = SessionDescription::parse(SDP).unwrap();
         assert_eq!(s.get(), Some(&want));
         assert_eq!(s.get(), Some(&want));
-        assert_eq!(StoredSdp::Parsed(want.clone()).get(), Some(&want));
+        assert_eq!(
+            StoredSdp::Parsed(Box::new(want.clone())).get(),
+            Some(&want)
+        );
     }
 
     #[test]
