@@ -35,7 +35,7 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
 }
 
 /// `s` split at every `sep`, as `str::split` with an ASCII character splits it, scanning bytes
-/// (the general pattern searcher costs more than these short fields).
+/// (the general pattern searcher, or `memchr`, costs more than these short fields).
 #[derive(Clone, Debug)]
 pub(crate) struct SplitByte<'a> {
     rest: Option<&'a str>,
@@ -74,6 +74,11 @@ pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
+/// Whether `s` contains a CRLF (RFC 8866 §5 line ending).
+pub(crate) fn has_crlf(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| w == b"\r\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +91,7 @@ mod tests {
             let std: Vec<&str> = s.split(char::from(sep)).collect();
             prop_assert_eq!(ours, std);
             prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+            prop_assert_eq!(has_crlf(&s), s.contains("\r\n"));
         }
 
         #[test]

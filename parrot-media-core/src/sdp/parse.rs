@@ -7,7 +7,7 @@ use super::view::{
     TimingView,
 };
 use super::{LineEnding, SessionDescription};
-use crate::text::{split_once_byte, SplitByte};
+use crate::text::{has_crlf, split_once_byte, SplitByte};
 use smallvec::SmallVec;
 
 /// What went wrong on a line.
@@ -148,7 +148,7 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
 
 /// Parses and validates a description, borrowing its strings from `text`.
 pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
-    let line_ending = if text.contains("\r\n") {
+    let line_ending = if has_crlf(text) {
         LineEnding::CrLf
     } else {
         LineEnding::Lf

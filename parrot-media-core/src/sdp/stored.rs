@@ -53,10 +53,7 @@ mod tests {
         let want = SessionDescription::parse(SDP).unwrap();
         assert_eq!(s.get(), Some(&want));
         assert_eq!(s.get(), Some(&want));
-        assert_eq!(
-            StoredSdp::Parsed(Box::new(want.clone())).get(),
-            Some(&want)
-        );
+        assert_eq!(StoredSdp::Parsed(Box::new(want.clone())).get(), Some(&want));
     }
 
     #[test]
