@@ -10,6 +10,18 @@ pub(crate) fn write_u64<W: core::fmt::Write>(w: &mut W, n: u64) -> core::fmt::Re
     w.write_str(itoa::Buffer::new().format(n))
 }
 
+/// Writes `n` in decimal, exactly as `n.to_string()` writes it, a digit at a time (octets and
+/// payload types are too short to be worth a conversion buffer).
+pub(crate) fn write_u8<W: core::fmt::Write>(w: &mut W, n: u8) -> core::fmt::Result {
+    if n >= 100 {
+        w.write_char(char::from(b'0' + n / 100))?;
+    }
+    if n >= 10 {
+        w.write_char(char::from(b'0' + n / 10 % 10))?;
+    }
+    w.write_char(char::from(b'0' + n % 10))
+}
+
 /// Appends `n` in decimal, exactly as `n.to_string()` writes it.
 pub(crate) fn push_u64(out: &mut String, n: u64) {
     // Writing to a `String` cannot fail.
@@ -24,7 +36,7 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
                 if i > 0 {
                     out.push('.');
                 }
-                push_u64(out, u64::from(octet));
+                let _ = write_u8(out, octet);
             }
         }
         // IPv6 text has zero-run compression and embedded IPv4 forms: leave it to `Display`.
@@ -85,6 +97,13 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn write_u8_writes_what_to_string_writes(n: u8) {
+            let mut s = String::new();
+            write_u8(&mut s, n).unwrap();
+            prop_assert_eq!(s, n.to_string());
+        }
+
         #[test]
         fn split_byte_splits_as_str_split_does(s in "[ a/:\\.é\r\n]{0,12}", sep in prop_oneof![Just(b' '), Just(b'/'), Just(b'\n')]) {
             let ours: Vec<&str> = SplitByte::new(&s, sep).collect();

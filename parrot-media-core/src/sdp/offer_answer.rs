@@ -425,17 +425,28 @@ where
             accepted: None,
         };
         if negotiated.is_none() && m.media == "audio" && m.port != 0 && is_rtp_avp(m.proto) {
-            let maps: RtpMaps<'_> = attrs::rtpmaps(&m.attributes).collect();
-            let offered_pts: SmallVec<[(Codec, u8); 8]> = view_payload_types(m)
-                .filter_map(|pt| view_codec_for_pt(&maps, pt).map(|c| (c, pt)))
-                .collect();
-            let offered: SmallVec<[Codec; 8]> = offered_pts.iter().map(|(c, _)| *c).collect();
+            // Pushed one by one: cheaper than collecting into inline storage.
+            let mut maps: RtpMaps<'_> = SmallVec::new();
+            for map in attrs::rtpmaps(&m.attributes) {
+                maps.push(map);
+            }
+            let mut offered_pts: SmallVec<[(Codec, u8); 8]> = SmallVec::new();
+            let mut offered: SmallVec<[Codec; 8]> = SmallVec::new();
+            for pt in view_payload_types(m) {
+                if let Some(c) = view_codec_for_pt(&maps, pt) {
+                    offered_pts.push((c, pt));
+                    offered.push(c);
+                }
+            }
             let chosen = choose(&offered, &local.codecs).into_list();
-            let codecs: Vec<(Codec, u8)> = chosen
-                .into_iter()
-                .filter(|c| local.codecs.contains(c))
-                .filter_map(|c| offered_pts.iter().find(|(o, _)| *o == c).copied())
-                .collect();
+            let mut codecs: Vec<(Codec, u8)> = Vec::new();
+            for c in chosen {
+                if local.codecs.contains(&c) {
+                    if let Some(&p) = offered_pts.iter().find(|(o, _)| *o == c) {
+                        codecs.push(p);
+                    }
+                }
+            }
             if let Some(&(first, _)) = codecs.first() {
                 let mux = local.rtcp_mux && attrs::has_attribute(&m.attributes, "rtcp-mux");
                 let te = if local.telephone_event {

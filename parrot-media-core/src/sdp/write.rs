@@ -19,7 +19,7 @@ fn ip<W: Write>(w: &mut W, ip: IpAddr) -> fmt::Result {
                 if i > 0 {
                     w.write_char('.')?;
                 }
-                u64(w, u64::from(octet))?;
+                crate::text::write_u8(w, octet)?;
             }
             Ok(())
         }
@@ -172,7 +172,7 @@ pub(crate) struct OriginParts {
 
 /// `<pt> <name>/<rate>[/<channels>]`, an `a=rtpmap` value (RFC 8866 §6.6).
 fn rtpmap_value<W: Write>(w: &mut W, pt: u8, name: &str, rate: u32, ch: Option<u8>) -> fmt::Result {
-    u64(w, u64::from(pt))?;
+    crate::text::write_u8(w, pt)?;
     w.write_char(' ')?;
     w.write_str(name)?;
     w.write_char('/')?;
@@ -228,11 +228,11 @@ pub(crate) fn answer<W: Write>(
         };
         for &(_, pt) in &neg.codecs {
             w.write_char(' ')?;
-            u64(w, u64::from(pt))?;
+            crate::text::write_u8(w, pt)?;
         }
         if let Some((pt, _)) = a.telephone_event {
             w.write_char(' ')?;
-            u64(w, u64::from(pt))?;
+            crate::text::write_u8(w, pt)?;
         }
         w.write_str(NL)?;
         for &(c, pt) in &neg.codecs {
