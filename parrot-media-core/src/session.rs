@@ -27,8 +27,9 @@ use crate::rtp::rtcp::{
 use crate::rtp::stats::{round_trip_time, ReceiverStats};
 use crate::rtp::{is_rtcp, RtpHeader, RtpPacket};
 use crate::sdp::offer_answer::{self, LocalMedia, NegotiatedMedia, NegotiationError};
-use crate::sdp::parse_view;
+use crate::sdp::parse_into;
 use crate::sdp::stored::StoredSdp;
+use crate::sdp::view::SdpView;
 use crate::sdp::write::OriginParts;
 use crate::sdp::{Direction, Origin, SessionDescription};
 use crate::wav::decode_wav;
@@ -633,7 +634,8 @@ impl<H: MediaHandler> MediaSession<H> {
             SdpDecision::Modified(s) => s,
             SdpDecision::NoReply => sdp.to_owned(),
         };
-        let offer = parse_view(&offer_text).map_err(MediaError::BadSdp)?;
+        let mut offer = SdpView::empty();
+        parse_into(&offer_text, &mut offer).map_err(MediaError::BadSdp)?;
         let handler = &mut self.handler;
         let (plan, neg) =
             offer_answer::plan_answer(&offer, &self.config.local, self.wish, |o, s| {

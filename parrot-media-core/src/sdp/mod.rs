@@ -14,7 +14,7 @@ pub(crate) mod stored;
 pub(crate) mod view;
 pub(crate) mod write;
 
-pub(crate) use parse::parse_view;
+pub(crate) use parse::parse_into;
 pub use parse::{SdpError, SdpErrorKind};
 
 use crate::text::{split_once_byte, SplitByte};

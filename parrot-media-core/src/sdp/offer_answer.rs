@@ -675,7 +675,7 @@ m=audio 7000 RTP/AVP 0\r\n";
 
 #[cfg(test)]
 mod answer_writer_tests {
-    use super::super::parse_view;
+    use super::super::parse::parse_view;
     use super::super::write::{answer, OriginParts};
     use super::*;
     use proptest::prelude::*;

@@ -148,36 +148,20 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
 
 /// Parses and validates a description, borrowing its strings from `text`.
 pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
-    let line_ending = if has_crlf(text) {
+    let mut sd = SdpView::empty();
+    parse_into(text, &mut sd)?;
+    Ok(sd)
+}
+
+/// [`parse_view`] into `sd` (an [`SdpView::empty`]), so a large view is not moved around.
+pub(crate) fn parse_into<'a>(text: &'a str, sd: &mut SdpView<'a>) -> Result<(), SdpError> {
+    sd.line_ending = if has_crlf(text) {
         LineEnding::CrLf
     } else {
         LineEnding::Lf
     };
     let mut origin_line = None;
     let mut session_name = None;
-    let mut sd = SdpView {
-        origin: OriginView {
-            username: "",
-            session_id: "",
-            session_version: 0,
-            net_type: "",
-            addr_type: "",
-            address: "",
-        },
-        session_name: "",
-        information: None,
-        uri: None,
-        emails: Vec::new(),
-        phones: Vec::new(),
-        connection: None,
-        bandwidths: Vec::new(),
-        times: SmallVec::new(),
-        time_zones: None,
-        key: None,
-        attributes: SmallVec::new(),
-        media: SmallVec::new(),
-        line_ending,
-    };
     let body = text.strip_suffix('\n').unwrap_or(text);
     let mut seen_version = false;
     for (idx, raw) in SplitByte::new(body, b'\n').enumerate() {
@@ -269,7 +253,7 @@ pub(crate) fn parse_view(text: &str) -> Result<SdpView<'_>, SdpError> {
     if sd.times.is_empty() {
         return Err(missing);
     }
-    Ok(sd)
+    Ok(())
 }
 
 #[cfg(test)]

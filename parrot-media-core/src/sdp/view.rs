@@ -187,6 +187,33 @@ impl<'a> AttributeView<'a> {
 }
 
 impl<'a> SdpView<'a> {
+    /// A view with no lines, to parse into.
+    pub(crate) fn empty() -> Self {
+        SdpView {
+            origin: OriginView {
+                username: "",
+                session_id: "",
+                session_version: 0,
+                net_type: "",
+                addr_type: "",
+                address: "",
+            },
+            session_name: "",
+            information: None,
+            uri: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            connection: None,
+            bandwidths: Vec::new(),
+            times: SmallVec::new(),
+            time_zones: None,
+            key: None,
+            attributes: SmallVec::new(),
+            media: SmallVec::new(),
+            line_ending: LineEnding::CrLf,
+        }
+    }
+
     /// Copies the description out into owned strings.
     pub(crate) fn to_owned(&self) -> SessionDescription {
         let o = &self.origin;
