@@ -922,7 +922,6 @@ impl Endpoint {
             out.clear();
             return;
         };
-        self.schedule(TimerRef::Server(id));
         for o in out.drain(..) {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),
@@ -942,7 +941,9 @@ impl Endpoint {
                 }
             }
         }
+        // A transaction that lingers now is timed by `lingering_timers`, the rest by the heap.
         self.linger(id);
+        self.schedule(TimerRef::Server(id));
     }
 
     /// Replaces a server transaction that only waits for its last timer with a
@@ -980,7 +981,6 @@ impl Endpoint {
             Box::new(LingeringTx {
                 key: t.key,
                 deadline,
-                scheduled: t.scheduled,
                 last,
                 peer: t.peer,
                 kind,
@@ -989,29 +989,42 @@ impl Endpoint {
                 merge_key: t.merge_key,
             }),
         );
-        // Oldest first: ids already gone are dropped as they reach the front, so the queue
-        // stays about as long as the table.
-        while let Some(&front) = self.lingering_order.front() {
-            if self.lingering.contains_key(&front) {
-                break;
-            }
-            self.lingering_order.pop_front();
-        }
-        self.lingering_order.push_back(id);
+        self.lingering_timers[kind as usize].push_back((deadline, id));
+        // Past the cap, the one nearest its end goes first.
         while self.lingering.len() > self.cfg.max_lingering {
-            let Some(oldest) = self.lingering_order.pop_front() else {
+            let Some(q) = self
+                .lingering_timers
+                .iter_mut()
+                .filter(|q| !q.is_empty())
+                .min_by_key(|q| q.front().map(|&(at, _)| at))
+            else {
                 break;
             };
-            self.end_lingering(oldest);
+            if let Some((_, oldest)) = q.pop_front() {
+                self.end_lingering(oldest);
+            }
+        }
+    }
+
+    /// Ends the lingering transactions whose last timer has run out (see
+    /// `Endpoint::lingering_timers`).
+    pub(super) fn expire_lingering(&mut self, now: Instant) {
+        for kind in 0..self.lingering_timers.len() {
+            while let Some(&(at, id)) = self.lingering_timers[kind].front() {
+                if at > now {
+                    break;
+                }
+                self.lingering_timers[kind].pop_front();
+                if self.lingering.get(&id).is_some_and(|t| t.deadline <= now) {
+                    self.end_lingering(id);
+                }
+            }
         }
     }
 
     /// Ends a lingering server transaction (its timer ran out, or the transport failed).
     pub(super) fn end_lingering(&mut self, id: u64) {
         if let Some(t) = self.lingering.remove(&id) {
-            if self.lingering.is_empty() {
-                self.lingering_order.clear();
-            }
             self.server_index.remove(&t.key);
             if let Some(mk) = t.merge_key {
                 if self.merge_index.get(&mk) == Some(&id) {
