@@ -190,12 +190,9 @@ impl MediaSender {
             self.shared.lock().free.push(batch);
             return;
         }
-        // Nearly always the latest due time: it goes at the back.
-        let at = q
-            .batches
-            .iter()
-            .rposition(|b| b.due <= batch.due)
-            .map_or(0, |i| i + 1);
+        // After every batch due no later (the queue is in due order: a binary search, since
+        // a flush's first packets, due at once, land in front of many written ahead).
+        let at = q.batches.partition_point(|b| b.due <= batch.due);
         q.batches.insert(at, batch);
         q.packets += n;
         drop(q);
