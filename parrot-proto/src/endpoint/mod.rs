@@ -1437,6 +1437,16 @@ impl Endpoint {
 
     /// Live transactions, for [`EndpointConfig::max_transactions`] (lingering ones have their
     /// own cap).
+    /// Drops the merged-request index entry `mk` (§8.2.2.2) if it still names transaction
+    /// `id`, hashing the key once.
+    fn unmerge(&mut self, mk: std::sync::Arc<str>, id: u64) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.merge_index.entry(mk) {
+            if *e.get() == id {
+                e.remove();
+            }
+        }
+    }
+
     fn tx_count(&self) -> usize {
         self.server_txs.len() + self.client_txs.len()
     }

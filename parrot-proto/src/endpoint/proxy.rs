@@ -213,9 +213,7 @@ impl Endpoint {
         t.dialog = None;
         // A spiral (the same request back with another Request-URI) is not a merged request.
         if let Some(mk) = t.merge_key.take() {
-            if self.merge_index.get(&mk) == Some(&id) {
-                self.merge_index.remove(&mk);
-            }
+            self.unmerge(mk, id);
         }
         self.start_proxy(now, id, targets);
     }

@@ -933,9 +933,7 @@ impl Endpoint {
                     if let Some(t) = self.server_txs.remove(&id) {
                         self.server_index.remove(&t.key);
                         if let Some(mk) = t.merge_key {
-                            if self.merge_index.get(&mk) == Some(&id) {
-                                self.merge_index.remove(&mk);
-                            }
+                            self.unmerge(mk, id);
                         }
                     }
                 }
@@ -1027,9 +1025,7 @@ impl Endpoint {
         if let Some(t) = self.lingering.remove(&id) {
             self.server_index.remove(&t.key);
             if let Some(mk) = t.merge_key {
-                if self.merge_index.get(&mk) == Some(&id) {
-                    self.merge_index.remove(&mk);
-                }
+                self.unmerge(mk, id);
             }
         }
     }
