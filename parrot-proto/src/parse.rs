@@ -145,15 +145,23 @@ pub(crate) fn parse_from(
             }
         } else {
             let line = &b[pos..end];
-            // One pass over the name: token bytes up to optional white space and the colon.
-            let mut name_end = 0;
-            while name_end < line.len() && is_token_byte(line[name_end]) {
-                name_end += 1;
-            }
-            let mut colon = name_end;
-            while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
-                colon += 1;
-            }
+            // A known name followed at once by the colon is recognised in one step; otherwise
+            // one pass over the name: token bytes up to optional white space and the colon.
+            let known = HeaderName::known_at_line_start(&b[pos..]).filter(|&(_, l)| l < line.len());
+            let (kind, name_end, colon) = match known {
+                Some((kind, l)) => (Some(kind), l, l),
+                None => {
+                    let mut name_end = 0;
+                    while name_end < line.len() && is_token_byte(line[name_end]) {
+                        name_end += 1;
+                    }
+                    let mut colon = name_end;
+                    while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
+                        colon += 1;
+                    }
+                    (None, name_end, colon)
+                }
+            };
             if name_end == 0 || colon >= line.len() || line[colon] != b':' {
                 return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
             }
@@ -168,7 +176,7 @@ pub(crate) fn parse_from(
                 return Err(tag(err(ErrorKind::TooLarge, pos)));
             }
             headers.push(HeaderSpan {
-                kind: HeaderName::from_token_name(&b[pos..], name_end),
+                kind: kind.unwrap_or_else(|| HeaderName::from_token_name(&b[pos..], name_end)),
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vstart, end),
             });

@@ -170,18 +170,29 @@ header_names! {
 struct Known {
     lower: &'static str,
     words: [u64; 3],
+    /// `0x20` at the letters of `lower`: OR-ed into a name, it folds the case of letters only.
+    letters: [u64; 3],
     kind: HeaderName,
 }
 
 const fn k(lower: &'static str, kind: HeaderName) -> Known {
     let b = lower.as_bytes();
     let mut words = [0u64; 3];
+    let mut letters = [0u64; 3];
     let mut i = 0;
     while i < b.len() {
         words[i / 8] |= (b[i] as u64) << (8 * (i % 8));
+        if b[i].is_ascii_lowercase() {
+            letters[i / 8] |= 0x20 << (8 * (i % 8));
+        }
         i += 1;
     }
-    Known { lower, words, kind }
+    Known {
+        lower,
+        words,
+        letters,
+        kind,
+    }
 }
 
 impl HeaderName {
@@ -241,6 +252,62 @@ fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
 }
 
 impl HeaderName {
+    /// The header name that starts a line when it is a known long name, in any case, followed
+    /// at once by `:`: its kind and length. `None` for anything else (a compact form, another
+    /// name, white space before the colon, fewer than 24 bytes to read), which the parser's
+    /// token scan and [`HeaderName::from_token_name`] then decide; whatever this finds, they
+    /// find alike.
+    ///
+    /// The colon is found in three words at once, and a candidate matches when the name equals
+    /// it with only its letters' case folded: every byte of the name is then a token byte.
+    pub(crate) fn known_at_line_start(text: &[u8]) -> Option<(HeaderName, usize)> {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let Some(
+            &[a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, c0, c1, c2, c3, c4, c5, c6, c7],
+        ) = text.get(..24)
+        else {
+            return None;
+        };
+        let w0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
+        let w1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+        let w2 = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
+        // The lowest set bit of the zero-byte test is exact: the first colon.
+        let colon_bits = |x: u64| {
+            let y = x ^ (LO * u64::from(b':'));
+            y.wrapping_sub(LO) & !y & HI
+        };
+        let tail = |valid: usize| u64::MAX >> (64 - 8 * valid);
+        let (z0, z1, z2) = (colon_bits(w0), colon_bits(w1), colon_bits(w2));
+        let (len, m) = if z0 != 0 {
+            let l = (z0.trailing_zeros() / 8) as usize;
+            if l < 2 {
+                return None;
+            }
+            (l, [tail(l), 0, 0])
+        } else if z1 != 0 {
+            let l = (z1.trailing_zeros() / 8) as usize;
+            (8 + l, [u64::MAX, if l == 0 { 0 } else { tail(l) }, 0])
+        } else if z2 != 0 {
+            let l = (z2.trailing_zeros() / 8) as usize;
+            (
+                16 + l,
+                [u64::MAX, u64::MAX, if l == 0 { 0 } else { tail(l) }],
+            )
+        } else {
+            return None;
+        };
+        for c in Self::candidates(len) {
+            if (w0 | c.letters[0]) & m[0] == c.words[0]
+                && (w1 | c.letters[1]) & m[1] == c.words[1]
+                && (w2 | c.letters[2]) & m[2] == c.words[2]
+            {
+                return Some((c.kind, len));
+            }
+        }
+        None
+    }
+
     /// The known names of a given length, in lower case: a handful at most, so classifying a
     /// name is a length dispatch and one or two comparisons.
     fn candidates(len: usize) -> &'static [Known] {
@@ -452,6 +519,68 @@ impl std::fmt::Display for HeaderName {
 #[cfg(test)]
 mod tests {
     use super::HeaderName;
+    use proptest::prelude::*;
+
+    /// What the parser's token scan and word classification give for a line: the kind, the
+    /// name's length and whether a colon follows at once.
+    fn scanned(line: &[u8]) -> (HeaderName, usize, bool) {
+        let mut n = 0;
+        while n < line.len() && crate::text::is_token_byte(line[n]) {
+            n += 1;
+        }
+        (
+            HeaderName::from_token_name(line, n),
+            n,
+            line.get(n) == Some(&b':'),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn known_name_shortcut_agrees_with_the_token_scan(
+            name in prop_oneof![
+                proptest::sample::select(vec![
+                    "Via", "VIA", "from", "To", "Call-ID", "call-id", "CSeq", "Contact",
+                    "Max-Forwards", "Content-Length", "content-TYPE", "Record-Route", "v", "t",
+                    "X-Via", "Vias", "Call-IDs", "WWW-Authenticate", "Proxy-Authorization",
+                ]).prop_map(str::to_owned),
+                "[!-~]{0,26}",
+                "[a-zA-Z\\-\\r\\n\\x0d\\x10-\\x19]{1,14}",
+            ],
+            sep in proptest::sample::select(vec![":", " :", ":x", "\t:", ""]),
+            tail in "[ -~]{24}",
+        ) {
+            let line = format!("{name}{sep}{tail}").into_bytes();
+            if let Some((kind, len)) = HeaderName::known_at_line_start(&line) {
+                prop_assert_eq!(scanned(&line), (kind, len, true));
+            }
+        }
+    }
+
+    #[test]
+    fn known_names_followed_by_a_colon_take_the_shortcut() {
+        let tail = ": SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK";
+        for (n, k) in [
+            ("Via", HeaderName::Via),
+            ("cseq", HeaderName::CSeq),
+            ("CALL-ID", HeaderName::CallId),
+            ("Content-Length", HeaderName::ContentLength),
+        ] {
+            let line = format!("{n}{tail}");
+            assert_eq!(
+                HeaderName::known_at_line_start(line.as_bytes()),
+                Some((k, n.len()))
+            );
+        }
+        for n in ["v", "Via ", "X-Custom", "Call\rID"] {
+            let line = format!("{n}{tail}");
+            assert_eq!(
+                HeaderName::known_at_line_start(line.as_bytes()),
+                None,
+                "{n}"
+            );
+        }
+    }
 
     /// The parser's word-at-a-time classification agrees with `from_name` on every known name
     /// (long forms, any case), near misses and other tokens, with and without trailing text.
