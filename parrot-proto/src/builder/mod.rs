@@ -445,6 +445,24 @@ impl RequestBuilder {
         Some(b)
     }
 
+    /// Appends a header line whose value `write` writes straight into the builder's buffer
+    /// (a value made of pieces and numbers, without a temporary string).
+    pub(crate) fn header_with(mut self, name: HeaderName, write: impl FnOnce(&mut String)) -> Self {
+        let start = self.h.text.len();
+        write(&mut self.h.text);
+        let value = Piece {
+            start: start as u32,
+            end: self.h.text.len() as u32,
+        };
+        self.h.list.push(Entry {
+            kind: name,
+            name: Piece { start: 0, end: 0 },
+            value,
+            known: true,
+        });
+        self
+    }
+
     /// Inserts a header line before all others, its value the concatenation of `pieces`
     /// (a Via written from its prefix and branch without a temporary string).
     pub(crate) fn prepend_header_pieces(mut self, name: HeaderName, pieces: &[&str]) -> Self {

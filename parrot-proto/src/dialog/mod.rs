@@ -196,7 +196,7 @@ impl Dialog {
     /// Starts an in-dialog request with `cseq` (§12.2.1.1): Request-URI, Route, From, To,
     /// Call-ID and CSeq; the caller adds Via, Max-Forwards, Contact and a body.
     pub fn request(&self, method: Method, cseq: u32) -> RequestBuilder {
-        let mut b = match self.route_set.first() {
+        let b = match self.route_set.first() {
             // Loose routing (or none): the remote target and the route set as they are.
             None => RequestBuilder::new(method.clone(), self.remote_target.as_ref()),
             Some(first) if first.contains(";lr") => {
@@ -215,28 +215,25 @@ impl Dialog {
                 b
             }
         };
-        // The header builder copies each value into its own buffer: write them from pieces
-        // into one scratch string instead of formatting a String per header.
-        let mut v = String::with_capacity(
-            self.local_uri.len() + self.local_tag.len() + self.remote_uri.len() + 32,
-        );
-        v.push_str(&self.local_uri);
-        v.push_str(";tag=");
-        v.push_str(&self.local_tag);
-        b = b.header(HeaderName::From, &v);
-        v.clear();
-        v.push_str(&self.remote_uri);
-        if !self.remote_tag.is_empty() {
-            v.push_str(";tag=");
-            v.push_str(&self.remote_tag);
-        }
-        b = b.header(HeaderName::To, &v);
-        v.clear();
-        crate::text::push_u32(&mut v, cseq);
-        v.push(' ');
-        v.push_str(method.as_str());
-        b.header(HeaderName::CallId, self.call_id.as_ref())
-            .header(HeaderName::CSeq, &v)
+        // Values made of pieces are written straight into the builder's buffer.
+        b.header_with(HeaderName::From, |t| {
+            t.push_str(&self.local_uri);
+            t.push_str(";tag=");
+            t.push_str(&self.local_tag);
+        })
+        .header_with(HeaderName::To, |t| {
+            t.push_str(&self.remote_uri);
+            if !self.remote_tag.is_empty() {
+                t.push_str(";tag=");
+                t.push_str(&self.remote_tag);
+            }
+        })
+        .header(HeaderName::CallId, self.call_id.as_ref())
+        .header_with(HeaderName::CSeq, |t| {
+            crate::text::push_u32(t, cseq);
+            t.push(' ');
+            t.push_str(method.as_str());
+        })
     }
 
     /// Approximate heap bytes held (for the memory figures of the bench).
