@@ -40,8 +40,31 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     }
 }
 
-/// `s` split at every `sep`, as `str::split` with an ASCII character splits it, scanning bytes
-/// (the general pattern searcher, or `memchr`, costs more than these short fields).
+/// The index of the first `b` in `hay`: eight bytes at a time (a word compare, no SIMD setup,
+/// so short SDP lines and fields stay cheap), the tail byte by byte.
+pub(crate) fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO * u64::from(b);
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word) ^ pat;
+        // Non-zero iff a byte of `x` is zero; the lowest flagged byte is the first match.
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    hay.get(at..)?.iter().position(|&x| x == b).map(|i| at + i)
+}
+
+/// `s` split at every `sep`, as `str::split` with an ASCII character splits it, with
+/// [`find_byte`] (the general pattern searcher, or `memchr`, costs more on these short fields).
 #[derive(Clone, Debug)]
 pub(crate) struct SplitByte<'a> {
     rest: Option<&'a str>,
@@ -60,7 +83,7 @@ impl<'a> Iterator for SplitByte<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
         let s = self.rest?;
-        match s.bytes().position(|b| b == self.sep) {
+        match find_byte(s.as_bytes(), self.sep) {
             Some(i) => {
                 // `sep` is ASCII, so both sides of it are character boundaries.
                 self.rest = s.get(i + 1..);
@@ -76,7 +99,7 @@ impl<'a> Iterator for SplitByte<'a> {
 
 /// `s` split at the first `sep`, as `str::split_once` with an ASCII character splits it.
 pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
+    let i = find_byte(s.as_bytes(), sep)?;
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
@@ -91,6 +114,11 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn find_byte_finds_the_first_occurrence(hay in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b' '), Just(0x80u8), Just(0xFFu8), Just(0u8), Just(1u8)], 0..40), b in prop_oneof![Just(b' '), Just(0u8), Just(0x80u8), Just(1u8)]) {
+            prop_assert_eq!(find_byte(&hay, b), hay.iter().position(|&x| x == b));
+        }
+
         #[test]
         fn write_u8_writes_what_to_string_writes(n: u8) {
             let mut s = String::new();
