@@ -77,11 +77,20 @@ fn bandwidth(v: &str) -> Option<BandwidthView<'_>> {
 
 /// A decimal without sign or leading zeros, so it serialises back to the same bytes.
 fn canonical_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
-    {
+    let b = s.as_bytes();
+    if b.is_empty() || (b.len() > 1 && b[0] == b'0') {
         return None;
     }
-    s.parse().ok()
+    // One pass: digits only, overflow rejected (as `str::parse` would).
+    let mut n: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
 fn attribute(v: &str) -> AttributeView<'_> {
@@ -259,6 +268,7 @@ pub(crate) fn parse_into<'a>(text: &'a str, sd: &mut SdpView<'a>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::super::*;
+    use super::canonical_u64;
     use proptest::prelude::*;
 
     const FULL: &str = "v=0\r\n\
@@ -418,7 +428,22 @@ m=audio 0 RTP/SAVP 0\r\n";
         }
     }
 
+    fn canonical_reference(s: &str) -> Option<u64> {
+        if s.is_empty()
+            || (s.len() > 1 && s.starts_with('0'))
+            || !s.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        s.parse().ok()
+    }
+
     proptest! {
+        #[test]
+        fn canonical_u64_accepts_what_digits_then_parse_accept(s in "[0-9+a ]{0,22}") {
+            prop_assert_eq!(canonical_u64(&s), canonical_reference(&s));
+        }
+
         #[test]
         fn serialize_then_parse_round_trips(sd in description()) {
             let text = sd.to_string();
