@@ -361,7 +361,8 @@ pub struct MediaSession<H: MediaHandler> {
     live_overrun: u64,
     live_underrun: u64,
     // Receiving.
-    decoders: Vec<(u8, Box<dyn AudioCodec>)>,
+    /// Inline for the usual one or two negotiated codecs (no allocation per call).
+    decoders: smallvec::SmallVec<[(u8, Box<dyn AudioCodec>); 2]>,
     stats: Option<ReceiverStats>,
     jitter: JitterBuffer,
     dtmf_rx: DtmfReceiver,
@@ -461,7 +462,7 @@ impl<H: MediaHandler> MediaSession<H> {
             live_primed: false,
             live_overrun: 0,
             live_underrun: 0,
-            decoders: Vec::new(),
+            decoders: smallvec::SmallVec::new(),
             stats: None,
             jitter,
             dtmf_rx: DtmfReceiver::default(),
