@@ -133,9 +133,16 @@ fn media(v: &str) -> Option<MediaView<'_>> {
     };
     let port = canonical_u64(port)?.try_into().ok()?;
     let proto = it.next()?;
-    let formats: Formats<'_> = it.collect();
-    if kind.is_empty() || proto.is_empty() || formats.iter().any(|f| f.is_empty()) {
+    if kind.is_empty() || proto.is_empty() {
         return None;
+    }
+    // Pushed one by one: cheaper than collecting into inline storage.
+    let mut formats: Formats<'_> = SmallVec::new();
+    for f in it {
+        if f.is_empty() {
+            return None;
+        }
+        formats.push(f);
     }
     Some(MediaView {
         media: kind,
