@@ -186,8 +186,8 @@ fn rtpmap_value<W: Write>(w: &mut W, pt: u8, name: &str, rate: u32, ch: Option<u
 
 /// Writes the answer `plan` stands for, byte for byte what the [`SessionDescription`] built
 /// from it (`AnswerPlan::to_description`) displays as.
-pub(crate) fn answer<W: Write>(
-    w: &mut W,
+pub(crate) fn answer(
+    w: &mut String,
     origin: OriginParts,
     plan: &AnswerPlan<'_, '_>,
     neg: &NegotiatedMedia,
@@ -202,14 +202,28 @@ pub(crate) fn answer<W: Write>(
     u64(w, origin.session_id)?;
     w.write_char(' ')?;
     u64(w, origin.session_version)?;
-    w.write_str(" IN ")?;
+    w.write_char(' ')?;
+    // `IN IP4 <address>` ends the `o=` line and is the whole `c=` value: written once, copied.
+    let start = w.len();
+    w.write_str("IN ")?;
     w.write_str(addr_type)?;
     w.write_char(' ')?;
     ip(w, origin.address)?;
-    w.write_str("\r\ns=parrot\r\nc=IN ")?;
-    w.write_str(addr_type)?;
-    w.write_char(' ')?;
-    ip(w, origin.address)?;
+    // (`String::extend_from_within` is newer than the crate's MSRV: copy via the stack; the
+    // text is at most `IN IP6 ` and 45 characters.)
+    let mut again = [0u8; 64];
+    let seg = w.as_bytes().get(start..).unwrap_or_default();
+    let n = seg.len();
+    if let Some(dst) = again.get_mut(..n) {
+        dst.copy_from_slice(seg);
+        w.write_str("\r\ns=parrot\r\nc=")?;
+        w.write_str(core::str::from_utf8(&again[..n]).map_err(|_| fmt::Error)?)?;
+    } else {
+        w.write_str("\r\ns=parrot\r\nc=IN ")?;
+        w.write_str(addr_type)?;
+        w.write_char(' ')?;
+        ip(w, origin.address)?;
+    }
     w.write_str("\r\nt=0 0\r\n")?;
     for l in &plan.lines {
         w.write_str("m=")?;
