@@ -136,18 +136,23 @@ fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
     }
 }
 
-#[test]
-fn a_call_is_answered_media_flows_both_ways_dtmf_arrives_and_bye_ends_it() {
-    let mut a = side("10.0.0.1:5060", false, 1);
-    let mut b = side("10.0.0.2:5060", true, 2);
-    let mut now = Instant::now();
-    let call = a.ua.call(
+/// `a` calls `b` (at 10.0.0.2:5060) with default options; returns the call.
+fn call_b(a: &mut Side, b: &Side, now: Instant) -> u64 {
+    a.ua.call(
         now,
         "sip:parrot@10.0.0.2:5060".into(),
         b.sip,
         CallOptions::default(),
         None,
-    );
+    )
+}
+
+#[test]
+fn a_call_is_answered_media_flows_both_ways_dtmf_arrives_and_bye_ends_it() {
+    let mut a = side("10.0.0.1:5060", false, 1);
+    let mut b = side("10.0.0.2:5060", true, 2);
+    let mut now = Instant::now();
+    let call = call_b(&mut a, &b, now);
     let t = now + Duration::from_secs(1);
     run(&mut a, &mut b, &mut now, t);
     assert!(
@@ -202,13 +207,7 @@ fn a_call_the_adapter_cannot_bind_media_for_is_refused_with_503() {
     let mut a = side("10.0.0.1:5060", false, 3);
     let mut b = side("10.0.0.2:5060", true, 4);
     let now = Instant::now();
-    a.ua.call(
-        now,
-        "sip:parrot@10.0.0.2:5060".into(),
-        b.sip,
-        CallOptions::default(),
-        None,
-    );
+    call_b(&mut a, &b, now);
     // B's adapter has no ports: answer its OpenMedia with a failure by hand.
     let mut buf = vec![0u8; 2048];
     let mut failed = None;
@@ -244,13 +243,7 @@ fn a_call_the_adapter_cannot_bind_media_for_is_refused_with_503() {
 fn three_calls_then_two_seconds(a: &mut Side, b: &mut Side, gaps: [u64; 3]) {
     let mut now = Instant::now();
     for gap in gaps {
-        a.ua.call(
-            now,
-            "sip:parrot@10.0.0.2:5060".into(),
-            b.sip,
-            CallOptions::default(),
-            None,
-        );
+        call_b(a, b, now);
         let t = now + Duration::from_micros(gap);
         run(a, b, &mut now, t);
     }
@@ -292,13 +285,7 @@ fn streams_answered_in_the_same_millisecond_are_spread_over_the_packet_time() {
     let start = Instant::now();
     let mut now = start;
     for _ in 0..20 {
-        a.ua.call(
-            now,
-            "sip:parrot@10.0.0.2:5060".into(),
-            b.sip,
-            CallOptions::default(),
-            None,
-        );
+        call_b(&mut a, &b, now);
     }
     let t = now + Duration::from_secs(1);
     run(&mut a, &mut b, &mut now, t);
@@ -366,22 +353,10 @@ fn a_call_hung_up_before_its_first_packet_is_due_sends_no_media_even_with_a_look
     let mut now = Instant::now();
     // A first call takes the stream phase the answer falls in: the next one's first packet
     // is due a millisecond or more after its answer.
-    a.ua.call(
-        now,
-        "sip:parrot@10.0.0.2:5060".into(),
-        b.sip,
-        CallOptions::default(),
-        None,
-    );
+    call_b(&mut a, &b, now);
     let t = now + Duration::from_millis(500);
     run(&mut a, &mut b, &mut now, t);
-    let second = a.ua.call(
-        now,
-        "sip:parrot@10.0.0.2:5060".into(),
-        b.sip,
-        CallOptions::default(),
-        None,
-    );
+    let second = call_b(&mut a, &b, now);
     // Answered and acknowledged in the same instant, then hung up at once (as SIPp's uac
     // does under load).
     let t = now;
