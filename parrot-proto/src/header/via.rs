@@ -236,45 +236,7 @@ impl<'a> Via<'a> {
     /// [`Via::is_valid`] in one scan for parameters without white space or quoted values:
     /// `None` for anything else, which [`Via::is_valid_general`] then decides.
     fn is_valid_fast(&self) -> Option<bool> {
-        let s = self.params.as_str();
-        if s.is_empty() {
-            return None;
-        }
-        let (mut ttl, mut received, mut rport) = (false, false, false);
-        let mut i = 0;
-        loop {
-            let (name, value, next) = super::params::plain_param_at(s, i)?;
-            let ok = match name.len() {
-                3 if !ttl && name.eq_ignore_ascii_case("ttl") => {
-                    ttl = true;
-                    value
-                        .and_then(crate::text::parse_u32)
-                        .is_some_and(|v| v <= 255)
-                }
-                8 if !received && name.eq_ignore_ascii_case("received") => {
-                    received = true;
-                    value.is_none_or(|v| {
-                        let r = v
-                            .strip_prefix('[')
-                            .and_then(|x| x.strip_suffix(']'))
-                            .unwrap_or(v);
-                        r.parse::<std::net::Ipv4Addr>().is_ok() || valid_ipv6ish(r)
-                    })
-                }
-                5 if !rport && name.eq_ignore_ascii_case("rport") => {
-                    rport = true;
-                    value.is_none_or(|v| crate::text::parse_u32(v).is_some_and(|p| p <= 65535))
-                }
-                _ => true,
-            };
-            if !ok {
-                return Some(false);
-            }
-            match next {
-                Some(j) => i = j,
-                None => return Some(true),
-            }
-        }
+        self.plain_summary().map(|sum| sum.valid)
     }
 
     /// What a server reads of a request's top Via, in one scan of a plain parameter list (see
