@@ -225,13 +225,14 @@ pub(crate) fn parse_u32(s: &str) -> Option<u32> {
 /// address the endpoint writes).
 pub(crate) fn push_u32(s: &mut String, n: u32) {
     let mut buf = [0u8; 10];
-    for &b in decimal(n, &mut buf) {
+    for &b in decimal(u64::from(n), &mut buf) {
         s.push(char::from(b));
     }
 }
 
-/// The decimal digits of `n`, written at the end of `buf`.
-pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+/// The decimal digits of `n`, written at the end of `buf`, which holds them: 10 bytes for a
+/// `u32`, 20 for any `u64`.
+pub(crate) fn decimal<const N: usize>(mut n: u64, buf: &mut [u8; N]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

@@ -1,11 +1,11 @@
 //! The lines every response to one request copies (RFC 3261 §8.2.6.2), recorded once per
 //! server transaction as positions in the request: nothing is copied until a response is written.
 
-use super::{decimal, kind_of, reason_phrase, BuildError, Headers, Piece, ResponseBuilder};
+use super::{kind_of, reason_phrase, BuildError, Headers, Piece, ResponseBuilder};
 use crate::header::HeaderName;
 use crate::message::{Message, Span};
 use crate::method::Method;
-use crate::text::is_token;
+use crate::text::{decimal, is_token};
 use bytes::Bytes;
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -379,14 +379,14 @@ impl ResponseHead {
             line("Content-Type".len() + 2 + ct.len());
         }
         let mut buf = [0u8; 20];
-        let body_digits = decimal(body_len, &mut buf).len();
+        let body_digits = decimal(body_len as u64, &mut buf).len();
         if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
             return None;
         }
         // Exactly the bytes written: the buffer becomes the message without another allocation.
         let mut out = Vec::with_capacity(start_len + len + 16 + body_digits + 4 + body_len);
         out.extend_from_slice(b"SIP/2.0 ");
-        out.extend_from_slice(decimal(usize::from(code), &mut buf));
+        out.extend_from_slice(decimal(u64::from(code), &mut buf));
         out.push(b' ');
         out.extend_from_slice(reason.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -413,7 +413,7 @@ impl ResponseHead {
             put(&mut out, "Content-Type", ct);
         }
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(decimal(body_len, &mut buf));
+        out.extend_from_slice(decimal(body_len as u64, &mut buf));
         out.extend_from_slice(b"\r\n\r\n");
         if let Some((_, b)) = body {
             out.extend_from_slice(b);

@@ -12,7 +12,7 @@ use crate::header::HeaderName;
 use crate::limits::Limits;
 use crate::message::{HeaderSpan, Message, Span, StartSpans};
 use crate::method::Method;
-use crate::text::is_token;
+use crate::text::{decimal, is_token};
 use bytes::Bytes;
 use bytestring::ByteString;
 use smallvec::SmallVec;
@@ -171,19 +171,6 @@ fn kind_of(name: &str) -> HeaderName {
     }
 }
 
-/// Decimal digits of `n` into `buf`, returning the used tail.
-fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
 impl Headers {
     fn add_text(&mut self, s: &str) -> Piece {
         let start = self.text.len();
@@ -314,7 +301,7 @@ impl Headers {
         out.extend_from_slice(b"Content-Length: ");
         let vs = out.len();
         let mut buf = [0u8; 20];
-        out.extend_from_slice(decimal(self.body.len(), &mut buf));
+        out.extend_from_slice(decimal(self.body.len() as u64, &mut buf));
         spans.push(HeaderSpan {
             kind: HeaderName::ContentLength,
             name: Span::new(ns, ns + "Content-Length".len()),
@@ -672,7 +659,7 @@ impl ResponseBuilder {
         let mut out = Vec::with_capacity(start_len + wire.0);
         out.extend_from_slice(b"SIP/2.0 ");
         let mut buf = [0u8; 20];
-        out.extend_from_slice(decimal(usize::from(self.code), &mut buf));
+        out.extend_from_slice(decimal(u64::from(self.code), &mut buf));
         out.push(b' ');
         let rs = out.len();
         out.extend_from_slice(self.reason.as_bytes());

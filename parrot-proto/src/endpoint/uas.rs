@@ -135,7 +135,7 @@ impl Endpoint {
         let merge_key: Option<std::sync::Arc<str>> = if to_tag.is_none() {
             let ft = checked.from_tag.unwrap_or("");
             let mut digits = [0u8; 10];
-            let cs = crate::text::decimal(checked.cseq.seq, &mut digits);
+            let cs = crate::text::decimal(u64::from(checked.cseq.seq), &mut digits);
             // Written on the stack and shared by the index and the transaction: one allocation.
             let parts: [&[u8]; 7] = [
                 call_id.as_bytes(),

@@ -112,7 +112,7 @@ fn server_parts_with<'m>(
                     buf.push(b'.');
                 }
                 // A byte at a time: a call to memcpy costs more than three digits.
-                for &d in decimal(u32::from(o), &mut digits) {
+                for &d in decimal(u64::from(o), &mut digits) {
                     buf.push(d);
                 }
             }
@@ -126,7 +126,7 @@ fn server_parts_with<'m>(
     buf.make_ascii_lowercase();
     if let Some(p) = via.port {
         buf.push(b':');
-        for &d in decimal(u32::from(p), &mut digits) {
+        for &d in decimal(u64::from(p), &mut digits) {
             buf.push(d);
         }
     }
