@@ -120,7 +120,14 @@ impl<'a> ConnectionView<'a> {
     }
 }
 
-impl BandwidthView<'_> {
+impl<'a> BandwidthView<'a> {
+    fn of(b: &'a Bandwidth) -> Self {
+        BandwidthView {
+            bwtype: &b.bwtype,
+            bandwidth: b.bandwidth,
+        }
+    }
+
     fn into_owned(self) -> Bandwidth {
         Bandwidth {
             bwtype: owned(self.bwtype),
@@ -163,14 +170,7 @@ impl<'a> MediaView<'a> {
             formats: m.formats.iter().map(String::as_str).collect(),
             information: m.information.as_deref(),
             connections: m.connections.iter().map(ConnectionView::of).collect(),
-            bandwidths: m
-                .bandwidths
-                .iter()
-                .map(|b| BandwidthView {
-                    bwtype: &b.bwtype,
-                    bandwidth: b.bandwidth,
-                })
-                .collect(),
+            bandwidths: m.bandwidths.iter().map(BandwidthView::of).collect(),
             key: m.key.as_deref(),
             attributes: m.attributes.iter().map(AttributeView::of).collect(),
         }
@@ -268,14 +268,7 @@ impl<'a> SdpView<'a> {
             emails: sd.emails.iter().map(String::as_str).collect(),
             phones: sd.phones.iter().map(String::as_str).collect(),
             connection: sd.connection.as_ref().map(ConnectionView::of),
-            bandwidths: sd
-                .bandwidths
-                .iter()
-                .map(|b| BandwidthView {
-                    bwtype: &b.bwtype,
-                    bandwidth: b.bandwidth,
-                })
-                .collect(),
+            bandwidths: sd.bandwidths.iter().map(BandwidthView::of).collect(),
             times: sd
                 .times
                 .iter()
