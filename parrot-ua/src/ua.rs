@@ -175,17 +175,15 @@ struct MediaCall {
     /// sound device: its microphone's samples are not there yet), once its first RTP packet
     /// has gone.
     lookahead: Duration,
-    /// Whether it has sent an RTP packet. Until then nothing is written ahead: a call can
-    /// end before its media begins (a BYE that crosses the 200), and a packet written ahead
-    /// cannot be taken back. A call that sent nothing leaves without an RTCP BYE either
-    /// (RFC 3550 §6.3.7).
-    sending: bool,
 }
 
 impl MediaCall {
-    /// How far ahead of their due time its datagrams are written now.
+    /// How far ahead of their due time its datagrams are written now: nothing until its
+    /// session has sent an RTP packet. A call can end before its media begins (a BYE that
+    /// crosses the 200), and a packet written ahead cannot be taken back; a call that sent
+    /// nothing leaves without an RTCP BYE either (RFC 3550 §6.3.7).
     fn write_ahead(&self) -> Duration {
-        if self.sending {
+        if self.session.packets_sent() > 0 {
             self.lookahead
         } else {
             Duration::ZERO
@@ -765,9 +763,6 @@ impl UserAgent {
                     self.media_panicked(now, call);
                 }
                 Ok(Some(t)) => {
-                    if matches!(t.kind, TransmitKind::Rtp) {
-                        m.sending = true;
-                    }
                     let Some(dst) = t.destination else { continue };
                     let due = self.on_grid(t.due);
                     return Some(Output::Media {
@@ -948,7 +943,6 @@ impl UserAgent {
                 next_stats: c.started,
                 slot: None,
                 lookahead,
-                sending: false,
             }));
         }
     }
