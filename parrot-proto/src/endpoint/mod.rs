@@ -1152,10 +1152,6 @@ impl Endpoint {
                 continue;
             }
             match what {
-                TimerRef::Server(id) if self.lingering.contains_key(&id) => {
-                    // Its one timer (J, L or I) ran out.
-                    self.end_lingering(id);
-                }
                 TimerRef::Server(id) => {
                     let trying = self
                         .server_txs
@@ -1212,10 +1208,8 @@ impl Endpoint {
     /// The entity's current deadline, if it still exists and has one.
     fn deadline_of(&self, what: &TimerRef) -> Option<Instant> {
         match what {
-            TimerRef::Server(id) => match self.server_txs.get(id) {
-                Some(t) => t.poll_timeout(),
-                None => self.lingering.get(id).map(|t| t.deadline),
-            },
+            // A lingering one is timed by `lingering_timers`: its old heap entries are stale.
+            TimerRef::Server(id) => self.server_txs.get(id).and_then(|t| t.poll_timeout()),
             TimerRef::Client(k) => self.client_txs.get(k).and_then(|t| t.poll_timeout()),
             TimerRef::Call(d) => self.calls.get(d).and_then(Call::next_timeout),
             TimerRef::Registration(r) => self.registrations.get(r).and_then(|r| r.refresh_at),
