@@ -11,7 +11,9 @@
       Goertzel: share of non-silent 50 ms frames whose energy is >= 80 % at FREQ. Exit 0 iff >= 90 % and >= min-seconds.
   rtpcheck.py timing FIELDS2 [--skip S]
       FIELDS2 columns: frame.time_relative rtp.ssrc rtp.timestamp rtp.p_type.  Send-time accuracy per packet:
-      lateness = (arrival - timestamp/8000) - min over the stream; prints share within 2 ms, p50/p99/max lateness.
+      lateness = (arrival - timestamp/8000) - min over the stream; prints share within 2 ms, p50/p99/max lateness,
+      and stalls: 10 ms windows in which at least a tenth of the streams sent a packet over 2 ms late (the sender
+      as a whole held up, rather than one stream).
       --skip S leaves out packets captured in the capture's first S seconds (its start-up stalls the machine).
 """
 import argparse
@@ -253,6 +255,7 @@ def cmd_timing(args):
         streams = {s: [p for p in pk if p[0] >= start] for s, pk in streams.items()}
         streams = {s: pk for s, pk in streams.items() if pk}
     late = []
+    late_at = {}
     for pk in streams.values():
         t0, ts0 = pk[0]
         off = []
@@ -260,6 +263,10 @@ def cmd_timing(args):
             off.append(t - ((ts - ts0) % (1 << 32)) / 8000.0)
         base = min(off)
         late.extend((o - base) * 1000 for o in off)
+        # A packet more than 2 ms late, by the 10 ms window it left in.
+        for (t, _), o in zip(pk, off):
+            if (o - base) * 1000 > 2.0:
+                late_at.setdefault(int(t * 100), set()).add(id(pk))
     if not late:
         print("timing: no packets")
         return 1
@@ -267,7 +274,8 @@ def cmd_timing(args):
     within = sum(1 for v in late if v <= 2.0) / len(late)
     p = lambda q: late[min(len(late) - 1, int(q * len(late)))]
     print(f"timing: {len(streams)} streams {len(late)} pkts within2ms {100 * within:.2f}% "
-          f"p50 {p(0.5):.2f}ms p99 {p(0.99):.2f}ms max {late[-1]:.2f}ms")
+          f"p50 {p(0.5):.2f}ms p99 {p(0.99):.2f}ms max {late[-1]:.2f}ms "
+          f"stalls {sum(1 for s in late_at.values() if len(s) * 10 >= len(streams))}")
     return 0
 
 
