@@ -138,6 +138,12 @@ pub enum UaEvent {
 
 type Session = MediaSession<Box<dyn MediaHandler + Send>>;
 
+/// A built-in file decoded at a playback rate.
+type Decoded = (u32, Arc<[i16]>);
+
+/// The hash of the built-in file tables (names the application configured, not the peer).
+type NameHash = foldhash::fast::FixedState;
+
 /// What an outgoing call needs once its media ports are bound.
 struct Outgoing {
     target: String,
@@ -215,8 +221,10 @@ pub struct UserAgent {
     by_dialog: HashMap<DialogId, u64>,
     next_number: u64,
     media_factory: Option<MediaHandlerFactory>,
-    files: HashMap<String, Bytes>,
-    decoded: HashMap<(String, u32), Arc<[i16]>>,
+    files: HashMap<String, Bytes, NameHash>,
+    /// Built-in files decoded for playback, by name, at each rate asked for (looked up by
+    /// `&str`: nothing is allocated per call).
+    decoded: HashMap<String, Vec<Decoded>, NameHash>,
     rng: Box<dyn RngCore + Send>,
     events: VecDeque<UaEvent>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -227,6 +235,8 @@ pub struct UserAgent {
     audio: Vec<i16>,
     capture: Vec<i16>,
     due: Vec<(Instant, u64)>,
+    /// A session's events while [`UserAgent::service`] handles them (kept for its capacity).
+    media_events: Vec<MediaEvent>,
     /// Where the media grid ([`MEDIA_GRID`]) is anchored: the first media deadline.
     grid: Option<Instant>,
     /// [`AgentConfig::media_lookahead`].
@@ -279,7 +289,7 @@ impl UserAgent {
             next_number: 1,
             media_factory: media,
             files: cfg.builtin_files.iter().cloned().collect(),
-            decoded: HashMap::new(),
+            decoded: HashMap::default(),
             rng,
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -290,6 +300,7 @@ impl UserAgent {
             audio: vec![0; 2048],
             capture: vec![0; 4096],
             due: Vec::new(),
+            media_events: Vec::new(),
             grid: None,
             lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
         }
@@ -748,6 +759,10 @@ impl UserAgent {
         if let Some(t) = self.ep.poll_transmit() {
             return Some(Output::Sip(t));
         }
+        if self.dirty.is_empty() {
+            self.drop_stale_timers();
+            return None;
+        }
         let horizon = self.horizon(now);
         while let Some(&call) = self.dirty.front() {
             let Some(m) = self.media_mut(call) else {
@@ -785,7 +800,24 @@ impl UserAgent {
                 }
             }
         }
+        self.drop_stale_timers();
         None
+    }
+
+    /// Pops the timers at the top of the heap that no longer wake anything (their call ended,
+    /// or was re-armed for another time), so that [`UserAgent::poll_timeout`] does not wake
+    /// the loop for them. A call that ends leaves its next media deadline behind.
+    fn drop_stale_timers(&mut self) {
+        while let Some(&Reverse((at, call))) = self.timers.peek() {
+            let live = match self.calls.get(&call).map(|c| &c.phase) {
+                Some(Phase::Media(m)) => m.scheduled == Some(at),
+                _ => false,
+            };
+            if live {
+                return;
+            }
+            self.timers.pop();
+        }
     }
 
     /// The next event for the adapter or the application.
@@ -910,15 +942,11 @@ impl UserAgent {
             },
             None => Box::new(DefaultHandler),
         };
-        MediaSession::new(
-            format!("call-{call}"),
-            role,
-            config,
-            handler,
-            &mut self.rng,
-            now,
-        )
-        .map_err(|e| format!("{e:?}"))
+        let mut id = String::with_capacity(24);
+        id.push_str("call-");
+        push_decimal(&mut id, call);
+        MediaSession::new(id, role, config, handler, &mut self.rng, now)
+            .map_err(|e| format!("{e:?}"))
     }
 
     fn set_media(&mut self, call: u64, session: Session) {
@@ -957,11 +985,16 @@ impl UserAgent {
             return;
         };
         m.live = true;
-        let codec = m
-            .session
-            .codec()
-            .map(|c| format!("{}/{}", c.encoding_name(), c.clock_rate()))
-            .unwrap_or_else(|| "none".into());
+        let codec = m.session.codec().map_or_else(
+            || "none".into(),
+            |c| {
+                let mut s = String::with_capacity(16);
+                s.push_str(c.encoding_name());
+                s.push('/');
+                push_decimal(&mut s, u64::from(c.clock_rate()));
+                s
+            },
+        );
         self.emit(call, CallEventKind::Answered { codec });
         self.service(now, call);
     }
@@ -1001,8 +1034,10 @@ impl UserAgent {
         // packet is due), then transmits.
         let audio = &mut self.audio;
         let device = &mut c.device;
+        // A nested `service` (from one of these events) finds the vector taken and starts an
+        // empty one; this one's capacity is put back below.
+        let mut events = std::mem::take(&mut self.media_events);
         let step = catch_unwind(AssertUnwindSafe(|| {
-            let mut events = Vec::new();
             while let Some(e) = m.session.poll_event() {
                 events.push(e);
             }
@@ -1018,14 +1053,16 @@ impl UserAgent {
                     samples.extend_from_slice(&audio[..f.len]);
                 }
             }
-            events
         }));
-        let Ok(events) = step else {
+        if step.is_err() {
             self.media_panicked(now, call);
             return;
-        };
-        for e in events {
+        }
+        for e in events.drain(..) {
             self.on_media_event(now, call, e);
+        }
+        if events.capacity() > self.media_events.capacity() {
+            self.media_events = events;
         }
         let Some(m) = self.media_mut(call) else {
             return;
@@ -1171,14 +1208,20 @@ impl UserAgent {
             Phase::Media(m) => m.session.playback_rate(),
             _ => return None,
         };
-        let key = (path.to_owned(), rate);
-        if let Some(pcm) = self.decoded.get(&key) {
+        if let Some((_, pcm)) = self
+            .decoded
+            .get(path)
+            .and_then(|rates| rates.iter().find(|(r, _)| *r == rate))
+        {
             return Some(pcm.clone());
         }
         let pcm: Arc<[i16]> = parrot_media_core::session::decode_for_playback(bytes, rate)
             .ok()?
             .into();
-        self.decoded.insert(key, pcm.clone());
+        self.decoded
+            .entry(path.to_owned())
+            .or_default()
+            .push((rate, pcm.clone()));
         Some(pcm)
     }
 
@@ -1459,10 +1502,42 @@ fn media_stats(session: &Session) -> MediaStats {
     }
 }
 
+/// Appends `n` in decimal (what `format!("{n}")` writes, without the formatting machinery).
+fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        s.push(char::from(d));
+    }
+}
+
 /// An IP address as a URI host (`[v6]`, RFC 3261 §25.1).
 pub fn fmt_host(ip: IpAddr) -> String {
     match ip {
         IpAddr::V6(v6) => format!("[{v6}]"),
         IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_decimal_writes_what_format_writes() {
+        for n in [0, 7, 10, 8000, 48000, 123_456_789, u64::MAX] {
+            let mut s = String::from("call-");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("call-{n}"));
+        }
     }
 }
