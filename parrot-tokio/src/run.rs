@@ -1,6 +1,7 @@
 //! The loop: sockets and one sleep around a [`Driver`].
 
 use bytes::Bytes;
+use futures_core::Stream;
 use parrot_proto::{ConnectionId, Transport};
 use parrot_ua::{
     spawn_agent, Agent, AgentConfig, Driver, Io, LoopParts, MediaHandlerFactory, PortPair,
@@ -8,16 +9,19 @@ use parrot_ua::{
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Binds the SIP sockets and starts the agent on a thread of its own. `uas` makes the SIP
@@ -75,11 +79,36 @@ struct TokioIo {
 }
 
 /// Wakes the main loop when a media reader moved the next deadline earlier (or ended the
-/// last call of a shutdown).
+/// last call of a shutdown). Both run on the loop's thread: a flag and the loop's waker do
+/// (a notification while the loop is busy is kept for its next wait, as
+/// `tokio::sync::Notify::notify_one` keeps a permit).
 #[derive(Default)]
 struct Wake {
-    notify: Notify,
+    notified: Cell<bool>,
+    waker: Cell<Option<Waker>>,
     deadline: Cell<Option<Instant>>,
+}
+
+impl Wake {
+    fn notify(&self) {
+        self.notified.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Whether a notification came (consuming it); otherwise `cx` is woken by the next one.
+    fn poll(&self, cx: &mut Context<'_>) -> bool {
+        if self.notified.replace(false) {
+            return true;
+        }
+        let waker = match self.waker.take() {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        self.waker.set(Some(waker));
+        false
+    }
 }
 
 struct Shared {
@@ -254,7 +283,7 @@ async fn media_reader(
             _ => false,
         };
         if earlier || s.driver.ua.is_shut_down(now) {
-            wake.notify.notify_one();
+            wake.notify();
         }
     }
 }
@@ -285,10 +314,16 @@ async fn recv(sock: &AsyncFd<MediaSocket>, buf: &mut [u8]) -> usize {
 }
 
 /// The loop's sleep: a [`PreciseTimer`] on Linux (tokio's own timer wheel wakes up to a
-/// millisecond late, by a different amount each time), tokio's timer elsewhere.
+/// millisecond late, by a different amount each time), tokio's timer elsewhere. Set with
+/// [`Sleeper::set`] before each wait, polled with [`Sleeper::poll`]: nothing is built or torn
+/// down per wait.
 struct Sleeper {
     #[cfg(target_os = "linux")]
     timer: Option<AsyncFd<parrot_ua::PreciseTimer>>,
+    /// Whether the precise timer is armed for the deadline (else `fallback` is used).
+    precise: bool,
+    deadline: Option<Instant>,
+    fallback: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Sleeper {
@@ -298,30 +333,80 @@ impl Sleeper {
             timer: parrot_ua::PreciseTimer::new()
                 .and_then(register_readable)
                 .ok(),
+            precise: false,
+            deadline: None,
+            fallback: None,
         }
     }
 
-    /// Returns once `deadline` has come (never, for `None`).
-    async fn until(&self, deadline: Option<Instant>) {
+    /// The next wait ends at `deadline` (never, for `None`).
+    fn set(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
         let Some(w) = deadline else {
-            return std::future::pending().await;
+            return;
         };
         #[cfg(target_os = "linux")]
         if let Some(t) = &self.timer {
             if t.get_ref().arm(Some(w)).is_ok() {
-                loop {
-                    let Ok(mut ready) = t.readable().await else {
-                        break;
-                    };
-                    if ready.get_inner().clear() {
-                        return;
-                    }
-                    ready.clear_ready();
-                }
+                self.precise = true;
+                return;
             }
         }
-        tokio::time::sleep_until(tokio::time::Instant::from_std(w)).await;
+        self.use_fallback(w);
     }
+
+    fn use_fallback(&mut self, w: Instant) {
+        self.precise = false;
+        let at = tokio::time::Instant::from_std(w);
+        match &mut self.fallback {
+            Some(f) => {
+                if f.deadline() != at {
+                    f.as_mut().reset(at);
+                }
+            }
+            None => self.fallback = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    /// Whether the deadline has come.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(w) = self.deadline else {
+            return false;
+        };
+        #[cfg(target_os = "linux")]
+        if self.precise {
+            if let Some(t) = &self.timer {
+                loop {
+                    match t.poll_read_ready(cx) {
+                        Poll::Pending => return false,
+                        Poll::Ready(Ok(mut ready)) => {
+                            if ready.get_inner().clear() {
+                                return true;
+                            }
+                            ready.clear_ready();
+                        }
+                        // The reactor cannot watch it: tokio's timer instead.
+                        Poll::Ready(Err(_)) => break,
+                    }
+                }
+            }
+            self.use_fallback(w);
+        }
+        self.fallback
+            .as_mut()
+            .is_some_and(|f| f.as_mut().poll(cx).is_ready())
+    }
+}
+
+/// What woke the loop.
+enum Woken {
+    Datagram(Bytes, SocketAddr),
+    Conn(ConnEvent),
+    Command(parrot_ua::Command),
+    CommandsClosed,
+    /// A media reader moved the deadline, or a receive failed: just flush and wait again.
+    Nothing,
+    Timeout,
 }
 
 async fn run(parts: LoopParts) -> io::Result<()> {
@@ -331,7 +416,6 @@ async fn run(parts: LoopParts) -> io::Result<()> {
         cmds,
     } = parts;
     let udp_addr = bound.udp_addr()?;
-    let mut cmds = Some(cmds);
     let udp_tx = bound.udp.try_clone()?;
     let udp = UdpSocket::from_std(bound.udp)?;
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
@@ -357,7 +441,12 @@ async fn run(parts: LoopParts) -> io::Result<()> {
     }));
     shared.borrow_mut().io.shared = Rc::downgrade(&shared);
     let mut buf = vec![0u8; 65_536];
-    let sleeper = Sleeper::new();
+    let mut sleeper = Sleeper::new();
+    let mut cmds = Box::pin(cmds);
+    let mut cmds_open = true;
+    // Which source is asked first, in turn (as `tokio::select!` starts at a random one): a
+    // busy one does not starve the others.
+    let mut first = 0usize;
     loop {
         let deadline = {
             let mut s = shared.borrow_mut();
@@ -371,22 +460,55 @@ async fn run(parts: LoopParts) -> io::Result<()> {
             s.driver.poll_timeout()
         };
         wake.deadline.set(deadline);
-        let sleep = sleeper.until(deadline);
-        let next_cmd = async {
-            match &cmds {
-                Some(c) => c.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = udp.recv_from(&mut buf) => {
-                if let Ok((n, src)) = r {
-                    let data = Bytes::copy_from_slice(&buf[..n]);
-                    shared.borrow_mut().driver.ua.handle_sip_datagram(
-                        Instant::now(), udp_addr, src, Transport::Udp, data);
+        sleeper.set(deadline);
+        // One future polls every source in place: nothing is registered and unregistered
+        // per wait (the command channel's listener and the sockets' wakers persist).
+        let woken = std::future::poll_fn(|cx| {
+            first = (first + 1) % 5;
+            for i in 0..5 {
+                let ready = match (first + i) % 5 {
+                    0 => {
+                        let mut rb = ReadBuf::new(&mut buf);
+                        match udp.poll_recv_from(cx, &mut rb) {
+                            Poll::Ready(Ok(src)) => {
+                                Some(Woken::Datagram(Bytes::copy_from_slice(rb.filled()), src))
+                            }
+                            Poll::Ready(Err(_)) => Some(Woken::Nothing),
+                            Poll::Pending => None,
+                        }
+                    }
+                    1 => match conn_rx.poll_recv(cx) {
+                        Poll::Ready(Some(c)) => Some(Woken::Conn(c)),
+                        // `conn_tx` lives in the loop's state: never closed while it runs.
+                        Poll::Ready(None) | Poll::Pending => None,
+                    },
+                    2 if cmds_open => match cmds.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(c)) => Some(Woken::Command(c)),
+                        Poll::Ready(None) => Some(Woken::CommandsClosed),
+                        Poll::Pending => None,
+                    },
+                    3 => wake.poll(cx).then_some(Woken::Nothing),
+                    4 => sleeper.poll(cx).then_some(Woken::Timeout),
+                    _ => None,
+                };
+                if let Some(w) = ready {
+                    return Poll::Ready(w);
                 }
             }
-            Some(c) = conn_rx.recv() => {
+            Poll::Pending
+        })
+        .await;
+        match woken {
+            Woken::Datagram(data, src) => {
+                shared.borrow_mut().driver.ua.handle_sip_datagram(
+                    Instant::now(),
+                    udp_addr,
+                    src,
+                    Transport::Udp,
+                    data,
+                );
+            }
+            Woken::Conn(c) => {
                 let mut s = shared.borrow_mut();
                 let s = &mut *s;
                 let now = Instant::now();
@@ -405,15 +527,13 @@ async fn run(parts: LoopParts) -> io::Result<()> {
                     }
                 }
             }
-            cmd = next_cmd => match cmd {
-                Ok(c) => shared.borrow_mut().driver.handle_command(Instant::now(), c),
-                Err(_) => {
-                    cmds = None;
-                    shared.borrow_mut().driver.handles_gone(Instant::now());
-                }
-            },
-            _ = wake.notify.notified() => {}
-            _ = sleep => shared.borrow_mut().driver.handle_timeout(Instant::now()),
+            Woken::Command(c) => shared.borrow_mut().driver.handle_command(Instant::now(), c),
+            Woken::CommandsClosed => {
+                cmds_open = false;
+                shared.borrow_mut().driver.handles_gone(Instant::now());
+            }
+            Woken::Nothing => {}
+            Woken::Timeout => shared.borrow_mut().driver.handle_timeout(Instant::now()),
         }
     }
 }
