@@ -4,7 +4,8 @@
 use parrot_media_core::handler::{
     Actions, DtmfSource, MediaAction, MediaHandler, PlayOptions, StreamDirection,
 };
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Names of the prompts built into the binary (see `assets/README.md`).
 pub const WELCOME: &str = "builtin:welcome.wav";
@@ -46,31 +47,43 @@ enum State {
 /// 1 replays the prompt, 2 records a message after the tone (# ends it), # says goodbye and
 /// hangs up.
 pub struct AnsweringMachine {
-    prompt: String,
-    looped: bool,
-    recording: PathBuf,
+    /// `--play`'s file (played in a loop), else the built-in welcome.
+    play: Option<Arc<str>>,
+    /// Where a message is recorded, with the call's number (the path is written only when a
+    /// caller records one: most calls never do).
+    record_dir: Arc<Path>,
+    call: u64,
     state: State,
 }
 
 impl AnsweringMachine {
     /// A handler for call `call`, recording messages into `record_dir`.
-    pub fn new(prompt: Option<String>, record_dir: PathBuf, call: u64) -> Self {
+    /// Shared with every other call's handler: making one allocates nothing but itself.
+    pub fn new(play: Option<Arc<str>>, record_dir: Arc<Path>, call: u64) -> Self {
         AnsweringMachine {
-            looped: prompt.is_some(),
-            prompt: prompt.unwrap_or_else(|| WELCOME.into()),
-            recording: record_dir.join(format!("message-{call}.wav")),
+            play,
+            record_dir,
+            call,
             state: State::Menu,
         }
     }
 
     fn prompt(&self) -> MediaAction {
         MediaAction::play_with(
-            self.prompt.clone(),
+            self.play.as_deref().unwrap_or(WELCOME),
             PlayOptions {
                 repeat: 1,
-                looped: self.looped,
+                looped: self.play.is_some(),
             },
         )
+    }
+
+    /// The file a message is recorded in.
+    fn recording(&self) -> String {
+        self.record_dir
+            .join(format!("message-{}.wav", self.call))
+            .display()
+            .to_string()
     }
 }
 
@@ -107,7 +120,7 @@ impl MediaHandler for AnsweringMachine {
         match self.state {
             State::RecordPrompt if path == BEEP => {
                 self.state = State::Recording;
-                MediaAction::StartRecording(self.recording.display().to_string()).into()
+                MediaAction::StartRecording(self.recording()).into()
             }
             State::Leaving if path == GOODBYE => {
                 MediaAction::Hangup("caller pressed #".into()).into()

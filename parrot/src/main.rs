@@ -56,54 +56,84 @@ pub(crate) fn print_event(ev: &CallEvent) {
     let _ = write_event(&mut std::io::stdout().lock(), ev);
 }
 
-/// [`print_event`] into any writer (`parrot serve` buffers its lines).
+/// [`print_event`] into any writer (`parrot serve` buffers its lines). The line is put
+/// together from plain byte writes (numbers in decimal by hand): `parrot serve` writes three
+/// or more of these per call, and `core::fmt` costs several times as much for the same bytes.
 pub(crate) fn write_event(out: &mut impl std::io::Write, ev: &CallEvent) -> std::io::Result<()> {
-    let n = ev.call;
+    out.write_all(b"call ")?;
+    write_decimal(out, ev.call)?;
     match &ev.kind {
         CallEventKind::Incoming { from, to, call_id } => {
-            writeln!(
-                out,
-                "call {n} incoming from {from} to {to} call-id {call_id}"
-            )
+            out.write_all(b" incoming from ")?;
+            out.write_all(from.as_bytes())?;
+            out.write_all(b" to ")?;
+            out.write_all(to.as_bytes())?;
+            out.write_all(b" call-id ")?;
+            out.write_all(call_id.as_bytes())?;
         }
-        CallEventKind::Progress(s) => writeln!(out, "call {n} progress {s}"),
-        CallEventKind::Answered { codec } => writeln!(out, "call {n} answered codec {codec}"),
-        CallEventKind::Dtmf(d) => writeln!(out, "call {n} dtmf {d}"),
+        CallEventKind::Progress(s) => {
+            out.write_all(b" progress ")?;
+            write_decimal(out, u64::from(*s))?;
+        }
+        CallEventKind::Answered { codec } => {
+            out.write_all(b" answered codec ")?;
+            out.write_all(codec.as_bytes())?;
+        }
+        CallEventKind::Dtmf(d) => {
+            out.write_all(b" dtmf ")?;
+            out.write_all(d.encode_utf8(&mut [0; 4]).as_bytes())?;
+        }
         CallEventKind::PlayComplete(p) => {
-            writeln!(
-                out,
-                "call {n} play-complete {}",
-                p.strip_prefix("builtin:").unwrap_or(p)
-            )
+            out.write_all(b" play-complete ")?;
+            out.write_all(p.strip_prefix("builtin:").unwrap_or(p).as_bytes())?;
         }
-        CallEventKind::Recorded(p) => writeln!(out, "call {n} recorded {}", p.display()),
+        CallEventKind::Recorded(p) => write!(out, " recorded {}", p.display())?,
         CallEventKind::Failed(s) => {
-            writeln!(
-                out,
-                "call {n} failed {s} {}",
-                parrot_proto::reason_phrase(*s)
-            )
+            out.write_all(b" failed ")?;
+            write_decimal(out, u64::from(*s))?;
+            out.write_all(b" ")?;
+            out.write_all(parrot_proto::reason_phrase(*s).as_bytes())?;
         }
         CallEventKind::Ended {
             by,
             duration,
             media,
         } => {
-            let by = match by {
-                EndedBy::Local => "local",
-                EndedBy::Remote => "remote",
-                EndedBy::Failure => "failure",
+            let by: &[u8] = match by {
+                EndedBy::Local => b" ended by local after ",
+                EndedBy::Remote => b" ended by remote after ",
+                EndedBy::Failure => b" ended by failure after ",
             };
-            writeln!(
-                out,
-                "call {n} ended by {by} after {:.2}s rtp sent {} received {} lost {}",
-                duration.as_secs_f64(),
-                media.rtp_sent,
-                media.rtp_received,
-                media.lost
-            )
+            out.write_all(by)?;
+            write!(out, "{:.2}", duration.as_secs_f64())?;
+            out.write_all(b"s rtp sent ")?;
+            write_decimal(out, u64::from(media.rtp_sent))?;
+            out.write_all(b" received ")?;
+            write_decimal(out, u64::from(media.rtp_received))?;
+            out.write_all(b" lost ")?;
+            if media.lost < 0 {
+                out.write_all(b"-")?;
+            }
+            write_decimal(out, media.lost.unsigned_abs())?;
         }
     }
+    out.write_all(b"\n")
+}
+
+/// Writes `n` in decimal (as `{n}` would).
+fn write_decimal(out: &mut impl std::io::Write, n: u64) -> std::io::Result<()> {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.write_all(&digits[at..])
 }
 
 fn main() -> ExitCode {
@@ -142,4 +172,108 @@ fn main() -> ExitCode {
             Command::Inspect(_) | Command::Devices => ExitCode::SUCCESS,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parrot_tokio::MediaTotals;
+    use std::time::Duration;
+
+    /// What [`write_event`] wrote when it used `core::fmt`: the oracle it is held to.
+    fn write_event_fmt(out: &mut impl std::io::Write, ev: &CallEvent) -> std::io::Result<()> {
+        let n = ev.call;
+        match &ev.kind {
+            CallEventKind::Incoming { from, to, call_id } => {
+                writeln!(
+                    out,
+                    "call {n} incoming from {from} to {to} call-id {call_id}"
+                )
+            }
+            CallEventKind::Progress(s) => writeln!(out, "call {n} progress {s}"),
+            CallEventKind::Answered { codec } => writeln!(out, "call {n} answered codec {codec}"),
+            CallEventKind::Dtmf(d) => writeln!(out, "call {n} dtmf {d}"),
+            CallEventKind::PlayComplete(p) => {
+                writeln!(
+                    out,
+                    "call {n} play-complete {}",
+                    p.strip_prefix("builtin:").unwrap_or(p)
+                )
+            }
+            CallEventKind::Recorded(p) => writeln!(out, "call {n} recorded {}", p.display()),
+            CallEventKind::Failed(s) => {
+                writeln!(
+                    out,
+                    "call {n} failed {s} {}",
+                    parrot_proto::reason_phrase(*s)
+                )
+            }
+            CallEventKind::Ended {
+                by,
+                duration,
+                media,
+            } => {
+                let by = match by {
+                    EndedBy::Local => "local",
+                    EndedBy::Remote => "remote",
+                    EndedBy::Failure => "failure",
+                };
+                writeln!(
+                    out,
+                    "call {n} ended by {by} after {:.2}s rtp sent {} received {} lost {}",
+                    duration.as_secs_f64(),
+                    media.rtp_sent,
+                    media.rtp_received,
+                    media.lost
+                )
+            }
+        }
+    }
+
+    #[test]
+    fn event_lines_are_what_core_fmt_wrote() {
+        let ended = |by, ms, lost| CallEventKind::Ended {
+            by,
+            duration: Duration::from_millis(ms),
+            media: MediaTotals {
+                rtp_sent: 1234,
+                rtp_received: 0,
+                lost,
+            },
+        };
+        let kinds = vec![
+            CallEventKind::Incoming {
+                from: "sip:sipp@127.0.0.1:5061".into(),
+                to: "sip:service@127.0.0.1:5060".into(),
+                call_id: "1-8435@127.0.0.1".into(),
+            },
+            CallEventKind::Progress(180),
+            CallEventKind::Answered {
+                codec: "PCMU/8000".into(),
+            },
+            CallEventKind::Dtmf('#'),
+            CallEventKind::Dtmf('é'),
+            CallEventKind::PlayComplete("builtin:welcome.wav".into()),
+            CallEventKind::PlayComplete("/tmp/x.wav".into()),
+            CallEventKind::Recorded("/tmp/message-7.wav".into()),
+            CallEventKind::Failed(486),
+            CallEventKind::Failed(0),
+            ended(EndedBy::Local, 0, 0),
+            ended(EndedBy::Remote, 12_345, -3),
+            ended(EndedBy::Failure, 999_999, i64::MIN),
+            ended(EndedBy::Remote, 125, i64::MAX),
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            for call in [0, 7, u64::MAX] {
+                let ev = CallEvent {
+                    call: call.wrapping_add(i as u64),
+                    kind: kind.clone(),
+                };
+                let (mut new, mut old) = (Vec::new(), Vec::new());
+                write_event(&mut new, &ev).unwrap();
+                write_event_fmt(&mut old, &ev).unwrap();
+                assert_eq!(String::from_utf8(new), String::from_utf8(old));
+            }
+        }
+    }
 }

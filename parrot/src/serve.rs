@@ -363,7 +363,8 @@ pub async fn run(args: Args) -> ExitCode {
             routing: routing.clone(),
         }) as Box<dyn UasHandler>
     });
-    let (play, dir) = (args.play.clone(), args.record_dir.clone());
+    let play: Option<std::sync::Arc<str>> = args.play.as_deref().map(Into::into);
+    let dir: std::sync::Arc<std::path::Path> = args.record_dir.as_path().into();
     let media: MediaHandlerFactory = Box::new(move |call, _role| {
         Box::new(AnsweringMachine::new(play.clone(), dir.clone(), call))
     });
