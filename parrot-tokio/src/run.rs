@@ -33,11 +33,33 @@ pub fn start(
     media: Option<MediaHandlerFactory>,
 ) -> io::Result<Agent> {
     spawn_agent("tokio", config, uas, media, None, |parts| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        tokio::task::LocalSet::new().block_on(&rt, run(parts))
+        let (rt, sleeper) = runtime()?;
+        tokio::task::LocalSet::new().block_on(&rt, run(parts, sleeper))
     })
+}
+
+/// The loop's runtime and its sleep. Where the [`PreciseTimer`](parrot_ua::PreciseTimer)
+/// serves, the runtime has no timer driver of its own: nothing on the loop's thread uses
+/// tokio's timers then, and the driver's wheel would otherwise be turned (a lock, a clock
+/// read) at every wait.
+fn runtime() -> io::Result<(tokio::runtime::Runtime, Sleeper)> {
+    #[cfg(target_os = "linux")]
+    if let Ok(timer) = parrot_ua::PreciseTimer::new() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let registered = {
+            let _entered = rt.enter();
+            register_readable(timer)
+        };
+        if let Ok(timer) = registered {
+            return Ok((rt, Sleeper::precise(timer)));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok((rt, Sleeper::tokio()))
 }
 
 enum ConnEvent {
@@ -71,7 +93,7 @@ struct TokioIo {
     udp: std::net::UdpSocket,
     media: parrot_ua::CallMap<MediaSockets>,
     /// Sockets of ended calls kept for later ones, by RTP port.
-    parked: HashMap<u16, MediaSockets>,
+    parked: HashMap<u16, MediaSockets, foldhash::fast::FixedState>,
     conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
     shared: Weak<RefCell<Shared>>,
@@ -313,13 +335,16 @@ async fn recv(sock: &AsyncFd<MediaSocket>, buf: &mut [u8]) -> usize {
     }
 }
 
-/// The loop's sleep: a [`PreciseTimer`] on Linux (tokio's own timer wheel wakes up to a
-/// millisecond late, by a different amount each time), tokio's timer elsewhere. Set with
-/// [`Sleeper::set`] before each wait, polled with [`Sleeper::poll`]: nothing is built or torn
-/// down per wait.
+/// The loop's sleep: a [`PreciseTimer`](parrot_ua::PreciseTimer) on Linux (tokio's own timer
+/// wheel wakes up to a millisecond late, by a different amount each time), tokio's timer
+/// elsewhere. Set with [`Sleeper::set`] before each wait, polled with [`Sleeper::poll`]:
+/// nothing is built or torn down per wait.
 struct Sleeper {
     #[cfg(target_os = "linux")]
     timer: Option<AsyncFd<parrot_ua::PreciseTimer>>,
+    /// Whether the runtime has tokio's timers (see [`runtime`]): only then can `fallback`
+    /// serve.
+    tokio_timers: bool,
     /// Whether the precise timer is armed for the deadline (else `fallback` is used).
     precise: bool,
     deadline: Option<Instant>,
@@ -327,12 +352,24 @@ struct Sleeper {
 }
 
 impl Sleeper {
-    fn new() -> Sleeper {
+    /// The precise timer, on a runtime without tokio's timers.
+    #[cfg(target_os = "linux")]
+    fn precise(timer: AsyncFd<parrot_ua::PreciseTimer>) -> Sleeper {
+        Sleeper {
+            timer: Some(timer),
+            tokio_timers: false,
+            precise: false,
+            deadline: None,
+            fallback: None,
+        }
+    }
+
+    /// tokio's timer (the runtime has them).
+    fn tokio() -> Sleeper {
         Sleeper {
             #[cfg(target_os = "linux")]
-            timer: parrot_ua::PreciseTimer::new()
-                .and_then(register_readable)
-                .ok(),
+            timer: None,
+            tokio_timers: true,
             precise: false,
             deadline: None,
             fallback: None,
@@ -357,6 +394,11 @@ impl Sleeper {
 
     fn use_fallback(&mut self, w: Instant) {
         self.precise = false;
+        if !self.tokio_timers {
+            // Only if the armed timerfd refused a deadline (it takes any) or the reactor is
+            // going away: `poll` then reports every deadline as come.
+            return;
+        }
         let at = tokio::time::Instant::from_std(w);
         match &mut self.fallback {
             Some(f) => {
@@ -392,6 +434,9 @@ impl Sleeper {
             }
             self.use_fallback(w);
         }
+        if !self.tokio_timers {
+            return true;
+        }
         self.fallback
             .as_mut()
             .is_some_and(|f| f.as_mut().poll(cx).is_ready())
@@ -409,7 +454,7 @@ enum Woken {
     Timeout,
 }
 
-async fn run(parts: LoopParts) -> io::Result<()> {
+async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     let LoopParts {
         driver,
         bound,
@@ -432,7 +477,7 @@ async fn run(parts: LoopParts) -> io::Result<()> {
         io: TokioIo {
             udp: udp_tx,
             media: Default::default(),
-            parked: HashMap::new(),
+            parked: HashMap::default(),
             conns: HashMap::new(),
             conn_tx,
             shared: Weak::new(),
@@ -441,7 +486,6 @@ async fn run(parts: LoopParts) -> io::Result<()> {
     }));
     shared.borrow_mut().io.shared = Rc::downgrade(&shared);
     let mut buf = vec![0u8; 65_536];
-    let mut sleeper = Sleeper::new();
     let mut cmds = Box::pin(cmds);
     let mut cmds_open = true;
     // Which source is asked first, in turn (as `tokio::select!` starts at a random one): a

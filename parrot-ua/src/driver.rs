@@ -192,7 +192,7 @@ pub struct Driver {
     /// Socket pairs the adapter keeps open for reuse ([`Io::park_media`]), oldest first,
     /// with when they were parked.
     parked: std::collections::VecDeque<(u16, Instant)>,
-    subscribers: HashMap<u64, Sender<CallEvent>>,
+    subscribers: crate::CallMap<Sender<CallEvent>>,
     events: Sender<CallEvent>,
     options: HashMap<u64, Sender<Result<crate::OptionsReply, String>>>,
     registrations: HashMap<u64, Sender<Result<u32, u16>>>,
@@ -268,7 +268,7 @@ impl Driver {
             ports,
             port_of: crate::CallMap::default(),
             parked: std::collections::VecDeque::new(),
-            subscribers: HashMap::new(),
+            subscribers: crate::CallMap::default(),
             events,
             options: HashMap::new(),
             registrations: HashMap::new(),

@@ -218,7 +218,8 @@ pub struct UserAgent {
     calls: crate::CallMap<Call>,
     /// Streams of 20 ms packets sending in each grid step of the packet time.
     phase_slots: [u32; PHASE_SLOTS],
-    by_dialog: HashMap<DialogId, u64>,
+    /// Dialog ids are the endpoint's own counter: no peer chooses them.
+    by_dialog: HashMap<DialogId, u64, foldhash::fast::FixedState>,
     next_number: u64,
     media_factory: Option<MediaHandlerFactory>,
     files: HashMap<String, Bytes, NameHash>,
@@ -285,7 +286,7 @@ impl UserAgent {
             advertised,
             calls: crate::CallMap::default(),
             phase_slots: [0; PHASE_SLOTS],
-            by_dialog: HashMap::new(),
+            by_dialog: HashMap::default(),
             next_number: 1,
             media_factory: media,
             files: cfg.builtin_files.iter().cloned().collect(),
