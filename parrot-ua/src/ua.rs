@@ -1405,7 +1405,7 @@ impl UserAgent {
                     Phase::Media(m) if m.live => {
                         if !m.stopping {
                             m.stopping = true;
-                            let reason = format!("{reason:?}");
+                            let reason = end_reason_text(&reason);
                             if catch_unwind(AssertUnwindSafe(|| m.session.stop(now, &reason)))
                                 .is_err()
                             {
@@ -1481,6 +1481,19 @@ impl UserAgent {
     }
 }
 
+/// `format!("{reason:?}")`, without formatting for the reasons that carry nothing.
+fn end_reason_text(reason: &EndReason) -> std::borrow::Cow<'static, str> {
+    match reason {
+        EndReason::LocalBye => "LocalBye".into(),
+        EndReason::RemoteBye => "RemoteBye".into(),
+        EndReason::Cancelled => "Cancelled".into(),
+        EndReason::Timeout => "Timeout".into(),
+        EndReason::AckTimeout => "AckTimeout".into(),
+        EndReason::TransportError => "TransportError".into(),
+        other => format!("{other:?}").into(),
+    }
+}
+
 fn totals(session: &Session) -> MediaTotals {
     MediaTotals {
         rtp_sent: session.packets_sent(),
@@ -1516,8 +1529,9 @@ fn push_decimal(s: &mut String, n: u64) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        s.push(char::from(d));
+    // ASCII digits: always valid UTF-8.
+    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
+        s.push_str(text);
     }
 }
 
@@ -1532,6 +1546,22 @@ pub fn fmt_host(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_reasons_read_as_their_debug_form() {
+        for r in [
+            EndReason::LocalBye,
+            EndReason::RemoteBye,
+            EndReason::Cancelled,
+            EndReason::Rejected(486),
+            EndReason::Timeout,
+            EndReason::AckTimeout,
+            EndReason::TransportError,
+            EndReason::HandlerStopped("done".into()),
+        ] {
+            assert_eq!(end_reason_text(&r), format!("{r:?}"));
+        }
+    }
 
     #[test]
     fn push_decimal_writes_what_format_writes() {

@@ -105,7 +105,7 @@ pub(crate) fn write_event(out: &mut impl std::io::Write, ev: &CallEvent) -> std:
                 EndedBy::Failure => b" ended by failure after ",
             };
             out.write_all(by)?;
-            write!(out, "{:.2}", duration.as_secs_f64())?;
+            write_seconds(out, *duration)?;
             out.write_all(b"s rtp sent ")?;
             write_decimal(out, u64::from(media.rtp_sent))?;
             out.write_all(b" received ")?;
@@ -118,6 +118,23 @@ pub(crate) fn write_event(out: &mut impl std::io::Write, ev: &CallEvent) -> std:
         }
     }
     out.write_all(b"\n")
+}
+
+/// Writes `d` in seconds with two decimals: what `{:.2}` writes for `d.as_secs_f64()`.
+/// Below 10^6 s that float is within 0.06 ns of the exact value, so it rounds to the same
+/// hundredths as the exact nanoseconds do, except on an exact tie (left to `core::fmt`, as
+/// are longer durations).
+fn write_seconds(out: &mut impl std::io::Write, d: std::time::Duration) -> std::io::Result<()> {
+    const HUNDREDTH: u32 = 10_000_000;
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    let rest = nanos % HUNDREDTH;
+    if secs >= 1_000_000 || rest == HUNDREDTH / 2 {
+        return write!(out, "{:.2}", d.as_secs_f64());
+    }
+    let hundredths = secs * 100 + u64::from(nanos / HUNDREDTH) + u64::from(rest > HUNDREDTH / 2);
+    write_decimal(out, hundredths / 100)?;
+    let frac = (hundredths % 100) as u8;
+    out.write_all(&[b'.', b'0' + frac / 10, b'0' + frac % 10])
 }
 
 /// Writes `n` in decimal (as `{n}` would).
@@ -153,10 +170,16 @@ fn main() -> ExitCode {
     }
     // Two RTP sockets per call: thousands of calls need more than the usual 1024 descriptors.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` only waits for call events and signals on this thread (the agent runs on a
+    // thread of its own): a single-threaded runtime does that without handing every timer and
+    // wake-up through a worker thread.
+    let rt = match &cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build();
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("parrot: cannot start the runtime: {e}");
@@ -227,6 +250,63 @@ mod tests {
                     media.lost
                 )
             }
+        }
+    }
+
+    #[test]
+    fn seconds_are_written_as_core_fmt_rounds_them() {
+        let mut cases: Vec<Duration> = (0..200_000u64).map(Duration::from_micros).collect();
+        // Around every hundredth's tie, and whole ranges of nanoseconds.
+        for base in [
+            0u64,
+            5_000_000,
+            15_000_000,
+            125_000_000,
+            995_000_000,
+            1_005_000_000,
+        ] {
+            for delta in 0..64 {
+                cases.push(Duration::from_nanos(base + delta));
+                cases.push(Duration::from_nanos(base.saturating_sub(delta)));
+            }
+        }
+        for secs in [
+            59,
+            3_599,
+            86_399,
+            999_999,
+            1_000_000,
+            12_345_678,
+            u64::MAX / 2,
+        ] {
+            for nanos in [
+                0,
+                4_999_999,
+                5_000_000,
+                5_000_001,
+                994_999_999,
+                995_000_000,
+                999_999_999,
+            ] {
+                cases.push(Duration::new(secs, nanos));
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(Duration::from_nanos(x % 2_000_000_000_000_000));
+            cases.push(Duration::from_nanos(x % 100_000_000_000));
+        }
+        for d in cases {
+            let mut mine = Vec::new();
+            write_seconds(&mut mine, d).unwrap();
+            assert_eq!(
+                String::from_utf8(mine).unwrap(),
+                format!("{:.2}", d.as_secs_f64()),
+                "{d:?}"
+            );
         }
     }
 

@@ -222,7 +222,12 @@ struct ServeSip {
 
 impl UasHandler for ServeSip {
     fn handle_invite(&mut self, req: &Request<'_>) -> Action {
-        let initial = req.message.to_header().is_ok_and(|t| t.tag().is_none());
+        // Whether it starts a call (no To tag): only proxying, registrar routing and the
+        // panic switch ask, so the To header is not parsed for nothing on every call.
+        let asks = self.routing.proxy_to.is_some()
+            || self.registrar.is_some()
+            || self.panic_every.is_some_and(|every| every > 0);
+        let initial = asks && req.message.to_header().is_ok_and(|t| t.tag().is_none());
         if initial {
             if let Some(target) = &self.routing.proxy_to {
                 return Action::Proxy(target.clone());
@@ -417,6 +422,10 @@ pub async fn run(args: Args) -> ExitCode {
     // this thread (and writing a line) for each costs the agent's thread a futex wake and a
     // write system call per event.
     let mut out = std::io::BufWriter::new(std::io::stdout());
+    // One Ctrl-C listener for the whole loop (one made per wait would also miss a Ctrl-C
+    // pressed while a batch is written).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -430,7 +439,7 @@ pub async fn run(args: Args) -> ExitCode {
                 }
                 Err(_) => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
             _ = term.recv() => break,
         }
     }
