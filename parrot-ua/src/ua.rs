@@ -240,6 +240,8 @@ pub struct UserAgent {
     media_events: Vec<MediaEvent>,
     /// Where the media grid ([`MEDIA_GRID`]) is anchored: the first media deadline.
     grid: Option<Instant>,
+    /// The last [`UserAgent::horizon`]: for which `now` and grid anchor, and what it was.
+    last_horizon: Option<(Instant, Option<Instant>, Instant)>,
     /// [`AgentConfig::media_lookahead`].
     lookahead: Duration,
 }
@@ -303,6 +305,7 @@ impl UserAgent {
             due: Vec::new(),
             media_events: Vec::new(),
             grid: None,
+            last_horizon: None,
             lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
         }
     }
@@ -425,7 +428,7 @@ impl UserAgent {
         } else {
             MediaRole::Uas
         };
-        let mut session = match self.new_session(now, call, role, rtp_port) {
+        let mut media = match self.new_media(now, call, role, rtp_port) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(call, "media session: {e}");
@@ -438,8 +441,12 @@ impl UserAgent {
             {
                 Some(b) => match std::str::from_utf8(&b.bytes)
                     .map_err(|e| e.to_string())
-                    .and_then(|s| session.process_offer(now, s).map_err(|e| format!("{e:?}")))
-                {
+                    .and_then(|s| {
+                        media
+                            .session
+                            .process_offer(now, s)
+                            .map_err(|e| format!("{e:?}"))
+                    }) {
                     Ok(answer) => answer,
                     Err(e) => {
                         tracing::info!(call, "offer refused: {e}");
@@ -449,7 +456,7 @@ impl UserAgent {
                     }
                 },
                 // No offer in the INVITE: ours goes in the 2xx, the answer comes in the ACK.
-                None => match session.create_offer(now) {
+                None => match media.session.create_offer(now) {
                     Ok(o) => o,
                     Err(_) => {
                         let _ = self.ep.respond(now, tx, Reply::new(500));
@@ -463,13 +470,13 @@ impl UserAgent {
                 .respond(now, tx, Reply::new(200).body(Body::sdp(sdp.into_bytes())))
             {
                 Ok(()) => {
-                    self.set_media(call, session);
+                    self.set_media(call, media);
                     self.start_media(now, call);
                 }
                 Err(e) => tracing::debug!(call, "not auto-answered: {e}"),
             }
         } else if let Some(o) = outgoing {
-            let offer = match session.create_offer(now) {
+            let offer = match media.session.create_offer(now) {
                 Ok(o) => o,
                 Err(e) => {
                     self.media_failed(now, call, &format!("{e:?}"));
@@ -503,7 +510,7 @@ impl UserAgent {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.dialog = Some(dialog);
                     }
-                    self.set_media(call, session);
+                    self.set_media(call, media);
                 }
                 Err(e) => {
                     tracing::warn!(call, "INVITE not sent: {e}");
@@ -854,9 +861,17 @@ impl UserAgent {
     /// How far ahead of `now` media may be sent: everything due before the end of the grid
     /// step `now` is in (the last nanosecond of it), so a packet leaves from the grid point
     /// at or before its due time, never from an earlier one.
-    fn horizon(&self, now: Instant) -> Instant {
+    fn horizon(&mut self, now: Instant) -> Instant {
+        // A flush asks again and again with the same `now`.
+        if let Some((at, anchor, h)) = self.last_horizon {
+            if at == now && anchor == self.grid {
+                return h;
+            }
+        }
         let step_start = self.on_grid(now);
-        step_start + MEDIA_GRID - Duration::from_nanos(1)
+        let h = step_start + MEDIA_GRID - Duration::from_nanos(1);
+        self.last_horizon = Some((now, self.grid, h));
+        h
     }
 
     /// Starts a new stream of 20 ms packets in the grid step, of the next 20, that the fewest
@@ -926,13 +941,15 @@ impl UserAgent {
         number
     }
 
-    fn new_session(
+    /// The call's media: its session, already in the box [`Phase::Media`] keeps (a session
+    /// is large: moved there afterwards, it would be copied again).
+    fn new_media(
         &mut self,
         now: Instant,
         call: u64,
         role: MediaRole,
         rtp_port: u16,
-    ) -> Result<Session, String> {
+    ) -> Result<Box<MediaCall>, String> {
         let mut config = MediaConfig::new(self.advertised, rtp_port);
         config.record = RecordMode::Inbound;
         config.send_silence = true;
@@ -946,33 +963,38 @@ impl UserAgent {
         let mut id = String::with_capacity(24);
         id.push_str("call-");
         push_decimal(&mut id, call);
-        MediaSession::new(id, role, config, handler, &mut self.rng, now)
-            .map_err(|e| format!("{e:?}"))
-    }
-
-    fn set_media(&mut self, call: u64, session: Session) {
-        let lookahead = self.lookahead;
-        if let Some(c) = self.calls.get_mut(&call) {
-            let lookahead = if c.device.is_some() {
+        let (started, device) = self
+            .calls
+            .get(&call)
+            .map_or((now, false), |c| (c.started, c.device.is_some()));
+        let session = MediaSession::new(id, role, config, handler, &mut self.rng, now)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Box::new(MediaCall {
+            session,
+            live: false,
+            stopping: false,
+            finished: false,
+            dirty: false,
+            scheduled: None,
+            dtmf: VecDeque::new(),
+            next_dtmf: started,
+            recording: None,
+            device_started: false,
+            next_stats: started,
+            slot: None,
+            // A call with a sound device writes nothing ahead: its microphone's samples are
+            // not there yet.
+            lookahead: if device {
                 Duration::ZERO
             } else {
-                lookahead
-            };
-            c.phase = Phase::Media(Box::new(MediaCall {
-                session,
-                live: false,
-                stopping: false,
-                finished: false,
-                dirty: false,
-                scheduled: None,
-                dtmf: VecDeque::new(),
-                next_dtmf: c.started,
-                recording: None,
-                device_started: false,
-                next_stats: c.started,
-                slot: None,
-                lookahead,
-            }));
+                self.lookahead
+            },
+        }))
+    }
+
+    fn set_media(&mut self, call: u64, media: Box<MediaCall>) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.phase = Phase::Media(media);
         }
     }
 
