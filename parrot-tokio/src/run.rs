@@ -8,7 +8,7 @@ use parrot_ua::{
     StreamKind, UasFactory,
 };
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -95,7 +95,7 @@ struct TokioIo {
     /// Sockets of ended calls kept for later ones, by RTP port.
     parked: HashMap<u16, MediaSockets, foldhash::fast::FixedState>,
     conns: HashMap<ConnectionId, mpsc::UnboundedSender<Bytes>>,
-    conn_tx: mpsc::UnboundedSender<ConnEvent>,
+    conn_tx: ConnSender,
     shared: Weak<RefCell<Shared>>,
     wake: Rc<Wake>,
 }
@@ -109,6 +109,30 @@ struct Wake {
     notified: Cell<bool>,
     waker: Cell<Option<Waker>>,
     deadline: Cell<Option<Instant>>,
+    /// Events of the accept and connection tasks (on the loop's thread too), in order.
+    conns: RefCell<VecDeque<ConnEvent>>,
+}
+
+/// How the accept and connection tasks hand events to the loop: a queue on the loop's
+/// thread, read at every wake-up (an mpsc channel would cost its polling at every wait, for
+/// the few servers that carry SIP on streams).
+#[derive(Clone)]
+struct ConnSender(Weak<Wake>);
+
+impl ConnSender {
+    /// Queues `ev` and wakes the loop; fails once the loop is gone.
+    fn send(&self, ev: ConnEvent) -> Result<(), ConnEvent> {
+        let Some(wake) = self.0.upgrade() else {
+            return Err(ev);
+        };
+        wake.conns.borrow_mut().push_back(ev);
+        // The loop reads the queue whenever it polls; it only needs waking if it waits (a
+        // waiting loop has left its waker).
+        if let Some(w) = wake.waker.take() {
+            w.wake();
+        }
+        Ok(())
+    }
 }
 
 impl Wake {
@@ -463,7 +487,8 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     let udp_addr = bound.udp_addr()?;
     let udp_tx = bound.udp.try_clone()?;
     let udp = UdpSocket::from_std(bound.udp)?;
-    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    let wake = Rc::new(Wake::default());
+    let conn_tx = ConnSender(Rc::downgrade(&wake));
     for (kind, l) in bound.listeners {
         tokio::task::spawn_local(accept_loop(
             kind,
@@ -471,7 +496,6 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
             conn_tx.clone(),
         ));
     }
-    let wake = Rc::new(Wake::default());
     let shared = Rc::new(RefCell::new(Shared {
         driver,
         io: TokioIo {
@@ -521,11 +545,8 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                             Poll::Pending => None,
                         }
                     }
-                    1 => match conn_rx.poll_recv(cx) {
-                        Poll::Ready(Some(c)) => Some(Woken::Conn(c)),
-                        // `conn_tx` lives in the loop's state: never closed while it runs.
-                        Poll::Ready(None) | Poll::Pending => None,
-                    },
+                    // Pushed by tasks on this thread, which wake the loop (see `Wake::poll`).
+                    1 => wake.conns.borrow_mut().pop_front().map(Woken::Conn),
                     2 if cmds_open => match cmds.as_mut().poll_next(cx) {
                         Poll::Ready(Some(c)) => Some(Woken::Command(c)),
                         Poll::Ready(None) => Some(Woken::CommandsClosed),
@@ -582,11 +603,7 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     }
 }
 
-async fn accept_loop(
-    kind: StreamKind,
-    listener: TcpListener,
-    events: mpsc::UnboundedSender<ConnEvent>,
-) {
+async fn accept_loop(kind: StreamKind, listener: TcpListener, events: ConnSender) {
     loop {
         if let Ok((stream, remote)) = listener.accept().await {
             if events
@@ -603,7 +620,7 @@ async fn conn_task(
     id: ConnectionId,
     stream: TcpStream,
     mut writer: mpsc::UnboundedReceiver<Bytes>,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: ConnSender,
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let write = async move {
