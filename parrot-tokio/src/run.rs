@@ -534,30 +534,34 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
         let woken = std::future::poll_fn(|cx| {
             first = (first + 1) % 5;
             for i in 0..5 {
-                let ready = match (first + i) % 5 {
+                // Each source returns as soon as it has something (no `Option<Woken>` to
+                // carry, and drop, per source).
+                match (first + i) % 5 {
                     0 => {
                         let mut rb = ReadBuf::new(&mut buf);
-                        match udp.poll_recv_from(cx, &mut rb) {
-                            Poll::Ready(Ok(src)) => {
-                                Some(Woken::Datagram(Bytes::copy_from_slice(rb.filled()), src))
-                            }
-                            Poll::Ready(Err(_)) => Some(Woken::Nothing),
-                            Poll::Pending => None,
+                        if let Poll::Ready(r) = udp.poll_recv_from(cx, &mut rb) {
+                            return Poll::Ready(match r {
+                                Ok(src) => {
+                                    Woken::Datagram(Bytes::copy_from_slice(rb.filled()), src)
+                                }
+                                Err(_) => Woken::Nothing,
+                            });
                         }
                     }
                     // Pushed by tasks on this thread, which wake the loop (see `Wake::poll`).
-                    1 => wake.conns.borrow_mut().pop_front().map(Woken::Conn),
-                    2 if cmds_open => match cmds.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(c)) => Some(Woken::Command(c)),
-                        Poll::Ready(None) => Some(Woken::CommandsClosed),
-                        Poll::Pending => None,
-                    },
-                    3 => wake.poll(cx).then_some(Woken::Nothing),
-                    4 => sleeper.poll(cx).then_some(Woken::Timeout),
-                    _ => None,
-                };
-                if let Some(w) = ready {
-                    return Poll::Ready(w);
+                    1 => {
+                        if let Some(c) = wake.conns.borrow_mut().pop_front() {
+                            return Poll::Ready(Woken::Conn(c));
+                        }
+                    }
+                    2 if cmds_open => {
+                        if let Poll::Ready(c) = cmds.as_mut().poll_next(cx) {
+                            return Poll::Ready(c.map_or(Woken::CommandsClosed, Woken::Command));
+                        }
+                    }
+                    3 if wake.poll(cx) => return Poll::Ready(Woken::Nothing),
+                    4 if sleeper.poll(cx) => return Poll::Ready(Woken::Timeout),
+                    _ => {}
                 }
             }
             Poll::Pending
