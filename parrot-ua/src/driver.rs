@@ -561,8 +561,11 @@ impl Driver {
                 progressed = true;
                 self.pump_conns(now);
             }
+            // Sending what `poll_transmit` hands out gives the agent nothing new to do (its
+            // own follow-ups, such as a call finalized once its last packet is out, are events,
+            // drained below): only a failed send, connections and events call for another
+            // pass.
             while let Some(out) = self.ua.poll_transmit(now, &mut self.buf) {
-                progressed = true;
                 match out {
                     Output::Sip(t) => {
                         let (dst, transport) = (t.dst, t.transport);
@@ -579,6 +582,7 @@ impl Driver {
                         if let Err(e) = r {
                             tracing::debug!("send to {dst} failed: {e}");
                             self.ua.handle_transport_error(now, dst, transport);
+                            progressed = true;
                         }
                     }
                     Output::Media {
