@@ -24,16 +24,24 @@ fn wav_microphone_reaches_the_far_end_and_its_audio_reaches_the_wav_speaker() {
     let during = stats.clone();
     let start = parrot_tokio::start;
     let hold = Duration::from_millis(2500);
-    let heard = call_with_device(start, start, 43000, Box::new(audio), hold, move || {
-        let media = (during.media()).expect("media counters reach the device while the call runs");
-        assert!(
-            media.totals.rtp_sent > 80 && media.totals.rtp_received > 80,
-            "{media:?}"
-        );
-        assert_eq!(media.codec.map(|c| c.clock_rate()), Some(8000));
-        let (lin, lout) = during.take_levels();
-        assert!(lin > 0.1 && lout > 0.1, "level meters: in {lin} out {lout}");
-    });
+    let heard = call_with_device(
+        start,
+        start,
+        parrot_ua::testing::fixtures::free_ports(43000, 200),
+        Box::new(audio),
+        hold,
+        move || {
+            let media =
+                (during.media()).expect("media counters reach the device while the call runs");
+            assert!(
+                media.totals.rtp_sent > 80 && media.totals.rtp_received > 80,
+                "{media:?}"
+            );
+            assert_eq!(media.codec.map(|c| c.clock_rate()), Some(8000));
+            let (lin, lout) = during.take_levels();
+            assert!(lin > 0.1 && lout > 0.1, "level meters: in {lin} out {lout}");
+        },
+    );
 
     // The far end heard the 440 Hz of the (48 kHz stereo) microphone file, resampled to 8 kHz.
     assert!(heard.len() > 12000, "{} samples recorded", heard.len());

@@ -17,7 +17,8 @@ fn an_agent_shares_a_poll_with_the_application() {
         .register(&mut mine, Token(0), Interest::READABLE)
         .unwrap();
     let mut cfg = AgentConfig::new("127.0.0.1:0".parse().unwrap());
-    cfg.rtp_ports = 44800..=44899;
+    let mine_rtp = parrot_ua::testing::fixtures::free_ports(44800, 100);
+    cfg.rtp_ports = mine_rtp..=mine_rtp + 99;
     cfg.auto_answer = false;
     let mut sip = MioAgent::new(cfg, None, None, poll.registry(), Token(100)).unwrap();
     let agent = sip.handle(poll.registry()).unwrap();
@@ -25,7 +26,8 @@ fn an_agent_shares_a_poll_with_the_application() {
 
     // The far end: an ordinary agent on its own thread.
     let mut far = AgentConfig::new("127.0.0.1:0".parse().unwrap());
-    far.rtp_ports = 44900..=44999;
+    let far_rtp = parrot_ua::testing::fixtures::free_ports(44900, 100);
+    far.rtp_ports = far_rtp..=far_rtp + 99;
     let far = parrot_mio::start(far, None, None).unwrap();
     let uri = format!("sip:parrot@{}", far.local_addr());
 

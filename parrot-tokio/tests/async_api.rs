@@ -8,9 +8,19 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_api_places_a_call_registers_and_asks_options() {
     let limit = Duration::from_secs(30);
-    let mut srv = parrot_tokio::start(config(33000), Some(registrar()), tone_player()).unwrap();
+    let mut srv = parrot_tokio::start(
+        config(parrot_ua::testing::fixtures::free_ports(33000, 100)),
+        Some(registrar()),
+        tone_player(),
+    )
+    .unwrap();
     let srv_events = srv.take_events().unwrap();
-    let cli = parrot_tokio::start(client_config(33100), None, None).unwrap();
+    let cli = parrot_tokio::start(
+        client_config(parrot_ua::testing::fixtures::free_ports(33100, 100)),
+        None,
+        None,
+    )
+    .unwrap();
     assert_eq!(cli.runtime(), "tokio");
     let uri = format!("sip:parrot@{}", srv.local_addr());
     let mut call = cli.call(&uri, CallOptions::default()).await.unwrap();

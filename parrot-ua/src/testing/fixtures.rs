@@ -223,6 +223,36 @@ pub fn registrar() -> UasFactory {
     Box::new(|| Box::new(Registrar) as Box<dyn UasHandler>)
 }
 
+/// A base port from which `n` consecutive UDP ports were all free on loopback when probed:
+/// `hint` itself when it can be, else the next window of `n` up (from 20000 again past
+/// 60000). Other programs may hold any port, so a test takes its RTP ports from here rather
+/// than assuming its `hint` is free; no two calls in one process get overlapping windows.
+/// Panics (failing the test) only when no window in 20000-60000 is free.
+pub fn free_ports(hint: u16, n: u16) -> u16 {
+    static TAKEN: Mutex<Vec<(u16, u16)>> = Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let (lo, hi) = (20_000u32, 60_000u32);
+    let n32 = u32::from(n.max(1));
+    let mut base = u32::from(hint).clamp(lo, hi - n32);
+    for _ in 0..(hi - lo) / n32 {
+        let end = base + n32;
+        let overlaps = taken
+            .iter()
+            .any(|&(b, m)| base < u32::from(b) + u32::from(m) && u32::from(b) < end);
+        let free = !overlaps
+            && (base..end).all(|p| {
+                std::net::UdpSocket::bind(("127.0.0.1", p as u16)).is_ok()
+                    && std::net::UdpSocket::bind(("0.0.0.0", p as u16)).is_ok()
+            });
+        if free {
+            taken.push((base as u16, n));
+            return base as u16;
+        }
+        base = if end + n32 > hi { lo } else { end };
+    }
+    panic!("no {n} consecutive free UDP ports in {lo}-{hi}");
+}
+
 /// Loopback, SIP on port 0, RTP from `rtp_ports` (`base..=base + 99`), the 1 kHz tone
 /// built in as [`TONE`]; answers calls and listens on TCP too.
 pub fn config(base: u16) -> AgentConfig {

@@ -18,8 +18,9 @@
 //! base)`), and the fixtures serve other tests (`parrot-cpal`'s WAV devices use
 //! [`scenarios::call_with_device`] and the tone detection of [`fixtures`]).
 //!
-//! A scenario takes a base port and binds RTP from the 200 ports above it (SIP binds port 0);
-//! give each scenario of each test binary its own base so that binaries can run in parallel.
+//! A scenario takes a base port and binds RTP from the 200 ports above it (SIP binds port 0).
+//! The suites pass each scenario a base from [`fixtures::free_ports`], probed free from a hint
+//! of their own: other programs may hold any port.
 //! Every wait has a limit: a hung agent fails its scenario rather than hanging the run.
 
 pub mod fixtures;
@@ -78,7 +79,7 @@ macro_rules! cross_runtime_suite {
 }
 
 /// One `#[test]` per named scenario of [`scenarios`], called with the start functions given
-/// and, the `k`-th, with the base port `base + 200 * k` (for [`conformance_suite!`] and
+/// and, the `k`-th, with 200 free ports probed from `base + 200 * k` (for [`conformance_suite!`] and
 /// [`cross_runtime_suite!`]).
 #[macro_export]
 macro_rules! scenario_tests {
@@ -86,7 +87,10 @@ macro_rules! scenario_tests {
         $(
             #[test]
             fn $name() {
-                $crate::testing::scenarios::$name($($start,)+ $base + 200 * $k);
+                $crate::testing::scenarios::$name(
+                    $($start,)+
+                    $crate::testing::fixtures::free_ports($base + 200 * $k, 200),
+                );
             }
         )*
     };
