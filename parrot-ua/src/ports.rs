@@ -104,10 +104,11 @@ mod tests {
     #[test]
     fn a_full_range_refuses_at_once_and_a_released_pair_is_used_last() {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        // Find a free stretch: try a few ranges until all of one binds.
-        let (mut pool, pairs) = (0..50)
+        // Find a free stretch (a server beside the tests may hold thousands of ports): try
+        // ranges from 41000 up, then from 20000, until all of one binds.
+        let (mut pool, pairs) = (0..2500u16)
             .find_map(|i| {
-                let lo = 41000 + i * 16;
+                let lo = 20000 + (21000 + i * 16) % 40000;
                 let mut pool = PortPool::new(lo, lo + 5);
                 let pairs: Vec<_> = (0..3).map_while(|_| pool.bind(ip).ok()).collect();
                 (pairs.len() == 3).then_some((pool, pairs))
