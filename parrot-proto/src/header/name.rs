@@ -254,7 +254,7 @@ fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
 impl HeaderName {
     /// The header name that starts a line when it is a known long name, in any case, followed
     /// at once by `:`: its kind and length. `None` for anything else (a compact form, another
-    /// name, white space before the colon, fewer than 24 bytes to read), which the parser's
+    /// name, white space before the colon, a name of 24 bytes or more), which the parser's
     /// token scan and [`HeaderName::from_token_name`] then decide; whatever this finds, they
     /// find alike.
     ///
@@ -263,9 +263,19 @@ impl HeaderName {
     pub(crate) fn known_at_line_start(text: &[u8]) -> Option<(HeaderName, usize)> {
         const LO: u64 = 0x0101_0101_0101_0101;
         const HI: u64 = 0x8080_8080_8080_8080;
+        // A short text (the last line of a message, `Content-Length: 0`) is padded with
+        // zeros, which are not colons: the name and its colon are found as in a longer text.
+        let mut padded = [0u8; 24];
+        let words: &[u8] = match text.get(..24) {
+            Some(w) => w,
+            None => {
+                padded[..text.len()].copy_from_slice(text);
+                &padded
+            }
+        };
         let Some(
             &[a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, c0, c1, c2, c3, c4, c5, c6, c7],
-        ) = text.get(..24)
+        ) = words.get(..24)
         else {
             return None;
         };
@@ -548,7 +558,7 @@ mod tests {
                 "[a-zA-Z\\-\\r\\n\\x0d\\x10-\\x19]{1,14}",
             ],
             sep in proptest::sample::select(vec![":", " :", ":x", "\t:", ""]),
-            tail in "[ -~]{24}",
+            tail in "[ -~]{0,24}",
         ) {
             let line = format!("{name}{sep}{tail}").into_bytes();
             if let Some((kind, len)) = HeaderName::known_at_line_start(&line) {
@@ -572,6 +582,16 @@ mod tests {
                 Some((k, n.len()))
             );
         }
+        // A line shorter than the three words, as the last of a message.
+        assert_eq!(
+            HeaderName::known_at_line_start(b"Content-Length: 0\r\n\r\n"),
+            Some((HeaderName::ContentLength, 14))
+        );
+        assert_eq!(
+            HeaderName::known_at_line_start(b"To:"),
+            Some((HeaderName::To, 2))
+        );
+        assert_eq!(HeaderName::known_at_line_start(b"Via"), None);
         for n in ["v", "Via ", "X-Custom", "Call\rID"] {
             let line = format!("{n}{tail}");
             assert_eq!(
