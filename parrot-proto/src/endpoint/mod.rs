@@ -371,6 +371,39 @@ impl Branch {
     }
 }
 
+/// A server transaction's To tag (§8.2.6.2, §12.1.1): the tag its request's To already carries
+/// (an in-dialog request), kept as its place in the request's header text, or ours, made for it.
+#[derive(Debug, Clone)]
+pub(crate) enum TxTag {
+    Request(crate::message::Span),
+    Own(Box<str>),
+}
+
+impl TxTag {
+    /// The tag `tag` when it is a slice of `req`'s header text (as validation reads it), else
+    /// a copy.
+    pub(crate) fn of(req: &Message, tag: &str) -> TxTag {
+        let span = req.span_of(tag);
+        if req
+            .head_text()
+            .get(span.range())
+            .is_some_and(|s| std::ptr::eq(s, tag))
+        {
+            TxTag::Request(span)
+        } else {
+            TxTag::Own(tag.into())
+        }
+    }
+
+    /// The tag text; `req` is the transaction's request.
+    pub(crate) fn as_str<'a>(&'a self, req: &'a Message) -> &'a str {
+        match self {
+            TxTag::Request(s) => req.head_text().get(s.range()).unwrap_or_default(),
+            TxTag::Own(t) => t,
+        }
+    }
+}
+
 /// Where a transaction or dialog sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -391,7 +424,7 @@ pub(crate) struct ServerTx {
     local: SocketAddr,
     request: Message,
     via_fix: Option<String>,
-    to_tag: Box<str>,
+    to_tag: TxTag,
     /// Whether the request's To has a tag, when validation read it.
     to_tagged: Option<bool>,
     dialog: Option<DialogId>,
@@ -438,7 +471,8 @@ pub(crate) struct LingeringTx {
     last: Option<Bytes>,
     peer: Peer,
     kind: Linger,
-    /// The To tag of its responses (a CANCEL's 200 repeats it, §9.2).
+    /// The To tag of its responses (a CANCEL's 200 repeats it, §9.2); empty for a non-INVITE
+    /// transaction, which no CANCEL targets.
     to_tag: Box<str>,
     dialog: Option<DialogId>,
     merge_key: Option<std::sync::Arc<str>>,

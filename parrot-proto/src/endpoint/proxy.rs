@@ -803,7 +803,7 @@ impl Endpoint {
         } else {
             ServerFsm::NonInvite(ServerNonInviteTransaction::new(reliable, self.cfg.timers))
         };
-        let to_tag = self.new_tag().into();
+        let to_tag = super::TxTag::Own(self.new_tag().into());
         self.server_index.insert(key.clone(), id);
         self.server_txs.insert(
             id,

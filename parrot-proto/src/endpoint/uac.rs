@@ -229,7 +229,7 @@ impl Endpoint {
             remote_tag: "".into(),
             local_uri: from.into(),
             remote_uri: to.into(),
-            remote_target: ruri.clone().into(),
+            remote_target: ruri.into(),
             route_set: Vec::new(),
             local_cseq: 0,
             remote_cseq: None,
@@ -243,9 +243,9 @@ impl Endpoint {
         call.uac = req.handler;
         call.owns_call_id = true;
         call.creds = req.credentials.map(Box::new);
-        call.offer = req.body.clone();
         let cseq = call.dialog.next_cseq();
-        let mut b = call.dialog.request(Method::Invite, cseq).uri(ruri.clone());
+        // The Request-URI is the remote target the dialog starts with (no route set yet).
+        let mut b = call.dialog.request(Method::Invite, cseq);
         let branch = self.new_branch_inline();
         let (contact, via) = self.prefixes(local, req.transport);
         b = b
@@ -261,8 +261,15 @@ impl Endpoint {
         if let Some(body) = &req.body {
             b = b.body(&body.content_type, body.bytes.clone());
         }
+        // The offer is kept as given (moved, not copied).
+        call.offer = req.body;
         let creds = call.creds.as_deref().cloned();
-        b = self.authorize(b, creds.as_ref(), &Method::Invite, &ruri);
+        b = self.authorize(
+            b,
+            creds.as_ref(),
+            &Method::Invite,
+            &call.dialog.remote_target,
+        );
         let msg = b.build().map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
         call.invite = Some(msg.clone());

@@ -256,12 +256,13 @@ impl Endpoint {
         } else {
             ServerFsm::NonInvite(ServerNonInviteTransaction::new(reliable, self.cfg.timers))
         };
-        let tx_to_tag: Box<str> = match to_tag {
-            Some(t) => t.into(),
-            None => self.new_tag().into(),
+        let tx_to_tag = match to_tag {
+            Some(t) => super::TxTag::of(&msg, t),
+            None => super::TxTag::Own(self.new_tag().into()),
         };
         // A new dialog's local tag (§12.1.1), which the transaction's responses carry too.
-        let dialog_tag = (method == Method::Invite && dialog.is_none()).then(|| tx_to_tag.clone());
+        let dialog_tag = (method == Method::Invite && dialog.is_none())
+            .then(|| Box::<str>::from(tx_to_tag.as_str(&msg)));
         if let Some(mk) = &merge_key {
             self.merge_index.insert(mk.clone(), id);
         }
@@ -428,9 +429,13 @@ impl Endpoint {
             return;
         };
         let (to_tag, dialog, pending) = match self.server_txs.get(&inv_id) {
-            Some(t) => (t.to_tag.clone(), t.dialog, !t.has_final()),
+            Some(t) => (
+                super::TxTag::Own(t.to_tag.as_str(&t.request).into()),
+                t.dialog,
+                !t.has_final(),
+            ),
             None => match self.lingering.get(&inv_id) {
-                Some(t) => (t.to_tag.clone(), t.dialog, false),
+                Some(t) => (super::TxTag::Own(t.to_tag.clone()), t.dialog, false),
                 None => return,
             },
         };
@@ -732,7 +737,7 @@ impl Endpoint {
             t.head = Some(ResponseHead::new(
                 &t.request,
                 t.via_fix.as_deref(),
-                &t.to_tag,
+                t.to_tag.as_str(&t.request),
                 t.to_tagged,
             ));
         }
@@ -782,7 +787,7 @@ impl Endpoint {
             head,
             req: &t.request,
             top: t.via_fix.as_deref(),
-            to_tag: &t.to_tag,
+            to_tag: t.to_tag.as_str(&t.request),
         };
         let built = match head.write(
             lines.req,
@@ -974,6 +979,12 @@ impl Endpoint {
             return;
         };
         let t = *t;
+        // Only an INVITE's tag is read again (by its CANCEL's 200, §9.2).
+        let to_tag = match (kind, t.to_tag) {
+            (Linger::NonInvite, _) => Box::default(),
+            (_, super::TxTag::Own(tag)) => tag,
+            (_, tag @ super::TxTag::Request(_)) => tag.as_str(&t.request).into(),
+        };
         self.lingering.insert(
             id,
             Box::new(LingeringTx {
@@ -982,7 +993,7 @@ impl Endpoint {
                 last,
                 peer: t.peer,
                 kind,
-                to_tag: t.to_tag,
+                to_tag,
                 dialog: t.dialog,
                 merge_key: t.merge_key,
             }),
