@@ -148,9 +148,7 @@ impl Dialog {
                 self.remote_tag = tag.into();
             }
         }
-        if let Some(t) = contact_uri(resp) {
-            self.remote_target = t;
-        }
+        self.set_target_from(resp);
         let mut rs: Vec<Box<str>> = resp
             .header_values(HeaderName::RecordRoute)
             .map(Box::from)
@@ -163,8 +161,18 @@ impl Dialog {
 
     /// Target refresh (§12.2.1.2, §12.2.2): a Contact in a re-INVITE, UPDATE or its 2xx.
     pub fn refresh_target(&mut self, m: &Message) {
-        if let Some(t) = contact_uri(m) {
-            self.remote_target = t;
+        self.set_target_from(m);
+    }
+
+    /// The remote target from the first Contact of `m`, when it has one; the same URI again
+    /// (a 200 after its 180) is not copied.
+    fn set_target_from(&mut self, m: &Message) {
+        let Some(Ok(crate::header::ContactValue::Addr(na))) = m.contacts().next() else {
+            return;
+        };
+        let uri = na.uri_str();
+        if *self.remote_target != *uri {
+            self.remote_target = uri.into();
         }
     }
 

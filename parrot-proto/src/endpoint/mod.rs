@@ -427,6 +427,8 @@ pub(crate) struct ServerTx {
     to_tag: TxTag,
     /// Whether the request's To has a tag, when validation read it.
     to_tagged: Option<bool>,
+    /// The request's CSeq number, when validation read it (a 2xx to an INVITE keeps it).
+    cseq: Option<u32>,
     dialog: Option<DialogId>,
     merge_key: Option<std::sync::Arc<str>>,
     /// The lines its responses copy, made at the first response (§8.2.6.2).
@@ -1253,43 +1255,43 @@ impl Endpoint {
     /// Records the entity's deadline in the timer heap; called wherever it may have changed.
     /// An entity whose deadline is already queued is not pushed again.
     pub(crate) fn schedule(&mut self, what: TimerRef) {
-        if let TimerRef::Server(id) = what {
-            if !self.server_txs.contains_key(&id) {
-                // Lingering (timed by `lingering_timers`) or gone.
+        // One lookup for the entity, its deadline and the deadline it has queued. A lingering
+        // server transaction (timed by `lingering_timers`) or a gone entity has no entry.
+        let (at, queued) = match &what {
+            TimerRef::Server(id) => {
+                let Some(t) = self.server_txs.get_mut(id) else {
+                    return;
+                };
+                (t.poll_timeout(), Some(&mut t.scheduled))
+            }
+            TimerRef::Client(k) => {
+                let Some(t) = self.client_txs.get_mut(k) else {
+                    return;
+                };
+                (t.poll_timeout(), Some(&mut t.scheduled))
+            }
+            TimerRef::Call(d) => {
+                let Some(c) = self.calls.get_mut(d) else {
+                    return;
+                };
+                (c.next_timeout(), Some(&mut c.scheduled))
+            }
+            TimerRef::Registration(r) => {
+                (self.registrations.get(r).and_then(|r| r.refresh_at), None)
+            }
+        };
+        let Some(at) = at else { return };
+        if let Some(s) = queued {
+            if *s == Some(at) {
                 return;
             }
+            *s = Some(at);
         }
-        if let Some(at) = self.deadline_of(&what) {
-            if let Some(s) = self.scheduled_mut(&what) {
-                if *s == Some(at) {
-                    return;
-                }
-                *s = Some(at);
-            }
-            self.timer_seq += 1;
-            self.timer_heap.push(TimerEntry {
-                at,
-                seq: self.timer_seq,
-                what,
-            });
-        }
-    }
-
-    /// [`Endpoint::schedule`] for a client transaction, cloning its key only for a new entry.
-    pub(crate) fn schedule_client(&mut self, key: &ClientKey) {
-        let Some(t) = self.client_txs.get_mut(key) else {
-            return;
-        };
-        let Some(at) = t.poll_timeout() else { return };
-        if t.scheduled == Some(at) {
-            return;
-        }
-        t.scheduled = Some(at);
         self.timer_seq += 1;
         self.timer_heap.push(TimerEntry {
             at,
             seq: self.timer_seq,
-            what: TimerRef::Client(key.clone()),
+            what,
         });
     }
 

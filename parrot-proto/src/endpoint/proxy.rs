@@ -816,6 +816,7 @@ impl Endpoint {
                 via_fix,
                 to_tag,
                 to_tagged: None,
+                cseq: None,
                 dialog: None,
                 merge_key: None,
                 head: None,

@@ -578,18 +578,24 @@ impl Endpoint {
         let Some(key) = ClientKey::for_response(&msg) else {
             return;
         };
-        if self.client_txs.contains_key(&key) {
-            let mut out = std::mem::take(&mut self.scratch);
-            if let Some(t) = self.client_txs.get_mut(&key) {
+        // One lookup finds the transaction and runs its state machine.
+        let mut out = std::mem::take(&mut self.scratch);
+        let found = match self.client_txs.get_mut(&key) {
+            Some(t) => {
                 match &mut t.fsm {
                     ClientFsm::Invite(f) => f.on_response(now, &msg, &mut out),
                     ClientFsm::NonInvite(f) => f.on_response(now, &msg, &mut out),
                 }
+                true
             }
+            None => false,
+        };
+        if found {
             self.run_client_outputs(now, &key, &mut out, false);
             self.scratch = out;
             return;
         }
+        self.scratch = out;
         // A 2xx after the transaction ended (RFC 6026): the dialog ACKs it again.
         let is_invite_2xx = msg.status().is_some_and(|c| (200..300).contains(&c))
             && msg
@@ -623,11 +629,22 @@ impl Endpoint {
         out: &mut Vec<TxOutput>,
         transport_error: bool,
     ) {
-        let Some((peer, purpose)) = self.client_txs.get(key).map(|t| (t.peer, t.purpose)) else {
+        // One lookup for the transaction and its timer: [`Endpoint::schedule`] for a client
+        // transaction, cloning its key only for a new heap entry.
+        let Some(t) = self.client_txs.get_mut(key) else {
             out.clear();
             return;
         };
-        self.schedule_client(key);
+        let (peer, purpose) = (t.peer, t.purpose);
+        if let Some(at) = t.poll_timeout().filter(|&at| t.scheduled != Some(at)) {
+            t.scheduled = Some(at);
+            self.timer_seq += 1;
+            self.timer_heap.push(super::TimerEntry {
+                at,
+                seq: self.timer_seq,
+                what: TimerRef::Client(key.clone()),
+            });
+        }
         // Drained, not taken: the caller's scratch keeps its capacity for the next message.
         for o in out.drain(..) {
             match o {

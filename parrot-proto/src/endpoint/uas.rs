@@ -278,6 +278,7 @@ impl Endpoint {
                 via_fix,
                 to_tag: tx_to_tag,
                 to_tagged: Some(to_tag.is_some()),
+                cseq: Some(checked.cseq.seq),
                 dialog,
                 merge_key,
                 head: None,
@@ -455,6 +456,7 @@ impl Endpoint {
                 via_fix,
                 to_tag,
                 to_tagged: None,
+                cseq: None,
                 dialog,
                 merge_key: None,
                 head: None,
@@ -838,19 +840,19 @@ impl Endpoint {
         let dialog = t.dialog;
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let cseq = if is_invite && (200..300).contains(&reply.status) {
-            t.request.cseq().map(|c| c.seq).unwrap_or(0)
+            t.cseq
+                .or_else(|| t.request.cseq().ok().map(|c| c.seq))
+                .unwrap_or(0)
         } else {
             0
         };
+        let peer = t.peer;
         let mut out = std::mem::take(&mut self.scratch);
-        let sent = match self.server_txs.get_mut(&id).map(|t| &mut t.fsm) {
-            Some(ServerFsm::Invite(f)) => f.send_response_bytes(now, code, resp.clone(), &mut out),
-            Some(ServerFsm::NonInvite(f)) => {
-                f.send_response_bytes(now, code, resp.clone(), &mut out)
-            }
-            None => false,
+        let sent = match &mut t.fsm {
+            ServerFsm::Invite(f) => f.send_response_bytes(now, code, resp.clone(), &mut out),
+            ServerFsm::NonInvite(f) => f.send_response_bytes(now, code, resp.clone(), &mut out),
         };
-        self.run_server_outputs(now, id, &mut out);
+        self.run_server_outputs_to(now, id, peer, &mut out);
         self.scratch = out;
         if !sent || !is_invite {
             return sent;
@@ -922,11 +924,22 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn run_server_outputs(&mut self, _now: Instant, id: u64, out: &mut Vec<TxOutput>) {
+    pub(super) fn run_server_outputs(&mut self, now: Instant, id: u64, out: &mut Vec<TxOutput>) {
         let Some(peer) = self.server_txs.get(&id).map(|t| t.peer) else {
             out.clear();
             return;
         };
+        self.run_server_outputs_to(now, id, peer, out);
+    }
+
+    /// [`Endpoint::run_server_outputs`] for a transaction whose peer the caller has read.
+    fn run_server_outputs_to(
+        &mut self,
+        _now: Instant,
+        id: u64,
+        peer: Peer,
+        out: &mut Vec<TxOutput>,
+    ) {
         for o in out.drain(..) {
             match o {
                 TxOutput::Send(b) => self.send(peer, b),
@@ -945,16 +958,19 @@ impl Endpoint {
             }
         }
         // A transaction that lingers now is timed by `lingering_timers`, the rest by the heap.
-        self.linger(id);
-        self.schedule(TimerRef::Server(id));
+        if !self.linger(id) {
+            self.schedule(TimerRef::Server(id));
+        }
     }
 
     /// Replaces a server transaction that only waits for its last timer with a
     /// [`LingeringTx`]: the request, the copied response lines and the state machine go. A
     /// transaction a proxy context still forwards on keeps its whole form.
-    fn linger(&mut self, id: u64) {
+    /// Whether it is no longer a live transaction (lingering now, or gone): the heap has
+    /// nothing to time for it then.
+    fn linger(&mut self, id: u64) -> bool {
         let Some(t) = self.server_txs.get(&id) else {
-            return;
+            return true;
         };
         let (kind, last) = match &t.fsm {
             ServerFsm::NonInvite(f)
@@ -965,18 +981,18 @@ impl Endpoint {
             ServerFsm::Invite(f) => match f.state() {
                 crate::transaction::ServerInviteState::Accepted => (Linger::InviteAccepted, None),
                 crate::transaction::ServerInviteState::Confirmed => (Linger::InviteConfirmed, None),
-                _ => return,
+                _ => return false,
             },
-            ServerFsm::NonInvite(_) => return,
+            ServerFsm::NonInvite(_) => return false,
         };
         let Some(deadline) = t.poll_timeout() else {
-            return;
+            return false;
         };
         if self.proxies.contains_key(&id) {
-            return;
+            return false;
         }
         let Some(t) = self.server_txs.remove(&id) else {
-            return;
+            return true;
         };
         let t = *t;
         // Only an INVITE's tag is read again (by its CANCEL's 200, §9.2).
@@ -1013,6 +1029,7 @@ impl Endpoint {
                 self.end_lingering(oldest);
             }
         }
+        true
     }
 
     /// Ends the lingering transactions whose last timer has run out (see
