@@ -202,6 +202,37 @@ impl<'a> Params<'a> {
     /// One forward scan: each parameter's name is compared where it ends, and a parameter that
     /// does not match is skipped to the next `;` outside quotes and angle brackets.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        if let Some(v) = self.first_plain_value(name) {
+            return Some(Some(v));
+        }
+        self.get_scan(name)
+    }
+
+    /// The value of the first parameter when it is written `name=value` exactly as `name` is
+    /// given, the value one or more token bytes ended by `;` or the end: a Via's `branch`, a
+    /// From or To `tag`, as Parrot and most peers write them. `None` for anything else, which
+    /// [`Params::get_scan`] then decides; whatever this finds, it finds alike (the value holds
+    /// no white space, quote, bracket or `;`).
+    #[inline]
+    fn first_plain_value(&self, name: &str) -> Option<&'a str> {
+        let b = self.raw.as_bytes();
+        let w = name.as_bytes();
+        let start = w.len() + 1;
+        if b.get(..w.len())? != w || b.get(w.len()) != Some(&b'=') {
+            return None;
+        }
+        let mut i = start;
+        while i < b.len() && crate::text::is_token_byte(b[i]) {
+            i += 1;
+        }
+        if i == start || (i < b.len() && b[i] != b';') {
+            return None;
+        }
+        self.raw.get(start..i)
+    }
+
+    /// [`Params::get`] by one forward scan of the whole list.
+    fn get_scan(&self, name: &str) -> Option<Option<&'a str>> {
         let s = self.raw;
         let b = s.as_bytes();
         let n = b.len();
@@ -364,6 +395,10 @@ mod tests {
         "\t",
         "\r\n ",
         "z9hG4bK1",
+        "branch=z9hG4bK71c1",
+        "tag=f893a2eefb",
+        "ab.c-d!e",
+        "tag=",
         "rport",
         "tag",
         "\"",
@@ -383,6 +418,18 @@ mod tests {
 
         /// The forward scan finds what splitting at every `;` and then at the first `=` finds,
         /// names compared case-insensitively, quotes and brackets respected.
+        #[test]
+        fn first_plain_value_agrees_with_the_scan(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..12),
+            name in prop::sample::select(vec!["branch", "rport", "tag", "lr", "x", "received"]),
+        ) {
+            let raw = p.concat();
+            let params = Params::new(&raw);
+            if let Some(v) = params.first_plain_value(name) {
+                prop_assert_eq!(Some(Some(v)), params.get_scan(name), "{}", raw);
+            }
+        }
+
         #[test]
         fn lookup_scan_agrees_with_splitting(
             p in prop::collection::vec(prop::sample::select(PIECES), 0..12),
