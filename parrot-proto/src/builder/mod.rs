@@ -146,7 +146,7 @@ struct Entry {
 /// Header lines in one text buffer (no allocation per line): the list gives their order, the
 /// buffer may hold stale text of replaced or removed lines.
 #[derive(Debug, Clone)]
-struct Headers {
+pub(crate) struct Headers {
     text: String,
     list: Vec<Entry>,
     body: Bytes,
@@ -158,6 +158,45 @@ impl Default for Headers {
             text: String::with_capacity(384),
             list: Vec::with_capacity(12),
             body: Bytes::new(),
+        }
+    }
+}
+
+/// The buffers of a builder's header lines, handed back by the `*_reusing` builds so that the
+/// endpoint's next request is written into them instead of two fresh allocations.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    text: String,
+    list: Vec<Entry>,
+}
+
+impl Buffers {
+    /// Buffers grown past this (a request with very long lines) are not kept.
+    const KEEP: usize = 4096;
+
+    /// `slot`'s buffers, emptied, or fresh ones of the default capacity.
+    pub(crate) fn take(slot: &mut Option<Buffers>) -> Headers {
+        match slot.take() {
+            Some(mut b) => {
+                b.text.clear();
+                b.list.clear();
+                Headers {
+                    text: b.text,
+                    list: b.list,
+                    body: Bytes::new(),
+                }
+            }
+            None => Headers::default(),
+        }
+    }
+
+    /// Keeps `h`'s buffers in `slot` for the next request.
+    fn put(h: Headers, slot: &mut Option<Buffers>) {
+        if h.text.capacity() <= Self::KEEP && h.list.capacity() <= Self::KEEP / 16 {
+            *slot = Some(Buffers {
+                text: h.text,
+                list: h.list,
+            });
         }
     }
 }
@@ -415,8 +454,12 @@ pub struct RequestBuilder {
 impl RequestBuilder {
     /// A request line `method uri SIP/2.0` and no headers yet.
     pub fn new(method: Method, uri: impl AsRef<str>) -> Self {
-        let mut h = Headers::default();
-        let uri = h.add_text(uri.as_ref());
+        Self::new_in(method, uri.as_ref(), Headers::default())
+    }
+
+    /// [`RequestBuilder::new`] writing into buffers [`Buffers::take`] gave.
+    pub(crate) fn new_in(method: Method, uri: &str, mut h: Headers) -> Self {
+        let uri = h.add_text(uri);
         RequestBuilder { method, uri, h }
     }
 
@@ -509,6 +552,14 @@ impl RequestBuilder {
     /// [`RequestBuilder::build`] for a request that is only sent (an ACK for a 2xx, §13.2.2.4):
     /// the same checks and the same bytes, without making a [`Message`] of them.
     pub(crate) fn build_bytes(self) -> Result<Bytes, BuildError> {
+        self.build_bytes_reusing(&mut None)
+    }
+
+    /// [`RequestBuilder::build_bytes`], its header buffers handed back in `slot` when written.
+    pub(crate) fn build_bytes_reusing(
+        self,
+        slot: &mut Option<Buffers>,
+    ) -> Result<Bytes, BuildError> {
         let (fast, capacity) = self.check_request_line()?;
         if !fast {
             // Near the limits, or a URI the parser decides on: what `build` gives.
@@ -522,6 +573,7 @@ impl RequestBuilder {
         out.extend_from_slice(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
         self.h.write(&mut out, &mut spans);
+        Buffers::put(self.h, slot);
         let raw = Bytes::from(out);
         #[cfg(debug_assertions)]
         {
@@ -533,6 +585,11 @@ impl RequestBuilder {
 
     /// Writes the request. The result is what `Message::parse` gives for its bytes.
     pub fn build(self) -> Result<Message, BuildError> {
+        self.build_reusing(&mut None)
+    }
+
+    /// [`RequestBuilder::build`], its header buffers handed back in `slot` when written.
+    pub(crate) fn build_reusing(self, slot: &mut Option<Buffers>) -> Result<Message, BuildError> {
         let (fast, capacity) = self.check_request_line()?;
         let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
         let mut out = Vec::with_capacity(capacity);
@@ -547,7 +604,9 @@ impl RequestBuilder {
         out.extend_from_slice(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
-        self.h.finish(out, start, spans, body_start, fast)
+        let built = self.h.finish(out, start, spans, body_start, fast);
+        Buffers::put(self.h, slot);
+        built
     }
 }
 

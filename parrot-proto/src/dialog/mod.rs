@@ -204,9 +204,24 @@ impl Dialog {
     /// Starts an in-dialog request with `cseq` (§12.2.1.1): Request-URI, Route, From, To,
     /// Call-ID and CSeq; the caller adds Via, Max-Forwards, Contact and a body.
     pub fn request(&self, method: Method, cseq: u32) -> RequestBuilder {
+        self.request_in(method, cseq, &mut None)
+    }
+
+    /// [`Dialog::request`] written into the header buffers kept in `bufs`, if any (see
+    /// [`crate::builder::Buffers`]).
+    pub(crate) fn request_in(
+        &self,
+        method: Method,
+        cseq: u32,
+        bufs: &mut Option<crate::builder::Buffers>,
+    ) -> RequestBuilder {
         let b = match self.route_set.first() {
             // Loose routing (or none): the remote target and the route set as they are.
-            None => RequestBuilder::new(method.clone(), self.remote_target.as_ref()),
+            None => RequestBuilder::new_in(
+                method.clone(),
+                &self.remote_target,
+                crate::builder::Buffers::take(bufs),
+            ),
             Some(first) if first.contains(";lr") => {
                 let mut b = RequestBuilder::new(method.clone(), self.remote_target.as_ref());
                 for r in &self.route_set {

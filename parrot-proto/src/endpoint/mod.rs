@@ -753,6 +753,8 @@ pub struct Endpoint {
     timer_seq: u64,
     /// Scratch list of due heap entries (kept to reuse its allocation).
     due: Vec<TimerRef>,
+    /// The header buffers of the last request built, for the next one.
+    builder_bufs: Option<crate::builder::Buffers>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -853,6 +855,7 @@ impl Endpoint {
             timer_heap: std::collections::BinaryHeap::new(),
             timer_seq: 0,
             due: Vec::new(),
+            builder_bufs: None,
         }
     }
 

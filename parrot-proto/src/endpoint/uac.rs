@@ -245,7 +245,9 @@ impl Endpoint {
         call.creds = req.credentials.map(Box::new);
         let cseq = call.dialog.next_cseq();
         // The Request-URI is the remote target the dialog starts with (no route set yet).
-        let mut b = call.dialog.request(Method::Invite, cseq);
+        let mut b = call
+            .dialog
+            .request_in(Method::Invite, cseq, &mut self.builder_bufs);
         let branch = self.new_branch_inline();
         let (contact, via) = self.prefixes(local, req.transport);
         b = b
@@ -270,7 +272,9 @@ impl Endpoint {
             &Method::Invite,
             &call.dialog.remote_target,
         );
-        let msg = b.build().map_err(|_| CommandError::BadInput)?;
+        let msg = b
+            .build_reusing(&mut self.builder_bufs)
+            .map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
         call.invite = Some(msg.clone());
         self.by_tag
@@ -397,7 +401,9 @@ impl Endpoint {
         let call = self.calls.get_mut(&dialog)?;
         let cseq = call.dialog.next_cseq();
         let (local, transport) = (call.local, call.peer.transport);
-        let mut b = call.dialog.request(method.clone(), cseq);
+        let mut b = call
+            .dialog
+            .request_in(method.clone(), cseq, &mut self.builder_bufs);
         let (contact, via) = self.prefixes(local, transport);
         b = b
             .prepend_header_pieces(HeaderName::Via, &[via, branch.as_str(), ";rport"])
@@ -414,7 +420,9 @@ impl Endpoint {
         if let Some(body) = body {
             b = b.body(&body.content_type, body.bytes.clone());
         }
-        b.build().ok().map(|m| (m, branch))
+        b.build_reusing(&mut self.builder_bufs)
+            .ok()
+            .map(|m| (m, branch))
     }
 
     /// Sends a request inside an established dialog (§12.2.1): BYE, re-INVITE, UPDATE, INFO,
@@ -1012,10 +1020,10 @@ impl Endpoint {
         let peer = call.target_peer();
         let Ok(ack) = call
             .dialog
-            .request(Method::Ack, seq)
+            .request_in(Method::Ack, seq, &mut self.builder_bufs)
             .prepend_header_pieces(HeaderName::Via, &via)
             .header(HeaderName::MaxForwards, "70")
-            .build_bytes()
+            .build_bytes_reusing(&mut self.builder_bufs)
         else {
             return;
         };

@@ -319,6 +319,12 @@ impl<'a> Params<'a> {
     /// [`plain_param_at`]): `Some(get(name))` for a plain list, which is valid; `None` when the
     /// list is not plain, and the two must be asked on their own.
     pub(crate) fn plain_get(&self, name: &str) -> Option<Option<Option<&'a str>>> {
+        // A list of the one parameter `name=token` (a From tag) is plain and holds it.
+        if let Some(v) = self.first_plain_value(name) {
+            if name.len() + 1 + v.len() == self.raw.len() && is_token(name) {
+                return Some(Some(Some(v)));
+            }
+        }
         let mut found = None;
         let mut at = Some(0);
         while let Some(i) = at {
