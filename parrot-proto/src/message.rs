@@ -406,6 +406,21 @@ impl Message {
         Span::new(at, at + s.len())
     }
 
+    /// The header text from the start of `first` to the end of `last`, when both are slices of
+    /// it (as a typed view's parts are) and in that order.
+    pub(crate) fn slice_between(&self, first: &str, last: &str) -> Option<&str> {
+        let head = self.head_text();
+        let (a, z) = (self.span_of(first), self.span_of(last));
+        let is_ours = |s: &str, span: Span| {
+            head.get(span.range())
+                .is_some_and(|t| std::ptr::eq(t.as_ptr(), s.as_ptr()) && t.len() == s.len())
+        };
+        if !is_ours(first, a) || !is_ours(last, z) || a.start > z.end {
+            return None;
+        }
+        head.get(a.start as usize..z.end as usize)
+    }
+
     fn offset_of(&self, s: &str) -> usize {
         (s.as_ptr() as usize).saturating_sub(self.inner.head.as_ptr() as usize)
     }

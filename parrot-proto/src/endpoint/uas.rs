@@ -1200,10 +1200,19 @@ fn via_fix_with(
     if same_host && !wants_rport {
         return None;
     }
-    let top = crate::text::trim_lws(crate::text::Splitter::first(
-        req.header(HeaderName::Via)?,
-        b',',
-    ));
+    // The top Via's text: from its protocol to the end of its parameters when both are
+    // slices of `req` (what `top_via` parses: the first value of the first line, trimmed),
+    // else looked up again.
+    let top = match (
+        req.slice_between(via.protocol, via.params.as_str()),
+        via.params.is_empty(),
+    ) {
+        (Some(t), false) => t,
+        _ => crate::text::trim_lws(crate::text::Splitter::first(
+            req.header(HeaderName::Via)?,
+            b',',
+        )),
+    };
     // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
     // the new ones. Runs of kept parts are copied at once.
     let mut out = String::with_capacity(top.len() + 48);
@@ -1217,8 +1226,14 @@ fn via_fix_with(
         let p = top.get(start..end)?;
         let n = memchr::memchr(b'=', p.as_bytes())
             .and_then(|i| p.get(..i))
-            .unwrap_or(p)
-            .trim();
+            .unwrap_or(p);
+        // `trim` only where an end is not a visible ASCII byte: anything else is no white space.
+        let visible = |c: Option<&u8>| c.is_some_and(|&c| c.is_ascii_graphic());
+        let n = if visible(n.as_bytes().first()) && visible(n.as_bytes().last()) {
+            n
+        } else {
+            n.trim()
+        };
         let drop = (n.len() == 8 && n.eq_ignore_ascii_case("received"))
             || (wants_rport && n.len() == 5 && n.eq_ignore_ascii_case("rport"));
         if !drop {
@@ -1299,6 +1314,8 @@ mod via_fix_tests {
         "=",
         "x",
         "maddr=h",
+        "\u{3000}received",
+        "\x0brport",
     ];
 
     proptest! {
