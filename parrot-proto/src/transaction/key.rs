@@ -209,6 +209,7 @@ impl<const N: usize> KeyText<N> {
     /// unused tail is zero), one folded multiply each with foldhash instead of its loop over
     /// byte slices longer than 16; a boxed key as its bytes. Equal keys hash alike: the same
     /// bytes are always kept the same way ([`KeyText::new`]).
+    #[inline]
     pub(crate) fn hash_into<H: std::hash::Hasher>(&self, state: &mut H) {
         match self {
             KeyText::Inline(_, buf) => {
@@ -222,6 +223,7 @@ impl<const N: usize> KeyText<N> {
         }
     }
 
+    #[inline]
     fn same(&self, o: &Self) -> bool {
         match (self, o) {
             // Fixed-size arrays compare without a call (the unused tail is zero on both sides).
@@ -291,6 +293,7 @@ impl ServerKey {
 }
 
 impl PartialEq for ServerKey {
+    #[inline]
     fn eq(&self, o: &ServerKey) -> bool {
         self.branch_len == o.branch_len && self.text.same(&o.text) && self.method == o.method
     }
@@ -299,6 +302,7 @@ impl PartialEq for ServerKey {
 impl Eq for ServerKey {}
 
 impl std::hash::Hash for ServerKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // The text alone; equality checks the rest.
         self.text.hash_into(state);
@@ -348,6 +352,7 @@ impl ClientKey {
 }
 
 impl PartialEq for ClientKey {
+    #[inline]
     fn eq(&self, o: &ClientKey) -> bool {
         self.branch.same(&o.branch) && self.method == o.method
     }
@@ -356,6 +361,7 @@ impl PartialEq for ClientKey {
 impl Eq for ClientKey {}
 
 impl std::hash::Hash for ClientKey {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // The branch alone, in one write: the method rarely tells keys apart (a CANCEL shares
         // its INVITE's branch) and equality checks it.
