@@ -1487,7 +1487,10 @@ impl Endpoint {
 
 /// Parses `sip:user@host:port` into a socket address when the host is an IP literal.
 pub(crate) fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
-    let u = crate::Uri::parse(uri.trim().trim_start_matches('<').split('>').next()?).ok()?;
+    let u = uri.trim().trim_start_matches('<');
+    // Up to the first '>' (a byte search; a `char` pattern goes through the generic searcher).
+    let u = u.get(..memchr::memchr(b'>', u.as_bytes()).unwrap_or(u.len()))?;
+    let u = crate::Uri::parse(u).ok()?;
     let s = u.as_sip()?;
     let ip = s.host().ip()?;
     let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });

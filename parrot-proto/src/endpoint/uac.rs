@@ -92,7 +92,8 @@ pub struct OutOfDialogRequest {
 
 pub(crate) fn name_addr(s: &str) -> String {
     let s = s.trim();
-    if s.contains('<') {
+    // Byte searches: a `char` pattern goes through the generic searcher.
+    if memchr::memchr(b'<', s.as_bytes()).is_some() {
         s.to_owned()
     } else {
         crate::text::concat(&["<", s, ">"])
@@ -101,7 +102,8 @@ pub(crate) fn name_addr(s: &str) -> String {
 
 pub(crate) fn bare_uri(s: &str) -> &str {
     let s = s.trim();
-    match (s.find('<'), s.find('>')) {
+    let find = |c: u8| memchr::memchr(c, s.as_bytes());
+    match (find(b'<'), find(b'>')) {
         (Some(a), Some(b)) if a < b => &s[a + 1..b],
         _ => s,
     }
