@@ -404,6 +404,36 @@ impl TxTag {
     }
 }
 
+/// [`Endpoint::prefixes`] over the endpoint's cache and configuration, for a caller holding
+/// other parts of the endpoint.
+fn prefixes_in<'c>(
+    cache: &'c mut Vec<(SocketAddr, Transport, (String, String))>,
+    cfg: &EndpointConfig,
+    local: SocketAddr,
+    transport: Transport,
+) -> &'c (String, String) {
+    let i = match cache
+        .iter()
+        .position(|(l, t, _)| *l == local && *t == transport)
+    {
+        Some(i) => i,
+        None => {
+            let hp = Endpoint::host_port(local);
+            let contact = match transport.uri_param() {
+                Some(p) => format!("<sip:{}@{};transport={}>", cfg.contact_user, hp, p),
+                None => format!("<sip:{}@{}>", cfg.contact_user, hp),
+            };
+            let via = format!("SIP/2.0/{} {};branch=", transport.via_token(), hp);
+            if cache.len() >= 16 {
+                cache.clear();
+            }
+            cache.push((local, transport, (contact, via)));
+            cache.len() - 1
+        }
+    };
+    &cache[i].2
+}
+
 /// Where a transaction or dialog sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -1410,39 +1440,7 @@ impl Endpoint {
 
     /// The Contact and Via prefix for an address and transport, formatted once and cached.
     fn prefixes(&mut self, local: SocketAddr, transport: Transport) -> &(String, String) {
-        let i = match self
-            .prefix_cache
-            .iter()
-            .position(|(l, t, _)| *l == local && *t == transport)
-        {
-            Some(i) => i,
-            None => {
-                let hp = Self::host_port(local);
-                let contact = match transport.uri_param() {
-                    Some(p) => format!("<sip:{}@{};transport={}>", self.cfg.contact_user, hp, p),
-                    None => format!("<sip:{}@{}>", self.cfg.contact_user, hp),
-                };
-                let via = format!("SIP/2.0/{} {};branch=", transport.via_token(), hp);
-                if self.prefix_cache.len() >= 16 {
-                    self.prefix_cache.clear();
-                }
-                self.prefix_cache.push((local, transport, (contact, via)));
-                self.prefix_cache.len() - 1
-            }
-        };
-        &self.prefix_cache[i].2
-    }
-
-    /// The prefixes of [`Endpoint::prefixes`], if already formatted.
-    fn cached_prefixes(
-        &self,
-        local: SocketAddr,
-        transport: Transport,
-    ) -> Option<&(String, String)> {
-        self.prefix_cache
-            .iter()
-            .find(|(l, t, _)| *l == local && *t == transport)
-            .map(|(_, _, p)| p)
+        prefixes_in(&mut self.prefix_cache, &self.cfg, local, transport)
     }
 
     fn contact_for(&mut self, local: SocketAddr, transport: Transport) -> String {

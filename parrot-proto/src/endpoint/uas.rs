@@ -392,12 +392,7 @@ impl Endpoint {
     }
 
     fn allow_header(&self) -> String {
-        self.cfg
-            .allow
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        allow_header(&self.cfg)
     }
 
     /// §9.2: CANCEL gets 200 on its own transaction; a pending INVITE gets 487.
@@ -710,10 +705,15 @@ impl Endpoint {
         tx: ServerTxKey,
         reply: Reply,
     ) -> Result<(), CommandError> {
-        if self.lingering.contains_key(&tx.0) {
-            return Err(CommandError::AlreadyAnswered);
-        }
-        let t = self.server_txs.get(&tx.0).ok_or(CommandError::Unknown)?;
+        // A transaction is live or lingering, never both: the lingering table is asked only
+        // for an id the live one does not hold.
+        let Some(t) = self.server_txs.get(&tx.0) else {
+            return Err(if self.lingering.contains_key(&tx.0) {
+                CommandError::AlreadyAnswered
+            } else {
+                CommandError::Unknown
+            });
+        };
         if t.has_final() {
             return Err(CommandError::AlreadyAnswered);
         }
@@ -727,11 +727,17 @@ impl Endpoint {
         }
     }
 
-    /// The response `reply` on server transaction `id`, its copied lines taken from the
+    /// The response `reply` on server transaction `t`, its copied lines taken from the
     /// transaction's [`ResponseHead`] (made at the first response, dropped at the final one),
-    /// written straight into one buffer.
-    fn build_response(&mut self, id: u64, reply: &Reply, tag: bool) -> Option<Bytes> {
-        let t = self.server_txs.get_mut(&id)?;
+    /// written straight into one buffer. An associated function over the endpoint's parts, so
+    /// that the caller looks the transaction up once for this and the rest of the response.
+    fn build_response(
+        t: &mut ServerTx,
+        prefix_cache: &mut Vec<(SocketAddr, Transport, (String, String))>,
+        cfg: &EndpointConfig,
+        reply: &Reply,
+        tag: bool,
+    ) -> Option<Bytes> {
         let (local, transport) = (t.local, t.peer.transport);
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let tagged = tag && reply.status > 100;
@@ -748,17 +754,14 @@ impl Endpoint {
             .iter()
             .any(|(n, _)| HeaderName::from_name(n.as_bytes()) == HeaderName::Contact);
         let contact = is_invite && (101..300).contains(&reply.status) && !has_contact;
-        if contact {
-            let _ = self.prefixes(local, transport);
-        }
         let allow = (reply.status == 405
             && !reply
                 .headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("allow")))
-        .then(|| self.allow_header());
+        .then(|| allow_header(cfg));
         let contact = if contact {
-            self.cached_prefixes(local, transport).map(|p| p.0.as_str())
+            Some(prefixes_in(prefix_cache, cfg, local, transport).0.as_str())
         } else {
             None
         };
@@ -769,7 +772,7 @@ impl Endpoint {
         if let Some(a) = &allow {
             extra.push((HeaderName::Allow.as_str(), a));
         }
-        if let Some(ua) = &self.cfg.user_agent {
+        if let Some(ua) = &cfg.user_agent {
             extra.push((HeaderName::Server.as_str(), ua));
         }
         for (n, v) in &reply.headers {
@@ -783,7 +786,6 @@ impl Endpoint {
             .body
             .as_ref()
             .map(|b| (b.content_type.as_str(), &b.bytes));
-        let t = self.server_txs.get(&id)?;
         let head = t.head.as_ref()?;
         let lines = HeadLines {
             head,
@@ -814,9 +816,7 @@ impl Endpoint {
         }
         drop(extra);
         if reply.status >= 200 {
-            if let Some(t) = self.server_txs.get_mut(&id) {
-                t.head = None;
-            }
+            t.head = None;
         }
         built
     }
@@ -828,13 +828,14 @@ impl Endpoint {
         reply: Reply,
         tag: bool,
     ) -> bool {
-        let Some(resp) = self.build_response(id, &reply, tag) else {
-            return false;
-        };
-        let code = reply.status;
         let Some(t) = self.server_txs.get_mut(&id) else {
             return false;
         };
+        let Some(resp) = Self::build_response(t, &mut self.prefix_cache, &self.cfg, &reply, tag)
+        else {
+            return false;
+        };
+        let code = reply.status;
         // Any response makes a held-back 100 needless (§17.2.1).
         t.trying_at = None;
         let dialog = t.dialog;
@@ -1132,6 +1133,15 @@ fn general_response(
 
 /// A server transaction's [`ResponseHead`] with what its lines are read from: the request it
 /// was made from, the top Via fix and our To tag.
+/// The Allow header value: the methods the endpoint takes (§20.5).
+fn allow_header(cfg: &EndpointConfig) -> String {
+    cfg.allow
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 struct HeadLines<'a> {
     head: &'a ResponseHead,
     req: &'a Message,
