@@ -959,41 +959,54 @@ impl Endpoint {
             }
         }
         // A transaction that lingers now is timed by `lingering_timers`, the rest by the heap.
-        if !self.linger(id) {
-            self.schedule(TimerRef::Server(id));
-        }
+        self.linger(id);
     }
 
     /// Replaces a server transaction that only waits for its last timer with a
     /// [`LingeringTx`]: the request, the copied response lines and the state machine go. A
     /// transaction a proxy context still forwards on keeps its whole form.
-    /// Whether it is no longer a live transaction (lingering now, or gone): the heap has
-    /// nothing to time for it then.
-    fn linger(&mut self, id: u64) -> bool {
-        let Some(t) = self.server_txs.get(&id) else {
-            return true;
+    /// One that stays live has its deadline put in the timer heap ([`Endpoint::schedule`]),
+    /// with the same lookup.
+    fn linger(&mut self, id: u64) {
+        let Some(t) = self.server_txs.get_mut(&id) else {
+            return;
         };
-        let (kind, last) = match &t.fsm {
+        let state = match &t.fsm {
             ServerFsm::NonInvite(f)
                 if f.state() == crate::transaction::ServerNonInviteState::Completed =>
             {
-                (Linger::NonInvite, f.last_response().cloned())
+                Some(Linger::NonInvite)
             }
             ServerFsm::Invite(f) => match f.state() {
-                crate::transaction::ServerInviteState::Accepted => (Linger::InviteAccepted, None),
-                crate::transaction::ServerInviteState::Confirmed => (Linger::InviteConfirmed, None),
-                _ => return false,
+                crate::transaction::ServerInviteState::Accepted => Some(Linger::InviteAccepted),
+                crate::transaction::ServerInviteState::Confirmed => Some(Linger::InviteConfirmed),
+                _ => None,
             },
-            ServerFsm::NonInvite(_) => return false,
+            ServerFsm::NonInvite(_) => None,
         };
-        let Some(deadline) = t.poll_timeout() else {
-            return false;
+        let deadline = t.poll_timeout();
+        let (kind, deadline) = match (state, deadline) {
+            (Some(kind), Some(at)) if !self.proxies.contains_key(&id) => (kind, at),
+            _ => {
+                // Still live: what `schedule` does for it.
+                if let Some(at) = deadline.filter(|&at| t.scheduled != Some(at)) {
+                    t.scheduled = Some(at);
+                    self.timer_seq += 1;
+                    self.timer_heap.push(super::TimerEntry {
+                        at,
+                        seq: self.timer_seq,
+                        what: TimerRef::Server(id),
+                    });
+                }
+                return;
+            }
         };
-        if self.proxies.contains_key(&id) {
-            return false;
-        }
+        let last = match &t.fsm {
+            ServerFsm::NonInvite(f) => f.last_response().cloned(),
+            ServerFsm::Invite(_) => None,
+        };
         let Some(t) = self.server_txs.remove(&id) else {
-            return true;
+            return;
         };
         let t = *t;
         // Only an INVITE's tag is read again (by its CANCEL's 200, §9.2).
@@ -1030,7 +1043,6 @@ impl Endpoint {
                 self.end_lingering(oldest);
             }
         }
-        true
     }
 
     /// Ends the lingering transactions whose last timer has run out (see
