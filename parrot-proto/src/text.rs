@@ -248,7 +248,6 @@ pub(crate) fn decimal<const N: usize>(mut n: u64, buf: &mut [u8; N]) -> &[u8] {
 pub(crate) fn push_ip(s: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(a) => {
-            s.reserve(15);
             for (i, o) in a.octets().into_iter().enumerate() {
                 if i > 0 {
                     s.push('.');

@@ -1410,7 +1410,19 @@ impl Endpoint {
 
     /// A fresh Call-ID: 20 random hex digits `@` our address.
     fn new_call_id(&mut self, local: SocketAddr) -> String {
-        let mut s = String::with_capacity(20 + 16 + 40);
+        // Exactly its length for an IPv4 address: the Call-ID becomes the dialog's `Box<str>`
+        // without a reallocation.
+        let ip_len = match local.ip() {
+            IpAddr::V4(a) => {
+                3 + a
+                    .octets()
+                    .iter()
+                    .map(|&o| 1 + usize::from(o >= 10) + usize::from(o >= 100))
+                    .sum::<usize>()
+            }
+            IpAddr::V6(_) => 39,
+        };
+        let mut s = String::with_capacity(21 + ip_len);
         self.push_random_hex(&mut s, 20);
         s.push('@');
         crate::text::push_ip(&mut s, local.ip());
@@ -1507,6 +1519,21 @@ mod send_tests {
 #[cfg(test)]
 mod branch_tests {
     use super::*;
+
+    #[test]
+    fn call_ids_are_allocated_at_their_length() {
+        let mut ep = Endpoint::new(EndpointConfig::default(), 5u64);
+        for ip in [
+            [10, 0, 0, 1],
+            [192, 168, 100, 255],
+            [0, 0, 0, 0],
+            [1, 22, 99, 100],
+        ] {
+            let c = ep.new_call_id(SocketAddr::from((ip, 5060)));
+            assert_eq!(c.len(), c.capacity(), "{c}");
+            assert!(c.ends_with(&format!("@{}", Ipv4Addr::from(ip))));
+        }
+    }
 
     #[test]
     fn inline_branches_are_the_branches_the_rng_gives() {
