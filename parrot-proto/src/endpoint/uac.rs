@@ -373,23 +373,9 @@ impl Endpoint {
 
     /// Sends BYE in a dialog without ending the call record (the caller does, with its reason).
     pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
-        if let Some((m, branch)) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
-            let peer = self.dialog_peer(dialog);
+        if let Some((m, branch, peer)) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
             self.start_client_with_branch(now, m, branch.as_str(), peer, Purpose::Bye);
         }
-    }
-
-    /// Where in-dialog requests go: the first loose route or the remote target when it is an
-    /// IP literal (§12.2.1.1, §8.1.2), else the address the dialog was set up with.
-    fn dialog_peer(&mut self, dialog: DialogId) -> Peer {
-        let Some(call) = self.calls.get_mut(&dialog) else {
-            return Peer {
-                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-                transport: Transport::Udp,
-                conn: None,
-            };
-        };
-        call.target_peer()
     }
 
     fn in_dialog_request(
@@ -398,9 +384,12 @@ impl Endpoint {
         method: Method,
         headers: &[(String, String)],
         body: Option<&Body>,
-    ) -> Option<(Message, Branch)> {
+    ) -> Option<(Message, Branch, Peer)> {
         let branch = self.new_branch_inline();
         let call = self.calls.get_mut(&dialog)?;
+        // Where it goes, with the same lookup: the first loose route or the remote target when
+        // it is an IP literal (§12.2.1.1, §8.1.2), else the address the dialog was set up with.
+        let peer = call.target_peer();
         let cseq = call.dialog.next_cseq();
         let (local, transport) = (call.local, call.peer.transport);
         let mut b = call
@@ -424,7 +413,7 @@ impl Endpoint {
         }
         b.build_reusing(&mut self.builder_bufs)
             .ok()
-            .map(|m| (m, branch))
+            .map(|m| (m, branch, peer))
     }
 
     /// Sends a request inside an established dialog (§12.2.1): BYE, re-INVITE, UPDATE, INFO,
@@ -458,10 +447,9 @@ impl Endpoint {
             self.send_reinvite(now, dialog, rid, headers, body)?;
             return Ok(rid);
         }
-        let (m, branch) = self
+        let (m, branch, peer) = self
             .in_dialog_request(dialog, method, &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
-        let peer = self.dialog_peer(dialog);
         self.start_client_with_branch(
             now,
             m,
@@ -480,10 +468,9 @@ impl Endpoint {
         headers: Vec<(String, String)>,
         body: Option<Body>,
     ) -> Result<(), CommandError> {
-        let (m, branch) = self
+        let (m, branch, peer) = self
             .in_dialog_request(dialog, Method::Invite, &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
-        let peer = self.dialog_peer(dialog);
         if let Some(c) = self.calls.get_mut(&dialog) {
             c.reinvite_pending = true;
             c.glare = Some(Box::new(GlareRetry {
@@ -948,23 +935,13 @@ impl Endpoint {
     /// same ACK; a 2xx from another fork gets ACK and BYE.
     fn on_invite_2xx(&mut self, now: Instant, d: DialogId, m: &Message) {
         let branch = self.new_branch_inline();
-        let Some((local, transport)) = self.calls.get(&d).map(|c| (c.local, c.peer.transport))
-        else {
-            return;
-        };
-        let _ = self.prefixes(local, transport);
-        let Some(via) = self
-            .prefix_cache
-            .iter()
-            .find(|(l, t, _)| *l == local && *t == transport)
-            .map(|(_, _, p)| p.1.as_str())
-        else {
-            return;
-        };
-        let via = [via, branch.as_str(), ";rport"];
+        // One lookup of the call; the Via prefix from the cache beside it.
         let Some(call) = self.calls.get_mut(&d) else {
             return;
         };
+        let (local, transport) = (call.local, call.peer.transport);
+        let via = super::prefixes_in(&mut self.prefix_cache, &self.cfg, local, transport);
+        let via = [via.1.as_str(), branch.as_str(), ";rport"];
         let to = m.to_header().ok();
         let to_tag = to.as_ref().and_then(|t| t.tag());
         let tag = to_tag.unwrap_or_default();
@@ -1055,8 +1032,7 @@ impl Endpoint {
         });
         if cancelled {
             // §9.1: the CANCEL crossed the 2xx; the call is ended with BYE.
-            if let Some((bye, branch)) = self.in_dialog_request(d, Method::Bye, &[], None) {
-                let peer = self.dialog_peer(d);
+            if let Some((bye, branch, peer)) = self.in_dialog_request(d, Method::Bye, &[], None) {
                 self.start_client_with_branch(now, bye, branch.as_str(), peer, Purpose::Bye);
             }
             self.end_call(d, EndReason::Cancelled);
