@@ -1217,15 +1217,21 @@ impl Endpoint {
             }
         }
         for what in due.drain(..) {
-            if self.deadline_of(&what).is_none_or(|at| at > now) {
+            // Transactions are checked with the lookup that runs them; other entities first.
+            if matches!(what, TimerRef::Call(_) | TimerRef::Registration(_))
+                && self.deadline_of(&what).is_none_or(|at| at > now)
+            {
                 continue;
             }
             match what {
                 TimerRef::Server(id) => {
-                    let trying = self
-                        .server_txs
-                        .get_mut(&id)
-                        .and_then(|t| t.trying_at.take_if(|at| *at <= now));
+                    let Some(t) = self.server_txs.get_mut(&id) else {
+                        continue;
+                    };
+                    if t.poll_timeout().is_none_or(|at| at > now) {
+                        continue;
+                    }
+                    let trying = t.trying_at.take_if(|at| *at <= now);
                     if trying.is_some() {
                         // No response went within the delay: the 100 the INVITE held back.
                         self.respond_tx_inner(now, id, Reply::new(100), false);
@@ -1241,12 +1247,16 @@ impl Endpoint {
                     self.scratch = out;
                 }
                 TimerRef::Client(k) => {
+                    let Some(t) = self.client_txs.get_mut(&k) else {
+                        continue;
+                    };
+                    if t.poll_timeout().is_none_or(|at| at > now) {
+                        continue;
+                    }
                     let mut out = std::mem::take(&mut self.scratch);
-                    if let Some(t) = self.client_txs.get_mut(&k) {
-                        match &mut t.fsm {
-                            ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
-                            ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
-                        }
+                    match &mut t.fsm {
+                        ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
+                        ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
                     }
                     self.run_client_outputs(now, &k, &mut out, false);
                     self.scratch = out;

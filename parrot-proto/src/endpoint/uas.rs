@@ -1143,8 +1143,6 @@ fn general_response(
     b.build().ok().map(|m| m.to_bytes())
 }
 
-/// A server transaction's [`ResponseHead`] with what its lines are read from: the request it
-/// was made from, the top Via fix and our To tag.
 /// The Allow header value: the methods the endpoint takes (§20.5).
 fn allow_header(cfg: &EndpointConfig) -> String {
     cfg.allow
@@ -1154,6 +1152,8 @@ fn allow_header(cfg: &EndpointConfig) -> String {
         .join(", ")
 }
 
+/// A server transaction's [`ResponseHead`] with what its lines are read from: the request it
+/// was made from, the top Via fix and our To tag.
 struct HeadLines<'a> {
     head: &'a ResponseHead,
     req: &'a Message,
