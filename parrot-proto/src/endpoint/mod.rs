@@ -11,6 +11,7 @@
 
 mod proxy;
 mod register;
+mod server_index;
 mod uac;
 mod uas;
 
@@ -31,6 +32,18 @@ use std::collections::VecDeque;
 
 /// The endpoint's tables: foldhash, seeded per table from a generator derived from the seed.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// The key of server transaction `id`, live or lingering (for [`server_index::ServerIndex`]).
+fn server_key_of<'a>(
+    txs: &'a HashMap<u64, Box<ServerTx>>,
+    lingering: &'a HashMap<u64, Box<LingeringTx>>,
+) -> impl Fn(u64) -> Option<&'a ServerKey> + 'a {
+    move |id| {
+        txs.get(&id)
+            .map(|t| &t.key)
+            .or_else(|| lingering.get(&id).map(|t| &t.key))
+    }
+}
 
 fn table<K, V>(seeds: &mut SplitMix64) -> HashMap<K, V> {
     HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seeds.next_u64()))
@@ -765,7 +778,7 @@ pub struct Endpoint {
     /// thousands of entries cost a core a tenth of its time at 4,000 calls/s. Entries of
     /// transactions already gone are skipped as they come due.
     lingering_timers: [VecDeque<(Instant, u64)>; 3],
-    server_index: HashMap<ServerKey, u64>,
+    server_index: server_index::ServerIndex,
     merge_index: HashMap<std::sync::Arc<str>, u64>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
@@ -868,7 +881,7 @@ impl Endpoint {
             server_txs: table(seeds),
             lingering: table(seeds),
             lingering_timers: Default::default(),
-            server_index: table(seeds),
+            server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64()),
             merge_index: table(seeds),
             client_txs: table(seeds),
             calls: table(seeds),

@@ -27,7 +27,11 @@ impl Endpoint {
             return;
         };
         // Retransmissions and ACKs for non-2xx (§17.2.3).
-        if let Some(&id) = self.server_index.get(&key) {
+        let found = self.server_index.get(
+            &key,
+            super::server_key_of(&self.server_txs, &self.lingering),
+        );
+        if let Some(id) = found {
             let is_ack = method == Method::Ack;
             if let Some(t) = self.lingering.get(&id) {
                 match (t.kind, is_ack) {
@@ -266,7 +270,11 @@ impl Endpoint {
         if let Some(mk) = &merge_key {
             self.merge_index.insert(mk.clone(), id);
         }
-        self.server_index.insert(key.clone(), id);
+        self.server_index.insert(
+            &key,
+            id,
+            super::server_key_of(&self.server_txs, &self.lingering),
+        );
         self.server_txs.insert(
             id,
             Box::new(ServerTx {
@@ -407,7 +415,10 @@ impl Endpoint {
         let Some(target) = ServerKey::cancel_target(msg) else {
             return;
         };
-        let Some(&inv_id) = self.server_index.get(&target) else {
+        let Some(inv_id) = self.server_index.get(
+            &target,
+            super::server_key_of(&self.server_txs, &self.lingering),
+        ) else {
             self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(481));
             return;
         };
@@ -436,7 +447,11 @@ impl Endpoint {
             },
         };
         let id = self.next_id();
-        self.server_index.insert(key.clone(), id);
+        self.server_index.insert(
+            &key,
+            id,
+            super::server_key_of(&self.server_txs, &self.lingering),
+        );
         self.server_txs.insert(
             id,
             Box::new(ServerTx {
@@ -950,7 +965,7 @@ impl Endpoint {
                 }
                 TxOutput::Terminated => {
                     if let Some(t) = self.server_txs.remove(&id) {
-                        self.server_index.remove(&t.key);
+                        self.server_index.remove(&t.key, id);
                         if let Some(mk) = t.merge_key {
                             self.unmerge(mk, id);
                         }
@@ -1064,7 +1079,7 @@ impl Endpoint {
     /// Ends a lingering server transaction (its timer ran out, or the transport failed).
     pub(super) fn end_lingering(&mut self, id: u64) {
         if let Some(t) = self.lingering.remove(&id) {
-            self.server_index.remove(&t.key);
+            self.server_index.remove(&t.key, id);
             if let Some(mk) = t.merge_key {
                 self.unmerge(mk, id);
             }
