@@ -45,6 +45,17 @@ fn server_key_of<'a>(
     }
 }
 
+/// The merged-request key of server transaction `id`, live or lingering.
+fn merge_key_of<'a>(
+    txs: &'a HashMap<u64, Box<ServerTx>>,
+    lingering: &'a HashMap<u64, Box<LingeringTx>>,
+) -> impl Fn(u64) -> Option<&'a std::sync::Arc<str>> + 'a {
+    move |id| match txs.get(&id) {
+        Some(t) => t.merge_key.as_ref(),
+        None => lingering.get(&id).and_then(|t| t.merge_key.as_ref()),
+    }
+}
+
 fn table<K, V>(seeds: &mut SplitMix64) -> HashMap<K, V> {
     HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seeds.next_u64()))
 }
@@ -779,7 +790,7 @@ pub struct Endpoint {
     /// transactions already gone are skipped as they come due.
     lingering_timers: [VecDeque<(Instant, u64)>; 3],
     server_index: server_index::ServerIndex,
-    merge_index: HashMap<std::sync::Arc<str>, u64>,
+    merge_index: server_index::HashIndex<std::sync::Arc<str>>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
     by_tag: TagIndex,
@@ -882,7 +893,7 @@ impl Endpoint {
             lingering: table(seeds),
             lingering_timers: Default::default(),
             server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64()),
-            merge_index: table(seeds),
+            merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64()),
             client_txs: table(seeds),
             calls: table(seeds),
             by_tag: TagIndex::new(seeds),
@@ -1501,18 +1512,14 @@ impl Endpoint {
         });
     }
 
-    /// Live transactions, for [`EndpointConfig::max_transactions`] (lingering ones have their
-    /// own cap).
     /// Drops the merged-request index entry `mk` (§8.2.2.2) if it still names transaction
-    /// `id`, hashing the key once.
+    /// `id`.
     fn unmerge(&mut self, mk: std::sync::Arc<str>, id: u64) {
-        if let std::collections::hash_map::Entry::Occupied(e) = self.merge_index.entry(mk) {
-            if *e.get() == id {
-                e.remove();
-            }
-        }
+        self.merge_index.remove(&mk, id);
     }
 
+    /// Live transactions, for [`EndpointConfig::max_transactions`] (lingering ones have their
+    /// own cap).
     fn tx_count(&self) -> usize {
         self.server_txs.len() + self.client_txs.len()
     }

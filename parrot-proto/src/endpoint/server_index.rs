@@ -1,4 +1,5 @@
-//! The index of server transactions by their matching key (RFC 3261 §17.2.3).
+//! Indexes of server transactions by a key they hold: their matching key (RFC 3261 §17.2.3)
+//! and their merged-request key (§8.2.2.2).
 //!
 //! A busy server keeps hundreds of thousands of transactions here: every answered one lingers
 //! for 32 s (Timer J, Timer L). Keyed by the keys themselves (80 bytes each), the table's
@@ -7,28 +8,32 @@
 //! socket to overflow. Here the table holds only the key's 64-bit hash and the transaction's
 //! id (16 bytes, rehashed without reading a key); the key itself stays with its transaction,
 //! and every hit is verified against it. Two keys with one hash (rare) keep the second in a
-//! small table keyed by the key itself.
+//! small table keyed by the key itself. The merged-request keys (Call-ID, From tag, CSeq) are
+//! kept the same way: rehashing their text as the table grew was the next stall.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::transaction::ServerKey;
 
 /// Server transaction ids by the hash of their [`ServerKey`].
-pub(crate) struct ServerIndex {
+pub(crate) type ServerIndex = HashIndex<ServerKey>;
+
+/// Transaction ids by the hash of a key `K` each transaction keeps.
+pub(crate) struct HashIndex<K> {
     hasher: foldhash::fast::FixedState,
     by_hash: HashMap<u64, u64, KeyIsHash>,
     /// Keys whose hash another key held when they came: compared in full.
-    collided: HashMap<ServerKey, u64, foldhash::fast::FixedState>,
+    collided: HashMap<K, u64, foldhash::fast::FixedState>,
     /// Tests: every key gets the same hash.
     #[cfg(test)]
     one_hash: bool,
 }
 
-impl ServerIndex {
+impl<K: Hash + Eq + Clone> HashIndex<K> {
     /// An empty index hashing with `seed`.
-    pub(crate) fn new(seed: u64, collided_seed: u64) -> ServerIndex {
-        ServerIndex {
+    pub(crate) fn new(seed: u64, collided_seed: u64) -> HashIndex<K> {
+        HashIndex {
             hasher: foldhash::fast::FixedState::with_seed(seed),
             by_hash: HashMap::with_hasher(KeyIsHash),
             collided: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(collided_seed)),
@@ -37,7 +42,7 @@ impl ServerIndex {
         }
     }
 
-    fn hash(&self, key: &ServerKey) -> u64 {
+    fn hash(&self, key: &K) -> u64 {
         #[cfg(test)]
         if self.one_hash {
             return 0;
@@ -46,11 +51,10 @@ impl ServerIndex {
     }
 
     /// The transaction `key` matches. `key_of` gives the key of a transaction by its id.
-    pub(crate) fn get<'k>(
-        &self,
-        key: &ServerKey,
-        key_of: impl Fn(u64) -> Option<&'k ServerKey>,
-    ) -> Option<u64> {
+    pub(crate) fn get<'k>(&self, key: &K, key_of: impl Fn(u64) -> Option<&'k K>) -> Option<u64>
+    where
+        K: 'k,
+    {
         let h = self.hash(key);
         if let Some(&id) = self.by_hash.get(&h) {
             if key_of(id) == Some(key) {
@@ -64,12 +68,10 @@ impl ServerIndex {
     }
 
     /// Indexes transaction `id` under `key`, in place of any transaction the same key held.
-    pub(crate) fn insert<'k>(
-        &mut self,
-        key: &ServerKey,
-        id: u64,
-        key_of: impl Fn(u64) -> Option<&'k ServerKey>,
-    ) {
+    pub(crate) fn insert<'k>(&mut self, key: &K, id: u64, key_of: impl Fn(u64) -> Option<&'k K>)
+    where
+        K: 'k,
+    {
         let h = self.hash(key);
         match self.by_hash.get_mut(&h) {
             None => {
@@ -86,7 +88,7 @@ impl ServerIndex {
     }
 
     /// Removes transaction `id`, indexed under `key` (nothing if another took its place).
-    pub(crate) fn remove(&mut self, key: &ServerKey, id: u64) {
+    pub(crate) fn remove(&mut self, key: &K, id: u64) {
         let h = self.hash(key);
         if self.by_hash.get(&h) == Some(&id) {
             self.by_hash.remove(&h);

@@ -169,7 +169,10 @@ impl Endpoint {
             None
         };
         if let Some(mk) = &merge_key {
-            if self.merge_index.contains_key(mk) {
+            let merged = self
+                .merge_index
+                .get(mk, super::merge_key_of(&self.server_txs, &self.lingering));
+            if merged.is_some() {
                 self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(482));
                 return;
             }
@@ -268,7 +271,11 @@ impl Endpoint {
         let dialog_tag = (method == Method::Invite && dialog.is_none())
             .then(|| Box::<str>::from(tx_to_tag.as_str(&msg)));
         if let Some(mk) = &merge_key {
-            self.merge_index.insert(mk.clone(), id);
+            self.merge_index.insert(
+                mk,
+                id,
+                super::merge_key_of(&self.server_txs, &self.lingering),
+            );
         }
         self.server_index.insert(
             &key,
