@@ -1546,21 +1546,7 @@ fn media_stats(session: &Session) -> MediaStats {
 
 /// Appends `n` in decimal (what `format!("{n}")` writes, without the formatting machinery).
 fn push_decimal(s: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits: always valid UTF-8.
-    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
-        s.push_str(text);
-    }
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 /// An IP address as a URI host (`[v6]`, RFC 3261 §25.1).

@@ -139,18 +139,7 @@ fn write_seconds(out: &mut impl std::io::Write, d: std::time::Duration) -> std::
 
 /// Writes `n` in decimal (as `{n}` would).
 fn write_decimal(out: &mut impl std::io::Write, n: u64) -> std::io::Result<()> {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.write_all(&digits[at..])
+    out.write_all(itoa::Buffer::new().format(n).as_bytes())
 }
 
 fn main() -> ExitCode {
