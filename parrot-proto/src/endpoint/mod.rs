@@ -1512,6 +1512,17 @@ impl Endpoint {
         });
     }
 
+    /// Takes server transaction `id` in and indexes it by its key (§17.2.3), in place of any
+    /// transaction with the same key.
+    fn add_server_tx(&mut self, id: u64, tx: Box<ServerTx>) {
+        self.server_index.insert(
+            &tx.key,
+            id,
+            server_key_of(&self.server_txs, &self.lingering),
+        );
+        self.server_txs.insert(id, tx);
+    }
+
     /// Drops the merged-request index entry `mk` (§8.2.2.2) if it still names transaction
     /// `id`.
     fn unmerge(&mut self, mk: std::sync::Arc<str>, id: u64) {

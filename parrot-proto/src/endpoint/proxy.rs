@@ -804,12 +804,7 @@ impl Endpoint {
             ServerFsm::NonInvite(ServerNonInviteTransaction::new(reliable, self.cfg.timers))
         };
         let to_tag = super::TxTag::Own(self.new_tag().into());
-        self.server_index.insert(
-            &key,
-            id,
-            super::server_key_of(&self.server_txs, &self.lingering),
-        );
-        self.server_txs.insert(
+        self.add_server_tx(
             id,
             Box::new(ServerTx {
                 key,

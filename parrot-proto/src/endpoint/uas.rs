@@ -277,12 +277,7 @@ impl Endpoint {
                 super::merge_key_of(&self.server_txs, &self.lingering),
             );
         }
-        self.server_index.insert(
-            &key,
-            id,
-            super::server_key_of(&self.server_txs, &self.lingering),
-        );
-        self.server_txs.insert(
+        self.add_server_tx(
             id,
             Box::new(ServerTx {
                 key,
@@ -454,12 +449,7 @@ impl Endpoint {
             },
         };
         let id = self.next_id();
-        self.server_index.insert(
-            &key,
-            id,
-            super::server_key_of(&self.server_txs, &self.lingering),
-        );
-        self.server_txs.insert(
+        self.add_server_tx(
             id,
             Box::new(ServerTx {
                 key,
