@@ -12,6 +12,7 @@
 mod proxy;
 mod register;
 mod server_index;
+mod timers;
 mod uac;
 mod uas;
 
@@ -568,6 +569,8 @@ pub(crate) struct ClientTx {
     purpose: Purpose,
     /// The deadline of its newest timer-heap entry still queued.
     scheduled: Option<Instant>,
+    /// Its handle in `Endpoint::client_slots`, which names it in the timer heap.
+    slot: u64,
 }
 
 impl ClientTx {
@@ -679,42 +682,8 @@ impl Call {
     }
 }
 
-/// What a timer-heap entry points at (see [`Endpoint::handle_timeout`]).
-#[derive(Debug, Clone)]
-pub(crate) enum TimerRef {
-    Server(u64),
-    Client(ClientKey),
-    Call(DialogId),
-    Registration(RegistrationId),
-}
-
-/// One deadline in the timer heap. Entries are pushed whenever an entity's deadline may have
-/// changed and are checked against the entity when they come due, so stale ones are skipped:
-/// `poll_timeout` is O(1) and `handle_timeout` touches only what is due.
-#[derive(Debug)]
-pub(crate) struct TimerEntry {
-    at: Instant,
-    seq: u64,
-    what: TimerRef,
-}
-
-impl PartialEq for TimerEntry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for TimerEntry {}
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for TimerEntry {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        // Reversed: the std heap is a max-heap and the earliest deadline must come first.
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
+pub(crate) use timers::TimerRef;
+use timers::{ClientSlots, TimerHeap, TimerKind};
 
 struct Conn {
     decoder: StreamDecoder,
@@ -803,8 +772,9 @@ pub struct Endpoint {
     next_id: u64,
     scratch: Vec<TxOutput>,
     prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
-    timer_heap: std::collections::BinaryHeap<TimerEntry>,
-    timer_seq: u64,
+    timer_heap: TimerHeap,
+    /// The keys of live client transactions by slot, for the heap's entries.
+    client_slots: ClientSlots,
     /// Scratch list of due heap entries (kept to reuse its allocation).
     due: Vec<TimerRef>,
     /// The header buffers of the last request built, for the next one.
@@ -906,8 +876,8 @@ impl Endpoint {
             next_id: 1,
             scratch: Vec::new(),
             prefix_cache: Vec::new(),
-            timer_heap: std::collections::BinaryHeap::new(),
-            timer_seq: 0,
+            timer_heap: TimerHeap::default(),
+            client_slots: ClientSlots::default(),
             due: Vec::new(),
             builder_bufs: None,
         }
@@ -952,6 +922,7 @@ impl Endpoint {
         self.server_txs.is_empty()
             && self.lingering.is_empty()
             && self.client_txs.is_empty()
+            && self.client_slots.is_empty()
             && self.calls.is_empty()
             && self.registrations.is_empty()
             && self.server_index.is_empty()
@@ -1229,16 +1200,24 @@ impl Endpoint {
         self.expire_lingering(now);
         // Everything due, each entity once; entries whose entity moved on are stale and skipped.
         let mut due = std::mem::take(&mut self.due);
-        while self.timer_heap.peek().is_some_and(|e| e.at <= now) {
-            if let Some(e) = self.timer_heap.pop() {
-                // The entry leaves the heap: a later deadline equal to it must be pushed again.
-                if let Some(s) = self.scheduled_mut(&e.what) {
-                    if *s == Some(e.at) {
-                        *s = None;
-                    }
+        while let Some(e) = self.timer_heap.pop_due(now) {
+            let what = match e.kind() {
+                TimerKind::Server => TimerRef::Server(e.id()),
+                TimerKind::Client => match self.client_slots.get(e.id()) {
+                    Some(k) => TimerRef::Client(k.clone()),
+                    // The transaction ended.
+                    None => continue,
+                },
+                TimerKind::Call => TimerRef::Call(DialogId(e.id())),
+                TimerKind::Registration => TimerRef::Registration(RegistrationId(e.id())),
+            };
+            // The entry leaves the heap: a later deadline equal to it must be pushed again.
+            if let Some(s) = self.scheduled_mut(&what) {
+                if *s == Some(e.at) {
+                    *s = None;
                 }
-                due.push(e.what);
             }
+            due.push(what);
         }
         for what in due.drain(..) {
             // Transactions are checked with the lookup that runs them; other entities first.
@@ -1324,28 +1303,47 @@ impl Endpoint {
     pub(crate) fn schedule(&mut self, what: TimerRef) {
         // One lookup for the entity, its deadline and the deadline it has queued. A lingering
         // server transaction (timed by `lingering_timers`) or a gone entity has no entry.
-        let (at, queued) = match &what {
+        let (at, queued, kind, id) = match &what {
             TimerRef::Server(id) => {
                 let Some(t) = self.server_txs.get_mut(id) else {
                     return;
                 };
-                (t.poll_timeout(), Some(&mut t.scheduled))
+                (
+                    t.poll_timeout(),
+                    Some(&mut t.scheduled),
+                    TimerKind::Server,
+                    *id,
+                )
             }
             TimerRef::Client(k) => {
                 let Some(t) = self.client_txs.get_mut(k) else {
                     return;
                 };
-                (t.poll_timeout(), Some(&mut t.scheduled))
+                let slot = t.slot;
+                (
+                    t.poll_timeout(),
+                    Some(&mut t.scheduled),
+                    TimerKind::Client,
+                    slot,
+                )
             }
             TimerRef::Call(d) => {
                 let Some(c) = self.calls.get_mut(d) else {
                     return;
                 };
-                (c.next_timeout(), Some(&mut c.scheduled))
+                (
+                    c.next_timeout(),
+                    Some(&mut c.scheduled),
+                    TimerKind::Call,
+                    d.0,
+                )
             }
-            TimerRef::Registration(r) => {
-                (self.registrations.get(r).and_then(|r| r.refresh_at), None)
-            }
+            TimerRef::Registration(r) => (
+                self.registrations.get(r).and_then(|r| r.refresh_at),
+                None,
+                TimerKind::Registration,
+                r.0,
+            ),
         };
         let Some(at) = at else { return };
         if let Some(s) = queued {
@@ -1354,12 +1352,7 @@ impl Endpoint {
             }
             *s = Some(at);
         }
-        self.timer_seq += 1;
-        self.timer_heap.push(TimerEntry {
-            at,
-            seq: self.timer_seq,
-            what,
-        });
+        self.timer_heap.push(at, kind, id);
     }
 
     // ---- outputs --------------------------------------------------------------------------
@@ -1379,7 +1372,7 @@ impl Endpoint {
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then (or on the next input).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heap = self.timer_heap.peek().map(|e| e.at);
+        let heap = self.timer_heap.next_at();
         self.lingering_timers
             .iter()
             .filter_map(|q| q.front().map(|&(at, _)| at))

@@ -193,15 +193,20 @@ impl Endpoint {
                 &mut out,
             ))
         };
-        self.client_txs.insert(
+        let slot = self.client_slots.insert(key.clone());
+        let old = self.client_txs.insert(
             key.clone(),
             Box::new(ClientTx {
                 fsm,
                 peer,
                 purpose,
                 scheduled: None,
+                slot,
             }),
         );
+        if let Some(old) = old {
+            self.client_slots.remove(old.slot);
+        }
         self.run_client_outputs(now, &key, &mut out, false);
         self.scratch = out;
         Some(key)
@@ -635,12 +640,7 @@ impl Endpoint {
         let (peer, purpose) = (t.peer, t.purpose);
         if let Some(at) = t.poll_timeout().filter(|&at| t.scheduled != Some(at)) {
             t.scheduled = Some(at);
-            self.timer_seq += 1;
-            self.timer_heap.push(super::TimerEntry {
-                at,
-                seq: self.timer_seq,
-                what: TimerRef::Client(key.clone()),
-            });
+            self.timer_heap.push(at, super::TimerKind::Client, t.slot);
         }
         // Drained, not taken: the caller's scratch keeps its capacity for the next message.
         for o in out.drain(..) {
@@ -655,7 +655,9 @@ impl Endpoint {
                     _ => self.on_client_failure(now, purpose, 408),
                 },
                 TxOutput::Terminated => {
-                    self.client_txs.remove(key);
+                    if let Some(t) = self.client_txs.remove(key) {
+                        self.client_slots.remove(t.slot);
+                    }
                     if transport_error {
                         self.on_client_failure(now, purpose, 503);
                     }

@@ -1003,12 +1003,7 @@ impl Endpoint {
                 // Still live: what `schedule` does for it.
                 if let Some(at) = deadline.filter(|&at| t.scheduled != Some(at)) {
                     t.scheduled = Some(at);
-                    self.timer_seq += 1;
-                    self.timer_heap.push(super::TimerEntry {
-                        at,
-                        seq: self.timer_seq,
-                        what: TimerRef::Server(id),
-                    });
+                    self.timer_heap.push(at, super::TimerKind::Server, id);
                 }
                 return;
             }
