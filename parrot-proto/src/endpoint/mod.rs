@@ -61,43 +61,92 @@ fn table<K, V>(seeds: &mut SplitMix64) -> HashMap<K, V> {
     HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seeds.next_u64()))
 }
 
-/// Calls by Call-ID and local tag (§12.2.2 matching). Keyed by Call-ID alone so a lookup with
-/// the borrowed values of a message allocates nothing; the tags of one Call-ID (one call, or a
-/// few forks) are scanned.
+/// Calls by Call-ID and local tag (§12.2.2 matching). Keyed by the hash of the Call-ID, so a
+/// lookup with the borrowed values of a message allocates nothing and indexing a call does not
+/// copy its Call-ID: an entry's Call-ID is its call's, which every method is given a way to
+/// read (`call_id_of`). The tags of one hash (one call, a few forks, or in a rare collision
+/// several Call-IDs) are scanned.
 pub(crate) struct TagIndex {
-    map: HashMap<Box<str>, TagsOfCallId>,
+    hasher: foldhash::fast::FixedState,
+    map: std::collections::HashMap<u64, TagsOfCallId, server_index::KeyIsHash>,
+    /// Tests: every Call-ID gets the same hash.
+    #[cfg(test)]
+    one_hash: bool,
 }
 
-/// The local tags of one Call-ID and their calls. A tag of up to 14 bytes (every tag Parrot
-/// makes) is kept inline: indexing a call allocates only its Call-ID.
+/// The local tags of one Call-ID hash and their calls. A tag of up to 14 bytes (every tag
+/// Parrot makes) is kept inline: indexing a call allocates nothing of its own.
 type TagsOfCallId = smallvec::SmallVec<[(crate::transaction::KeyText<14>, DialogId); 1]>;
 
 impl TagIndex {
     fn new(seeds: &mut SplitMix64) -> Self {
-        TagIndex { map: table(seeds) }
+        TagIndex {
+            hasher: foldhash::fast::FixedState::with_seed(seeds.next_u64()),
+            map: std::collections::HashMap::with_hasher(server_index::KeyIsHash),
+            #[cfg(test)]
+            one_hash: false,
+        }
     }
 
-    pub(crate) fn get(&self, call_id: &str, tag: &str) -> Option<DialogId> {
+    fn hash(&self, call_id: &str) -> u64 {
+        use std::hash::BuildHasher;
+        #[cfg(test)]
+        if self.one_hash {
+            return 0;
+        }
+        self.hasher.hash_one(call_id)
+    }
+
+    /// The call with `call_id` and local tag `tag`; `call_id_of` gives a live call's Call-ID.
+    pub(crate) fn get<'c>(
+        &self,
+        call_id: &str,
+        tag: &str,
+        call_id_of: impl Fn(DialogId) -> Option<&'c str>,
+    ) -> Option<DialogId> {
         self.map
-            .get(call_id)?
+            .get(&self.hash(call_id))?
             .iter()
-            .find(|(t, _)| t.bytes() == tag.as_bytes())
+            .find(|(t, d)| t.bytes() == tag.as_bytes() && call_id_of(*d) == Some(call_id))
             .map(|(_, d)| *d)
     }
 
-    pub(crate) fn insert(&mut self, call_id: &str, tag: &str, d: DialogId) {
-        let tags = self.map.entry(call_id.into()).or_default();
-        match tags.iter_mut().find(|(t, _)| t.bytes() == tag.as_bytes()) {
+    /// Indexes call `d` (not yet live) under `call_id` and `tag`, in place of a live call
+    /// indexed under both.
+    pub(crate) fn insert<'c>(
+        &mut self,
+        call_id: &str,
+        tag: &str,
+        d: DialogId,
+        call_id_of: impl Fn(DialogId) -> Option<&'c str>,
+    ) {
+        let h = self.hash(call_id);
+        let tags = self.map.entry(h).or_default();
+        match tags
+            .iter_mut()
+            .find(|(t, o)| t.bytes() == tag.as_bytes() && call_id_of(*o) == Some(call_id))
+        {
             Some(e) => e.1 = d,
             None => tags.push((crate::transaction::KeyText::new(&[tag.as_bytes()]), d)),
         }
     }
 
-    pub(crate) fn remove(&mut self, call_id: &str, tag: &str) {
-        if let Some(tags) = self.map.get_mut(call_id) {
-            tags.retain(|(t, _)| t.bytes() != tag.as_bytes());
+    /// Removes the entry of `call_id` and `tag`: that of call `d` (no longer live), or of the
+    /// live call that took its place.
+    pub(crate) fn remove<'c>(
+        &mut self,
+        call_id: &str,
+        tag: &str,
+        d: DialogId,
+        call_id_of: impl Fn(DialogId) -> Option<&'c str>,
+    ) {
+        let h = self.hash(call_id);
+        if let Some(tags) = self.map.get_mut(&h) {
+            tags.retain(|(t, o)| {
+                !(t.bytes() == tag.as_bytes() && (*o == d || call_id_of(*o) == Some(call_id)))
+            });
             if tags.is_empty() {
-                self.map.remove(call_id);
+                self.map.remove(&h);
             }
         }
     }
@@ -108,9 +157,15 @@ impl TagIndex {
 
     /// Bytes of one entry (for the memory figures).
     fn entry_size() -> usize {
-        std::mem::size_of::<(Box<str>, TagsOfCallId)>()
+        std::mem::size_of::<(u64, TagsOfCallId)>()
     }
 }
+
+/// The Call-ID of live call `d`, for [`TagIndex`].
+fn call_id_in(calls: &HashMap<DialogId, Call>, d: DialogId) -> Option<&str> {
+    calls.get(&d).map(|c| &*c.dialog.call_id)
+}
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -978,7 +1033,6 @@ impl Endpoint {
                 call_sz
                     + idx
                     + c.dialog.heap_bytes()
-                    + c.dialog.call_id.len()
                     // The index's copy of the tag is inline unless long.
                     + Some(c.dialog.local_tag.len()).filter(|&n| n > 14).unwrap_or(0)
                     + c.invite.as_ref().map(|m| m.len() + 512).unwrap_or(0)
@@ -1539,6 +1593,72 @@ pub(crate) fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
     let ip = s.host().ip()?;
     let port = s.port().unwrap_or(if s.is_secure() { 5061 } else { 5060 });
     Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tag_index_tests {
+    use super::*;
+
+    /// Call-IDs of live calls, for the index's `call_id_of`.
+    fn live<'a>(calls: &'a [(DialogId, &'a str)]) -> impl Fn(DialogId) -> Option<&'a str> + 'a {
+        move |d| calls.iter().find(|(c, _)| *c == d).map(|(_, id)| *id)
+    }
+
+    fn index(one_hash: bool) -> TagIndex {
+        let mut t = TagIndex::new(&mut SplitMix64(1));
+        t.one_hash = one_hash;
+        t
+    }
+
+    #[test]
+    fn tag_index_finds_a_call_only_by_its_call_id_and_tag() {
+        for one_hash in [false, true] {
+            let mut t = index(one_hash);
+            let (a, b) = (DialogId(1), DialogId(2));
+            t.insert("c1@h", "t1", a, live(&[]));
+            let calls = [(a, "c1@h")];
+            t.insert("c2@h", "t1", b, live(&calls));
+            let calls = [(a, "c1@h"), (b, "c2@h")];
+            assert_eq!(t.get("c1@h", "t1", live(&calls)), Some(a));
+            assert_eq!(t.get("c2@h", "t1", live(&calls)), Some(b));
+            assert_eq!(t.get("c1@h", "t2", live(&calls)), None);
+            assert_eq!(t.get("c3@h", "t1", live(&calls)), None);
+            // Call a ends: only its entry goes, even when both Call-IDs share a hash.
+            let calls = [(b, "c2@h")];
+            t.remove("c1@h", "t1", a, live(&calls));
+            assert_eq!(t.get("c2@h", "t1", live(&calls)), Some(b));
+            assert_eq!(t.get("c1@h", "t1", live(&calls)), None);
+            t.remove("c2@h", "t1", b, live(&[]));
+            assert!(t.is_empty(), "one_hash {one_hash}");
+        }
+    }
+
+    #[test]
+    fn tag_index_entry_replaced_by_a_new_call_is_removed_when_the_old_call_ends() {
+        let mut t = index(false);
+        let (a, b) = (DialogId(1), DialogId(2));
+        t.insert("c1@h", "t1", a, live(&[]));
+        // A second call under the same Call-ID and tag takes the entry over.
+        let calls = [(a, "c1@h")];
+        t.insert("c1@h", "t1", b, live(&calls));
+        let calls = [(a, "c1@h"), (b, "c1@h")];
+        assert_eq!(t.get("c1@h", "t1", live(&calls)), Some(b));
+        // The first call ends: the entry of its Call-ID and tag goes (§12.2.2 keys by both).
+        let calls = [(b, "c1@h")];
+        t.remove("c1@h", "t1", a, live(&calls));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn tag_index_ignores_an_entry_whose_call_is_not_live() {
+        let mut t = index(true);
+        t.insert("c1@h", "t1", DialogId(1), live(&[]));
+        assert_eq!(t.get("c1@h", "t1", live(&[])), None);
+        assert_eq!(
+            t.get("c1@h", "t1", live(&[(DialogId(1), "c1@h")])),
+            Some(DialogId(1))
+        );
+    }
 }
 
 #[cfg(test)]

@@ -222,7 +222,9 @@ impl Endpoint {
     pub(super) fn forget_call(&mut self, d: DialogId) {
         if let Some(call) = self.calls.remove(&d) {
             self.by_tag
-                .remove(&call.dialog.call_id, &call.dialog.local_tag);
+                .remove(&call.dialog.call_id, &call.dialog.local_tag, d, |o| {
+                    super::call_id_in(&self.calls, o)
+                });
         }
         self.events
             .retain(|e| !matches!(e, Event::IncomingCall { dialog, .. } if *dialog == d));
@@ -762,7 +764,11 @@ impl Endpoint {
         match &to_tag {
             Some(tag) => {
                 let call_id = pre.call_id().unwrap_or_default();
-                if self.by_tag.get(call_id, tag).is_some() {
+                if self
+                    .by_tag
+                    .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+                    .is_some()
+                {
                     return false; // a dialog of our own
                 }
             }

@@ -104,7 +104,7 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
 
 /// The table's keys are hashes already: used as they are.
 #[derive(Clone, Copy, Default)]
-struct KeyIsHash;
+pub(crate) struct KeyIsHash;
 
 impl BuildHasher for KeyIsHash {
     type Hasher = HashValue;
@@ -113,7 +113,7 @@ impl BuildHasher for KeyIsHash {
     }
 }
 
-struct HashValue(u64);
+pub(crate) struct HashValue(u64);
 
 impl Hasher for HashValue {
     fn finish(&self) -> u64 {

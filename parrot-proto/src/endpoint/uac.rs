@@ -285,7 +285,9 @@ impl Endpoint {
         let id = DialogId(self.next_id());
         call.invite = Some(msg.clone());
         self.by_tag
-            .insert(&call.dialog.call_id, &call.dialog.local_tag, id);
+            .insert(&call.dialog.call_id, &call.dialog.local_tag, id, |d| {
+                super::call_id_in(&self.calls, d)
+            });
         self.calls.insert(id, call);
         if self
             .start_client_with_branch(now, msg, branch.as_str(), peer, Purpose::Invite(id))
@@ -618,7 +620,10 @@ impl Endpoint {
             else {
                 return;
             };
-            if let Some(d) = self.by_tag.get(call_id, &tag) {
+            if let Some(d) = self
+                .by_tag
+                .get(call_id, &tag, |d| super::call_id_in(&self.calls, d))
+            {
                 self.on_invite_2xx(now, d, &msg);
             }
         }

@@ -121,7 +121,10 @@ impl Endpoint {
         }
         let call_id = checked.call_id;
         let dialog = match to_tag {
-            Some(tag) => match self.by_tag.get(call_id, tag) {
+            Some(tag) => match self
+                .by_tag
+                .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+            {
                 Some(d) => Some(d),
                 None => {
                     // §12.2.2 (and §9.2 for a CANCEL): nothing matches.
@@ -334,7 +337,9 @@ impl Endpoint {
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of(&msg);
                 self.by_tag
-                    .insert(&call.dialog.call_id, &call.dialog.local_tag, did);
+                    .insert(&call.dialog.call_id, &call.dialog.local_tag, did, |d| {
+                        super::call_id_in(&self.calls, d)
+                    });
                 if let Some(f) = self.factory.as_mut() {
                     let mut h = f.new_handler();
                     h.init();
@@ -496,7 +501,10 @@ impl Endpoint {
         let Some(tag) = to.tag() else {
             return;
         };
-        let Some(d) = self.by_tag.get(call_id, tag) else {
+        let Some(d) = self
+            .by_tag
+            .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+        else {
             return;
         };
         let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
@@ -1117,7 +1125,9 @@ impl Endpoint {
             return;
         };
         self.by_tag
-            .remove(&call.dialog.call_id, &call.dialog.local_tag);
+            .remove(&call.dialog.call_id, &call.dialog.local_tag, d, |o| {
+                super::call_id_in(&self.calls, o)
+            });
         if let Some(h) = call.uac.as_mut() {
             h.on_call_ended(d, &reason);
         }
