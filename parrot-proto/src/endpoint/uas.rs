@@ -1030,19 +1030,25 @@ impl Endpoint {
             (_, super::TxTag::Own(tag)) => tag,
             (_, tag @ super::TxTag::Request(_)) => tag.as_str(&t.request).into(),
         };
-        self.lingering.insert(
-            id,
-            Box::new(LingeringTx {
-                key: t.key,
-                deadline,
-                last,
-                peer: t.peer,
-                kind,
-                to_tag,
-                dialog: t.dialog,
-                merge_key: t.merge_key,
-            }),
-        );
+        let lt = LingeringTx {
+            key: t.key,
+            deadline,
+            last,
+            peer: t.peer,
+            kind,
+            to_tag,
+            dialog: t.dialog,
+            merge_key: t.merge_key,
+        };
+        // In the box of one that ended, when there is one.
+        let lt = match self.spare_lingering.pop() {
+            Some(mut b) => {
+                *b = lt;
+                b
+            }
+            None => Box::new(lt),
+        };
+        self.lingering.insert(id, lt);
         self.lingering_timers[kind as usize].push_back((deadline, id));
         // Past the cap, the one nearest its end goes first.
         while self.lingering.len() > self.cfg.max_lingering {
@@ -1078,10 +1084,16 @@ impl Endpoint {
 
     /// Ends a lingering server transaction (its timer ran out, or the transport failed).
     pub(super) fn end_lingering(&mut self, id: u64) {
-        if let Some(t) = self.lingering.remove(&id) {
+        if let Some(mut t) = self.lingering.remove(&id) {
             self.server_index.remove(&t.key, id);
-            if let Some(mk) = t.merge_key {
+            if let Some(mk) = t.merge_key.take() {
                 self.unmerge(mk, id);
+            }
+            // Its box is kept for the next one, holding nothing else of it but its key.
+            if self.spare_lingering.len() < super::SPARE_LINGERING {
+                t.last = None;
+                t.to_tag = Box::default();
+                self.spare_lingering.push(t);
             }
         }
     }
