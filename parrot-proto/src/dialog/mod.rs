@@ -167,6 +167,9 @@ impl Dialog {
     /// The remote target from the first Contact of `m`, when it has one; the same URI again
     /// (a 200 after its 180) is not copied.
     fn set_target_from(&mut self, m: &Message) {
+        if Self::contact_is_target(m.header(HeaderName::Contact), &self.remote_target) {
+            return;
+        }
         let Some(Ok(crate::header::ContactValue::Addr(na))) = m.contacts().next() else {
             return;
         };
@@ -174,6 +177,24 @@ impl Dialog {
         if *self.remote_target != *uri {
             self.remote_target = uri.into();
         }
+    }
+
+    /// Whether the first Contact line is `<target>` exactly, with a target that holds nothing
+    /// that splits or ends a value (`,` `<` `>` `"`, white space): its first value is then that
+    /// line, and parsing it gives `target` or an error, either of which leaves the target as
+    /// it is, so it need not be parsed.
+    fn contact_is_target(line: Option<&str>, target: &str) -> bool {
+        let Some(inner) = line
+            .and_then(|v| v.strip_prefix('<'))
+            .and_then(|v| v.strip_suffix('>'))
+        else {
+            return false;
+        };
+        inner == target
+            && !target.is_empty()
+            && !target
+                .bytes()
+                .any(|c| matches!(c, b',' | b'<' | b'>' | b'"' | b' ' | b'\t' | b'\r' | b'\n'))
     }
 
     /// The next local CSeq.
@@ -274,6 +295,76 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn dialog_with_target(target: &str) -> Dialog {
+        Dialog {
+            state: DialogState::Early,
+            role: Role::Uac,
+            call_id: "c".into(),
+            local_tag: "1".into(),
+            remote_tag: "2".into(),
+            local_uri: "<sip:a@h>".into(),
+            remote_uri: "<sip:b@h>".into(),
+            remote_target: target.into(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            remote_cseq: None,
+        }
+    }
+
+    /// What `set_target_from` does without its shortcut: parse the first Contact value.
+    fn target_by_parsing(target: &str, m: &Message) -> Box<str> {
+        match m.contacts().next() {
+            Some(Ok(crate::header::ContactValue::Addr(na))) => na.uri_str().into(),
+            _ => target.into(),
+        }
+    }
+
+    proptest! {
+        /// A Contact that is the target in angle brackets is not parsed; the target is what
+        /// parsing the Contact would give, for any target and Contact.
+        #[test]
+        fn a_contact_naming_the_target_leaves_it_as_parsing_would(
+            target in "[a-z:@.,<>\" ;=]{0,12}|sip:[a-z]{1,4}@[a-z0-9.:]{1,10}",
+            shape in 0..6usize,
+            other in "[a-z:@.,<>\" ;=]{0,12}",
+        ) {
+            let contact = match shape {
+                0 => format!("<{target}>"),
+                1 => format!("<{target}>;expires=5"),
+                2 => format!("<{target}>, <{other}>"),
+                3 => format!("\"x\" <{target}>"),
+                4 => format!("<{other}>"),
+                _ => other.clone(),
+            };
+            let raw = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\nContent-Length: 0\r\n\r\n"
+            );
+            let Ok(m) = Message::parse(raw.into_bytes()) else {
+                return Ok(());
+            };
+            let mut d = dialog_with_target(&target);
+            d.set_target_from(&m);
+            prop_assert_eq!(d.remote_target, target_by_parsing(&target, &m));
+        }
+    }
+
+    #[test]
+    fn a_contact_naming_the_target_is_recognised_without_parsing() {
+        assert!(Dialog::contact_is_target(
+            Some("<sip:b@h:5060>"),
+            "sip:b@h:5060"
+        ));
+        assert!(!Dialog::contact_is_target(
+            Some("<sip:b@h:5060>"),
+            "sip:b@h"
+        ));
+        assert!(!Dialog::contact_is_target(Some("<sip:b@h>;x"), "sip:b@h"));
+        assert!(!Dialog::contact_is_target(Some("<a>,<b>"), "a>,<b"));
+        assert!(!Dialog::contact_is_target(Some("<>"), ""));
+        assert!(!Dialog::contact_is_target(None, "sip:b@h"));
+    }
 
     #[test]
     fn strip_tag_keeps_other_params() {
