@@ -15,6 +15,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// The canonical spelling, as Parrot writes it (`"Other"` for extension headers).
+            #[inline]
             pub fn as_str(self) -> &'static str {
                 match self {
                     $( HeaderName::$variant => $canonical, )*
