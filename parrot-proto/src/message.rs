@@ -221,6 +221,12 @@ impl Message {
     /// on the bytes, so the text is sliced (and its boundaries checked) once.
     #[inline]
     fn value_of(&self, span: Span) -> &str {
+        self.inner.head.get(self.trimmed(span)).unwrap_or_default()
+    }
+
+    /// The positions of a header value with linear white space trimmed at both ends.
+    #[inline]
+    fn trimmed(&self, span: Span) -> std::ops::Range<usize> {
         let b = self.inner.head.as_bytes();
         let lws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
         let (mut start, mut end) = (span.start as usize, (span.end as usize).min(b.len()));
@@ -230,7 +236,7 @@ impl Message {
         while end > start && lws(b[end - 1]) {
             end -= 1;
         }
-        self.inner.head.get(start..end).unwrap_or_default()
+        start..end
     }
 
     /// The start line.
@@ -318,6 +324,25 @@ impl Message {
 
     /// The header lines whose name `keep` accepts, in order (the others are not sliced or
     /// trimmed).
+    /// The kind and trimmed value (as [`Message::header_at`] gives it) of each header line
+    /// whose kind `keep` takes, the value as its place in [`Message::head_text`]; `None` for a
+    /// value that is not a slice of it there (never for a parsed line).
+    pub(crate) fn value_spans_where<'a>(
+        &'a self,
+        keep: impl Fn(HeaderName) -> bool + 'a,
+    ) -> impl Iterator<Item = (HeaderName, Option<Span>)> + 'a {
+        self.inner
+            .headers
+            .iter()
+            .filter(move |h| keep(h.kind))
+            .map(move |h| {
+                let r = self.trimmed(h.value);
+                let head = &self.inner.head;
+                let whole = head.is_char_boundary(r.start) && head.is_char_boundary(r.end);
+                (h.kind, whole.then(|| Span::new(r.start, r.end)))
+            })
+    }
+
     pub(crate) fn headers_where<'a>(
         &'a self,
         keep: impl Fn(HeaderName) -> bool + 'a,

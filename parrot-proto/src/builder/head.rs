@@ -120,20 +120,32 @@ impl ResponseHead {
                 head.push(HeaderName::Via, src);
             }
         }
-        for line in req.headers_where(copied) {
-            if fixed_top && line.name == HeaderName::Via {
-                continue;
+        if !req.has_folds() {
+            // Every value is its trimmed line, a slice of the request's text: its place is its
+            // source, as `src` would find.
+            for (kind, span) in req.value_spans_where(copied) {
+                if fixed_top && kind == HeaderName::Via {
+                    continue;
+                }
+                head.has_record_route |= kind == HeaderName::RecordRoute;
+                let src = match span {
+                    Some(span) => Src::Req(span),
+                    None => head.src(req, ""),
+                };
+                head.push(kind, src);
             }
-            head.has_record_route |= line.name == HeaderName::RecordRoute;
-            let src = if !req.has_folds() {
-                head.src(req, line.value)
-            } else {
-                match line.value_unfolded() {
+        } else {
+            for line in req.headers_where(copied) {
+                if fixed_top && line.name == HeaderName::Via {
+                    continue;
+                }
+                head.has_record_route |= line.name == HeaderName::RecordRoute;
+                let src = match line.value_unfolded() {
                     Cow::Borrowed(v) => head.src(req, v),
                     Cow::Owned(v) => head.src(req, &v),
-                }
-            };
-            head.push(line.name, src);
+                };
+                head.push(line.name, src);
+            }
         }
         let mut tos = head
             .lines
