@@ -233,15 +233,28 @@ pub(crate) fn push_u32(s: &mut String, n: u32) {
 /// The decimal digits of `n`, written at the end of `buf`, which holds them: 10 bytes for a
 /// `u32`, 20 for any `u64`.
 pub(crate) fn decimal<const N: usize>(mut n: u64, buf: &mut [u8; N]) -> &[u8] {
+    // Two digits per division, from a table of the hundred pairs.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
     }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    &buf[i..]
 }
 
 /// Appends an IP address as text: dotted quad, or IPv6 without brackets.
@@ -364,6 +377,42 @@ mod tests {
             let mut s = String::new();
             push_ip(&mut s, ip);
             assert_eq!(s, ip.to_string());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_digits_are_display_for_any_number(n in proptest::prelude::any::<u64>(), small in 0u64..1000) {
+            let mut buf = [0u8; 20];
+            let want = n.to_string();
+            proptest::prop_assert_eq!(decimal(n, &mut buf), want.as_bytes());
+            let mut buf = [0u8; 10];
+            let m = n as u32;
+            let want = m.to_string();
+            proptest::prop_assert_eq!(decimal(u64::from(m), &mut buf), want.as_bytes());
+            let mut buf = [0u8; 3];
+            let want = small.to_string();
+            proptest::prop_assert_eq!(decimal(small, &mut buf), want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn decimal_digits_at_the_edges_of_each_length() {
+        for n in [
+            0u64,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            9999,
+            10000,
+            99999,
+            u64::MAX,
+        ] {
+            let mut buf = [0u8; 20];
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
 
