@@ -572,6 +572,9 @@ impl ServerTx {
 /// How many emptied [`LingeringTx`] boxes an endpoint keeps for reuse (a few tens of KiB).
 const SPARE_LINGERING: usize = 256;
 
+/// How many emptied [`ClientTx`] boxes an endpoint keeps for reuse (~1.5 KB each).
+const SPARE_CLIENT: usize = 64;
+
 /// What a server transaction keeps once its final response is out and only its last timer is
 /// left: Timer J of a non-INVITE transaction (§17.2.2, 32 s over UDP), Timer L of an INVITE
 /// transaction that sent a 2xx (RFC 6026 §8.7) or Timer I after the ACK of a non-2xx (§17.2.1).
@@ -607,6 +610,9 @@ pub(crate) enum Linger {
 pub(crate) enum ClientFsm {
     Invite(ClientInviteTransaction),
     NonInvite(ClientNonInviteTransaction),
+    /// None: what a box kept for reuse holds (`Endpoint::spare_client`), never a transaction
+    /// in the table.
+    Ended,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -636,6 +642,7 @@ impl ClientTx {
         match &self.fsm {
             ClientFsm::Invite(t) => t.poll_timeout(),
             ClientFsm::NonInvite(t) => t.poll_timeout(),
+            ClientFsm::Ended => None,
         }
     }
 }
@@ -821,6 +828,10 @@ pub struct Endpoint {
     /// freed and allocated again. At most [`SPARE_LINGERING`].
     #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `lingering`
     spare_lingering: Vec<Box<LingeringTx>>,
+    /// Boxes of ended client transactions, their state machine dropped
+    /// ([`ClientFsm::Ended`]), for the next ones. At most [`SPARE_CLIENT`].
+    #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `client_txs`
+    spare_client: Vec<Box<ClientTx>>,
     server_index: server_index::ServerIndex,
     merge_index: server_index::HashIndex<std::sync::Arc<str>>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
@@ -926,6 +937,7 @@ impl Endpoint {
             lingering: table(seeds),
             lingering_timers: Default::default(),
             spare_lingering: Vec::new(),
+            spare_client: Vec::new(),
             server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64()),
             merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64()),
             client_txs: table(seeds),
@@ -1224,6 +1236,7 @@ impl Endpoint {
                 match &mut t.fsm {
                     ClientFsm::Invite(f) => f.on_transport_error(&mut out),
                     ClientFsm::NonInvite(f) => f.on_transport_error(&mut out),
+                    ClientFsm::Ended => {}
                 }
             }
             self.run_client_outputs(now, &k, &mut out, true);
@@ -1323,6 +1336,7 @@ impl Endpoint {
                     match &mut t.fsm {
                         ClientFsm::Invite(f) => f.on_timeout(now, &mut out),
                         ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
+                        ClientFsm::Ended => {}
                     }
                     self.run_client_outputs(now, &k, &mut out, false);
                     self.scratch = out;
@@ -1719,6 +1733,76 @@ mod spare_lingering_tests {
         ep.handle_timeout(now);
         assert!(ep.is_idle());
         assert_eq!(ep.spare_lingering.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod spare_client_tests {
+    use super::*;
+
+    /// Moves every datagram between `a` (at `aa`) and `b` (at `ba`) until none is left.
+    fn pump(now: Instant, a: &mut Endpoint, aa: SocketAddr, b: &mut Endpoint, ba: SocketAddr) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = a.poll_transmit() {
+                moved = true;
+                b.handle_datagram(now, ba, aa, Transport::Udp, t.payload);
+            }
+            while let Some(t) = b.poll_transmit() {
+                moved = true;
+                a.handle_datagram(now, aa, ba, Transport::Udp, t.payload);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn answered(ep: &mut Endpoint) -> Vec<RequestId> {
+        std::iter::from_fn(|| ep.poll_event())
+            .filter_map(|e| match e {
+                Event::ResponseReceived { request, .. } => Some(request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_ended_client_transaction_lends_its_box_to_the_next_which_runs_as_itself() {
+        let (aa, ba) = (
+            SocketAddr::from(([10, 0, 0, 1], 5060)),
+            SocketAddr::from(([10, 0, 0, 2], 5060)),
+        );
+        let cfg = |addr| EndpointConfig {
+            local_addrs: vec![(Transport::Udp, addr)],
+            ..EndpointConfig::default()
+        };
+        let (mut a, mut b) = (Endpoint::new(cfg(aa), 1u64), Endpoint::new(cfg(ba), 2u64));
+        let mut now = Instant::now();
+        let first = a
+            .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
+            .unwrap();
+        pump(now, &mut a, aa, &mut b, ba);
+        assert_eq!(answered(&mut a), vec![first]);
+        assert!(a.spare_client.is_empty(), "Timer K still runs");
+        now += Duration::from_secs(6);
+        a.handle_timeout(now);
+        assert_eq!(a.client_transactions(), 0);
+        assert_eq!(a.spare_client.len(), 1);
+        assert!(matches!(a.spare_client[0].fsm, ClientFsm::Ended));
+        let second = a
+            .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
+            .unwrap();
+        assert!(a.spare_client.is_empty(), "the box was taken");
+        // The new transaction retransmits on its own Timer E and takes its own response.
+        let e = a.poll_timeout().unwrap();
+        a.handle_timeout(e);
+        pump(e, &mut a, aa, &mut b, ba);
+        assert_eq!(answered(&mut a), vec![second]);
+        now = e + Duration::from_secs(40);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        assert!(a.is_idle() && b.is_idle());
     }
 }
 

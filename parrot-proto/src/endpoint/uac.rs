@@ -194,16 +194,22 @@ impl Endpoint {
             ))
         };
         let slot = self.client_slots.insert(key.clone());
-        let old = self.client_txs.insert(
-            key.clone(),
-            Box::new(ClientTx {
-                fsm,
-                peer,
-                purpose,
-                scheduled: None,
-                slot,
-            }),
-        );
+        let tx = ClientTx {
+            fsm,
+            peer,
+            purpose,
+            scheduled: None,
+            slot,
+        };
+        // In the box of one that ended, when there is one.
+        let tx = match self.spare_client.pop() {
+            Some(mut b) => {
+                *b = tx;
+                b
+            }
+            None => Box::new(tx),
+        };
+        let old = self.client_txs.insert(key.clone(), tx);
         if let Some(old) = old {
             self.client_slots.remove(old.slot);
         }
@@ -589,6 +595,7 @@ impl Endpoint {
                 match &mut t.fsm {
                     ClientFsm::Invite(f) => f.on_response(now, &msg, &mut out),
                     ClientFsm::NonInvite(f) => f.on_response(now, &msg, &mut out),
+                    ClientFsm::Ended => {}
                 }
                 true
             }
@@ -660,8 +667,13 @@ impl Endpoint {
                     _ => self.on_client_failure(now, purpose, 408),
                 },
                 TxOutput::Terminated => {
-                    if let Some(t) = self.client_txs.remove(key) {
+                    if let Some(mut t) = self.client_txs.remove(key) {
                         self.client_slots.remove(t.slot);
+                        // Its box is kept for the next one, its state machine dropped.
+                        if self.spare_client.len() < super::SPARE_CLIENT {
+                            t.fsm = ClientFsm::Ended;
+                            self.spare_client.push(t);
+                        }
                     }
                     if transport_error {
                         self.on_client_failure(now, purpose, 503);
