@@ -195,11 +195,7 @@ impl Endpoint {
         }
         if !msg.body_slice().is_empty() && held.is_none() {
             let ok_type = match &checked.content_type {
-                Some(ct) => self
-                    .cfg
-                    .accept
-                    .iter()
-                    .any(|a| a.split_once('/').is_some_and(|(k, s)| ct.is(k, s))),
+                Some(ct) => self.cfg.accept.iter().any(|a| ct.is_written(a)),
                 _ => false,
             };
             let ok_enc = msg

@@ -87,6 +87,34 @@ pub struct MediaType<'a> {
 impl<'a> MediaType<'a> {
     /// Parses `type "/" subtype *( SEMI m-parameter )`.
     pub fn parse(s: &'a str) -> Option<MediaType<'a>> {
+        if let Some(m) = Self::parse_plain(s) {
+            return Some(m);
+        }
+        Self::parse_general(s)
+    }
+
+    /// One pass over the common shape `token "/" token` (no parameters, no white space):
+    /// `None` for anything else, which [`MediaType::parse_general`] then decides.
+    fn parse_plain(s: &'a str) -> Option<MediaType<'a>> {
+        let b = s.as_bytes();
+        let mut slash = None;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b'/' && slash.is_none() {
+                slash = Some(i);
+            } else if !crate::text::is_token_byte(c) {
+                return None;
+            }
+        }
+        let k = slash.filter(|&k| k > 0 && k + 1 < b.len())?;
+        Some(MediaType {
+            kind: s.get(..k)?,
+            subtype: s.get(k + 1..)?,
+            params: Params::new(""),
+        })
+    }
+
+    /// [`MediaType::parse`] part by part, white space and parameters allowed.
+    fn parse_general(s: &'a str) -> Option<MediaType<'a>> {
         let s = trim_lws(s);
         let (main, params) = crate::text::split_byte(s, b';').unwrap_or((s, ""));
         let (kind, subtype) = crate::text::split_byte(main, b'/')?;
@@ -105,6 +133,16 @@ impl<'a> MediaType<'a> {
     /// Whether this is `type/subtype`, case-insensitively.
     pub fn is(&self, kind: &str, subtype: &str) -> bool {
         self.kind.eq_ignore_ascii_case(kind) && self.subtype.eq_ignore_ascii_case(subtype)
+    }
+
+    /// Whether this is the media type written `text` (`type/subtype`), case-insensitively:
+    /// what [`MediaType::is`] says for `text` split at its first `/`, without splitting it.
+    pub(crate) fn is_written(&self, text: &str) -> bool {
+        let (t, k) = (text.as_bytes(), self.kind.len());
+        t.len() == k + 1 + self.subtype.len()
+            && t.get(k) == Some(&b'/')
+            && t[..k].eq_ignore_ascii_case(self.kind.as_bytes())
+            && t[k + 1..].eq_ignore_ascii_case(self.subtype.as_bytes())
     }
 }
 
@@ -279,6 +317,52 @@ impl<'a> Timestamp<'a> {
     /// The value as seconds.
     pub fn seconds(&self) -> f64 {
         self.value.parse().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod media_type_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass reading of `type/subtype` is the general one.
+        #[test]
+        fn media_type_shortcut_agrees_with_general_rule(s in "[ \t]?[a-zA-Z0-9/+.;=\" -]{0,16}[ \t]?") {
+            if let Some(plain) = MediaType::parse_plain(&s) {
+                prop_assert_eq!(Some(plain), MediaType::parse_general(&s));
+            }
+            prop_assert_eq!(MediaType::parse(&s), MediaType::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn media_type_reads_type_subtype_and_parameters() {
+        let m = MediaType::parse("application/sdp").unwrap();
+        assert_eq!(
+            (m.kind, m.subtype, m.params.as_str()),
+            ("application", "sdp", "")
+        );
+        assert!(MediaType::parse_plain("application/sdp").is_some());
+        let m = MediaType::parse("text/plain;charset=utf-8").unwrap();
+        assert_eq!((m.kind, m.subtype), ("text", "plain"));
+        assert!(MediaType::parse_plain("text/plain;charset=utf-8").is_none());
+        for bad in ["/sdp", "application/", "application", "a/b/c", "a b/c", ""] {
+            assert!(MediaType::parse_plain(bad).is_none(), "{bad}");
+        }
+        assert_eq!(MediaType::parse("a/b/c"), None);
+    }
+
+    proptest! {
+        /// Matching a written media type is splitting it at its first `/` and comparing.
+        #[test]
+        fn written_media_type_matches_as_split(ct in "[a-zA-Z]{1,5}/[a-zA-Z+]{1,5}", text in "[a-zA-Z/+]{0,12}") {
+            let m = MediaType::parse(&ct).unwrap();
+            let split = text.split_once('/').is_some_and(|(k, s)| m.is(k, s));
+            prop_assert_eq!(m.is_written(&text), split);
+            let same = ct.to_ascii_uppercase();
+            prop_assert!(m.is_written(&same));
+        }
     }
 }
 
