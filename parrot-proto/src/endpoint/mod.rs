@@ -1338,7 +1338,8 @@ impl Endpoint {
                         ClientFsm::NonInvite(f) => f.on_timeout(now, &mut out),
                         ClientFsm::Ended => {}
                     }
-                    self.run_client_outputs(now, &k, &mut out, false);
+                    let (peer, purpose) = Self::schedule_client(&mut self.timer_heap, t);
+                    self.client_outputs(now, &k, peer, purpose, &mut out, false);
                     self.scratch = out;
                 }
                 TimerRef::Call(id) => {

@@ -588,7 +588,7 @@ impl Endpoint {
         let Some(key) = ClientKey::for_response(&msg) else {
             return;
         };
-        // One lookup finds the transaction and runs its state machine.
+        // One lookup finds the transaction, runs its state machine and queues its timer.
         let mut out = std::mem::take(&mut self.scratch);
         let found = match self.client_txs.get_mut(&key) {
             Some(t) => {
@@ -597,12 +597,12 @@ impl Endpoint {
                     ClientFsm::NonInvite(f) => f.on_response(now, &msg, &mut out),
                     ClientFsm::Ended => {}
                 }
-                true
+                Some(Self::schedule_client(&mut self.timer_heap, t))
             }
-            None => false,
+            None => None,
         };
-        if found {
-            self.run_client_outputs(now, &key, &mut out, false);
+        if let Some((peer, purpose)) = found {
+            self.client_outputs(now, &key, peer, purpose, &mut out, false);
             self.scratch = out;
             return;
         }
@@ -643,17 +643,38 @@ impl Endpoint {
         out: &mut Vec<TxOutput>,
         transport_error: bool,
     ) {
-        // One lookup for the transaction and its timer: [`Endpoint::schedule`] for a client
-        // transaction, cloning its key only for a new heap entry.
+        // One lookup for the transaction and its timer.
         let Some(t) = self.client_txs.get_mut(key) else {
             out.clear();
             return;
         };
-        let (peer, purpose) = (t.peer, t.purpose);
+        let (peer, purpose) = Self::schedule_client(&mut self.timer_heap, t);
+        self.client_outputs(now, key, peer, purpose, out, transport_error);
+    }
+
+    /// [`Endpoint::schedule`] for client transaction `t`, whose state machine just ran: its
+    /// deadline queued unless already; its peer and purpose, for [`Endpoint::client_outputs`].
+    pub(super) fn schedule_client(
+        heap: &mut super::TimerHeap,
+        t: &mut ClientTx,
+    ) -> (Peer, Purpose) {
         if let Some(at) = t.poll_timeout().filter(|&at| t.scheduled != Some(at)) {
             t.scheduled = Some(at);
-            self.timer_heap.push(at, super::TimerKind::Client, t.slot);
+            heap.push(at, super::TimerKind::Client, t.slot);
         }
+        (t.peer, t.purpose)
+    }
+
+    /// What client transaction `key` (to `peer`, for `purpose`) put out, acted on.
+    pub(super) fn client_outputs(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        peer: Peer,
+        purpose: Purpose,
+        out: &mut Vec<TxOutput>,
+        transport_error: bool,
+    ) {
         // Drained, not taken: the caller's scratch keeps its capacity for the next message.
         for o in out.drain(..) {
             match o {
