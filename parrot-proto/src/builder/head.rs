@@ -115,9 +115,19 @@ impl ResponseHead {
             )
         };
         if fixed_top {
-            for (i, v) in req.header_values(HeaderName::Via).enumerate() {
-                let src = if i == 0 { Src::Top } else { head.src(req, v) };
-                head.push(HeaderName::Via, src);
+            // One Via line without a comma holds one value: the fixed top, and nothing to split.
+            let mut lines = req.header_lines(HeaderName::Via);
+            let one = match (lines.next(), lines.next()) {
+                (Some(l), None) => memchr::memchr(b',', l.as_bytes()).is_none(),
+                _ => false,
+            };
+            if one {
+                head.push(HeaderName::Via, Src::Top);
+            } else {
+                for (i, v) in req.header_values(HeaderName::Via).enumerate() {
+                    let src = if i == 0 { Src::Top } else { head.src(req, v) };
+                    head.push(HeaderName::Via, src);
+                }
             }
         }
         if !req.has_folds() {
