@@ -408,6 +408,12 @@ impl Sleeper {
         };
         #[cfg(target_os = "linux")]
         if let Some(t) = &self.timer {
+            // A deadline already passed needs no timer: `poll` reports it at once, and the
+            // loop runs it without arming the timerfd, waiting for it and reading it.
+            if w <= Instant::now() {
+                self.precise = false;
+                return;
+            }
             if t.get_ref().arm(Some(w)).is_ok() {
                 self.precise = true;
                 return;
@@ -446,10 +452,14 @@ impl Sleeper {
                     match t.poll_read_ready(cx) {
                         Poll::Pending => return false,
                         Poll::Ready(Ok(mut ready)) => {
-                            if ready.get_inner().clear() {
+                            // Either way the expiry is consumed and the timerfd is not
+                            // readable until it is armed again and fires: forget the
+                            // readiness, or the next wait would read it again for nothing.
+                            let fired = ready.get_inner().clear();
+                            ready.clear_ready();
+                            if fired {
                                 return true;
                             }
-                            ready.clear_ready();
                         }
                         // The reactor cannot watch it: tokio's timer instead.
                         Poll::Ready(Err(_)) => break,
