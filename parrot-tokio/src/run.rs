@@ -280,8 +280,8 @@ impl Io for TokioIo {
         let Some(m) = self.parked.remove(&port) else {
             return false;
         };
-        parrot_ua::discard_queued(|b| m.rtp.get_ref().recv_from(b));
-        parrot_ua::discard_queued(|b| m.rtcp.get_ref().recv_from(b));
+        discard_known(&m.rtp);
+        discard_known(&m.rtcp);
         m.call.set(call);
         self.media.insert(call, m);
         true
@@ -330,6 +330,31 @@ async fn media_reader(
         };
         if earlier || s.driver.ua.is_shut_down(now) {
             wake.notify();
+        }
+    }
+}
+
+/// Drops what is queued on a parked socket before another call takes it, if anything is
+/// known to be: while parked, its reader has read and dropped every packet the reactor
+/// reported, so only a readiness not yet served can hold one. A socket with none was empty
+/// when the reactor last looked, and is not read at all (a packet that arrived since is as
+/// late as one arriving just after the reuse). Saves two reads that find nothing per call.
+fn discard_known(sock: &AsyncFd<MediaSocket>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(Ok(mut ready)) = sock.poll_read_ready(&mut cx) else {
+        return;
+    };
+    let mut buf = [0u8; 2048];
+    for _ in 0..1024 {
+        match sock.get_ref().recv_from(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Read until it would block: the reader need not look again.
+                ready.clear_ready();
+                return;
+            }
+            Err(_) => return,
         }
     }
 }
