@@ -187,6 +187,8 @@ struct MediaCall {
     /// sound device: its microphone's samples are not there yet), once its first RTP packet
     /// has gone.
     lookahead: Duration,
+    /// The latest due time of the datagrams handed out so far.
+    written_until: Option<Instant>,
 }
 
 impl MediaCall {
@@ -199,6 +201,18 @@ impl MediaCall {
             self.lookahead
         } else {
             Duration::ZERO
+        }
+    }
+
+    /// How far ahead of `horizon` datagrams are written now. A stopping call's last datagram
+    /// (its RTCP BYE) is written for now, to leave at once from the loop's thread (no hand-off
+    /// to a sending thread, no wait), unless datagrams written ahead are still waiting to
+    /// leave: it never overtakes them.
+    fn write_ahead_at(&self, horizon: Instant) -> Duration {
+        if self.stopping && self.written_until.is_none_or(|d| d <= horizon) {
+            Duration::ZERO
+        } else {
+            self.write_ahead()
         }
     }
 }
@@ -779,12 +793,13 @@ impl UserAgent {
         }
         let horizon = self.horizon(now);
         while let Some(&call) = self.dirty.front() {
+            let grid = self.grid;
             let Some(m) = self.media_mut(call) else {
                 self.dirty.pop_front();
                 continue;
             };
             let mux = m.session.negotiated().is_some_and(|n| n.rtcp_mux);
-            let ahead = horizon + m.write_ahead();
+            let ahead = horizon + m.write_ahead_at(horizon);
             let t = catch_unwind(AssertUnwindSafe(|| m.session.poll_transmit(ahead, buf)));
             match t {
                 Err(_) => {
@@ -793,7 +808,10 @@ impl UserAgent {
                 }
                 Ok(Some(t)) => {
                     let Some(dst) = t.destination else { continue };
-                    let due = self.on_grid(t.due);
+                    let due = grid.map_or(t.due, |anchor| floor_on_grid(anchor, t.due));
+                    if m.written_until.is_none_or(|w| w < due) {
+                        m.written_until = Some(due);
+                    }
                     return Some(Output::Media {
                         call,
                         rtcp: matches!(t.kind, TransmitKind::Rtcp) && !mux,
@@ -995,6 +1013,7 @@ impl UserAgent {
             } else {
                 self.lookahead
             },
+            written_until: None,
         }))
     }
 

@@ -20,6 +20,8 @@ struct Side {
     rtp_sent: HashMap<u64, Vec<Instant>>,
     /// How long before its due time each RTP packet was written.
     rtp_early: Vec<Duration>,
+    /// Each RTCP packet sent: when it was written, and when it is due to leave.
+    rtcp_sent: Vec<(Instant, Instant)>,
     /// At most this much virtual time between wake-ups (extra wake-ups off any timer).
     max_step: Option<Duration>,
 }
@@ -49,6 +51,7 @@ fn side_with(addr: &str, auto_answer: bool, seed: u64, lookahead: Option<Duratio
         events: Vec::new(),
         rtp_sent: HashMap::new(),
         rtp_early: Vec::new(),
+        rtcp_sent: Vec::new(),
         max_step: None,
     }
 }
@@ -84,6 +87,8 @@ fn run(a: &mut Side, b: &mut Side, now: &mut Instant, until: Instant) {
                             if !rtcp && !(200..=206).contains(&buf[1]) {
                                 x.rtp_sent.entry(from).or_default().push(due.max(*now));
                                 x.rtp_early.push(due.saturating_duration_since(*now));
+                            } else {
+                                x.rtcp_sent.push((*now, due));
                             }
                             let port = if rtcp { dst.port() - 1 } else { dst.port() };
                             let call = y.ports.iter().find(|(_, p)| **p == port).map(|(c, _)| *c);
@@ -384,4 +389,37 @@ fn a_call_hung_up_before_its_first_packet_is_due_sends_no_media_even_with_a_look
         ended[0].rtp_sent, 0,
         "nothing was written ahead for a call whose media had not begun"
     );
+}
+
+#[test]
+fn a_hung_up_call_sends_its_rtcp_bye_at_once_unless_packets_written_ahead_are_still_waiting() {
+    // Hung up 1 ms after its first packet, nothing is written ahead yet (the second packet,
+    // due 20 ms after the first, is written 10 ms early); 15 ms after, the second is waiting.
+    for (after_ms, waiting) in [(1, false), (15, true)] {
+        let mut a = side("10.0.0.1:5060", false, 11);
+        let mut b = side_with("10.0.0.2:5060", true, 12, Some(Duration::from_millis(10)));
+        let mut now = Instant::now();
+        let call = call_b(&mut a, &b, now);
+        let t = now;
+        run(&mut a, &mut b, &mut now, t);
+        let (&b_call, first) = b.rtp_sent.iter().next().expect("the first packet went");
+        assert_eq!(first.len(), 1);
+        let t = now + Duration::from_millis(after_ms);
+        run(&mut a, &mut b, &mut now, t);
+        let hung_up = now;
+        a.ua.hangup(now, call);
+        let t = now + Duration::from_secs(1);
+        run(&mut a, &mut b, &mut now, t);
+
+        let last_rtp = *b.rtp_sent[&b_call].last().unwrap();
+        let &(written, due) = b.rtcp_sent.last().expect("an RTCP BYE");
+        assert_eq!(written, hung_up);
+        if waiting {
+            assert!(last_rtp > hung_up, "a packet was written ahead");
+            assert!(due >= last_rtp, "the BYE does not overtake it");
+        } else {
+            assert!(last_rtp <= hung_up, "nothing was written ahead");
+            assert!(due <= written, "the BYE leaves at once");
+        }
+    }
 }
