@@ -51,6 +51,19 @@ const STATS_INTERVAL: Duration = Duration::from_millis(250);
 const MEDIA_GRID: Duration = Duration::from_millis(1);
 /// Grid steps in one 20 ms packet time: streams of 20 ms packets are spread over them.
 const PHASE_SLOTS: usize = 20;
+/// The step SIP timers are rounded up to (their deadlines come from the endpoint: Timer A to
+/// K, the delayed 100 Trying, lingering transactions). They are hundreds of milliseconds and
+/// more and need no precision, but each falls at its own instant: unrounded, every call's
+/// timers would wake the loop (and re-arm its timer) on their own. Rounded up onto steps of
+/// the media grid, those due within one step share one wake-up, which media due then shares
+/// too. A whole number of grid steps.
+const SIP_TIMER_STEP: Duration = Duration::from_millis(10);
+const _: () = assert!(
+    SIP_TIMER_STEP.as_secs() == 0
+        && SIP_TIMER_STEP.subsec_nanos() % GRID_NS == 0
+        && 1_000_000_000 % SIP_TIMER_STEP.subsec_nanos() == 0,
+    "SIP timers are rounded onto grid points, in steps that divide a second"
+);
 /// How long [`UserAgent::shutdown`] waits for calls to end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -62,6 +75,20 @@ fn floor_on_grid(anchor: Instant, t: Instant) -> Instant {
     // The step divides a second: whole seconds are whole steps, and only the nanoseconds
     // need rounding down (in 32 bits, where a 128-bit division would cost far more).
     anchor + Duration::new(since.as_secs(), since.subsec_nanos() / GRID_NS * GRID_NS)
+}
+
+/// `t` rounded up onto [`SIP_TIMER_STEP`]s from `anchor` (`t` itself before it).
+fn ceil_on_sip_step(anchor: Instant, t: Instant) -> Instant {
+    let Some(since) = t.checked_duration_since(anchor) else {
+        return t;
+    };
+    let step = SIP_TIMER_STEP.subsec_nanos();
+    let rem = since.subsec_nanos() % step;
+    if rem == 0 {
+        return t;
+    }
+    // The step divides a second (see the assertions): rounding up stays in 32 bits too.
+    t + Duration::from_nanos(u64::from(step - rem))
 }
 
 /// [`MEDIA_GRID`] in nanoseconds.
@@ -264,6 +291,9 @@ pub struct UserAgent {
     last_horizon: Option<(Instant, Option<Instant>, Instant)>,
     /// [`AgentConfig::media_lookahead`].
     lookahead: Duration,
+    /// Where SIP timers are rounded from ([`SIP_TIMER_STEP`]) until the media grid is
+    /// anchored.
+    timer_anchor: Instant,
 }
 
 impl UserAgent {
@@ -327,6 +357,7 @@ impl UserAgent {
             grid: None,
             last_horizon: None,
             lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
+            timer_anchor: Instant::now(),
         }
     }
 
@@ -857,9 +888,11 @@ impl UserAgent {
         self.events.pop_front()
     }
 
-    /// When [`UserAgent::handle_timeout`] is next due.
+    /// When [`UserAgent::handle_timeout`] is next due. Media timers are kept to the media
+    /// grid; SIP timers are rounded up to the next [`SIP_TIMER_STEP`] (at most 10 ms late).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.ep.poll_timeout();
+        let anchor = self.grid.unwrap_or(self.timer_anchor);
+        let mut t = self.ep.poll_timeout().map(|t| ceil_on_sip_step(anchor, t));
         if let Some(Reverse((at, _))) = self.timers.peek() {
             t = Some(t.map_or(*at, |x| x.min(*at)));
         }
@@ -1594,6 +1627,35 @@ mod tests {
         ] {
             assert_eq!(end_reason_text(&r), format!("{r:?}"));
         }
+    }
+
+    #[test]
+    fn sip_timers_round_up_to_the_next_whole_step_since_the_anchor() {
+        let anchor = Instant::now();
+        let step = SIP_TIMER_STEP.as_nanos();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let since = Duration::from_nanos(if i < 5_000 {
+                i * 999_983
+            } else {
+                x % (1 << 50)
+            });
+            let up = since.as_nanos().div_ceil(step) * step;
+            let rounded = ceil_on_sip_step(anchor, anchor + since);
+            assert_eq!(
+                rounded,
+                anchor + Duration::from_nanos(up as u64),
+                "{since:?}"
+            );
+            assert!(rounded - (anchor + since) < SIP_TIMER_STEP);
+        }
+        let before = anchor
+            .checked_sub(Duration::from_millis(3))
+            .unwrap_or(anchor);
+        assert_eq!(ceil_on_sip_step(anchor, before), before);
     }
 
     #[test]
