@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -360,11 +360,11 @@ fn discard_known(sock: &AsyncFd<MediaSocket>) {
 }
 
 /// Registers `inner` with tokio's reactor for readability only (`tokio::net::UdpSocket` asks
-/// for writability too, see [`MediaSockets`]).
+/// for writability too, see [`MediaSockets`]; the SIP socket likewise).
 #[allow(unsafe_code)]
 fn register_readable<T: AsFd + AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: `T` is one of our owned-descriptor types (`Arc<std::net::UdpSocket>`,
-    // `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives
+    // SAFETY: `T` is one of our owned-descriptor types (`std::net::UdpSocket`,
+    // `Arc<std::net::UdpSocket>`, `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives
     // (an `Arc`'s other holders only keep it open longer), and it lives inside the
     // `AsyncFd`, which is never asked to give it up.
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(Into::into)
@@ -521,7 +521,9 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     } = parts;
     let udp_addr = bound.udp_addr()?;
     let udp_tx = bound.udp.try_clone()?;
-    let udp = UdpSocket::from_std(bound.udp)?;
+    // Registered for reading only: the loop sends on `udp_tx`, the same socket, and each
+    // send would otherwise end in a writable edge that wakes the loop for nothing.
+    let udp = register_readable(bound.udp)?;
     let wake = Rc::new(Wake::default());
     let conn_tx = ConnSender(Rc::downgrade(&wake));
     for (kind, l) in bound.listeners {
@@ -573,14 +575,8 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 // carry, and drop, per source).
                 match (first + i) % 5 {
                     0 => {
-                        let mut rb = ReadBuf::new(&mut buf);
-                        if let Poll::Ready(r) = udp.poll_recv_from(cx, &mut rb) {
-                            return Poll::Ready(match r {
-                                Ok(src) => {
-                                    Woken::Datagram(Bytes::copy_from_slice(rb.filled()), src)
-                                }
-                                Err(_) => Woken::Nothing,
-                            });
+                        if let Some(w) = poll_datagram(&udp, cx, &mut buf) {
+                            return Poll::Ready(w);
                         }
                     }
                     // Pushed by tasks on this thread, which wake the loop (see `Wake::poll`).
@@ -638,6 +634,29 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
             }
             Woken::Nothing => {}
             Woken::Timeout => shared.borrow_mut().driver.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// The next datagram on the SIP socket, if one is there (else `cx` is woken when one comes).
+fn poll_datagram(
+    udp: &AsyncFd<std::net::UdpSocket>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Option<Woken> {
+    loop {
+        let mut ready = match udp.poll_read_ready(cx) {
+            Poll::Pending => return None,
+            Poll::Ready(Ok(ready)) => ready,
+            Poll::Ready(Err(_)) => return Some(Woken::Nothing),
+        };
+        // Would it block, the readiness is cleared and the socket polled again, which leaves
+        // the waker.
+        if let Ok(r) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return Some(match r {
+                Ok((n, src)) => Woken::Datagram(Bytes::copy_from_slice(&buf[..n]), src),
+                Err(_) => Woken::Nothing,
+            });
         }
     }
 }
