@@ -364,9 +364,9 @@ fn discard_known(sock: &AsyncFd<MediaSocket>) {
 #[allow(unsafe_code)]
 fn register_readable<T: AsFd + AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
     // SAFETY: `T` is one of our owned-descriptor types (`std::net::UdpSocket`,
-    // `Arc<std::net::UdpSocket>`, `PreciseTimer`): its `as_raw_fd` is the same open descriptor for as long as it lives
-    // (an `Arc`'s other holders only keep it open longer), and it lives inside the
-    // `AsyncFd`, which is never asked to give it up.
+    // `Arc<std::net::UdpSocket>`, `PreciseTimer`): its `as_raw_fd` is the same open
+    // descriptor for as long as it lives (an `Arc`'s other holders only keep it open
+    // longer), and it lives inside the `AsyncFd`, which is never asked to give it up.
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(Into::into)
 }
 
