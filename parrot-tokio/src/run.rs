@@ -439,10 +439,7 @@ impl Sleeper {
                 self.precise = false;
                 return;
             }
-            // Armed for an earlier deadline, the timer is left alone: it fires early and
-            // `poll` arms it again then, which costs less than re-arming it each time the
-            // deadline moves later (a call's timer dropped at its end) and back.
-            if t.get_ref().arm_no_later(w).is_ok() {
+            if t.get_ref().arm(Some(w)).is_ok() {
                 self.precise = true;
                 return;
             }
@@ -486,10 +483,6 @@ impl Sleeper {
                             let fired = ready.get_inner().clear();
                             ready.clear_ready();
                             if fired {
-                                // Early (see `set`): wait on for the deadline.
-                                if Instant::now() < w && ready.get_inner().arm(Some(w)).is_ok() {
-                                    continue;
-                                }
                                 return true;
                             }
                         }

@@ -72,17 +72,6 @@ impl PreciseTimer {
         Ok(())
     }
 
-    /// Makes the timer fire at `deadline` at the latest. Armed for an earlier deadline, it is
-    /// left as it is and nothing is called: it fires early, and the caller arms it again
-    /// then if `deadline` has not come. A loop whose deadline moves later and back (a timer
-    /// cancelled, another set) re-arms only when it must wake sooner.
-    pub fn arm_no_later(&self, deadline: Instant) -> io::Result<()> {
-        if self.armed.get().is_some_and(|a| a <= deadline) {
-            return Ok(());
-        }
-        self.arm(Some(deadline))
-    }
-
     /// Consumes the expiry after the timer turned readable; returns whether it had fired
     /// (a stale readiness returns `false`). The timer is then disarmed.
     pub fn clear(&self) -> bool {
@@ -121,22 +110,6 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert!(t.clear(), "fired");
         assert!(!t.clear(), "consumed");
-    }
-
-    #[test]
-    fn armed_no_later_an_earlier_deadline_is_kept_and_a_sooner_one_taken() {
-        let t = PreciseTimer::new().unwrap();
-        let now = Instant::now();
-        t.arm_no_later(now + Duration::from_millis(3)).unwrap();
-        t.arm_no_later(now + Duration::from_secs(60)).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(t.clear(), "fired at the earlier deadline");
-        t.arm_no_later(Instant::now() + Duration::from_secs(60))
-            .unwrap();
-        t.arm_no_later(Instant::now() + Duration::from_millis(2))
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(4));
-        assert!(t.clear(), "fired at the sooner deadline");
     }
 
     #[test]
