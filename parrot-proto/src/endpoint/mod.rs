@@ -9,6 +9,7 @@
 //! bytes, timeouts), application commands (`invite`, `respond`, `bye`, `cancel`, `register`,
 //! `options`, `request_in_dialog`) and `poll_*` outputs. See the crate docs for the drain rule.
 
+mod linger;
 mod proxy;
 mod register;
 mod server_index;
@@ -37,23 +38,22 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>
 /// The key of server transaction `id`, live or lingering (for [`server_index::ServerIndex`]).
 fn server_key_of<'a>(
     txs: &'a HashMap<u64, Box<ServerTx>>,
-    lingering: &'a HashMap<u64, Box<LingeringTx>>,
+    lingering: &'a [linger::LingerQueue; 3],
 ) -> impl Fn(u64) -> Option<&'a ServerKey> + 'a {
-    move |id| {
-        txs.get(&id)
-            .map(|t| &t.key)
-            .or_else(|| lingering.get(&id).map(|t| &t.key))
+    move |id| match linger::unhandle(id) {
+        Some((kind, seq)) => lingering[kind].get(seq).map(|t| &t.key),
+        None => txs.get(&id).map(|t| &t.key),
     }
 }
 
 /// The merged-request key of server transaction `id`, live or lingering.
 fn merge_key_of<'a>(
     txs: &'a HashMap<u64, Box<ServerTx>>,
-    lingering: &'a HashMap<u64, Box<LingeringTx>>,
+    lingering: &'a [linger::LingerQueue; 3],
 ) -> impl Fn(u64) -> Option<&'a std::sync::Arc<str>> + 'a {
-    move |id| match txs.get(&id) {
-        Some(t) => t.merge_key.as_ref(),
-        None => lingering.get(&id).and_then(|t| t.merge_key.as_ref()),
+    move |id| match linger::unhandle(id) {
+        Some((kind, seq)) => lingering[kind].get(seq).and_then(|t| t.merge_key.as_ref()),
+        None => txs.get(&id).and_then(|t| t.merge_key.as_ref()),
     }
 }
 
@@ -569,9 +569,6 @@ impl ServerTx {
     }
 }
 
-/// How many emptied [`LingeringTx`] boxes an endpoint keeps for reuse (a few tens of KiB).
-const SPARE_LINGERING: usize = 256;
-
 /// How many emptied [`ClientTx`] boxes an endpoint keeps for reuse (~1.5 KB each).
 const SPARE_CLIENT: usize = 64;
 
@@ -583,7 +580,9 @@ const SPARE_CLIENT: usize = 64;
 /// the dialog, and lets a CANCEL find its INVITE (§9.2).
 pub(crate) struct LingeringTx {
     key: ServerKey,
-    /// When the transaction ends (its entry in `Endpoint::lingering_timers`).
+    /// Its id while it was live (the application's [`ServerTxKey`]).
+    id: u64,
+    /// When the transaction ends.
     deadline: Instant,
     /// Sent again for each retransmitted request; `None` where they are absorbed.
     last: Option<Bytes>,
@@ -811,23 +810,15 @@ pub struct Endpoint {
     /// Boxed: a server transaction is ~1 KB, and moving them all each time the table grows
     /// stalled the loop long enough to overflow a socket's receive buffer under load.
     server_txs: HashMap<u64, Box<ServerTx>>,
-    /// Server transactions past their final response, waiting only for their last timer.
-    /// Boxed like `server_txs`: a busy server keeps hundreds of thousands of these (32 s of
-    /// answered transactions), and growing a table of 256-byte entries stalled the loop for
-    /// half a second at 4,000 calls/s; a table of pointers grows in a fraction of that.
-    lingering: HashMap<u64, Box<LingeringTx>>,
-    /// When each lingering transaction ends, one queue per [`Linger`] kind. Every
-    /// transaction of a kind lingers as long (Timer J, L or I from when it got there), so
-    /// each queue is in deadline order: these deadlines, by far the most numerous on a busy
-    /// server (two per call for 32 s), stay out of the timer heap, whose pops over hundreds of
-    /// thousands of entries cost a core a tenth of its time at 4,000 calls/s. Entries of
-    /// transactions already gone are skipped as they come due.
-    lingering_timers: [VecDeque<(Instant, u64)>; 3],
-    /// Boxes of ended lingering transactions, emptied, for the next ones: on a busy server
-    /// transactions end about as fast as others start lingering, and a box is reused instead of
-    /// freed and allocated again. At most [`SPARE_LINGERING`].
-    #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `lingering`
-    spare_lingering: Vec<Box<LingeringTx>>,
+    /// Server transactions past their final response, waiting only for their last timer, one
+    /// queue per [`Linger`] kind, in deadline order (see [`linger`]). A busy server keeps
+    /// hundreds of thousands of these (two per call for 32 s); they are found through the
+    /// indexes by a handle ([`linger::handle`]), not by a table keyed by their ids, and their
+    /// deadlines stay out of the timer heap, whose pops over hundreds of thousands of entries
+    /// cost a core a tenth of its time at 4,000 calls/s.
+    lingering: [linger::LingerQueue; 3],
+    /// The ids of the lingering transactions (an application may name one in `respond`).
+    lingering_ids: linger::IdSet,
     /// Boxes of ended client transactions, their state machine dropped
     /// ([`ClientFsm::Ended`]), for the next ones. At most [`SPARE_CLIENT`].
     #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `client_txs`
@@ -934,9 +925,8 @@ impl Endpoint {
             factory: None,
             default_handler: None,
             server_txs: table(seeds),
-            lingering: table(seeds),
-            lingering_timers: Default::default(),
-            spare_lingering: Vec::new(),
+            lingering: Default::default(),
+            lingering_ids: Default::default(),
             spare_client: Vec::new(),
             server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64()),
             merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64()),
@@ -975,7 +965,12 @@ impl Endpoint {
 
     /// Live server transactions.
     pub fn server_transactions(&self) -> usize {
-        self.server_txs.len() + self.lingering.len()
+        self.server_txs.len() + self.lingering_len()
+    }
+
+    /// Lingering server transactions.
+    fn lingering_len(&self) -> usize {
+        self.lingering.iter().map(|q| q.len()).sum()
     }
 
     /// Live client transactions.
@@ -996,7 +991,7 @@ impl Endpoint {
     /// Whether every table is empty (no transaction, call or registration).
     pub fn is_idle(&self) -> bool {
         self.server_txs.is_empty()
-            && self.lingering.is_empty()
+            && self.lingering_len() == 0
             && self.client_txs.is_empty()
             && self.client_slots.is_empty()
             && self.calls.is_empty()
@@ -1076,12 +1071,12 @@ impl Endpoint {
             .sum::<usize>()
             + self
                 .lingering
-                .values()
-                .map(|t| {
+                .iter()
+                .flat_map(|q| q.iter())
+                .map(|(_, t)| {
                     // The key is held twice (here and in the index); a shared `Bytes` has a
                     // small header of its own.
-                    std::mem::size_of::<(u64, Box<LingeringTx>)>()
-                        + std::mem::size_of::<LingeringTx>()
+                    std::mem::size_of::<Option<LingeringTx>>()
                         + std::mem::size_of::<(ServerKey, u64)>()
                         + t.key.heap_bytes() * 2
                         + t.last.as_ref().map_or(0, |b| b.len() + 32)
@@ -1089,6 +1084,9 @@ impl Endpoint {
                         + t.merge_key.as_ref().map_or(0, |k| k.len())
                 })
                 .sum::<usize>()
+            // Its slot in its queue is counted above: the queues' slack (the unfilled end
+            // block, emptied slots, two spare blocks, each block 1,024 slots) is not.
+            + self.lingering_ids.heap_bytes()
             + self
                 .client_txs
                 .keys()
@@ -1096,7 +1094,7 @@ impl Endpoint {
                 .sum::<usize>();
         MemoryStats {
             dialogs: self.calls.len(),
-            transactions: self.server_txs.len() + self.lingering.len() + self.client_txs.len(),
+            transactions: self.server_txs.len() + self.lingering_len() + self.client_txs.len(),
             dialog_bytes,
             transaction_bytes,
         }
@@ -1260,14 +1258,13 @@ impl Endpoint {
             self.scratch = out;
         }
         // A lingering transaction terminates as its state machine would (§17.2.4).
-        let ids: Vec<u64> = self
-            .lingering
-            .iter()
+        let handles: Vec<u64> = (self.lingering.iter())
+            .flat_map(|q| q.iter())
             .filter(|(_, t)| t.peer.addr == dst && t.peer.transport == transport)
-            .map(|(k, _)| *k)
+            .map(|(seq, t)| linger::handle(t.kind, seq))
             .collect();
-        for id in ids {
-            self.end_lingering(id);
+        for h in handles {
+            self.end_lingering(h);
         }
     }
 
@@ -1368,7 +1365,7 @@ impl Endpoint {
     /// The entity's current deadline, if it still exists and has one.
     fn deadline_of(&self, what: &TimerRef) -> Option<Instant> {
         match what {
-            // A lingering one is timed by `lingering_timers`: its old heap entries are stale.
+            // A lingering one is timed by its lingering queue: its old heap entries are stale.
             TimerRef::Server(id) => self.server_txs.get(id).and_then(|t| t.poll_timeout()),
             TimerRef::Client(k) => self.client_txs.get(k).and_then(|t| t.poll_timeout()),
             TimerRef::Call(d) => self.calls.get(d).and_then(Call::next_timeout),
@@ -1380,7 +1377,7 @@ impl Endpoint {
     /// An entity whose deadline is already queued is not pushed again.
     pub(crate) fn schedule(&mut self, what: TimerRef) {
         // One lookup for the entity, its deadline and the deadline it has queued. A lingering
-        // server transaction (timed by `lingering_timers`) or a gone entity has no entry.
+        // server transaction (timed by its lingering queue) or a gone entity has no entry.
         let (at, queued, kind, id) = match &what {
             TimerRef::Server(id) => {
                 let Some(t) = self.server_txs.get_mut(id) else {
@@ -1451,9 +1448,9 @@ impl Endpoint {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let heap = self.timer_heap.next_at();
-        self.lingering_timers
+        self.lingering
             .iter()
-            .filter_map(|q| q.front().map(|&(at, _)| at))
+            .filter_map(|q| q.next_at())
             .chain(heap)
             .min()
     }
@@ -1686,7 +1683,7 @@ mod tag_index_tests {
 }
 
 #[cfg(test)]
-mod spare_lingering_tests {
+mod lingering_tests {
     use super::*;
 
     fn options(branch: &str) -> Bytes {
@@ -1701,39 +1698,128 @@ mod spare_lingering_tests {
             .collect()
     }
 
-    #[test]
-    fn an_ended_lingering_transaction_lends_its_box_to_the_next_which_answers_as_itself() {
-        let (a, b) = (
+    fn addrs() -> (SocketAddr, SocketAddr) {
+        (
             SocketAddr::from(([10, 0, 0, 1], 5060)),
             SocketAddr::from(([10, 0, 0, 2], 5060)),
-        );
+        )
+    }
+
+    /// Sends OPTIONS `branch` from `from` and returns the responses.
+    fn ask(ep: &mut Endpoint, now: Instant, from: SocketAddr, branch: &str) -> Vec<Bytes> {
+        let b = addrs().1;
+        ep.handle_datagram(now, b, from, Transport::Udp, options(branch));
+        sent(ep)
+    }
+
+    #[test]
+    fn lingering_transactions_end_in_the_order_they_started_at_their_timer_j() {
+        let (a, _) = addrs();
         let mut ep = Endpoint::new(EndpointConfig::default(), 3u64);
-        let mut now = Instant::now();
-        ep.handle_datagram(now, b, a, Transport::Udp, options("z9hG4bKone"));
-        let first = sent(&mut ep);
-        assert_eq!(first.len(), 1);
-        assert_eq!(ep.lingering.len(), 1);
-        // Timer J (64*T1) ends it; its box waits, emptied, for the next one.
-        now += Duration::from_secs(33);
+        let t0 = Instant::now();
+        let one = ask(&mut ep, t0, a, "z9hG4bKone");
+        let two = ask(&mut ep, t0 + Duration::from_secs(1), a, "z9hG4bKtwo");
+        assert_eq!(ep.lingering_len(), 2);
+        assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        // Timer J (64*T1) ends the first; the second still answers as itself.
+        let now = t0 + Duration::from_millis(32_500);
         ep.handle_timeout(now);
-        assert!(ep.lingering.is_empty());
-        assert_eq!(ep.spare_lingering.len(), 1);
-        assert!(ep.spare_lingering[0].last.is_none());
-        ep.handle_datagram(now, b, a, Transport::Udp, options("z9hG4bKtwo"));
-        let second = sent(&mut ep);
-        assert_eq!(second.len(), 1);
-        assert!(ep.spare_lingering.is_empty(), "the box was taken");
-        // A retransmission gets the second transaction's response; the first's is forgotten.
-        ep.handle_datagram(now, b, a, Transport::Udp, options("z9hG4bKtwo"));
-        assert_eq!(sent(&mut ep), second);
-        ep.handle_datagram(now, b, a, Transport::Udp, options("z9hG4bKone"));
-        let again = sent(&mut ep);
-        assert_eq!(again.len(), 1);
-        assert_eq!(ep.lingering.len(), 2, "the first request is new again");
-        now += Duration::from_secs(33);
-        ep.handle_timeout(now);
+        assert_eq!(ep.lingering_len(), 1);
+        assert_eq!(ep.poll_timeout(), Some(t0 + Duration::from_secs(33)));
+        assert_eq!(ask(&mut ep, now, a, "z9hG4bKtwo"), two);
+        // The first request is new again: a new transaction answers it.
+        assert_eq!(ask(&mut ep, now, a, "z9hG4bKone").len(), 1);
+        assert_eq!(ep.lingering_len(), 2);
+        ep.handle_timeout(now + Duration::from_secs(33));
         assert!(ep.is_idle());
-        assert_eq!(ep.spare_lingering.len(), 2);
+        assert_eq!(one.len(), 1);
+    }
+
+    #[test]
+    fn a_retransmission_is_answered_from_a_lingering_transaction_after_the_queue_front_advanced() {
+        let (a, _) = addrs();
+        let mut ep = Endpoint::new(EndpointConfig::default(), 3u64);
+        let t0 = Instant::now();
+        // Several blocks of the queue: the first ones end and their blocks go back.
+        let n = 3000;
+        let mut answers = Vec::new();
+        for i in 0..n {
+            let at = t0 + Duration::from_millis(i);
+            answers.push(ask(&mut ep, at, a, &format!("z9hG4bK{i}")));
+        }
+        assert_eq!(ep.lingering_len(), n as usize);
+        let now = t0 + Duration::from_millis(32_000 + 2_499);
+        ep.handle_timeout(now);
+        assert_eq!(ep.lingering_len(), 500);
+        for i in (2500..n).step_by(97) {
+            assert_eq!(
+                ask(&mut ep, now, a, &format!("z9hG4bK{i}")),
+                answers[i as usize]
+            );
+        }
+        assert_eq!(ep.lingering_len(), 500, "retransmissions start nothing");
+        ep.handle_timeout(now + Duration::from_secs(1));
+        assert!(ep.is_idle());
+    }
+
+    #[test]
+    fn transactions_ended_early_by_a_transport_error_leave_slots_that_expiry_skips() {
+        let (a, _) = addrs();
+        let c = SocketAddr::from(([10, 0, 0, 3], 5060));
+        let mut ep = Endpoint::new(EndpointConfig::default(), 3u64);
+        let t0 = Instant::now();
+        let mut from_c = Vec::new();
+        for i in 0..6 {
+            let from = if i % 2 == 0 { a } else { c };
+            let got = ask(&mut ep, t0, from, &format!("z9hG4bK{i}"));
+            if from == c {
+                from_c.push(got);
+            }
+        }
+        ep.handle_transport_error(t0, a, Transport::Udp);
+        while ep.poll_event().is_some() {}
+        assert_eq!(ep.lingering_len(), 3);
+        // C's still answer as themselves; A's are new again.
+        for (k, i) in [1, 3, 5].into_iter().enumerate() {
+            assert_eq!(ask(&mut ep, t0, c, &format!("z9hG4bK{i}")), from_c[k]);
+        }
+        assert_eq!(ep.lingering_len(), 3);
+        assert_eq!(ask(&mut ep, t0, a, "z9hG4bK0").len(), 1);
+        assert_eq!(ep.lingering_len(), 4);
+        ep.handle_timeout(t0 + Duration::from_secs(33));
+        assert!(ep.is_idle());
+    }
+
+    #[test]
+    fn past_max_lingering_the_oldest_lingering_transaction_ends_first() {
+        let (a, _) = addrs();
+        let cfg = EndpointConfig {
+            max_lingering: 3,
+            ..EndpointConfig::default()
+        };
+        let mut ep = Endpoint::new(cfg, 3u64);
+        let t0 = Instant::now();
+        let mut answers = Vec::new();
+        for i in 0..5u64 {
+            let at = t0 + Duration::from_millis(i);
+            answers.push(ask(&mut ep, at, a, &format!("z9hG4bK{i}")));
+        }
+        assert_eq!(ep.lingering_len(), 3);
+        let now = t0 + Duration::from_millis(10);
+        for (i, answer) in answers.iter().enumerate().skip(2) {
+            assert_eq!(&ask(&mut ep, now, a, &format!("z9hG4bK{i}")), answer);
+        }
+        assert_eq!(ep.lingering_len(), 3);
+        // The first two are gone: a new transaction answers, and pushes out the third.
+        assert_eq!(ask(&mut ep, now, a, "z9hG4bK0").len(), 1);
+        assert_eq!(ep.lingering_len(), 3);
+        assert_eq!(ask(&mut ep, now, a, "z9hG4bK3"), answers[3]);
+        assert_eq!(ask(&mut ep, now, a, "z9hG4bK2").len(), 1);
+        assert_eq!(
+            ep.lingering_len(),
+            3,
+            "the third was new again and the fourth went"
+        );
     }
 }
 

@@ -611,7 +611,19 @@ impl Endpoint {
                 .cseq()
                 .map(|c| c.method == Method::Invite)
                 .unwrap_or(false);
-        if let Some(peer) = self.lingering.get(&id).map(|t| t.peer) {
+        // (A transaction lingers only once its context is gone: this is seldom asked.)
+        let lingering_peer = || {
+            (self.lingering.iter())
+                .flat_map(|q| q.iter())
+                .find(|(_, t)| t.id == id)
+                .map(|(_, t)| t.peer)
+        };
+        if let Some(peer) = self
+            .lingering_ids
+            .contains(id)
+            .then(lingering_peer)
+            .flatten()
+        {
             // Past its final response: a further 2xx passes it (item 5).
             if is_invite_2xx {
                 self.send(peer, resp.to_bytes());

@@ -97,6 +97,24 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
         }
     }
 
+    /// Names `new` in place of `old` under `key`, if `old` still holds it.
+    pub(crate) fn replace(&mut self, key: &K, old: u64, new: u64) {
+        let h = self.hash(key);
+        if let Some(held) = self.by_hash.get_mut(&h) {
+            if *held == old {
+                *held = new;
+                return;
+            }
+        }
+        if !self.collided.is_empty() {
+            if let Some(held) = self.collided.get_mut(key) {
+                if *held == old {
+                    *held = new;
+                }
+            }
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.by_hash.is_empty() && self.collided.is_empty()
     }

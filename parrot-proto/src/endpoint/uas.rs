@@ -33,7 +33,7 @@ impl Endpoint {
         );
         if let Some(id) = found {
             let is_ack = method == Method::Ack;
-            if let Some(t) = self.lingering.get(&id) {
+            if let Some(t) = self.lingering_get(id) {
                 match (t.kind, is_ack) {
                     (Linger::NonInvite, false) => {
                         if let Some(last) = t.last.clone() {
@@ -444,7 +444,7 @@ impl Endpoint {
                 t.dialog,
                 !t.has_final(),
             ),
-            None => match self.lingering.get(&inv_id) {
+            None => match self.lingering_get(inv_id) {
                 Some(t) => (super::TxTag::Own(t.to_tag.clone()), t.dialog, false),
                 None => return,
             },
@@ -724,7 +724,7 @@ impl Endpoint {
         // A transaction is live or lingering, never both: the lingering table is asked only
         // for an id the live one does not hold.
         let Some(t) = self.server_txs.get(&tx.0) else {
-            return Err(if self.lingering.contains_key(&tx.0) {
+            return Err(if self.lingering_ids.contains(tx.0) {
                 CommandError::AlreadyAnswered
             } else {
                 CommandError::Unknown
@@ -974,7 +974,7 @@ impl Endpoint {
                 }
             }
         }
-        // A transaction that lingers now is timed by `lingering_timers`, the rest by the heap.
+        // A transaction that lingers now is timed by its lingering queue, the rest by the heap.
         self.linger(id);
     }
 
@@ -1019,6 +1019,13 @@ impl Endpoint {
         let Some(t) = self.server_txs.remove(&id) else {
             return;
         };
+        // The indexes name it by its place in its queue from now on.
+        let h = super::linger::handle(kind, self.lingering[kind as usize].next_seq());
+        self.server_index.replace(&t.key, id, h);
+        if let Some(mk) = &t.merge_key {
+            self.merge_index.replace(mk, id, h);
+        }
+        self.lingering_ids.insert(id);
         // The fields it keeps are moved out of the box one by one (moving the whole ~1 KB
         // transaction out of it first would copy it).
         // Only an INVITE's tag is read again (by its CANCEL's 200, §9.2).
@@ -1027,8 +1034,9 @@ impl Endpoint {
             (_, super::TxTag::Own(tag)) => tag,
             (_, tag @ super::TxTag::Request(_)) => tag.as_str(&t.request).into(),
         };
-        let lt = LingeringTx {
+        self.lingering[kind as usize].push(LingeringTx {
             key: t.key,
+            id,
             deadline,
             last,
             peer: t.peer,
@@ -1036,62 +1044,49 @@ impl Endpoint {
             to_tag,
             dialog: t.dialog,
             merge_key: t.merge_key,
-        };
-        // In the box of one that ended, when there is one.
-        let lt = match self.spare_lingering.pop() {
-            Some(mut b) => {
-                *b = lt;
-                b
-            }
-            None => Box::new(lt),
-        };
-        self.lingering.insert(id, lt);
-        self.lingering_timers[kind as usize].push_back((deadline, id));
+        });
         // Past the cap, the one nearest its end goes first.
-        while self.lingering.len() > self.cfg.max_lingering {
-            let Some(q) = self
-                .lingering_timers
-                .iter_mut()
-                .filter(|q| !q.is_empty())
-                .min_by_key(|q| q.front().map(|&(at, _)| at))
+        while self.lingering_len() > self.cfg.max_lingering {
+            let Some((_, oldest)) = (0..self.lingering.len())
+                .filter_map(|k| self.lingering[k].earliest().map(|(at, seq)| (at, (k, seq))))
+                .min_by_key(|&(at, _)| at)
             else {
                 break;
             };
-            if let Some((_, oldest)) = q.pop_front() {
-                self.end_lingering(oldest);
-            }
+            self.end_lingering(super::linger::handle_of(oldest.0, oldest.1));
         }
     }
 
-    /// Ends the lingering transactions whose last timer has run out (see
-    /// `Endpoint::lingering_timers`).
+    /// Lingering server transaction `h` (a handle from the indexes; `None` for an id).
+    pub(super) fn lingering_get(&self, h: u64) -> Option<&LingeringTx> {
+        let (kind, seq) = super::linger::unhandle(h)?;
+        self.lingering[kind].get(seq)
+    }
+
+    /// Ends the lingering transactions whose last timer has run out.
     pub(super) fn expire_lingering(&mut self, now: Instant) {
-        for kind in 0..self.lingering_timers.len() {
-            while let Some(&(at, id)) = self.lingering_timers[kind].front() {
+        for kind in 0..self.lingering.len() {
+            while let Some((at, seq)) = self.lingering[kind].earliest() {
                 if at > now {
                     break;
                 }
-                self.lingering_timers[kind].pop_front();
-                if self.lingering.get(&id).is_some_and(|t| t.deadline <= now) {
-                    self.end_lingering(id);
-                }
+                self.end_lingering(super::linger::handle_of(kind, seq));
             }
         }
     }
 
-    /// Ends a lingering server transaction (its timer ran out, or the transport failed).
-    pub(super) fn end_lingering(&mut self, id: u64) {
-        if let Some(mut t) = self.lingering.remove(&id) {
-            self.server_index.remove(&t.key, id);
-            if let Some(mk) = t.merge_key.take() {
-                self.unmerge(mk, id);
+    /// Ends lingering server transaction `h` (its timer ran out, the transport failed or the
+    /// cap was reached).
+    pub(super) fn end_lingering(&mut self, h: u64) {
+        let Some((kind, seq)) = super::linger::unhandle(h) else {
+            return;
+        };
+        if let Some(t) = self.lingering[kind].take(seq) {
+            self.server_index.remove(&t.key, h);
+            if let Some(mk) = t.merge_key {
+                self.unmerge(mk, h);
             }
-            // Its box is kept for the next one, holding nothing else of it but its key.
-            if self.spare_lingering.len() < super::SPARE_LINGERING {
-                t.last = None;
-                t.to_tag = Box::default();
-                self.spare_lingering.push(t);
-            }
+            self.lingering_ids.remove(t.id);
         }
     }
 
