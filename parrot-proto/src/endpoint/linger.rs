@@ -87,6 +87,7 @@ impl LingerQueue {
     }
 
     /// Queues `tx` as entry [`LingerQueue::next_seq`].
+    #[inline]
     pub(crate) fn push(&mut self, tx: LingeringTx) -> u64 {
         let seq = self.tail;
         if (seq - self.base) as usize == self.blocks.len() * BLOCK {
@@ -117,17 +118,21 @@ impl LingerQueue {
         self.slot(seq).as_ref()
     }
 
-    /// Takes entry `seq` out, leaving its slot empty.
-    pub(crate) fn take(&mut self, seq: u64) -> Option<LingeringTx> {
+    /// Drops entry `seq` where it is, leaving its slot empty; whether it was held.
+    pub(crate) fn remove(&mut self, seq: u64) -> bool {
         if seq < self.head || seq >= self.tail {
-            return None;
+            return false;
         }
-        let tx = self.slot_mut(seq).take()?;
+        let slot = self.slot_mut(seq);
+        if slot.is_none() {
+            return false;
+        }
+        *slot = None;
         self.len -= 1;
         if seq == self.head {
             self.advance();
         }
-        Some(tx)
+        true
     }
 
     /// Moves `head` past empty slots, handing emptied blocks back.
@@ -281,7 +286,8 @@ mod tests {
             if at > now {
                 break;
             }
-            ended.push(q.take(seq).unwrap().id);
+            ended.push(q.get(seq).unwrap().id);
+            assert!(q.remove(seq));
         }
         ended
     }
@@ -317,9 +323,10 @@ mod tests {
         for i in 0..4 {
             q.push(tx(i, t0 + Duration::from_secs(i)));
         }
-        assert_eq!(q.take(1).map(|t| t.id), Some(1));
-        assert!(q.take(1).is_none(), "taken once");
-        assert_eq!(q.take(0).map(|t| t.id), Some(0));
+        assert!(q.remove(1));
+        assert!(!q.remove(1), "removed once");
+        assert!(q.get(1).is_none());
+        assert!(q.remove(0));
         assert_eq!(q.head, 2, "the front moved past both");
         assert_eq!(q.len(), 2);
         assert_eq!(q.next_at(), Some(t0 + Duration::from_secs(2)));

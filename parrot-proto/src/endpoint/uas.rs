@@ -1081,13 +1081,17 @@ impl Endpoint {
         let Some((kind, seq)) = super::linger::unhandle(h) else {
             return;
         };
-        if let Some(t) = self.lingering[kind].take(seq) {
-            self.server_index.remove(&t.key, h);
-            if let Some(mk) = t.merge_key {
-                self.unmerge(mk, h);
-            }
-            self.lingering_ids.remove(t.id);
+        // Unindexed from where it lies, then dropped there (not moved out first: it is a few
+        // hundred bytes).
+        let Some(t) = self.lingering[kind].get(seq) else {
+            return;
+        };
+        self.server_index.remove(&t.key, h);
+        if let Some(mk) = &t.merge_key {
+            self.merge_index.remove(mk, h);
         }
+        self.lingering_ids.remove(t.id);
+        self.lingering[kind].remove(seq);
     }
 
     pub(super) fn on_call_timers(&mut self, now: Instant, d: DialogId) {
