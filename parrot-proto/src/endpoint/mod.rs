@@ -919,6 +919,8 @@ impl Endpoint {
             }
         };
         let seeds = &mut seeds;
+        // The indexes hold every live and lingering server transaction.
+        let expected = config.max_lingering.saturating_add(config.max_transactions);
         Endpoint {
             cfg: config,
             rng,
@@ -928,8 +930,10 @@ impl Endpoint {
             lingering: Default::default(),
             lingering_ids: Default::default(),
             spare_client: Vec::new(),
-            server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64()),
-            merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64()),
+            server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64())
+                .expecting(expected),
+            merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64())
+                .expecting(expected),
             client_txs: table(seeds),
             calls: table(seeds),
             by_tag: TagIndex::new(seeds),
