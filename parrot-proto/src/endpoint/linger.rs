@@ -170,7 +170,11 @@ impl LingerQueue {
     }
 
     /// The entry with the earliest deadline, and that deadline.
+    #[inline]
     pub(crate) fn earliest(&mut self) -> Option<(Instant, u64)> {
+        if self.early.is_empty() {
+            return self.front();
+        }
         while let Some(&Reverse((at, seq))) = self.early.peek() {
             if self.get(seq).is_some() {
                 return match self.front() {
@@ -224,12 +228,12 @@ impl IdSet {
             return;
         };
         *w &= !(1 << (id % 64));
-        while self.words.front() == Some(&0) {
-            self.words.pop_front();
-            self.base += 64;
-        }
-        while self.words.back() == Some(&0) {
-            self.words.pop_back();
+        // Emptied words at the back stay (the next ids fill them).
+        if i == 0 {
+            while self.words.front() == Some(&0) {
+                self.words.pop_front();
+                self.base += 64;
+            }
         }
     }
 
@@ -264,6 +268,7 @@ mod tests {
         .unwrap();
         LingeringTx {
             key: ServerKey::server(&msg).unwrap(),
+            key_hash: 0,
             id,
             deadline,
             last: None,

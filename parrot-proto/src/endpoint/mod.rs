@@ -529,6 +529,8 @@ pub(crate) enum ServerFsm {
 
 pub(crate) struct ServerTx {
     key: ServerKey,
+    /// The hash of `key` in `Endpoint::server_index` (set by `Endpoint::add_server_tx`).
+    key_hash: u64,
     fsm: ServerFsm,
     peer: Peer,
     local: SocketAddr,
@@ -580,6 +582,8 @@ const SPARE_CLIENT: usize = 64;
 /// the dialog, and lets a CANCEL find its INVITE (§9.2).
 pub(crate) struct LingeringTx {
     key: ServerKey,
+    /// The hash of `key` in `Endpoint::server_index`.
+    key_hash: u64,
     /// Its id while it was live (the application's [`ServerTxKey`]).
     id: u64,
     /// When the transaction ends.
@@ -1586,8 +1590,8 @@ impl Endpoint {
 
     /// Takes server transaction `id` in and indexes it by its key (§17.2.3), in place of any
     /// transaction with the same key.
-    fn add_server_tx(&mut self, id: u64, tx: Box<ServerTx>) {
-        self.server_index.insert(
+    fn add_server_tx(&mut self, id: u64, mut tx: Box<ServerTx>) {
+        tx.key_hash = self.server_index.insert(
             &tx.key,
             id,
             server_key_of(&self.server_txs, &self.lingering),

@@ -826,6 +826,7 @@ impl Endpoint {
             id,
             Box::new(ServerTx {
                 key,
+                key_hash: 0,
                 fsm,
                 peer: rpeer,
                 local,

@@ -86,7 +86,14 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
     }
 
     /// Indexes transaction `id` under `key`, in place of any transaction the same key held.
-    pub(crate) fn insert<'k>(&mut self, key: &K, id: u64, key_of: impl Fn(u64) -> Option<&'k K>)
+    /// Returns the key's hash, for [`HashIndex::replace_hashed`] and
+    /// [`HashIndex::remove_hashed`].
+    pub(crate) fn insert<'k>(
+        &mut self,
+        key: &K,
+        id: u64,
+        key_of: impl Fn(u64) -> Option<&'k K>,
+    ) -> u64
     where
         K: 'k,
     {
@@ -107,11 +114,16 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
                 _ => *held = id,
             },
         }
+        h
     }
 
     /// Removes transaction `id`, indexed under `key` (nothing if another took its place).
     pub(crate) fn remove(&mut self, key: &K, id: u64) {
-        let h = self.hash(key);
+        self.remove_hashed(self.hash(key), key, id);
+    }
+
+    /// [`HashIndex::remove`] with the key's hash from [`HashIndex::insert`].
+    pub(crate) fn remove_hashed(&mut self, h: u64, key: &K, id: u64) {
         if self.by_hash.get(&h) == Some(&id) {
             self.by_hash.remove(&h);
         } else if self.collided.get(key) == Some(&id) {
@@ -121,7 +133,11 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
 
     /// Names `new` in place of `old` under `key`, if `old` still holds it.
     pub(crate) fn replace(&mut self, key: &K, old: u64, new: u64) {
-        let h = self.hash(key);
+        self.replace_hashed(self.hash(key), key, old, new);
+    }
+
+    /// [`HashIndex::replace`] with the key's hash from [`HashIndex::insert`].
+    pub(crate) fn replace_hashed(&mut self, h: u64, key: &K, old: u64, new: u64) {
         if let Some(held) = self.by_hash.get_mut(&h) {
             if *held == old {
                 *held = new;

@@ -280,6 +280,7 @@ impl Endpoint {
             id,
             Box::new(ServerTx {
                 key,
+                key_hash: 0,
                 fsm,
                 peer: rpeer,
                 local,
@@ -454,6 +455,7 @@ impl Endpoint {
             id,
             Box::new(ServerTx {
                 key,
+                key_hash: 0,
                 fsm: ServerFsm::NonInvite(ServerNonInviteTransaction::new(
                     rpeer.transport.is_reliable(),
                     self.cfg.timers,
@@ -966,7 +968,7 @@ impl Endpoint {
                 }
                 TxOutput::Terminated => {
                     if let Some(t) = self.server_txs.remove(&id) {
-                        self.server_index.remove(&t.key, id);
+                        self.server_index.remove_hashed(t.key_hash, &t.key, id);
                         if let Some(mk) = t.merge_key {
                             self.unmerge(mk, id);
                         }
@@ -1021,7 +1023,7 @@ impl Endpoint {
         };
         // The indexes name it by its place in its queue from now on.
         let h = super::linger::handle(kind, self.lingering[kind as usize].next_seq());
-        self.server_index.replace(&t.key, id, h);
+        self.server_index.replace_hashed(t.key_hash, &t.key, id, h);
         if let Some(mk) = &t.merge_key {
             self.merge_index.replace(mk, id, h);
         }
@@ -1036,6 +1038,7 @@ impl Endpoint {
         };
         self.lingering[kind as usize].push(LingeringTx {
             key: t.key,
+            key_hash: t.key_hash,
             id,
             deadline,
             last,
@@ -1086,7 +1089,7 @@ impl Endpoint {
         let Some(t) = self.lingering[kind].get(seq) else {
             return;
         };
-        self.server_index.remove(&t.key, h);
+        self.server_index.remove_hashed(t.key_hash, &t.key, h);
         if let Some(mk) = &t.merge_key {
             self.merge_index.remove(mk, h);
         }
