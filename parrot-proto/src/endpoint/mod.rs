@@ -1798,6 +1798,76 @@ mod lingering_tests {
         assert!(ep.is_idle());
     }
 
+    fn invite_like(method: &str, branch: &str) -> Bytes {
+        Bytes::from(format!(
+            "{method} sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:a@10.0.0.1>;tag=a1\r\nTo: <sip:b@10.0.0.2>\r\nCall-ID: inv@10.0.0.1\r\nCSeq: 1 {method}\r\nContact: <sip:a@10.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    fn to_tag(resp: &Bytes) -> String {
+        let text = std::str::from_utf8(resp).unwrap();
+        let line = text.lines().find(|l| l.starts_with("To:")).unwrap();
+        line.split(";tag=").nth(1).unwrap().to_string()
+    }
+
+    #[test]
+    fn a_lingering_invite_found_by_its_handle_answers_cancel_with_its_to_tag_and_merges() {
+        struct Answer;
+        impl UasHandler for Answer {
+            fn handle_invite(&mut self, _r: &crate::handler::Request<'_>) -> crate::Action {
+                crate::Action::respond(200)
+            }
+        }
+        let (a, b) = addrs();
+        let mut ep = Endpoint::new(EndpointConfig::default(), 3u64);
+        ep.set_uas_handler_factory(|| Box::new(Answer) as Box<dyn UasHandler>);
+        let now = Instant::now();
+        ep.handle_datagram(
+            now,
+            b,
+            a,
+            Transport::Udp,
+            invite_like("INVITE", "z9hG4bKinv"),
+        );
+        let ok = sent(&mut ep)
+            .into_iter()
+            .find(|r| r.starts_with(b"SIP/2.0 200"))
+            .expect("200");
+        while ep.poll_event().is_some() {}
+        assert_eq!(ep.lingering[Linger::InviteAccepted as usize].len(), 1);
+        // A retransmitted INVITE is absorbed.
+        ep.handle_datagram(
+            now,
+            b,
+            a,
+            Transport::Udp,
+            invite_like("INVITE", "z9hG4bKinv"),
+        );
+        assert!(sent(&mut ep).iter().all(|r| !r.starts_with(b"SIP/2.0 200")));
+        // A CANCEL finds it and its 200 repeats the INVITE's To tag (§9.2).
+        ep.handle_datagram(
+            now,
+            b,
+            a,
+            Transport::Udp,
+            invite_like("CANCEL", "z9hG4bKinv"),
+        );
+        let cancel_ok = sent(&mut ep);
+        assert_eq!(cancel_ok.len(), 1);
+        assert!(cancel_ok[0].starts_with(b"SIP/2.0 200"));
+        assert_eq!(to_tag(&cancel_ok[0]), to_tag(&ok));
+        // The same request on another branch is a merged request (§8.2.2.2).
+        ep.handle_datagram(
+            now,
+            b,
+            a,
+            Transport::Udp,
+            invite_like("INVITE", "z9hG4bKother"),
+        );
+        let merged = sent(&mut ep);
+        assert!(merged[0].starts_with(b"SIP/2.0 482"), "{merged:?}");
+    }
+
     #[test]
     fn past_max_lingering_the_oldest_lingering_transaction_ends_first() {
         let (a, _) = addrs();

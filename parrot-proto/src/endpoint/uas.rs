@@ -450,6 +450,8 @@ impl Endpoint {
                 None => return,
             },
         };
+        // A lingering INVITE was found by its handle: the rest names it by its id.
+        let inv_id = self.lingering_get(inv_id).map_or(inv_id, |t| t.id);
         let id = self.next_id();
         self.add_server_tx(
             id,
