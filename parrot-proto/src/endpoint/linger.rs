@@ -213,8 +213,8 @@ impl IdSet {
             self.base -= 64;
         }
         let i = ((id - self.base) / 64) as usize;
-        if i >= self.words.len() {
-            self.words.resize(i + 1, 0);
+        while i >= self.words.len() {
+            self.words.push_back(0);
         }
         self.words[i] |= 1 << (id % 64);
     }
