@@ -175,7 +175,13 @@ impl ClientInviteTransaction {
     pub fn on_timeout(&mut self, now: Instant, out: &mut Vec<TxOutput>) {
         while let Some(t) = self.timers.pop_expired(now) {
             match t {
+                // A retransmission that comes due with Timer B (the clock jumped past
+                // both) is not sent: the transaction is over, and a copy arriving now would
+                // start a server transaction the peer's Timer H has already ended.
                 Timer::A if self.state == ClientInviteState::Calling => {
+                    if self.timers.due(Timer::B, now) {
+                        continue;
+                    }
                     out.push(TxOutput::Send(self.request.to_bytes()));
                     self.interval *= 2;
                     self.timers.set(Timer::A, now + self.interval);

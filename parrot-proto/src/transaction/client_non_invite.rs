@@ -123,6 +123,11 @@ impl ClientNonInviteTransaction {
                         ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
                     ) =>
                 {
+                    // Due together with Timer F (the clock jumped past both): the
+                    // transaction is over, nothing is sent again.
+                    if self.timers.due(Timer::F, now) {
+                        continue;
+                    }
                     out.push(TxOutput::Send(self.request.to_bytes()));
                     if self.state == ClientNonInviteState::Trying {
                         self.interval = (self.interval * 2).min(self.cfg.t2);

@@ -162,6 +162,11 @@ impl ServerInviteTransaction {
         while let Some(t) = self.timers.pop_expired(now) {
             match t {
                 Timer::G if self.state == ServerInviteState::Completed => {
+                    // Due together with Timer H (the clock jumped past both): the wait for
+                    // the ACK is over, the response is not sent again.
+                    if self.timers.due(Timer::H, now) {
+                        continue;
+                    }
                     if let Some(last) = &self.last {
                         out.push(TxOutput::Send(last.clone()));
                     }

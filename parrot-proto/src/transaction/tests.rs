@@ -197,3 +197,50 @@ fn server_non_invite_resends_last_response_until_timer_j() {
     tx.on_timeout(t0 + Duration::from_secs(32), &mut out);
     assert!(tx.is_terminated());
 }
+
+#[test]
+fn retransmissions_due_with_the_transaction_timeout_are_not_sent() {
+    // The clock jumps past both the next retransmission and the end of the transaction:
+    // the transaction ends without sending again (a late copy could start a new server
+    // transaction at a peer that has already ended the old one).
+    let t0 = Instant::now();
+    let late = t0 + Duration::from_secs(40);
+    let cfg = TimerConfig::default();
+
+    let mut out = Vec::new();
+    let mut tx = ClientInviteTransaction::start(t0, invite(), false, cfg, &mut out);
+    out.clear();
+    tx.on_timeout(late, &mut out);
+    assert_eq!(sends(&out), 0, "no INVITE after Timer B");
+    assert!(out.iter().any(|o| matches!(o, TxOutput::Timeout(Timer::B))));
+    assert!(tx.is_terminated());
+
+    let req = msg("OPTIONS sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a:5060;branch=z9hG4bKx1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n");
+    let mut out = Vec::new();
+    let mut tx = ClientNonInviteTransaction::start(t0, req, false, cfg, &mut out);
+    out.clear();
+    tx.on_timeout(late, &mut out);
+    assert_eq!(sends(&out), 0, "no request after Timer F");
+    assert!(out.iter().any(|o| matches!(o, TxOutput::Timeout(Timer::F))));
+
+    let mut out = Vec::new();
+    let mut tx = ServerInviteTransaction::new(false, cfg);
+    assert!(tx.send_response(t0, &response(486, "INVITE"), &mut out));
+    out.clear();
+    tx.on_timeout(late, &mut out);
+    assert_eq!(sends(&out), 0, "no 486 after Timer H");
+    assert!(out.iter().any(|o| matches!(o, TxOutput::Timeout(Timer::H))));
+}
+
+#[test]
+fn a_late_clock_still_sends_retransmissions_due_before_the_timeout() {
+    // Past several retransmission deadlines but not the timeout: one copy goes.
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut tx =
+        ClientInviteTransaction::start(t0, invite(), false, TimerConfig::default(), &mut out);
+    out.clear();
+    tx.on_timeout(t0 + Duration::from_secs(20), &mut out);
+    assert_eq!(sends(&out), 1);
+    assert!(!tx.is_terminated());
+}

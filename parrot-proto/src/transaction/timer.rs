@@ -146,6 +146,11 @@ impl TimerTable {
         self.at[timer as usize]
     }
 
+    /// Whether `timer` is armed and due at `now`.
+    pub fn due(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|at| at <= now)
+    }
+
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
         self.earliest
