@@ -1629,20 +1629,27 @@ mod tests {
         }
     }
 
+    /// 100,000 offsets from an anchor: the first 5,000 close together (just under a
+    /// millisecond apart), the rest spread over ~13 days by a xorshift seeded with `seed`.
+    fn offsets(seed: u64) -> impl Iterator<Item = Duration> {
+        let mut x = seed;
+        (0..100_000u64).map(move |i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Duration::from_nanos(if i < 5_000 {
+                i * 999_983
+            } else {
+                x % (1 << 50)
+            })
+        })
+    }
+
     #[test]
     fn sip_timers_round_up_to_the_next_whole_step_since_the_anchor() {
         let anchor = Instant::now();
         let step = SIP_TIMER_STEP.as_nanos();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for i in 0..100_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let since = Duration::from_nanos(if i < 5_000 {
-                i * 999_983
-            } else {
-                x % (1 << 50)
-            });
+        for since in offsets(0x9e37_79b9_7f4a_7c15) {
             let up = since.as_nanos().div_ceil(step) * step;
             let rounded = ceil_on_sip_step(anchor, anchor + since);
             assert_eq!(
@@ -1661,16 +1668,7 @@ mod tests {
     #[test]
     fn the_grid_floor_is_the_whole_steps_since_the_anchor() {
         let anchor = Instant::now();
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for i in 0..100_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let since = Duration::from_nanos(if i < 5_000 {
-                i * 999_983
-            } else {
-                x % (1 << 50)
-            });
+        for since in offsets(0x2545_f491_4f6c_dd1d) {
             let step = MEDIA_GRID.as_nanos();
             let whole = Duration::from_nanos((since.as_nanos() / step * step) as u64);
             assert_eq!(
