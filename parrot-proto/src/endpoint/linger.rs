@@ -29,7 +29,7 @@ const SEQ_MASK: u64 = (1 << KIND_SHIFT) - 1;
 
 /// The handle of lingering entry `seq` of queue `kind`, in the indexes in place of its id.
 pub(crate) fn handle(kind: Linger, seq: u64) -> u64 {
-    FLAG | (kind as u64) << KIND_SHIFT | seq
+    handle_of(kind as usize, seq)
 }
 
 /// The handle of entry `seq` of the queue at index `kind`.
