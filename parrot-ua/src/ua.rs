@@ -292,8 +292,8 @@ pub struct UserAgent {
     /// [`AgentConfig::media_lookahead`].
     lookahead: Duration,
     /// Where SIP timers are rounded from ([`SIP_TIMER_STEP`]) until the media grid is
-    /// anchored.
-    timer_anchor: Instant,
+    /// anchored: the first instant the agent was handed (it reads no clock of its own).
+    timer_anchor: Option<Instant>,
 }
 
 impl UserAgent {
@@ -357,7 +357,7 @@ impl UserAgent {
             grid: None,
             last_horizon: None,
             lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
-            timer_anchor: Instant::now(),
+            timer_anchor: None,
         }
     }
 
@@ -891,8 +891,8 @@ impl UserAgent {
     /// When [`UserAgent::handle_timeout`] is next due. Media timers are kept to the media
     /// grid; SIP timers are rounded up to the next [`SIP_TIMER_STEP`] (at most 10 ms late).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let anchor = self.grid.unwrap_or(self.timer_anchor);
-        let mut t = self.ep.poll_timeout().map(|t| ceil_on_sip_step(anchor, t));
+        let anchor = self.grid.or(self.timer_anchor);
+        let mut t = (self.ep.poll_timeout()).map(|t| anchor.map_or(t, |a| ceil_on_sip_step(a, t)));
         if let Some(Reverse((at, _))) = self.timers.peek() {
             t = Some(t.map_or(*at, |x| x.min(*at)));
         }
@@ -1368,6 +1368,7 @@ impl UserAgent {
 
     /// Handles every endpoint event.
     fn pump(&mut self, now: Instant) {
+        self.timer_anchor.get_or_insert(now);
         while let Some(e) = self.ep.poll_event() {
             self.on_sip_event(now, e);
         }
