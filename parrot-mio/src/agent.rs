@@ -312,7 +312,11 @@ impl MioAgent {
                     );
                     self.flush();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Read to the end: not behind (overload shedding).
+                    self.driver.ua.sip_queue_empty();
+                    return;
+                }
                 Err(_) => errors += 1,
             }
         }

@@ -111,3 +111,89 @@ fn callee(cfg: EndpointConfig) -> Endpoint {
 fn peer() -> SocketAddr {
     SocketAddr::from(([192, 0, 2, 1], 5060))
 }
+
+/// An INVITE for call `i` (its own Call-ID, From tag and branch), as a datagram.
+fn invite(i: u32) -> bytes::Bytes {
+    format!("INVITE sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs{i}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag={i}\r\nTo: <sip:b@y>\r\nCall-ID: shed-{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").into_bytes().into()
+}
+
+/// The status of every response the endpoint sends now, and the To tag of the last one.
+fn answers(ep: &mut Endpoint) -> (Vec<u16>, Option<String>) {
+    let (mut codes, mut tag) = (Vec::new(), None);
+    while let Some(t) = ep.poll_transmit() {
+        let m = Message::parse(t.payload).unwrap();
+        if let Some(code) = m.status() {
+            codes.push(code);
+            if code == 503 {
+                assert!(
+                    m.retry_after().unwrap().is_some(),
+                    "503 without Retry-After"
+                );
+            }
+            tag = m.to_header().unwrap().tag().map(str::to_owned);
+        }
+    }
+    while ep.poll_event().is_some() {}
+    (codes, tag)
+}
+
+#[test]
+fn new_invites_get_503_while_the_receive_queue_has_not_emptied_for_shed_after() {
+    let mut ep = callee(EndpointConfig {
+        shed_after: Some(Duration::from_millis(100)),
+        ..config(2)
+    });
+    let (t0, src) = (Instant::now(), peer());
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    ep.receive_queue_empty();
+    ep.handle_datagram(at(0), addr(2), src, Transport::Udp, invite(0));
+    let (codes, tag) = answers(&mut ep);
+    assert_eq!(codes.last(), Some(&200));
+    // Still within `shed_after` of the first datagram since the queue was empty: taken.
+    ep.handle_datagram(at(99), addr(2), src, Transport::Udp, invite(1));
+    assert_eq!(answers(&mut ep).0.last(), Some(&200));
+    let dialogs = ep.dialogs();
+    // Behind for 100 ms: a new INVITE is refused and nothing is kept for it.
+    assert!(ep.is_shedding(at(100)));
+    ep.handle_datagram(at(100), addr(2), src, Transport::Udp, invite(2));
+    assert_eq!(answers(&mut ep).0, vec![503]);
+    assert_eq!(ep.dialogs(), dialogs);
+    assert_eq!(ep.shed_requests(), 1);
+    // A retransmission of an answered INVITE is its transaction's (absorbed in Accepted,
+    // RFC 6026 §8.7; the 2xx is resent on the dialog's own timer), not a new request.
+    ep.handle_datagram(at(101), addr(2), src, Transport::Udp, invite(0));
+    assert_eq!(answers(&mut ep).0, Vec::<u16>::new());
+    assert_eq!(ep.shed_requests(), 1);
+    // A BYE inside a dialog is served: ending calls is what lets the queue empty.
+    let tag = tag.expect("the 200 has a To tag");
+    let bye = format!("BYE sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb0\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=0\r\nTo: <sip:b@y>;tag={tag}\r\nCall-ID: shed-0\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
+    ep.handle_datagram(
+        at(102),
+        addr(2),
+        src,
+        Transport::Udp,
+        bye.into_bytes().into(),
+    );
+    assert_eq!(answers(&mut ep).0, vec![200]);
+    // Once the queue has emptied, new calls are taken again.
+    ep.receive_queue_empty();
+    assert!(!ep.is_shedding(at(103)));
+    ep.handle_datagram(at(103), addr(2), src, Transport::Udp, invite(3));
+    assert_eq!(answers(&mut ep).0.last(), Some(&200));
+    assert_eq!(ep.shed_requests(), 1);
+}
+
+#[test]
+fn an_endpoint_whose_caller_never_reports_an_empty_queue_never_sheds() {
+    let mut ep = callee(EndpointConfig {
+        shed_after: Some(Duration::from_millis(100)),
+        ..config(2)
+    });
+    let (t0, src) = (Instant::now(), peer());
+    for i in 0..3 {
+        let now = t0 + Duration::from_secs(u64::from(i));
+        ep.handle_datagram(now, addr(2), src, Transport::Udp, invite(i));
+        assert_eq!(answers(&mut ep).0.last(), Some(&200), "call {i}");
+    }
+    assert_eq!(ep.shed_requests(), 0);
+}

@@ -527,6 +527,7 @@ async fn run(
     // One timer for the whole agent, moved only when the deadline changes.
     let mut timer = Timer::never();
     let mut buf = vec![0u8; 65_536];
+    let drained = Cell::new(false);
     loop {
         {
             let mut s = shared.borrow_mut();
@@ -546,10 +547,20 @@ async fn run(
             }
         }
         let input = {
+            // Read as `Async::recv_from` does, noting when the socket would block (overload
+            // shedding, `UserAgent::sip_queue_empty`).
             let sip = async {
-                match udp.recv_from(&mut buf).await {
-                    Ok((n, src)) => Input::Udp(n, src),
-                    Err(_) => Input::Nothing,
+                loop {
+                    match udp.get_ref().recv_from(&mut buf) {
+                        Ok((n, src)) => return Input::Udp(n, src),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            drained.set(true);
+                            if udp.readable().await.is_err() {
+                                return Input::Nothing;
+                            }
+                        }
+                        Err(_) => return Input::Nothing,
+                    }
                 }
             };
             let command = async {
@@ -574,6 +585,9 @@ async fn run(
             Input::Udp(n, src) => {
                 let data = Bytes::copy_from_slice(&buf[..n]);
                 let ua = &mut s.driver.ua;
+                if drained.take() {
+                    ua.sip_queue_empty();
+                }
                 ua.handle_sip_datagram(now, udp_addr, src, Transport::Udp, data);
             }
             Input::Command(c) => {

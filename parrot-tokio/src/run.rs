@@ -555,6 +555,9 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     // Which source is asked first, in turn (as `tokio::select!` starts at a random one): a
     // busy one does not starve the others.
     let mut first = 0usize;
+    // Set when the SIP socket was read until it would block; told to the agent before the
+    // next datagram (overload shedding, `UserAgent::sip_queue_empty`).
+    let drained = Cell::new(false);
     loop {
         let deadline = {
             let mut s = shared.borrow_mut();
@@ -578,7 +581,7 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 // carry, and drop, per source).
                 match (first + i) % 5 {
                     0 => {
-                        if let Some(w) = poll_datagram(&udp, cx, &mut buf) {
+                        if let Some(w) = poll_datagram(&udp, cx, &mut buf, &drained) {
                             return Poll::Ready(w);
                         }
                     }
@@ -605,6 +608,9 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
             Woken::Datagram(data, src) => {
                 let mut s = shared.borrow_mut();
                 let now = Instant::now();
+                if drained.take() {
+                    s.driver.ua.sip_queue_empty();
+                }
                 s.driver
                     .ua
                     .handle_sip_datagram(now, udp_addr, src, Transport::Udp, data);
@@ -613,10 +619,14 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 // sources polled) for each.
                 for _ in 1..DATAGRAM_BURST {
                     s.flush();
-                    let Some(Woken::Datagram(data, src)) = poll_datagram(&udp, &mut noop, &mut buf)
+                    let Some(Woken::Datagram(data, src)) =
+                        poll_datagram(&udp, &mut noop, &mut buf, &drained)
                     else {
                         break;
                     };
+                    if drained.take() {
+                        s.driver.ua.sip_queue_empty();
+                    }
                     s.driver.ua.handle_sip_datagram(
                         Instant::now(),
                         udp_addr,
@@ -661,10 +671,13 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
 const DATAGRAM_BURST: usize = 8;
 
 /// The next datagram on the SIP socket, if one is there (else `cx` is woken when one comes).
+/// `drained` is set when the socket is read until it would block (for overload shedding,
+/// [`parrot_ua::UserAgent::sip_queue_empty`]).
 fn poll_datagram(
     udp: &AsyncFd<std::net::UdpSocket>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
+    drained: &Cell<bool>,
 ) -> Option<Woken> {
     loop {
         let mut ready = match udp.poll_read_ready(cx) {
@@ -674,11 +687,14 @@ fn poll_datagram(
         };
         // Would it block, the readiness is cleared and the socket polled again, which leaves
         // the waker.
-        if let Ok(r) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
-            return Some(match r {
-                Ok((n, src)) => Woken::Datagram(Bytes::copy_from_slice(&buf[..n]), src),
-                Err(_) => Woken::Nothing,
-            });
+        match ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            Ok(r) => {
+                return Some(match r {
+                    Ok((n, src)) => Woken::Datagram(Bytes::copy_from_slice(&buf[..n]), src),
+                    Err(_) => Woken::Nothing,
+                })
+            }
+            Err(_would_block) => drained.set(true),
         }
     }
 }

@@ -64,8 +64,14 @@ pub struct AgentConfig {
     pub realtime: Option<u8>,
 }
 
+/// How long the SIP socket's receive queue may stay non-empty before new requests get 503
+/// ([`EndpointConfig::shed_after`]): a fifth of T1, so that the clients' first INVITE
+/// retransmissions (at 500 ms) still find the queue emptied.
+pub const SHED_AFTER: Duration = Duration::from_millis(100);
+
 impl AgentConfig {
-    /// Defaults: UDP and TCP on `bind`, RTP ports 16384-32767, auto-answer on.
+    /// Defaults: UDP and TCP on `bind`, RTP ports 16384-32767, auto-answer on, overload
+    /// shedding after [`SHED_AFTER`].
     pub fn new(bind: SocketAddr) -> Self {
         AgentConfig {
             bind,
@@ -75,7 +81,10 @@ impl AgentConfig {
             user_agent: format!("Parrot/{}", env!("CARGO_PKG_VERSION")),
             auto_answer: true,
             builtin_files: Vec::new(),
-            endpoint: EndpointConfig::default(),
+            endpoint: EndpointConfig {
+                shed_after: Some(SHED_AFTER),
+                ..EndpointConfig::default()
+            },
             streams: Vec::new(),
             tls_server: None,
             tls_client: None,

@@ -38,7 +38,7 @@ mod ua;
 
 pub use api::{
     AgentConfig, AudioDevice, CallEvent, CallEventKind, CallOptions, CallOutcome, EndedBy,
-    MediaHandlerFactory, MediaStats, MediaTotals, OptionsReply, UasFactory,
+    MediaHandlerFactory, MediaStats, MediaTotals, OptionsReply, UasFactory, SHED_AFTER,
 };
 pub use driver::{Bound, Driver, Io};
 pub use guard::GuardedHandler;

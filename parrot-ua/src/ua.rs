@@ -294,6 +294,9 @@ pub struct UserAgent {
     /// Where SIP timers are rounded from ([`SIP_TIMER_STEP`]) until the media grid is
     /// anchored: the first instant the agent was handed (it reads no clock of its own).
     timer_anchor: Option<Instant>,
+    /// Overload shedding's last log line: when, and the endpoint's count of shed requests
+    /// then (one line a second at most while it sheds).
+    shed_log: (Option<Instant>, u64),
 }
 
 impl UserAgent {
@@ -358,6 +361,7 @@ impl UserAgent {
             last_horizon: None,
             lookahead: cfg.media_lookahead.unwrap_or(Duration::ZERO),
             timer_anchor: None,
+            shed_log: (None, 0),
         }
     }
 
@@ -399,7 +403,33 @@ impl UserAgent {
         data: Bytes,
     ) {
         self.ep.handle_datagram(now, local, remote, transport, data);
+        if self.ep.shed_requests() != self.shed_log.1 {
+            self.log_shedding(now);
+        }
         self.pump(now);
+    }
+
+    /// The adapter read the SIP datagram socket until it would block: the endpoint is not
+    /// behind (see [`EndpointConfig::shed_after`](parrot_proto::EndpointConfig::shed_after),
+    /// which [`AgentConfig::new`](crate::AgentConfig::new) sets).
+    pub fn sip_queue_empty(&mut self) {
+        self.ep.receive_queue_empty();
+    }
+
+    /// One warning a second at most while overload shedding refuses new requests.
+    #[cold]
+    fn log_shedding(&mut self, now: Instant) {
+        let (at, logged) = self.shed_log;
+        if at.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        let shed = self.ep.shed_requests();
+        tracing::warn!(
+            "overloaded: {} new requests answered 503 since the last report (the SIP receive queue did not empty for {:?})",
+            shed - logged,
+            self.ep.config().shed_after.unwrap_or_default()
+        );
+        self.shed_log = (Some(now), shed);
     }
 
     /// A stream connection opened (accepted or connected).

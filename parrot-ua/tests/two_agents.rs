@@ -423,3 +423,39 @@ fn a_hung_up_call_sends_its_rtcp_bye_at_once_unless_packets_written_ahead_are_st
         }
     }
 }
+
+#[test]
+fn an_agent_whose_sip_queue_has_not_emptied_for_shed_after_refuses_new_calls_with_503() {
+    let mut a = side("10.0.0.1:5060", false, 5);
+    let mut b = side("10.0.0.2:5060", true, 6);
+    let t0 = Instant::now();
+    let mut now = t0;
+    // B's adapter read its socket dry once; from the next datagram on it counts as behind
+    // until it reports an empty queue again.
+    b.ua.sip_queue_empty();
+    call_b(&mut a, &b, now);
+    run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(50));
+    let answered = |s: &Side| {
+        s.events
+            .iter()
+            .filter(|e| matches!(e, CallEventKind::Answered { .. }))
+            .count()
+    };
+    assert_eq!(answered(&a), 1);
+    // Past `SHED_AFTER` without an empty queue: the next call is refused, statelessly.
+    now = t0 + parrot_ua::SHED_AFTER + Duration::from_millis(50);
+    call_b(&mut a, &b, now);
+    run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(400));
+    assert!(
+        a.events.contains(&CallEventKind::Failed(503)),
+        "{:?}",
+        a.events
+    );
+    assert_eq!(answered(&a), 1);
+    assert_eq!(b.ua.endpoint().shed_requests(), 1);
+    // Read dry again: calls are taken.
+    b.ua.sip_queue_empty();
+    call_b(&mut a, &b, now);
+    run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(450));
+    assert_eq!(answered(&a), 2);
+}

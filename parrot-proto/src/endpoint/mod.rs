@@ -213,6 +213,15 @@ pub struct EndpointConfig {
     /// within 200 ms, and with a delay the 100 goes only if no response went first. Keep it
     /// under T1 (500 ms), so the 100 still stops the client's INVITE retransmissions.
     pub trying_delay: Duration,
+    /// Overload shedding (§21.5.4 503 Service Unavailable). A caller that reports each time
+    /// it finds its datagram receive queue empty ([`Endpoint::receive_queue_empty`]) lets the
+    /// endpoint tell when it has fallen behind: once datagrams have kept coming for this long
+    /// without the queue emptying, new requests outside a dialog get 503 with Retry-After,
+    /// statelessly, until the queue empties again. Retransmissions, ACKs, CANCELs and requests
+    /// inside a dialog are still served: finishing calls is what lets the queue empty, where
+    /// accepting more while the client retransmits what waits in the queue only deepens it.
+    /// `None` (the default, and for a caller that never reports) never sheds.
+    pub shed_after: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -255,6 +264,7 @@ impl Default for EndpointConfig {
             limits: Limits::default(),
             proxy: crate::proxy::ProxyConfig::default(),
             trying_delay: Duration::ZERO,
+            shed_after: None,
         }
     }
 }
@@ -848,6 +858,14 @@ pub struct Endpoint {
     due: Vec<TimerRef>,
     /// The header buffers of the last request built, for the next one.
     builder_bufs: Option<crate::builder::Buffers>,
+    /// Overload shedding ([`EndpointConfig::shed_after`]): when the first datagram since the
+    /// caller last found its receive queue empty came (`None`: the queue was found empty and
+    /// nothing came since, or the caller never reports).
+    backlog_since: Option<Instant>,
+    /// The caller reports empty receive queues: only then can a backlog be told.
+    queue_reported: bool,
+    /// Requests answered 503 by overload shedding, since the endpoint was made.
+    shed: u64,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -954,6 +972,9 @@ impl Endpoint {
             client_slots: ClientSlots::default(),
             due: Vec::new(),
             builder_bufs: None,
+            backlog_since: None,
+            queue_reported: false,
+            shed: 0,
         }
     }
 
@@ -1119,6 +1140,9 @@ impl Endpoint {
         transport: Transport,
         data: Bytes,
     ) {
+        if self.backlog_since.is_none() {
+            self.backlog_since = Some(now);
+        }
         if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             return; // keep-alive (RFC 5626 §3.5.1)
         }
@@ -1131,6 +1155,30 @@ impl Endpoint {
             conn: None,
         };
         self.handle_message(now, msg, peer, local);
+    }
+
+    /// The caller read its datagram socket(s) until nothing was left: whatever came before is
+    /// handled. Reported each time, this lets the endpoint shed new requests while it is
+    /// behind ([`EndpointConfig::shed_after`]).
+    pub fn receive_queue_empty(&mut self) {
+        self.backlog_since = None;
+        self.queue_reported = true;
+    }
+
+    /// Whether a new request outside a dialog arriving at `now` is answered 503 because the
+    /// receive queue has not emptied for [`EndpointConfig::shed_after`] (§21.5.4).
+    pub fn is_shedding(&self, now: Instant) -> bool {
+        match (self.cfg.shed_after, self.backlog_since) {
+            (Some(after), Some(since)) if self.queue_reported => {
+                now.saturating_duration_since(since) >= after
+            }
+            _ => false,
+        }
+    }
+
+    /// How many requests overload shedding has answered 503 so far.
+    pub fn shed_requests(&self) -> u64 {
+        self.shed
     }
 
     /// One whole SIP message arrived on a message-framed connection: a WebSocket message

@@ -138,6 +138,19 @@ impl Endpoint {
             self.on_cancel(now, &msg, rpeer, local, via_fix);
             return;
         }
+        // Overload: new work is refused while the receive queue has not emptied for
+        // `shed_after`, before anything is made for it (§21.5.4).
+        if dialog.is_none() && self.is_shedding(now) {
+            self.shed += 1;
+            let ra = self.cfg.retry_after.to_string();
+            self.respond_stateless(
+                &msg,
+                rpeer,
+                via_fix.as_deref(),
+                Reply::new(503).header("Retry-After", ra),
+            );
+            return;
+        }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
         let merge_key: Option<std::sync::Arc<str>> = if to_tag.is_none() {
             let ft = checked.from_tag.unwrap_or("");
