@@ -64,7 +64,8 @@ pub struct AgentConfig {
     pub realtime: Option<u8>,
 }
 
-/// How long the SIP socket's receive queue may stay non-empty before new requests get 503
+/// How long the SIP socket's receive queue may stay non-empty (with at least
+/// [`parrot_proto::SHED_MIN_BACKLOG`] datagrams taken meanwhile) before new requests get 503
 /// ([`EndpointConfig::shed_after`]): a fifth of T1, so that the clients' first INVITE
 /// retransmissions (at 500 ms) still find the queue emptied.
 pub const SHED_AFTER: Duration = Duration::from_millis(100);

@@ -431,7 +431,8 @@ fn an_agent_whose_sip_queue_has_not_emptied_for_shed_after_refuses_new_calls_wit
     let t0 = Instant::now();
     let mut now = t0;
     // B's adapter read its socket dry once; from the next datagram on it counts as behind
-    // until it reports an empty queue again.
+    // until it reports an empty queue again (as if every datagram had found the next one
+    // already waiting).
     b.ua.sip_queue_empty();
     call_b(&mut a, &b, now);
     run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(50));
@@ -442,8 +443,13 @@ fn an_agent_whose_sip_queue_has_not_emptied_for_shed_after_refuses_new_calls_wit
             .count()
     };
     assert_eq!(answered(&a), 1);
-    // Past `SHED_AFTER` without an empty queue: the next call is refused, statelessly.
+    // Past `SHED_AFTER` without an empty queue, with a backlog taken meanwhile: the next
+    // call is refused, statelessly.
     now = t0 + parrot_ua::SHED_AFTER + Duration::from_millis(50);
+    for _ in 0..parrot_proto::SHED_MIN_BACKLOG {
+        let crlf = bytes::Bytes::from_static(b"\r\n\r\n");
+        b.ua.handle_sip_datagram(now, b.sip, a.sip, Transport::Udp, crlf);
+    }
     call_b(&mut a, &b, now);
     run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(400));
     assert!(

@@ -220,9 +220,15 @@ pub struct EndpointConfig {
     /// statelessly, until the queue empties again. Retransmissions, ACKs, CANCELs and requests
     /// inside a dialog are still served: finishing calls is what lets the queue empty, where
     /// accepting more while the client retransmits what waits in the queue only deepens it.
-    /// `None` (the default, and for a caller that never reports) never sheds.
+    /// It takes [`SHED_MIN_BACKLOG`] datagrams as well: one slow handler holding the loop
+    /// with a few datagrams waiting is not a flood. `None` (the default, and for a caller
+    /// that never reports) never sheds.
     pub shed_after: Option<Duration>,
 }
+
+/// How many datagrams must have been taken since the receive queue was last found empty
+/// before overload shedding starts ([`EndpointConfig::shed_after`]).
+pub const SHED_MIN_BACKLOG: u32 = 128;
 
 impl Default for EndpointConfig {
     fn default() -> Self {
@@ -862,6 +868,8 @@ pub struct Endpoint {
     /// caller last found its receive queue empty came (`None`: the queue was found empty and
     /// nothing came since, or the caller never reports).
     backlog_since: Option<Instant>,
+    /// Datagrams taken since then.
+    backlog_len: u32,
     /// The caller reports empty receive queues: only then can a backlog be told.
     queue_reported: bool,
     /// Requests answered 503 by overload shedding, since the endpoint was made.
@@ -973,6 +981,7 @@ impl Endpoint {
             due: Vec::new(),
             builder_bufs: None,
             backlog_since: None,
+            backlog_len: 0,
             queue_reported: false,
             shed: 0,
         }
@@ -1143,6 +1152,7 @@ impl Endpoint {
         if self.backlog_since.is_none() {
             self.backlog_since = Some(now);
         }
+        self.backlog_len = self.backlog_len.saturating_add(1);
         if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             return; // keep-alive (RFC 5626 §3.5.1)
         }
@@ -1162,6 +1172,7 @@ impl Endpoint {
     /// behind ([`EndpointConfig::shed_after`]).
     pub fn receive_queue_empty(&mut self) {
         self.backlog_since = None;
+        self.backlog_len = 0;
         self.queue_reported = true;
     }
 
@@ -1170,7 +1181,8 @@ impl Endpoint {
     pub fn is_shedding(&self, now: Instant) -> bool {
         match (self.cfg.shed_after, self.backlog_since) {
             (Some(after), Some(since)) if self.queue_reported => {
-                now.saturating_duration_since(since) >= after
+                self.backlog_len >= SHED_MIN_BACKLOG
+                    && now.saturating_duration_since(since) >= after
             }
             _ => false,
         }

@@ -218,7 +218,11 @@ pub fn a_panicking_handler_ends_only_its_own_call(server: Start, client: Start, 
         assert!(outcomes[0].answered, "{:?}", outcomes[0]);
         assert!(!outcomes[1].answered, "{:?}", outcomes[1]);
         assert_eq!(outcomes[1].status, Some(500));
-        assert!(outcomes[2].answered, "the endpoint survives the panic");
+        assert!(
+            outcomes[2].answered,
+            "the endpoint survives the panic: {:?}",
+            outcomes[2]
+        );
         cli.shutdown_blocking();
         srv.shutdown_blocking();
     });
