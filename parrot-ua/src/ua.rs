@@ -551,8 +551,14 @@ impl UserAgent {
                 .respond(now, tx, Reply::new(200).body(Body::sdp(sdp.into_bytes())))
             {
                 Ok(()) => {
+                    // Media starts with the ACK (§13.3.1.4: the dialog is confirmed then),
+                    // not with the 200: a server that is behind takes a call's ACK and its
+                    // BYE from the same backlog, so a call that is hung up at once does not
+                    // stream meanwhile.
                     self.set_media(call, media);
-                    self.start_media(now, call);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.answered = true;
+                    }
                 }
                 Err(e) => tracing::debug!(call, "not auto-answered: {e}"),
             }
@@ -1471,13 +1477,20 @@ impl UserAgent {
                 let Some(&call) = self.by_dialog.get(&dialog) else {
                     return;
                 };
-                if let (Some(m), Some(b)) = (self.media_mut(call), body) {
+                let Some(m) = self.media_mut(call) else {
+                    return;
+                };
+                if let Some(b) = body {
                     if let Ok(s) = std::str::from_utf8(&b.bytes) {
                         if let Err(e) = m.session.process_answer(now, s) {
                             tracing::warn!(call, "SDP answer refused: {e}");
                         }
                     }
+                }
+                if m.live {
                     self.service(now, call);
+                } else {
+                    self.start_media(now, call);
                 }
             }
             Event::CallEstablished { .. } => {}

@@ -465,3 +465,63 @@ fn an_agent_whose_sip_queue_has_not_emptied_for_shed_after_refuses_new_calls_wit
     run(&mut a, &mut b, &mut now, t0 + Duration::from_millis(450));
     assert_eq!(answered(&a), 2);
 }
+
+#[test]
+fn an_answered_incoming_call_streams_from_the_ack_not_from_the_200() {
+    let mut a = side("10.0.0.1:5060", false, 7);
+    let mut b = side("10.0.0.2:5060", true, 8);
+    let t0 = Instant::now();
+    call_b(&mut a, &b, t0);
+    // Everything but A's ACK reaches B, for 100 ms.
+    let mut held_ack = None;
+    let mut buf = vec![0u8; 2048];
+    let mut b_rtp = 0;
+    let mut now = t0;
+    while now < t0 + Duration::from_millis(100) {
+        for turn in 0..2 {
+            let x_is_a = turn == 0;
+            let (x, y) = if x_is_a {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
+            while let Some(out) = x.ua.poll_transmit(now, &mut buf) {
+                match out {
+                    Output::Sip(t) if x_is_a && t.payload.starts_with(b"ACK ") => {
+                        held_ack = Some(t.payload)
+                    }
+                    Output::Sip(t) => {
+                        y.ua.handle_sip_datagram(now, y.sip, x.sip, Transport::Udp, t.payload)
+                    }
+                    Output::Media { rtcp: false, .. } if !x_is_a => b_rtp += 1,
+                    Output::Media { .. } => {}
+                }
+            }
+            while let Some(e) = x.ua.poll_event() {
+                if let UaEvent::OpenMedia { call } = e {
+                    let port = x.next_port;
+                    x.next_port += 2;
+                    x.ua.media_ready(now, call, port);
+                }
+            }
+        }
+        now += Duration::from_millis(1);
+        a.ua.handle_timeout(now);
+        b.ua.handle_timeout(now);
+    }
+    let ack = held_ack.expect("A acknowledged B's 200");
+    assert_eq!(b_rtp, 0, "B streamed before the ACK");
+    // The ACK comes: B's media starts.
+    b.ua.handle_sip_datagram(now, b.sip, a.sip, Transport::Udp, ack);
+    let end = now + Duration::from_millis(100);
+    while now < end {
+        while let Some(out) = b.ua.poll_transmit(now, &mut buf) {
+            if let Output::Media { rtcp: false, .. } = out {
+                b_rtp += 1;
+            }
+        }
+        now += Duration::from_millis(1);
+        b.ua.handle_timeout(now);
+    }
+    assert!(b_rtp >= 4, "{b_rtp} packets in 100 ms after the ACK");
+}
