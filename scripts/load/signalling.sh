@@ -3,7 +3,8 @@
 # "parrot serve", and, as a baseline, from SIPp's own built-in uas run the same way.
 # Rate ladder (RATES), each step SECS seconds of calls (calls = rate*secs) against a fresh target, stop at the first
 # step with failed calls. -buff_size 4194304 on every sipp. Target CPU from /proc/PID/stat (utime+stime) over the step.
-# Prints markdown table rows for BENCHMARKS.md. Not part of test-all (takes minutes).
+# Prints markdown table rows for BENCHMARKS.md (for parrot, the new calls overload shedding refused with 503, from its
+# log). Not part of test-all (takes minutes).
 # usage: scripts/load/signalling.sh
 # Env: PARROT_RATES("50 100 150 200 300 400 600 800 1200") SIPP_RATES("500 1000 2000 4000 8000") SECS(60)
 #      TARGETS("parrot sipp") RTP_PORTS(4000: size of parrot's --rtp-ports range; each call holds a pair) PARROT, SERVE_ARGS (more
@@ -36,11 +37,18 @@ for target in $TARGETS; do
          -buff_size $BUF -nostdin -timeout $((SECS + 60))s -trace_err -error_file "uac.$tag.err" > "uac.$tag.out" 2>&1
     t1=$(date +%s.%N); c1=$(cpu_ticks "$TPID"); drops=$(sock_drops "$port")
     rss=$(awk '/VmHWM/{print $2}' "/proc/$TPID/status" 2>/dev/null)
-    if [ "$target" = parrot ]; then serve_stop; else stop_pid "$TPID" USR1; fi
+    shed=""
+    if [ "$target" = parrot ]; then
+      serve_stop
+      # Overload shedding's warnings (one a second at most) count the new calls refused 503.
+      shed="$(grep -oE 'overloaded: [0-9]+' "serve.$rate.log" | awk '{s += $2} END {print s + 0}') shed 503 |"
+    else
+      stop_pid "$TPID" USR1
+    fi
     ok=$(sipp_ok "uac.$tag.out"); bad=$(sipp_failed "uac.$tag.out")
     achieved=$(grep -E 'Call Rate' "uac.$tag.out" | tail -1 | awk -F'|' '{print $3}' | grep -oE '[0-9.]+' | head -1)
     cpu=$(python3 -c "print(f'{100*($c1-$c0)/$HZ/($t1-$t0):.0f}')")
-    row="| signalling | $([ $target = parrot ] && echo 'parrot serve' || echo 'sipp uas (baseline)') | ${rate} cps x ${SECS}s | ${achieved:-?} cps | $ok ok / $bad failed | ${cpu}% CPU | ${rss:-?} KB peak RSS | $drops SIP socket drops |"
+    row="| signalling | $([ $target = parrot ] && echo 'parrot serve' || echo 'sipp uas (baseline)') | ${rate} cps x ${SECS}s | ${achieved:-?} cps | $ok ok / $bad failed | ${cpu}% CPU | ${rss:-?} KB peak RSS | $drops SIP socket drops |${shed}"
     echo "$row"
     sipp_errors "uac.$tag.err" >&2
     if [ "$bad" = 0 ] && [ "$ok" = $((rate * SECS)) ]; then best=$rate; bestrow=$row; else break; fi
