@@ -142,13 +142,7 @@ impl Endpoint {
         // `shed_after`, before anything is made for it (§21.5.4).
         if dialog.is_none() && self.is_shedding(now) {
             self.shed += 1;
-            let ra = self.cfg.retry_after.to_string();
-            self.respond_stateless(
-                &msg,
-                rpeer,
-                via_fix.as_deref(),
-                Reply::new(503).header("Retry-After", ra),
-            );
+            self.respond_unavailable(&msg, rpeer, via_fix.as_deref());
             return;
         }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
@@ -233,13 +227,7 @@ impl Endpoint {
             && (self.tx_count() >= self.cfg.max_transactions
                 || (method == Method::Invite && self.calls.len() >= self.cfg.max_dialogs));
         if over {
-            let ra = self.cfg.retry_after.to_string();
-            self.respond_stateless(
-                &msg,
-                rpeer,
-                via_fix.as_deref(),
-                Reply::new(503).header("Retry-After", ra),
-            );
+            self.respond_unavailable(&msg, rpeer, via_fix.as_deref());
             return;
         }
         let mut glare = false;
@@ -440,13 +428,7 @@ impl Endpoint {
             return;
         };
         if self.tx_count() >= self.cfg.max_transactions {
-            let ra = self.cfg.retry_after.to_string();
-            self.respond_stateless(
-                msg,
-                rpeer,
-                via_fix.as_deref(),
-                Reply::new(503).header("Retry-After", ra),
-            );
+            self.respond_unavailable(msg, rpeer, via_fix.as_deref());
             return;
         }
         let Some(key) = ServerKey::server(msg) else {
@@ -927,6 +909,17 @@ impl Endpoint {
             }
         }
         sent
+    }
+
+    /// 503 with our Retry-After, statelessly: past a cap, or shedding load (§21.5.4, §20.33).
+    fn respond_unavailable(&mut self, req: &Message, peer: Peer, via_fix: Option<&str>) {
+        let ra = self.cfg.retry_after.to_string();
+        self.respond_stateless(
+            req,
+            peer,
+            via_fix,
+            Reply::new(503).header("Retry-After", ra),
+        );
     }
 
     pub(super) fn respond_stateless(
