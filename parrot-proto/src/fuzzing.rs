@@ -143,6 +143,10 @@ pub fn endpoint(data: &[u8]) {
             max_transactions: 64,
             max_lingering: 64,
             max_dialogs: 16,
+            // Overload shedding, reached in a few steps: datagrams handed over without the
+            // pump reporting an empty queue, and time moving on.
+            shed_after: Some(Duration::from_millis(100)),
+            shed_backlog: 2,
             ..EndpointConfig::default()
         };
         let mut ep = Endpoint::new(cfg, seed);
@@ -224,7 +228,8 @@ pub fn endpoint(data: &[u8]) {
             }
             _ => {
                 // Deliver (or drop, by the next byte) what is on the wire.
-                let drop = c.byte().unwrap_or(0) % 4 == 0;
+                let how = c.byte().unwrap_or(0);
+                let drop = how % 4 == 0;
                 pump(&mut a, &mut b, &mut wire, &mut checker);
                 for (to_b, p, sent) in wire.drain(..) {
                     // The network's maximum segment lifetime is T4 (§17.1.2.2): older copies
@@ -238,10 +243,16 @@ pub fn endpoint(data: &[u8]) {
                         a.handle_datagram(now, a_addr, b_addr, Transport::Udp, p);
                     }
                 }
+                if how & 4 != 0 {
+                    a.receive_queue_empty();
+                    b.receive_queue_empty();
+                }
             }
         }
         pump(&mut a, &mut b, &mut wire, &mut checker);
     }
+    a.receive_queue_empty();
+    b.receive_queue_empty();
     // Hang everything up, then the tables must drain in bounded virtual time.
     let deadline = now + Duration::from_secs(4 * 3600);
     let mut rounds = 0;

@@ -67,7 +67,7 @@ pub mod registration;
 pub mod sim;
 pub use endpoint::{
     CommandError, DialogId, EndReason, Endpoint, EndpointConfig, Event, InviteRequest,
-    OutOfDialogRequest, RegistrationId, RequestId, ServerTxKey, SHED_MIN_BACKLOG,
+    OutOfDialogRequest, RegistrationId, RequestId, ServerTxKey,
 };
 pub use handler::{Action, Body, Reply, Request, UacHandler, UasHandler, UasHandlerFactory};
 pub use proxy::{ProxyConfig, ProxyTargets};

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use parrot_proto::{Endpoint, EndpointConfig, Message, Transport, UasHandler, SHED_MIN_BACKLOG};
+use parrot_proto::{Endpoint, EndpointConfig, Message, Transport, UasHandler};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -160,7 +160,7 @@ fn new_invites_get_503_while_the_receive_queue_has_not_emptied_for_shed_after() 
     let dialogs = ep.dialogs();
     // 100 ms behind but only two datagrams taken: one slow turn of the loop, not a flood.
     assert!(!ep.is_shedding(at(100)));
-    for _ in 2..SHED_MIN_BACKLOG {
+    for _ in 2..ep.config().shed_backlog {
         ep.handle_datagram(at(100), addr(2), src, Transport::Udp, keep_alive());
     }
     // Behind for 100 ms with a backlog: a new INVITE is refused and nothing is kept for it.
@@ -202,7 +202,7 @@ fn an_endpoint_whose_caller_never_reports_an_empty_queue_never_sheds() {
     let (t0, src) = (Instant::now(), peer());
     for i in 0..3 {
         let now = t0 + Duration::from_secs(u64::from(i));
-        for _ in 0..SHED_MIN_BACKLOG {
+        for _ in 0..ep.config().shed_backlog {
             ep.handle_datagram(now, addr(2), src, Transport::Udp, keep_alive());
         }
         ep.handle_datagram(now, addr(2), src, Transport::Udp, invite(i));

@@ -65,7 +65,7 @@ pub struct AgentConfig {
 }
 
 /// How long the SIP socket's receive queue may stay non-empty (with at least
-/// [`parrot_proto::SHED_MIN_BACKLOG`] datagrams taken meanwhile) before new requests get 503
+/// [`EndpointConfig::shed_backlog`] datagrams taken meanwhile) before new requests get 503
 /// ([`EndpointConfig::shed_after`]): a fifth of T1, so that the clients' first INVITE
 /// retransmissions (at 500 ms) still find the queue emptied.
 pub const SHED_AFTER: Duration = Duration::from_millis(100);

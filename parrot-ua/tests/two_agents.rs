@@ -446,7 +446,7 @@ fn an_agent_whose_sip_queue_has_not_emptied_for_shed_after_refuses_new_calls_wit
     // Past `SHED_AFTER` without an empty queue, with a backlog taken meanwhile: the next
     // call is refused, statelessly.
     now = t0 + parrot_ua::SHED_AFTER + Duration::from_millis(50);
-    for _ in 0..parrot_proto::SHED_MIN_BACKLOG {
+    for _ in 0..b.ua.endpoint().config().shed_backlog {
         let crlf = bytes::Bytes::from_static(b"\r\n\r\n");
         b.ua.handle_sip_datagram(now, b.sip, a.sip, Transport::Udp, crlf);
     }

@@ -220,15 +220,14 @@ pub struct EndpointConfig {
     /// statelessly, until the queue empties again. Retransmissions, ACKs, CANCELs and requests
     /// inside a dialog are still served: finishing calls is what lets the queue empty, where
     /// accepting more while the client retransmits what waits in the queue only deepens it.
-    /// It takes [`SHED_MIN_BACKLOG`] datagrams as well: one slow handler holding the loop
-    /// with a few datagrams waiting is not a flood. `None` (the default, and for a caller
-    /// that never reports) never sheds.
+    /// It takes [`EndpointConfig::shed_backlog`] datagrams as well. `None` (the default, and
+    /// for a caller that never reports) never sheds.
     pub shed_after: Option<Duration>,
+    /// How many datagrams must have been taken since the receive queue was last found empty
+    /// before overload shedding starts (with [`EndpointConfig::shed_after`]): one slow
+    /// handler holding the loop with a few datagrams waiting is not a flood. Default 128.
+    pub shed_backlog: u32,
 }
-
-/// How many datagrams must have been taken since the receive queue was last found empty
-/// before overload shedding starts ([`EndpointConfig::shed_after`]).
-pub const SHED_MIN_BACKLOG: u32 = 128;
 
 impl Default for EndpointConfig {
     fn default() -> Self {
@@ -271,6 +270,7 @@ impl Default for EndpointConfig {
             proxy: crate::proxy::ProxyConfig::default(),
             trying_delay: Duration::ZERO,
             shed_after: None,
+            shed_backlog: 128,
         }
     }
 }
@@ -1181,7 +1181,7 @@ impl Endpoint {
     pub fn is_shedding(&self, now: Instant) -> bool {
         match (self.cfg.shed_after, self.backlog_since) {
             (Some(after), Some(since)) if self.queue_reported => {
-                self.backlog_len >= SHED_MIN_BACKLOG
+                self.backlog_len >= self.cfg.shed_backlog
                     && now.saturating_duration_since(since) >= after
             }
             _ => false,
