@@ -41,13 +41,19 @@ impl Body {
 
     /// The body of a message, if it has one.
     pub fn of(m: &Message) -> Option<Body> {
+        Self::of_typed(m, || m.header(crate::HeaderName::ContentType))
+    }
+
+    /// [`Body::of`] with the Content-Type line given by `ct`, read only when there is a body.
+    pub(crate) fn of_typed<'a>(
+        m: &'a Message,
+        ct: impl FnOnce() -> Option<&'a str>,
+    ) -> Option<Body> {
         let bytes = m.body();
         if bytes.is_empty() {
             return None;
         }
-        let ct = m
-            .header(crate::HeaderName::ContentType)
-            .unwrap_or("application/octet-stream");
+        let ct = ct().unwrap_or("application/octet-stream");
         Some(Body::new(ct, bytes))
     }
 }

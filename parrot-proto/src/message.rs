@@ -456,8 +456,9 @@ impl Message {
             .in_request(self.is_request())
     }
 
-    fn single(&self, name: HeaderName) -> Result<&str, ParseError> {
-        self.header(name).ok_or_else(|| {
+    /// `v`, the first value of `name`, or the error for its absence.
+    fn required<'a>(&self, name: HeaderName, v: Option<&'a str>) -> Result<&'a str, ParseError> {
+        v.ok_or_else(|| {
             ParseError::new(ErrorKind::MissingHeader, self.inner.head.len())
                 .with_header(name)
                 .in_request(self.is_request())
@@ -495,7 +496,16 @@ impl Message {
     }
 
     fn name_addr(&self, name: HeaderName) -> Result<NameAddr<'_>, ParseError> {
-        let v = self.single(name)?;
+        self.name_addr_of(name, self.header(name))
+    }
+
+    /// [`Message::name_addr`] of `v`, the first value of `name`.
+    fn name_addr_of<'a>(
+        &self,
+        name: HeaderName,
+        v: Option<&'a str>,
+    ) -> Result<NameAddr<'a>, ParseError> {
+        let v = self.required(name, v)?;
         NameAddr::parse(v).map_err(|_| self.bad(name, v, ErrorKind::BadHeaderValue))
     }
 
@@ -549,7 +559,12 @@ impl Message {
 
     /// The Call-ID (§20.8).
     pub fn call_id(&self) -> Result<&str, ParseError> {
-        let v = self.single(HeaderName::CallId)?;
+        self.call_id_of(self.header(HeaderName::CallId))
+    }
+
+    /// [`Message::call_id`] of `v`, the first Call-ID value.
+    fn call_id_of<'a>(&self, v: Option<&'a str>) -> Result<&'a str, ParseError> {
+        let v = self.required(HeaderName::CallId, v)?;
         if v.is_empty() || v.bytes().any(|b| b.is_ascii_whitespace()) {
             return Err(self.bad(HeaderName::CallId, v, ErrorKind::BadHeaderValue));
         }
@@ -558,12 +573,17 @@ impl Message {
 
     /// The CSeq (§20.16).
     pub fn cseq(&self) -> Result<CSeq, ParseError> {
-        let v = self.single(HeaderName::CSeq)?;
+        self.cseq_of(self.header(HeaderName::CSeq))
+    }
+
+    /// [`Message::cseq`] of `v`, the first CSeq value.
+    fn cseq_of(&self, v: Option<&str>) -> Result<CSeq, ParseError> {
+        let v = self.required(HeaderName::CSeq, v)?;
         CSeq::parse(v).ok_or_else(|| self.bad(HeaderName::CSeq, v, ErrorKind::BadHeaderValue))
     }
 
-    fn number(&self, name: HeaderName) -> Result<Option<u32>, ParseError> {
-        match self.header(name) {
+    fn number(&self, name: HeaderName, v: Option<&str>) -> Result<Option<u32>, ParseError> {
+        match v {
             None => Ok(None),
             Some(v) => parse_u32(v)
                 .map(Some)
@@ -573,11 +593,19 @@ impl Message {
 
     /// Max-Forwards (§20.22), 0-255.
     pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
-        match self.number(HeaderName::MaxForwards)? {
+        self.max_forwards_of(self.header(HeaderName::MaxForwards))
+    }
+
+    /// [`Message::max_forwards`] of `v`, the first Max-Forwards value.
+    fn max_forwards_of(&self, v: Option<&str>) -> Result<Option<u8>, ParseError> {
+        match self.number(HeaderName::MaxForwards, v)? {
             None => Ok(None),
             Some(n) => u8::try_from(n).map(Some).map_err(|_| {
-                let v = self.header(HeaderName::MaxForwards).unwrap_or_default();
-                self.bad(HeaderName::MaxForwards, v, ErrorKind::OutOfRange)
+                self.bad(
+                    HeaderName::MaxForwards,
+                    v.unwrap_or_default(),
+                    ErrorKind::OutOfRange,
+                )
             }),
         }
     }
@@ -589,7 +617,12 @@ impl Message {
 
     /// Content-Type (§20.15).
     pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
-        match self.header(HeaderName::ContentType) {
+        self.content_type_of(self.header(HeaderName::ContentType))
+    }
+
+    /// [`Message::content_type`] of `v`, the first Content-Type value.
+    fn content_type_of<'a>(&self, v: Option<&'a str>) -> Result<Option<MediaType<'a>>, ParseError> {
+        match v {
             None => Ok(None),
             Some(v) => MediaType::parse(v)
                 .map(Some)
@@ -600,16 +633,16 @@ impl Message {
     /// Expires (§20.19). Values past 2^32-1 saturate (RFC 4475 §3.1.2.4 lets an element treat
     /// them as very large rather than fail).
     pub fn expires(&self) -> Result<Option<u32>, ParseError> {
-        self.delta_seconds(HeaderName::Expires)
+        self.delta_seconds(HeaderName::Expires, self.header(HeaderName::Expires))
     }
 
     /// Min-Expires (§20.23).
     pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
-        self.delta_seconds(HeaderName::MinExpires)
+        self.delta_seconds(HeaderName::MinExpires, self.header(HeaderName::MinExpires))
     }
 
-    fn delta_seconds(&self, name: HeaderName) -> Result<Option<u32>, ParseError> {
-        match self.header(name) {
+    fn delta_seconds(&self, name: HeaderName, v: Option<&str>) -> Result<Option<u32>, ParseError> {
+        match v {
             None => Ok(None),
             Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
                 Ok(Some(parse_u32(v).unwrap_or(u32::MAX)))
@@ -724,7 +757,12 @@ impl Message {
     }
     /// Date (§20.17).
     pub fn date(&self) -> Result<Option<SipDate>, ParseError> {
-        match self.header(HeaderName::Date) {
+        self.date_of(self.header(HeaderName::Date))
+    }
+
+    /// [`Message::date`] of `v`, the first Date value.
+    fn date_of(&self, v: Option<&str>) -> Result<Option<SipDate>, ParseError> {
+        match v {
             None => Ok(None),
             Some(v) => SipDate::parse(&unfold(v))
                 .map(Some)
@@ -779,10 +817,21 @@ impl Message {
             }
             scheme = Some(u.scheme());
         }
-        // Single-valued headers: one line, no comma list, the same value if repeated. Only a
-        // kind seen before (a bit per kind, folded into 128) is compared with its first line.
+        // One pass over the header lines: single-valued headers (one line, no comma list, the
+        // same value if repeated; only a kind seen before, a bit per kind folded into 128, is
+        // compared with its first line), and the first line of each header read below, so none
+        // is looked up again.
         let mut seen = 0u128;
-        for h in self.inner.headers.iter().filter(|h| h.kind.is_single()) {
+        let mut first = [u32::MAX; Slot::COUNT];
+        for (i, h) in self.inner.headers.iter().enumerate() {
+            if !h.kind.is_single() {
+                continue;
+            }
+            if let Some(slot) = Slot::of(h.kind) {
+                if first[slot as usize] == u32::MAX {
+                    first[slot as usize] = i as u32;
+                }
+            }
             let bit = 1u128 << (h.kind as u32 % 128);
             if seen & bit == 0 {
                 seen |= bit;
@@ -794,6 +843,13 @@ impl Message {
                 return Err(self.bad(h.kind, v, ErrorKind::DuplicateHeader));
             }
         }
+        // The first value of a header, as `header` gives it.
+        let value = |slot: Slot| {
+            self.inner
+                .headers
+                .get(first[slot as usize] as usize)
+                .map(|h| self.value_of(h.value))
+        };
         let mut vias = 0;
         for (i, raw) in self.header_values(HeaderName::Via).enumerate() {
             let (v, known) = match (i, top) {
@@ -817,21 +873,23 @@ impl Message {
             return Err(self.missing(HeaderName::Via));
         }
         let mut tags = [None, None];
+        let lines = [value(Slot::From), value(Slot::To)];
         for (i, name) in [HeaderName::From, HeaderName::To].into_iter().enumerate() {
-            let na = self.name_addr(name)?;
+            let na = self.name_addr_of(name, lines[i])?;
             // The check and the tag in one scan where the parameters are plain.
             let (valid, tag) = match na.params().plain_get("tag") {
                 Some(found) => (true, found.flatten()),
                 None => (na.is_valid(), na.tag()),
             };
             if !valid {
-                let v = self.header(name).unwrap_or_default();
+                let v = lines[i].unwrap_or_default();
                 return Err(self.bad(name, v, ErrorKind::BadHeaderValue));
             }
             tags[i] = tag;
         }
-        let call_id = self.call_id()?;
-        let cseq = self.cseq()?;
+        let call_id = self.call_id_of(value(Slot::CallId))?;
+        let cseq_line = value(Slot::CSeq);
+        let cseq = self.cseq_of(cseq_line)?;
         if let Some(m) = self.method_str() {
             if cseq.method.as_str() != m {
                 let kind = if Method::from_token(m).is_known() {
@@ -839,11 +897,11 @@ impl Message {
                 } else {
                     ErrorKind::UnknownMethodMismatch
                 };
-                let v = self.header(HeaderName::CSeq).unwrap_or_default();
+                let v = cseq_line.unwrap_or_default();
                 return Err(self.bad(HeaderName::CSeq, v, kind));
             }
         }
-        let max_forwards = self.max_forwards()?;
+        let max_forwards = self.max_forwards_of(value(Slot::MaxForwards))?;
         let mut contact = None;
         for (i, c) in self.contacts().enumerate() {
             if let ContactValue::Addr(na) = c? {
@@ -866,12 +924,15 @@ impl Message {
                 return Err(self.bad(name, na.params().as_str(), ErrorKind::BadHeaderValue));
             }
         }
-        let content_type = self.content_type()?;
-        self.expires()?;
-        self.min_expires()?;
-        self.date()?;
+        let content_type_line = value(Slot::ContentType);
+        let content_type = self.content_type_of(content_type_line)?;
+        self.delta_seconds(HeaderName::Expires, value(Slot::Expires))?;
+        self.delta_seconds(HeaderName::MinExpires, value(Slot::MinExpires))?;
+        self.date_of(value(Slot::Date))?;
         Ok(Checked {
             scheme,
+            from: lines[0].unwrap_or_default(),
+            to: lines[1].unwrap_or_default(),
             from_tag: tags[0],
             to_tag: tags[1],
             call_id,
@@ -879,6 +940,41 @@ impl Message {
             max_forwards,
             contact,
             content_type,
+            content_type_line,
+        })
+    }
+}
+
+/// The headers whose first line validation keeps while it checks the single-valued ones.
+#[derive(Clone, Copy)]
+enum Slot {
+    From,
+    To,
+    CallId,
+    CSeq,
+    MaxForwards,
+    ContentType,
+    Expires,
+    MinExpires,
+    Date,
+}
+
+impl Slot {
+    const COUNT: usize = 9;
+
+    #[inline]
+    fn of(kind: HeaderName) -> Option<Slot> {
+        Some(match kind {
+            HeaderName::From => Slot::From,
+            HeaderName::To => Slot::To,
+            HeaderName::CallId => Slot::CallId,
+            HeaderName::CSeq => Slot::CSeq,
+            HeaderName::MaxForwards => Slot::MaxForwards,
+            HeaderName::ContentType => Slot::ContentType,
+            HeaderName::Expires => Slot::Expires,
+            HeaderName::MinExpires => Slot::MinExpires,
+            HeaderName::Date => Slot::Date,
+            _ => return None,
         })
     }
 }
@@ -888,6 +984,10 @@ impl Message {
 pub(crate) struct Checked<'a> {
     /// The Request-URI's scheme (requests only).
     pub(crate) scheme: Option<&'a str>,
+    /// The From value, trimmed.
+    pub(crate) from: &'a str,
+    /// The To value, trimmed.
+    pub(crate) to: &'a str,
     /// The From tag.
     pub(crate) from_tag: Option<&'a str>,
     /// The To tag.
@@ -902,6 +1002,8 @@ pub(crate) struct Checked<'a> {
     pub(crate) contact: Option<&'a str>,
     /// Content-Type.
     pub(crate) content_type: Option<MediaType<'a>>,
+    /// The Content-Type value as written, trimmed.
+    pub(crate) content_type_line: Option<&'a str>,
 }
 
 impl PartialEq for Message {

@@ -121,8 +121,8 @@ impl Dialog {
             call_id: c.call_id.into(),
             local_tag,
             remote_tag: c.from_tag.unwrap_or("").into(),
-            local_uri: strip_tag(invite.header(HeaderName::To)?),
-            remote_uri: strip_tag(invite.header(HeaderName::From)?),
+            local_uri: strip_tag(c.to),
+            remote_uri: strip_tag(c.from),
             remote_target: c
                 .contact
                 .or_else(|| invite.request_uri_str())

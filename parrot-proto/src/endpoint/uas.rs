@@ -320,7 +320,7 @@ impl Endpoint {
                 dialog: d,
                 tx: txk,
                 method: method.clone(),
-                body: crate::handler::Body::of(&msg),
+                body: crate::handler::Body::of_typed(&msg, || checked.content_type_line),
             });
         }
         match (&method, dialog) {
@@ -333,7 +333,7 @@ impl Endpoint {
                 let did = DialogId(self.next_id());
                 let mut call = Call::new(dlg, rpeer, local);
                 call.server_tx = Some(id);
-                call.offer = crate::handler::Body::of(&msg);
+                call.offer = crate::handler::Body::of_typed(&msg, || checked.content_type_line);
                 self.by_tag
                     .insert(&call.dialog.call_id, &call.dialog.local_tag, did, |d| {
                         super::call_id_in(&self.calls, d)
@@ -351,7 +351,7 @@ impl Endpoint {
                     dialog: did,
                     tx: txk,
                     request: msg.clone(),
-                    offer: crate::handler::Body::of(&msg),
+                    offer: crate::handler::Body::of_typed(&msg, || checked.content_type_line),
                 });
                 match held {
                     None => self.dispatch(now, id, Some(did), &msg, peer),
