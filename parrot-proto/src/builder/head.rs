@@ -32,6 +32,22 @@ pub(crate) struct ResponseHead {
     /// Whether the top Via fix and our To tag, when written, hold no CR or LF (else
     /// [`ResponseHead::write`] leaves the refusal to the general builder).
     clean: bool,
+    /// How [`ResponseHead::write`] writes the lines, in order: runs of request lines whose
+    /// bytes are what it would write for them are copied at once. Empty: line by line.
+    plan: SmallVec<[Op; 6]>,
+}
+
+/// One step of a [`ResponseHead`]'s plan.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// The line at this index, written from its name and value.
+    Line(u16),
+    /// Bytes of the request's header text, copied as they are: whole lines (name, `": "`,
+    /// value, CRLF) that are exactly what would be written for them, or parts of one around
+    /// where our To tag goes.
+    Req(Span),
+    /// `;tag=` and our tag, when the response is tagged.
+    Tag,
 }
 
 /// One copied line.
@@ -102,6 +118,7 @@ impl ResponseHead {
                 Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
             ),
             clean: true,
+            plan: SmallVec::new(),
         };
         let copied = |n: HeaderName| {
             matches!(
@@ -180,7 +197,64 @@ impl ResponseHead {
         };
         let tag_written = head.to != To::Keep;
         head.clean = !(top.is_some_and(has_crlf) || tag_written && has_crlf(to_tag));
+        head.plan(req);
         head
+    }
+
+    /// Makes [`ResponseHead::plan`]: a line of the request's text is copied as it is when
+    /// its bytes are its canonical name, `": "`, its value and CRLF (what writing it gives), and
+    /// neighbouring such lines are copied at once. Record-Route lines, which some responses
+    /// drop, and lines from elsewhere are written one by one.
+    fn plan(&mut self, req: &Message) {
+        let text = req.head_text().as_bytes();
+        let plan = &mut self.plan;
+        let mut copied = 0;
+        let push_req = |plan: &mut SmallVec<[Op; 6]>, a: usize, z: usize| {
+            if let Some(Op::Req(prev)) = plan.last_mut() {
+                if prev.end as usize == a {
+                    prev.end = z as u32;
+                    return;
+                }
+            }
+            plan.push(Op::Req(Span::new(a, z)));
+        };
+        for (i, l) in self.lines.iter().enumerate() {
+            let Ok(at) = u16::try_from(i) else {
+                plan.clear();
+                return;
+            };
+            let verbatim = match l.src {
+                Src::Req(v) if l.kind != HeaderName::RecordRoute => {
+                    let (vs, ve) = (v.start as usize, v.end as usize);
+                    let name = l.name.as_bytes();
+                    let start = vs.checked_sub(name.len() + 2);
+                    start.filter(|&st| {
+                        text.get(st..vs)
+                            .is_some_and(|p| p[..name.len()] == *name && p[name.len()..] == *b": ")
+                            && text.get(ve..ve + 2) == Some(b"\r\n")
+                    })
+                }
+                _ => None,
+            };
+            match (verbatim, l.src) {
+                (Some(st), Src::Req(v)) => {
+                    copied += 1;
+                    let ve = v.end as usize;
+                    if self.to == To::One(i) {
+                        push_req(plan, st, ve);
+                        plan.push(Op::Tag);
+                        push_req(plan, ve, ve + 2);
+                    } else {
+                        push_req(plan, st, ve + 2);
+                    }
+                }
+                _ => plan.push(Op::Line(at)),
+            }
+        }
+        // Worth it only when lines join into fewer copies.
+        if copied < 2 {
+            plan.clear();
+        }
     }
 
     fn push(&mut self, kind: HeaderName, src: Src) {
@@ -412,7 +486,7 @@ impl ResponseHead {
         out.push(b' ');
         out.extend_from_slice(reason.as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+        let write_line = |out: &mut Vec<u8>, i: usize, l: &Line| {
             out.extend_from_slice(l.name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(self.value_bytes(req, top, l.src));
@@ -421,6 +495,30 @@ impl ResponseHead {
                 out.extend_from_slice(to_tag.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
+        };
+        if self.plan.is_empty() {
+            for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+                write_line(&mut out, i, l);
+            }
+        } else {
+            let text = req.head_text().as_bytes();
+            for op in &self.plan {
+                match *op {
+                    Op::Line(i) => {
+                        let i = usize::from(i);
+                        if let Some(l) = self.lines.get(i).filter(|l| kept(l)) {
+                            write_line(&mut out, i, l);
+                        }
+                    }
+                    Op::Req(s) => out.extend_from_slice(text.get(s.range()).unwrap_or_default()),
+                    Op::Tag => {
+                        if tagged.is_some() {
+                            out.extend_from_slice(b";tag=");
+                            out.extend_from_slice(to_tag.as_bytes());
+                        }
+                    }
+                }
+            }
         }
         let put = |out: &mut Vec<u8>, n: &str, v: &str| {
             out.extend_from_slice(n.as_bytes());
@@ -450,13 +548,19 @@ impl ResponseHead {
         } else {
             0
         };
-        self.own.capacity() + lines
+        let plan = if self.plan.spilled() {
+            self.plan.capacity() * std::mem::size_of::<Op>()
+        } else {
+            0
+        };
+        self.own.capacity() + lines + plan
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn req(s: &str) -> Message {
         Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test request parses")
@@ -510,6 +614,54 @@ mod tests {
                     let (written, built) = both(m, top, "ourtag", code, tag);
                     assert!(written.is_some(), "{code} {top:?}");
                     assert_eq!(written, built, "{code} {top:?}");
+                }
+            }
+        }
+    }
+
+    /// A request's copied lines in many spellings: canonical or not, compact, with other
+    /// separators, trailing white space, bare LF, folds, Record-Route between them.
+    fn spelled_request() -> impl Strategy<Value = String> {
+        let name = |canon: &'static str, other: &'static str| prop_oneof![3 => Just(canon), 1 => Just(other)];
+        let sep = prop_oneof![4 => Just(": "), 1 => Just(":"), 1 => Just(" : "), 1 => Just(":\t")];
+        let end = prop_oneof![6 => Just("\r\n"), 1 => Just(" \r\n"), 1 => Just("\n")];
+        let line = move |n: BoxedStrategy<&'static str>, v: &'static str| {
+            (n, sep.clone(), end.clone()).prop_map(move |(n, s, e)| format!("{n}{s}{v}{e}"))
+        };
+        let lines = (
+            line(name("From", "from").boxed(), "<sip:a@h>;tag=1"),
+            line(name("To", "t").boxed(), "<sip:b@h>"),
+            line(name("Call-ID", "i").boxed(), "c1"),
+            line(name("CSeq", "cseq").boxed(), "1 INVITE"),
+            line(
+                name("Via", "v").boxed(),
+                "SIP/2.0/UDP d.example;branch=z9hG4bKd",
+            ),
+            prop_oneof![
+                Just(String::new()),
+                Just("Record-Route: <sip:p.example;lr>\r\n".to_owned())
+            ],
+            prop_oneof![Just(""), Just("To: <sip:b@h>\r\n ;x=1\r\n")],
+            any::<bool>(),
+        );
+        lines.prop_map(|(f, t, i, c, v, rr, fold, swap)| {
+            let to = if fold.is_empty() { t } else { fold.to_owned() };
+            let (a, b) = if swap { (c, i) } else { (i, c) };
+            format!(
+                "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n{v}{f}{rr}{to}{a}{b}Content-Length: 0\r\n\r\n"
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn lines_copied_as_written_give_the_built_response(text in spelled_request()) {
+            let m = Message::parse(text.into_bytes()).expect("generated request parses");
+            for top in [None, Some("SIP/2.0/UDP a.example;branch=z9hG4bK1;received=192.0.2.9")] {
+                for (code, tag) in [(100, false), (180, true), (200, true), (486, true)] {
+                    let (written, built) = both(&m, top, "ourtag", code, tag);
+                    prop_assert!(written.is_some());
+                    prop_assert_eq!(written, built);
                 }
             }
         }
