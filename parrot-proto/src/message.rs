@@ -793,6 +793,15 @@ impl Message {
         self.checked().map(|_| ())
     }
 
+    /// The line at `at` when it is the only one of its header (`n` lines) and holds one value
+    /// (no comma): what `header_values` gives, without splitting it.
+    #[inline]
+    fn only_value(&self, (n, at): (u32, u32)) -> Option<&str> {
+        let h = self.inner.headers.get(at as usize).filter(|_| n == 1)?;
+        let v = self.value_of(h.value);
+        memchr::memchr(b',', v.as_bytes()).is_none().then_some(v)
+    }
+
     /// [`Message::validate`], keeping what it read for the UAS core so it parses nothing twice.
     pub(crate) fn checked(&self) -> Result<Checked<'_>, ParseError> {
         self.checked_with_top(None)
@@ -823,8 +832,19 @@ impl Message {
         // is looked up again.
         let mut seen = 0u128;
         let mut first = [u32::MAX; Slot::COUNT];
+        // The number of Via and Contact lines, and the first of each.
+        let (mut via_lines, mut contact_lines) = ((0u32, u32::MAX), (0u32, u32::MAX));
         for (i, h) in self.inner.headers.iter().enumerate() {
             if !h.kind.is_single() {
+                let lines = match h.kind {
+                    HeaderName::Via => &mut via_lines,
+                    HeaderName::Contact => &mut contact_lines,
+                    _ => continue,
+                };
+                if lines.0 == 0 {
+                    lines.1 = i as u32;
+                }
+                lines.0 += 1;
                 continue;
             }
             if let Some(slot) = Slot::of(h.kind) {
@@ -851,7 +871,19 @@ impl Message {
                 .map(|h| self.value_of(h.value))
         };
         let mut vias = 0;
-        for (i, raw) in self.header_values(HeaderName::Via).enumerate() {
+        let one_via = top.filter(|_| self.only_value(via_lines).is_some());
+        if let Some((v, known)) = one_via {
+            if !known.unwrap_or_else(|| v.is_valid()) {
+                return Err(self.bad(
+                    HeaderName::Via,
+                    v.params.as_str(),
+                    ErrorKind::BadHeaderValue,
+                ));
+            }
+            vias = 1;
+        }
+        let rest = if one_via.is_some() { 0 } else { usize::MAX };
+        for (i, raw) in self.header_values(HeaderName::Via).take(rest).enumerate() {
             let (v, known) = match (i, top) {
                 (0, Some((t, valid))) => (t, valid),
                 _ => (
@@ -903,7 +935,22 @@ impl Message {
         }
         let max_forwards = self.max_forwards_of(value(Slot::MaxForwards))?;
         let mut contact = None;
-        for (i, c) in self.contacts().enumerate() {
+        if let Some(v) = self.only_value(contact_lines) {
+            // What the loop below does with the one value.
+            if v != "*" {
+                let na = NameAddr::parse(v)
+                    .map_err(|_| self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue))?;
+                if !na.is_valid() {
+                    let v = na.params().as_str();
+                    return Err(self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue));
+                }
+                contact = Some(na.uri_str());
+            }
+            contact_lines.0 = 0;
+        }
+        // `take(0)` reads nothing: the one value was checked above.
+        let rest = if contact_lines.0 == 0 { 0 } else { usize::MAX };
+        for (i, c) in self.contacts().take(rest).enumerate() {
             if let ContactValue::Addr(na) = c? {
                 if !na.is_valid() {
                     let v = na.params().as_str();
@@ -1035,5 +1082,87 @@ impl fmt::Debug for Message {
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&String::from_utf8_lossy(&self.inner.raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The Contact part of validation as it was written before one line was read without
+    /// splitting it: every value, split.
+    fn contact_by_splitting(m: &Message) -> Result<Option<&str>, ParseError> {
+        let mut contact = None;
+        for (i, c) in m.contacts().enumerate() {
+            if let ContactValue::Addr(na) = c? {
+                if !na.is_valid() {
+                    let v = na.params().as_str();
+                    return Err(m.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue));
+                }
+                if i == 0 {
+                    contact = Some(na.uri_str());
+                }
+            }
+        }
+        Ok(contact)
+    }
+
+    fn request() -> impl Strategy<Value = String> {
+        let via = prop_oneof![
+            Just("SIP/2.0/UDP a.example;branch=z9hG4bK1"),
+            Just("SIP/2.0/UDP a.example;branch=z9hG4bK1;rport"),
+            Just("SIP/2.0/UDP a.example;branch=z9hG4bK1, SIP/2.0/TCP b.example;branch=z9hG4bK2"),
+            Just("SIP/2.0/UDP a.example;branch=z9hG4bK1;ttl=x"),
+            Just("SIP/2.0/UDP a.example;branch=\"q,\""),
+            Just("SIP/2.0/UDP a.example , SIP/2.0/UDP"),
+        ];
+        let contact = prop_oneof![
+            Just("<sip:b@192.0.2.2:5060>"),
+            Just("*"),
+            Just("<sip:b@h>;expires=60, <sip:c@h>"),
+            Just("\"B, b\" <sip:b@h>"),
+            Just("<sip:b@h>;q=x y"),
+            Just("sip:b@h;a=\"1,2\""),
+            Just("<sip:b@h"),
+            Just(""),
+        ];
+        (
+            proptest::collection::vec(via, 1..3),
+            proptest::collection::vec(contact, 0..3),
+        )
+            .prop_map(|(vias, contacts)| {
+                let mut s = String::from("INVITE sip:b@h SIP/2.0\r\n");
+                for v in vias {
+                    s += &format!("Via: {v}\r\n");
+                }
+                s += "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n";
+                for c in contacts {
+                    s += &format!("Contact: {c}\r\n");
+                }
+                s + "Content-Length: 0\r\n\r\n"
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn one_via_or_contact_line_is_validated_as_its_split_values(text in request()) {
+            let m = Message::parse(text.into_bytes()).expect("generated request parses");
+            let general = m.checked_with_top(None);
+            // The top Via as the UAS core hands it over: parsed, validity not yet known.
+            if let Ok(top) = m.top_via() {
+                let with_top = m.checked_with_top(Some((top, None)));
+                prop_assert_eq!(format!("{with_top:?}"), format!("{general:?}"));
+            }
+            let by_splitting = contact_by_splitting(&m);
+            match (&general, &by_splitting) {
+                (Ok(c), Ok(contact)) => prop_assert_eq!(c.contact, *contact),
+                (Err(e), _) if e.header() == Some(HeaderName::Contact) => {
+                    prop_assert_eq!(Err(*e), by_splitting.map(|_| ()));
+                }
+                (Err(_), _) => {}
+                (Ok(_), Err(e)) => prop_assert!(false, "splitting refuses: {e:?}"),
+            }
+        }
     }
 }
