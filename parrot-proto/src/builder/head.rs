@@ -6,7 +6,7 @@ use crate::header::HeaderName;
 use crate::message::{Message, Span};
 use crate::method::Method;
 use crate::text::{decimal, is_token};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -87,6 +87,23 @@ enum HeadToTag {
     Keep,
     One(usize, Piece),
     Each(Piece),
+}
+
+/// Where [`ResponseHead::write`] copies the next bytes of a response.
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn put(&mut self, s: &[u8]) {
+        let end = self.at + s.len();
+        if let Some(d) = self.buf.get_mut(self.at..end) {
+            d.copy_from_slice(s);
+        }
+        self.at = end;
+    }
 }
 
 /// Whether `s` holds CR or LF.
@@ -388,7 +405,9 @@ impl ResponseHead {
     /// (`top` and `to_tag` as given to [`ResponseHead::new`], our To tag added when
     /// `tag`), the `extra` lines `(name, value)` in order, Content-Type and the body,
     /// Content-Length. The bytes are those `self.builder(..)` with the same additions would
-    /// build.
+    /// build. They are written at the end of `wire` and split off it (a new buffer of
+    /// [`super::WIRE_CHUNK`] bytes replaces it when they do not fit), so a response costs no
+    /// allocation of its own and its clones share it.
     ///
     /// `None` when the general builder must do it: several To lines, CR or LF in the top Via or
     /// the tag, an extra line that is Content-Length or (with a body) Content-Type, or a size
@@ -404,6 +423,7 @@ impl ResponseHead {
         tag: bool,
         extra: &[(&str, &str)],
         body: Option<(&str, &Bytes)>,
+        wire: &mut BytesMut,
     ) -> Option<Result<Bytes, BuildError>> {
         if !self.clean {
             return None;
@@ -479,26 +499,36 @@ impl ResponseHead {
         if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
             return None;
         }
-        // Exactly the bytes written: the buffer becomes the message without another allocation.
-        let mut out = Vec::with_capacity(start_len + len + 16 + body_digits + 4 + body_len);
-        out.extend_from_slice(b"SIP/2.0 ");
-        out.extend_from_slice(decimal(u64::from(code), &mut buf));
-        out.push(b' ');
-        out.extend_from_slice(reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        let write_line = |out: &mut Vec<u8>, i: usize, l: &Line| {
-            out.extend_from_slice(l.name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(self.value_bytes(req, top, l.src));
+        // Exactly the bytes written, split off the shared buffer.
+        let total = start_len + len + 16 + body_digits + 4 + body_len;
+        if wire.capacity() - wire.len() < total {
+            *wire = BytesMut::with_capacity(total.max(super::WIRE_CHUNK));
+        }
+        // Zeroed, then filled in place: a copy into a slice costs less than an append.
+        let base = wire.len();
+        wire.resize(base + total, 0);
+        let out = &mut Cursor {
+            buf: wire.get_mut(base..).unwrap_or_default(),
+            at: 0,
+        };
+        out.put(b"SIP/2.0 ");
+        out.put(decimal(u64::from(code), &mut buf));
+        out.put(b" ");
+        out.put(reason.as_bytes());
+        out.put(b"\r\n");
+        let write_line = |out: &mut Cursor<'_>, i: usize, l: &Line| {
+            out.put(l.name.as_bytes());
+            out.put(b": ");
+            out.put(self.value_bytes(req, top, l.src));
             if tagged == Some(i) {
-                out.extend_from_slice(b";tag=");
-                out.extend_from_slice(to_tag.as_bytes());
+                out.put(b";tag=");
+                out.put(to_tag.as_bytes());
             }
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
         };
         if self.plan.is_empty() {
             for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
-                write_line(&mut out, i, l);
+                write_line(out, i, l);
             }
         } else {
             let text = req.head_text().as_bytes();
@@ -507,38 +537,39 @@ impl ResponseHead {
                     Op::Line(i) => {
                         let i = usize::from(i);
                         if let Some(l) = self.lines.get(i).filter(|l| kept(l)) {
-                            write_line(&mut out, i, l);
+                            write_line(out, i, l);
                         }
                     }
-                    Op::Req(s) => out.extend_from_slice(text.get(s.range()).unwrap_or_default()),
+                    Op::Req(s) => out.put(text.get(s.range()).unwrap_or_default()),
                     Op::Tag => {
                         if tagged.is_some() {
-                            out.extend_from_slice(b";tag=");
-                            out.extend_from_slice(to_tag.as_bytes());
+                            out.put(b";tag=");
+                            out.put(to_tag.as_bytes());
                         }
                     }
                 }
             }
         }
-        let put = |out: &mut Vec<u8>, n: &str, v: &str| {
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
-            out.extend_from_slice(b"\r\n");
+        let put = |out: &mut Cursor<'_>, n: &str, v: &str| {
+            out.put(n.as_bytes());
+            out.put(b": ");
+            out.put(v.as_bytes());
+            out.put(b"\r\n");
         };
         for &(n, v) in extra {
-            put(&mut out, n, v);
+            put(out, n, v);
         }
         if let Some((ct, _)) = body {
-            put(&mut out, "Content-Type", ct);
+            put(out, "Content-Type", ct);
         }
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(decimal(body_len as u64, &mut buf));
-        out.extend_from_slice(b"\r\n\r\n");
+        out.put(b"Content-Length: ");
+        out.put(decimal(body_len as u64, &mut buf));
+        out.put(b"\r\n\r\n");
         if let Some((_, b)) = body {
-            out.extend_from_slice(b);
+            out.put(b);
         }
-        Some(Ok(Bytes::from(out)))
+        debug_assert_eq!(out.at, total, "a response written to its reckoned length");
+        Some(Ok(wire.split().freeze()))
     }
 
     /// Approximate heap bytes held.
@@ -587,6 +618,7 @@ mod tests {
                 tag,
                 &extra,
                 Some(("application/sdp", &body)),
+                &mut BytesMut::new(),
             )
             .and_then(Result::ok);
         let mut b = head.builder(m, top, to_tag, code, tag);

@@ -17,6 +17,10 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use smallvec::SmallVec;
 use std::borrow::Cow;
+
+/// The size of the buffers responses are written into and split off
+/// ([`ResponseHead::write`]): a few dozen responses each.
+pub(crate) const WIRE_CHUNK: usize = 16 * 1024;
 use std::fmt;
 
 mod head;

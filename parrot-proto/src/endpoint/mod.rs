@@ -856,6 +856,10 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     next_id: u64,
     scratch: Vec<TxOutput>,
+    /// The buffer responses are written into, each split off as its own [`Bytes`]: one
+    /// allocation per [`crate::builder::WIRE_CHUNK`] bytes of responses instead of two per
+    /// response (its buffer, and the shared header its first clone makes).
+    wire: bytes::BytesMut,
     prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
     timer_heap: TimerHeap,
     /// The keys of live client transactions by slot, for the heap's entries.
@@ -975,6 +979,7 @@ impl Endpoint {
             events: VecDeque::new(),
             next_id: 1,
             scratch: Vec::new(),
+            wire: bytes::BytesMut::new(),
             prefix_cache: Vec::new(),
             timer_heap: TimerHeap::default(),
             client_slots: ClientSlots::default(),

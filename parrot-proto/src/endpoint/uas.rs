@@ -752,6 +752,7 @@ impl Endpoint {
         cfg: &EndpointConfig,
         reply: &Reply,
         tag: bool,
+        wire: &mut bytes::BytesMut,
     ) -> Option<Bytes> {
         let (local, transport) = (t.local, t.peer.transport);
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
@@ -817,6 +818,7 @@ impl Endpoint {
             tagged,
             &extra,
             body,
+            wire,
         ) {
             Some(r) => r.ok(),
             None => general_response(&lines, reply, tagged, &extra),
@@ -846,8 +848,14 @@ impl Endpoint {
         let Some(t) = self.server_txs.get_mut(&id) else {
             return false;
         };
-        let Some(resp) = Self::build_response(t, &mut self.prefix_cache, &self.cfg, &reply, tag)
-        else {
+        let Some(resp) = Self::build_response(
+            t,
+            &mut self.prefix_cache,
+            &self.cfg,
+            &reply,
+            tag,
+            &mut self.wire,
+        ) else {
             return false;
         };
         let code = reply.status;
@@ -1022,8 +1030,10 @@ impl Endpoint {
                 return;
             }
         };
+        // Copied out of the buffer it was written in, which it would otherwise keep whole
+        // for as long as it lingers.
         let last = match &t.fsm {
-            ServerFsm::NonInvite(f) => f.last_response().cloned(),
+            ServerFsm::NonInvite(f) => f.last_response().map(|b| Bytes::copy_from_slice(b)),
             ServerFsm::Invite(_) => None,
         };
         let Some(t) = self.server_txs.remove(&id) else {
