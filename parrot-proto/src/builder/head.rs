@@ -54,8 +54,6 @@ enum Op {
 #[derive(Debug, Clone, Copy)]
 struct Line {
     kind: HeaderName,
-    /// `kind`'s canonical name.
-    name: &'static str,
     src: Src,
 }
 
@@ -243,7 +241,7 @@ impl ResponseHead {
             let verbatim = match l.src {
                 Src::Req(v) if l.kind != HeaderName::RecordRoute => {
                     let (vs, ve) = (v.start as usize, v.end as usize);
-                    let name = l.name.as_bytes();
+                    let name = l.kind.as_str().as_bytes();
                     let start = vs.checked_sub(name.len() + 2);
                     start.filter(|&st| {
                         text.get(st..vs)
@@ -275,11 +273,7 @@ impl ResponseHead {
     }
 
     fn push(&mut self, kind: HeaderName, src: Src) {
-        self.lines.push(Line {
-            kind,
-            name: kind.as_str(),
-            src,
-        });
+        self.lines.push(Line { kind, src });
     }
 
     /// `v` as a line source: its place in `req` when it is a slice of it, else a copy.
@@ -485,7 +479,7 @@ impl ResponseHead {
             lines += 1;
         };
         for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
-            line(l.name.len() + 2 + self.value_bytes(req, top, l.src).len() + suffix(i));
+            line(l.kind.as_str().len() + 2 + self.value_bytes(req, top, l.src).len() + suffix(i));
         }
         for &(n, v) in extra {
             line(n.len() + 2 + v.len());
@@ -517,7 +511,7 @@ impl ResponseHead {
         out.put(reason.as_bytes());
         out.put(b"\r\n");
         let write_line = |out: &mut Cursor<'_>, i: usize, l: &Line| {
-            out.put(l.name.as_bytes());
+            out.put(l.kind.as_str().as_bytes());
             out.put(b": ");
             out.put(self.value_bytes(req, top, l.src));
             if tagged == Some(i) {
