@@ -139,10 +139,12 @@ impl<'a> MediaType<'a> {
     /// what [`MediaType::is`] says for `text` split at its first `/`, without splitting it.
     pub(crate) fn is_written(&self, text: &str) -> bool {
         let (t, k) = (text.as_bytes(), self.kind.len());
+        // Written alike is the common case: one comparison of bytes before folding case.
+        let same = |a: &[u8], b: &[u8]| a == b || a.eq_ignore_ascii_case(b);
         t.len() == k + 1 + self.subtype.len()
             && t.get(k) == Some(&b'/')
-            && t[..k].eq_ignore_ascii_case(self.kind.as_bytes())
-            && t[k + 1..].eq_ignore_ascii_case(self.subtype.as_bytes())
+            && same(&t[..k], self.kind.as_bytes())
+            && same(&t[k + 1..], self.subtype.as_bytes())
     }
 }
 
