@@ -1418,15 +1418,26 @@ impl UserAgent {
                 request,
                 offer,
             } => {
-                let from = request
-                    .from_header()
-                    .map(|f| f.uri_str().to_owned())
-                    .unwrap_or_default();
-                let to = request
-                    .to_header()
-                    .map(|f| f.uri_str().to_owned())
-                    .unwrap_or_default();
-                let call_id = request.call_id().unwrap_or_default().to_owned();
+                // The endpoint read From, To and Call-ID for the dialog already: their URIs
+                // are taken from its copies rather than by parsing the headers again.
+                let (from, to, call_id) = match self.ep.dialog(dialog) {
+                    Some(d) => (
+                        uri_of(&d.remote_uri).to_owned(),
+                        uri_of(&d.local_uri).to_owned(),
+                        String::from(&*d.call_id),
+                    ),
+                    None => (
+                        request
+                            .from_header()
+                            .map(|f| f.uri_str().to_owned())
+                            .unwrap_or_default(),
+                        request
+                            .to_header()
+                            .map(|f| f.uri_str().to_owned())
+                            .unwrap_or_default(),
+                        request.call_id().unwrap_or_default().to_owned(),
+                    ),
+                };
                 let call = self.new_call(now, Some(dialog), false);
                 self.emit(call, CallEventKind::Incoming { from, to, call_id });
                 if !self.auto_answer {
@@ -1605,6 +1616,29 @@ impl UserAgent {
     }
 }
 
+/// The URI of a From or To value (a name-addr or addr-spec, RFC 3261 §20.10, §25.1) that the
+/// endpoint has checked already: what `NameAddr::uri_str` gives, found with one scan instead
+/// of a parse. Inside the angle brackets (after a display name, which may be quoted and hold
+/// `<`), or without them everything before the header parameters.
+fn uri_of(v: &str) -> &str {
+    let b = v.as_bytes();
+    let mut i = 0;
+    let mut quoted = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => {
+                let rest = &v[i + 1..];
+                return rest.find('>').map_or(rest, |end| &rest[..end]).trim();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    v.split(';').next().unwrap_or(v).trim()
+}
+
 /// `format!("{reason:?}")`, without formatting for the reasons that carry nothing.
 fn end_reason_text(reason: &EndReason) -> std::borrow::Cow<'static, str> {
     match reason {
@@ -1656,6 +1690,25 @@ pub fn fmt_host(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_uri_of_a_from_or_to_value_is_what_its_parse_gives() {
+        for v in [
+            "sipp <sip:sipp@127.0.0.1:5061>",
+            "<sip:alice@example.com>",
+            "<sip:alice@example.com>;x=1",
+            "sip:bob@example.com",
+            "sip:bob@example.com;x=1",
+            "\"Bob <the builder>\" <sip:bob@example.com;transport=udp>",
+            "\"A \\\" <quote\" <sips:a@[::1]:5061>",
+            "  <sip:carol@example.com>  ",
+            "Carol Smith<sip:carol@example.com?subject=hi>",
+            "tel:+1-555-0100",
+        ] {
+            let parsed = parrot_proto::header::NameAddr::parse(v).expect("a valid value");
+            assert_eq!(uri_of(v), parsed.uri_str(), "{v}");
+        }
+    }
 
     #[test]
     fn end_reasons_read_as_their_debug_form() {
