@@ -479,11 +479,8 @@ impl<H: MediaHandler> MediaSession<H> {
             rtt: None,
             remote_report: None,
             events: VecDeque::with_capacity(8),
-            audio_meta: VecDeque::with_capacity(if config.record == RecordMode::Off {
-                0
-            } else {
-                AUDIO_RING
-            }),
+            // Reserved with the ring on the first frame recorded.
+            audio_meta: VecDeque::new(),
             audio_ring: Vec::new(),
             audio_next_slot: 0,
             audio_dropped: 0,
@@ -915,12 +912,11 @@ impl<H: MediaHandler> MediaSession<H> {
         frame: AudioFrame,
         pcm: &[i16],
     ) {
-        if meta.capacity() == 0 {
-            return; // recording is off
-        }
+        // Only called when recording is on.
         if ring.is_empty() {
             // Reserved on the first frame, so calls that never carry audio never pay for it.
             ring.resize(AUDIO_RING * MAX_FRAME, 0);
+            meta.reserve_exact(AUDIO_RING);
         }
         if meta.len() == AUDIO_RING {
             meta.pop_front();
@@ -1149,7 +1145,14 @@ impl<H: MediaHandler> MediaSession<H> {
     }
 
     fn apply(&mut self, now: Instant, actions: Actions) {
-        for a in actions.into_vec() {
+        // A single action (the common answer of a handler) is applied without the vector
+        // `Actions::into_vec` would make for it.
+        let (one, many) = match actions {
+            Actions::None => (None, Vec::new()),
+            Actions::One(a) => (Some(a), Vec::new()),
+            Actions::Many(v) => (None, v),
+        };
+        for a in one.into_iter().chain(many) {
             match a {
                 MediaAction::Play(path, opts) => {
                     self.push_event(MediaEvent::FileRequest { path: path.clone() });
