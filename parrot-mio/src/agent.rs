@@ -1,7 +1,6 @@
 //! The loop: a [`Driver`] and its sockets on one `mio::Poll`.
 
 use crate::io::{MioIo, Source};
-use bytes::Bytes;
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Poll, Registry, Token, Waker};
@@ -76,6 +75,8 @@ pub struct MioAgent {
     streams: Vec<(StreamKind, SocketAddr)>,
     /// Receive buffer, reused for every packet.
     buf: Vec<u8>,
+    /// Received SIP datagrams, copied out of `buf` into shared chunks.
+    copies: parrot_ua::DatagramBuf,
 }
 
 impl MioAgent {
@@ -116,6 +117,7 @@ impl MioAgent {
             udp_addr,
             streams,
             buf: vec![0; 65_536],
+            copies: parrot_ua::DatagramBuf::new(),
         })
     }
 
@@ -302,7 +304,7 @@ impl MioAgent {
         while errors < 16 {
             match self.io.udp.recv_from(&mut self.buf) {
                 Ok((n, src)) => {
-                    let data = Bytes::copy_from_slice(&self.buf[..n]);
+                    let data = self.copies.copy(&self.buf[..n]);
                     self.driver.ua.handle_sip_datagram(
                         Instant::now(),
                         self.udp_addr,

@@ -7,7 +7,6 @@
 
 use async_executor::{LocalExecutor, Task};
 use async_io::{Async, Timer};
-use bytes::Bytes;
 use futures_lite::future;
 use parrot_proto::{ConnectionId, Transport};
 use parrot_ua::async_channel::Receiver;
@@ -528,6 +527,8 @@ async fn run(
     let mut timer = Timer::never();
     let mut buf = vec![0u8; 65_536];
     let drained = Cell::new(false);
+    // Each datagram is copied out of `buf` into a chunk shared with the ones before it.
+    let mut copies = parrot_ua::DatagramBuf::new();
     loop {
         {
             let mut s = shared.borrow_mut();
@@ -583,7 +584,7 @@ async fn run(
         let now = Instant::now();
         match input {
             Input::Udp(n, src) => {
-                let data = Bytes::copy_from_slice(&buf[..n]);
+                let data = copies.copy(&buf[..n]);
                 let ua = &mut s.driver.ua;
                 if drained.take() {
                     ua.sip_queue_empty();

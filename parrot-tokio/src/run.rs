@@ -547,6 +547,8 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     }));
     shared.borrow_mut().io.shared = Rc::downgrade(&shared);
     let mut buf = vec![0u8; 65_536];
+    // Each datagram is copied out of `buf` into a chunk shared with the ones before it.
+    let mut copies = parrot_ua::DatagramBuf::new();
     let mut cmds = Box::pin(cmds);
     let mut cmds_open = true;
     // For reading a socket outside the wait, where nothing is to be woken: the wait polls the
@@ -581,7 +583,7 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 // carry, and drop, per source).
                 match (first + i) % 5 {
                     0 => {
-                        if let Some(w) = poll_datagram(&udp, cx, &mut buf, &drained) {
+                        if let Some(w) = poll_datagram(&udp, cx, &mut buf, &mut copies, &drained) {
                             return Poll::Ready(w);
                         }
                     }
@@ -620,7 +622,7 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 for _ in 1..DATAGRAM_BURST {
                     s.flush();
                     let Some(Woken::Datagram(data, src)) =
-                        poll_datagram(&udp, &mut noop, &mut buf, &drained)
+                        poll_datagram(&udp, &mut noop, &mut buf, &mut copies, &drained)
                     else {
                         break;
                     };
@@ -677,6 +679,7 @@ fn poll_datagram(
     udp: &AsyncFd<std::net::UdpSocket>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
+    copies: &mut parrot_ua::DatagramBuf,
     drained: &Cell<bool>,
 ) -> Option<Woken> {
     loop {
@@ -690,7 +693,7 @@ fn poll_datagram(
         match ready.try_io(|s| s.get_ref().recv_from(buf)) {
             Ok(r) => {
                 return Some(match r {
-                    Ok((n, src)) => Woken::Datagram(Bytes::copy_from_slice(&buf[..n]), src),
+                    Ok((n, src)) => Woken::Datagram(copies.copy(&buf[..n]), src),
                     Err(_) => Woken::Nothing,
                 })
             }

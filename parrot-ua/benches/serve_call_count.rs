@@ -204,16 +204,17 @@ struct Bench {
     dialogs: Vec<Option<Dialog>>,
     /// The datagram being made.
     scratch: Vec<u8>,
+    copies: parrot_ua::DatagramBuf,
     events: async_channel::Sender<CallEvent>,
     sent: usize,
 }
 
 impl Bench {
     /// Hands the datagram in `scratch` to the agent as the adapters do (copied out of the
-    /// socket's buffer into a `Bytes` of its own).
+    /// socket's buffer with a `DatagramBuf`).
     fn feed(&mut self, now: Instant) {
         self.run_timers(now);
-        let data = Bytes::copy_from_slice(&self.scratch);
+        let data = self.copies.copy(&self.scratch);
         self.ua
             .handle_sip_datagram(now, self.server, self.peer, Transport::Udp, data);
         self.flush(now);
@@ -297,6 +298,7 @@ fn main() {
         peer,
         dialogs: vec![None; n as usize + 1],
         scratch: Vec::with_capacity(1024),
+        copies: parrot_ua::DatagramBuf::new(),
         events: tx,
         sent: 0,
     };

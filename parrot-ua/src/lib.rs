@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod datagram;
 mod driver;
 mod guard;
 mod handle;
@@ -40,6 +41,7 @@ pub use api::{
     AgentConfig, AudioDevice, CallEvent, CallEventKind, CallOptions, CallOutcome, EndedBy,
     MediaHandlerFactory, MediaStats, MediaTotals, OptionsReply, UasFactory, SHED_AFTER,
 };
+pub use datagram::DatagramBuf;
 pub use driver::{Bound, Driver, Io};
 pub use guard::GuardedHandler;
 pub use handle::{resolve, Agent, AgentParts, CallHandle, Command, CommandSender, Wake};
