@@ -1271,16 +1271,16 @@ impl<H: MediaHandler> MediaSession<H> {
             .map(|p| p.due_at(0))
     }
 
-    /// Starts the stream's packet clock at `at` instead: later than planned by less than one
-    /// packet time, and only before the first packet has gone. A user agent running many
-    /// calls uses it to spread their send phases evenly over the packet time. Returns whether
-    /// it did.
+    /// Starts the stream's packet clock at `at` instead: later than planned by less than two
+    /// packet times, and only before the first packet has gone. A user agent running many
+    /// calls uses it to spread their send phases evenly over the packet time (and to give a
+    /// call hung up at once the time to end before it sends anything). Returns whether it did.
     pub fn delay_first_packet(&mut self, at: Instant) -> bool {
         let Some(p) = &self.pacer else {
             return false;
         };
         let start = p.due_at(0);
-        if p.next_index() != 0 || at < start || at >= start + p.ptime() {
+        if p.next_index() != 0 || at < start || at >= start + 2 * p.ptime() {
             return false;
         }
         self.pacer = Some(Pacer::new(at, p.ptime(), self.config.max_burst));

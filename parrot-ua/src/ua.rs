@@ -967,11 +967,14 @@ impl UserAgent {
         h
     }
 
-    /// Starts a new stream of 20 ms packets in the grid step, of the next 20, that the fewest
-    /// streams send in (up to 19 ms after its answer: nobody hears that), so that every
-    /// millisecond carries the same share of packets. Calls are set up in bursts; left where
-    /// they start, some milliseconds would carry twice the average and their packets would
-    /// leave late.
+    /// Starts a new stream of 20 ms packets one packet time after its answer, in the grid
+    /// step, of the next 20, that the fewest streams send in (20 to 39 ms after the answer:
+    /// nobody hears that), so that every millisecond carries the same share of packets. Calls
+    /// are set up in bursts; left where they start, some milliseconds would carry twice the
+    /// average and their packets would leave late. The packet time of grace also lets a call
+    /// hung up at once (a caller that changes its mind, a load generator's zero-length calls)
+    /// end without sending anything, and so without an RTCP BYE either (RFC 3550 §6.3.7): two
+    /// datagrams, and their system calls, saved per such call.
     fn spread_phase(&mut self, call: u64) {
         let Some(m) = self.media_mut(call) else {
             return;
@@ -994,8 +997,8 @@ impl UserAgent {
         let Some(m) = self.media_mut(call) else {
             return;
         };
-        let at = start + MEDIA_GRID * delay as u32;
-        let slot = if delay == 0 || m.session.delay_first_packet(at) {
+        let at = start + MEDIA_GRID * (PHASE_SLOTS + delay) as u32;
+        let slot = if m.session.delay_first_packet(at) {
             (here + delay) % PHASE_SLOTS
         } else {
             here
