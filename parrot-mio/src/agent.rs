@@ -257,7 +257,8 @@ impl MioAgent {
     /// Whether a shutdown finished (the waiting [`Agent::shutdown_blocking`] has been
     /// answered): the loop should stop.
     pub fn is_done(&mut self) -> bool {
-        self.driver.is_done(Instant::now())
+        // The clock is read only once a shutdown was asked for.
+        self.driver.is_shutting_down() && self.driver.is_done(Instant::now())
     }
 
     /// The whole loop: poll, handle, run timers, until a shutdown finished (every

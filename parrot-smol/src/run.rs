@@ -534,7 +534,7 @@ async fn run(
             let mut s = shared.borrow_mut();
             let s = &mut *s;
             s.driver.flush(&mut s.io);
-            if s.driver.is_done(Instant::now()) {
+            if s.driver.is_shutting_down() && s.driver.is_done(Instant::now()) {
                 s.io.media.clear();
                 return Ok(());
             }

@@ -564,7 +564,7 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
         let deadline = {
             let mut s = shared.borrow_mut();
             s.flush();
-            if s.driver.is_done(Instant::now()) {
+            if s.driver.is_shutting_down() && s.driver.is_done(Instant::now()) {
                 for c in s.driver.open_media() {
                     s.io.close_media(c);
                 }

@@ -548,6 +548,12 @@ impl Driver {
         self.ua.poll_timeout()
     }
 
+    /// Whether a shutdown was asked for (then [`Driver::is_done`] tells when it has finished):
+    /// a loop asks this first, and reads the clock for `is_done` only then.
+    pub fn is_shutting_down(&self) -> bool {
+        self.ua.is_shutting_down()
+    }
+
     /// Whether a shutdown finished; the loop should return (the waiting
     /// [`crate::Agent::shutdown`] has been answered).
     pub fn is_done(&mut self, now: Instant) -> bool {
@@ -564,9 +570,11 @@ impl Driver {
     /// to say (the drain rule).
     pub fn flush(&mut self, io: &mut dyn Io) {
         let mut inline = INLINE_PER_FLUSH;
+        // One clock read for the whole flush: its passes follow each other within
+        // microseconds.
+        let now = Instant::now();
         loop {
             let mut progressed = false;
-            let now = Instant::now();
             if !self.pending_conns.is_empty() {
                 progressed = true;
                 self.pump_conns(now);

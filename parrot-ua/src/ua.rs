@@ -839,6 +839,11 @@ impl UserAgent {
         }
     }
 
+    /// Whether a shutdown was asked for ([`UserAgent::is_shut_down`] tells when it is done).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
     /// Whether a shutdown was asked for and every call has ended (or the grace period is
     /// over). Lingering transaction timers are not waited for.
     pub fn is_shut_down(&self, now: Instant) -> bool {
