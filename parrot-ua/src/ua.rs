@@ -1631,20 +1631,26 @@ impl UserAgent {
 fn uri_of(v: &str) -> &str {
     let b = v.as_bytes();
     let mut i = 0;
-    let mut quoted = false;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => {
-                let rest = &v[i + 1..];
-                return rest.find('>').map_or(rest, |end| &rest[..end]).trim();
-            }
-            _ => {}
+    // Jumps from one '<' or '"' to the next; a quoted string is skipped with its escapes.
+    while let Some(at) = memchr::memchr2(b'<', b'"', &b[i..]) {
+        i += at;
+        if b[i] == b'<' {
+            let rest = &v[i + 1..];
+            return memchr::memchr(b'>', rest.as_bytes())
+                .map_or(rest, |end| &rest[..end])
+                .trim();
         }
+        // The closing quote: the next '"' not escaped by a backslash.
         i += 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i = (i + 1).min(b.len());
     }
-    v.split(';').next().unwrap_or(v).trim()
+    match memchr::memchr(b';', b) {
+        Some(end) => v[..end].trim(),
+        None => v.trim(),
+    }
 }
 
 /// `format!("{reason:?}")`, without formatting for the reasons that carry nothing.
