@@ -26,21 +26,16 @@ use parrot_proto::{Action, Request, Transport, UasHandler};
 use parrot_ua::{AgentConfig, CallEvent, Output, UaEvent, UserAgent};
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WELCOME: &str = "builtin:welcome.wav";
 
-/// `parrot serve`'s SIP handler when it neither proxies nor registers: counts the call and
-/// lets the agent answer it.
-struct ServeSip {
-    calls: Arc<AtomicU64>,
-}
+/// `parrot serve`'s SIP handler when it neither proxies nor registers: lets the agent answer
+/// every call (it holds nothing).
+struct AnswerEveryCall;
 
-impl UasHandler for ServeSip {
+impl UasHandler for AnswerEveryCall {
     fn handle_invite(&mut self, _req: &Request<'_>) -> Action {
-        self.calls.fetch_add(1, Ordering::Relaxed);
         Action::NoReply
     }
 }
@@ -281,12 +276,7 @@ fn main() {
     // As `Driver` sets it up when media has sending threads (`parrot serve` on 2 cores).
     cfg.media_threads = 2;
     cfg.media_lookahead = Some(Duration::from_millis(10));
-    let calls = Arc::new(AtomicU64::new(0));
-    let uas: parrot_ua::UasFactory = Box::new(move || {
-        Box::new(ServeSip {
-            calls: calls.clone(),
-        }) as Box<dyn UasHandler>
-    });
+    let uas: parrot_ua::UasFactory = Box::new(|| Box::new(AnswerEveryCall) as Box<dyn UasHandler>);
     let media: parrot_ua::MediaHandlerFactory =
         Box::new(|_call, _role| Box::new(Prompt) as Box<dyn MediaHandler + Send>);
     let ua = UserAgent::new(cfg, server, &[], Some(uas), Some(media), Box::new(Rng(7)));

@@ -271,11 +271,31 @@ impl UasHandler for ServeSip {
     }
 
     fn handle_options(&mut self, _req: &Request<'_>) -> Action {
-        Action::Respond(
-            Reply::new(200)
-                .header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")
-                .header("Accept", "application/sdp"),
-        )
+        options_reply()
+    }
+}
+
+/// The answer to OPTIONS (RFC 3261 §11.2).
+fn options_reply() -> Action {
+    Action::Respond(
+        Reply::new(200)
+            .header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")
+            .header("Accept", "application/sdp"),
+    )
+}
+
+/// [`ServeSip`] when it neither proxies nor registers (and panics on no call): every INVITE
+/// reaches the answering machine. It holds nothing, so the handler made for each call costs
+/// no allocation and no reference counts (the agent's panic guard still boxes it).
+struct AnswerEveryCall;
+
+impl UasHandler for AnswerEveryCall {
+    fn handle_invite(&mut self, _req: &Request<'_>) -> Action {
+        Action::NoReply
+    }
+
+    fn handle_options(&mut self, _req: &Request<'_>) -> Action {
+        options_reply()
     }
 }
 
@@ -360,7 +380,11 @@ pub async fn run(args: Args) -> ExitCode {
     let calls = Arc::new(AtomicU64::new(0));
     let panic_every = args.panic_every;
     let routing = Arc::new(Routing::from_args(&args));
+    let plain = routing.proxy_to.is_none() && registrar.is_none() && panic_every.is_none();
     let uas: UasFactory = Box::new(move || {
+        if plain {
+            return Box::new(AnswerEveryCall) as Box<dyn UasHandler>;
+        }
         Box::new(ServeSip {
             calls: calls.clone(),
             panic_every,
