@@ -5,8 +5,10 @@
 //! threads), with every transmit, event and timer drained as the adapters' `Driver` does.
 //! Run it under callgrind (or memcheck) with N and 2N; per call = (count(2N) − count(N)) / N.
 //!
-//! `cargo bench -p parrot-ua --bench serve_call_count --no-run`, then
-//! `valgrind --tool=callgrind <binary> 2000` and `... 4000`.
+//! `bash parrot-ua/benches/serve_call_count.sh` does it all; by hand: `cargo bench -p
+//! parrot-ua --bench serve_call_count --no-run`, then `valgrind --tool=callgrind <binary> 2000`
+//! and `... 4000`, less the inclusive counts of `invite`, `in_dialog` and `dialog_of` (the
+//! bench's own work).
 //!
 //! Timing: one call starts every 100 µs (10,000 calls a second); its ACK comes 200 µs and its
 //! BYE 400 µs after its INVITE, so five calls are in progress at once, as under SIPp's load.
