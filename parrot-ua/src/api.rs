@@ -66,9 +66,12 @@ pub struct AgentConfig {
 
 /// How long the SIP socket's receive queue may stay non-empty (with at least
 /// [`EndpointConfig::shed_backlog`] datagrams taken meanwhile) before new requests get 503
-/// ([`EndpointConfig::shed_after`]): a fifth of T1, so that the clients' first INVITE
-/// retransmissions (at 500 ms) still find the queue emptied.
-pub const SHED_AFTER: Duration = Duration::from_millis(100);
+/// ([`EndpointConfig::shed_after`]): half of T1, so that the clients' first INVITE
+/// retransmissions (at 500 ms) still find the queue emptied. Shorter, a busy server sheds
+/// calls it would have caught up with: at 9,000 calls/s and two thirds of a core, a stall of
+/// a few tens of milliseconds (a table growing) keeps the queue from emptying for 100 ms, and
+/// a 100 ms setting refused a hundred calls each time.
+pub const SHED_AFTER: Duration = Duration::from_millis(250);
 
 impl AgentConfig {
     /// Defaults: UDP and TCP on `bind`, RTP ports 16384-32767, auto-answer on, overload

@@ -403,9 +403,6 @@ impl UserAgent {
         data: Bytes,
     ) {
         self.ep.handle_datagram(now, local, remote, transport, data);
-        if self.ep.shed_requests() != self.shed_log.1 {
-            self.log_shedding(now);
-        }
         self.pump(now);
     }
 
@@ -416,7 +413,8 @@ impl UserAgent {
         self.ep.receive_queue_empty();
     }
 
-    /// One warning a second at most while overload shedding refuses new requests.
+    /// One warning a second at most while overload shedding refuses new requests, counting
+    /// those since the last.
     #[cold]
     fn log_shedding(&mut self, now: Instant) {
         let (at, logged) = self.shed_log;
@@ -972,9 +970,9 @@ impl UserAgent {
         h
     }
 
-    /// Starts a new stream of 20 ms packets one packet time after its answer, in the grid
-    /// step, of the next 20, that the fewest streams send in (20 to 39 ms after the answer:
-    /// nobody hears that), so that every millisecond carries the same share of packets. Calls
+    /// Starts a new stream of 20 ms packets one packet time after the call's media starts
+    /// (the answer for an outgoing call, the ACK for an incoming one), in the grid step, of
+    /// the next 20, that the fewest streams send in (20 to 39 ms later: nobody hears that), so that every millisecond carries the same share of packets. Calls
     /// are set up in bursts; left where they start, some milliseconds would carry twice the
     /// average and their packets would leave late. The packet time of grace also lets a call
     /// hung up at once (a caller that changes its mind, a load generator's zero-length calls)
@@ -1413,6 +1411,11 @@ impl UserAgent {
     /// Handles every endpoint event.
     fn pump(&mut self, now: Instant) {
         self.timer_anchor.get_or_insert(now);
+        // Here rather than only where datagrams come in, so that the last of a burst of
+        // shedding is reported too (timers run after it).
+        if self.ep.shed_requests() != self.shed_log.1 {
+            self.log_shedding(now);
+        }
         while let Some(e) = self.ep.poll_event() {
             self.on_sip_event(now, e);
         }
