@@ -5,28 +5,12 @@
 use bytes::Bytes;
 use parrot_proto::Transport;
 use parrot_ua::{AgentConfig, Output, UaEvent, UserAgent};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const SDP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        self.0 >> 11
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, d)
-    }
-}
 
 /// Everything the agent has to send or do at `now`: SIP texts and media packet counts.
 fn drain(ua: &mut UserAgent, now: Instant, sip: &mut Vec<String>, media: &mut usize) {
@@ -74,7 +58,14 @@ fn media_packets(bye_after: Duration) -> usize {
     let peer: SocketAddr = "127.0.0.1:5061".parse().unwrap();
     let mut cfg = AgentConfig::new(server);
     cfg.media_threads = 0;
-    let mut ua = UserAgent::new(cfg, server, &[], None, None, Box::new(Rng(3)));
+    let mut ua = UserAgent::new(
+        cfg,
+        server,
+        &[],
+        None,
+        None,
+        Box::new(<ChaCha20Rng as SeedableRng>::seed_from_u64(3)),
+    );
     let (mut sip, mut media) = (Vec::new(), 0);
     let t0 = Instant::now();
     let invite = request("INVITE", "sip:service@127.0.0.1:5060", "1", "", 1, SDP);
