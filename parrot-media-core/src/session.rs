@@ -338,6 +338,9 @@ pub struct MediaSession<H: MediaHandler> {
     session_version: u64,
     local_sdp: Option<StoredSdp>,
     remote_sdp: Option<StoredSdp>,
+    /// The first offer received and our answer to it, back to back in one allocation, for
+    /// `local_sdp`/`remote_sdp` held as [`StoredSdp::Shared`]; written at most once.
+    sdp_text: String,
     pending_offer: Option<Box<SessionDescription>>,
     wish: Direction,
     negotiated: Option<NegotiatedMedia>,
@@ -440,6 +443,7 @@ impl<H: MediaHandler> MediaSession<H> {
             session_version: session_id & 0xFFFF_FFFF,
             local_sdp: None,
             remote_sdp: None,
+            sdp_text: String::new(),
             pending_offer: None,
             wish: Direction::SendRecv,
             negotiated: None,
@@ -537,12 +541,12 @@ impl<H: MediaHandler> MediaSession<H> {
     /// Our current SDP (last offer or answer).
     #[must_use]
     pub fn local_sdp(&self) -> Option<&SessionDescription> {
-        self.local_sdp.as_ref().and_then(StoredSdp::get)
+        self.local_sdp.as_ref().and_then(|s| s.get(&self.sdp_text))
     }
     /// The peer's current SDP.
     #[must_use]
     pub fn remote_sdp(&self) -> Option<&SessionDescription> {
-        self.remote_sdp.as_ref().and_then(StoredSdp::get)
+        self.remote_sdp.as_ref().and_then(|s| s.get(&self.sdp_text))
     }
     /// Reception statistics for the current remote source (RFC 3550 §A.3, §A.8).
     #[must_use]
@@ -627,11 +631,14 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.state == SessionState::Stopped {
             return Err(MediaError::WrongState);
         }
-        let offer_text = match self.handler.handle_offer(sdp, SdpOrigin::Inbound) {
-            SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
-            SdpDecision::Modified(s) => s,
-            SdpDecision::NoReply => sdp.to_owned(),
-        };
+        // Borrowed unless the handler rewrote it: the view parses it in place, and it is copied
+        // once, below, next to the answer.
+        let offer_text: std::borrow::Cow<'_, str> =
+            match self.handler.handle_offer(sdp, SdpOrigin::Inbound) {
+                SdpDecision::Reject(r) => return Err(MediaError::Rejected(r)),
+                SdpDecision::Modified(s) => s.into(),
+                SdpDecision::NoReply => sdp.into(),
+            };
         let mut offer = SdpView::empty();
         parse_into(&offer_text, &mut offer).map_err(MediaError::BadSdp)?;
         let handler = &mut self.handler;
@@ -640,6 +647,8 @@ impl<H: MediaHandler> MediaSession<H> {
                 handler.handle_codec_negotiation(o, s)
             })
             .map_err(MediaError::Negotiation)?;
+        // Whether the offer's text went into `sdp_text` (at its start) with the answer.
+        let mut shared_offer = false;
         let mut answer_text = if self.local_sdp.is_some() {
             // A re-offer: compare with what we said last to decide the version.
             let sd = plan.to_description(self.origin(), self.config.local.address, &neg);
@@ -654,7 +663,17 @@ impl<H: MediaHandler> MediaSession<H> {
             };
             // Writing to a `String` cannot fail.
             let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
-            self.local_sdp = Some(StoredSdp::text(text.clone()));
+            if self.sdp_text.is_empty() {
+                // Offer and answer in one buffer: one allocation for both stored texts.
+                let buf = &mut self.sdp_text;
+                buf.reserve_exact(offer_text.len() + text.len());
+                buf.push_str(&offer_text);
+                buf.push_str(&text);
+                self.local_sdp = Some(StoredSdp::shared(offer_text.len(), buf.len()));
+                shared_offer = true;
+            } else {
+                self.local_sdp = Some(StoredSdp::text(text.clone()));
+            }
             text
         };
         // The plan borrows the offer, which borrows its text (stored below).
@@ -676,7 +695,11 @@ impl<H: MediaHandler> MediaSession<H> {
         // The handler cannot see the session, so storing the offer after the negotiation's
         // callbacks is the same as storing it before.
         let done = self.complete_negotiation(now, neg, &answer_text, &offer_text);
-        self.remote_sdp = Some(StoredSdp::text(offer_text));
+        self.remote_sdp = Some(if shared_offer {
+            StoredSdp::shared(0, offer_text.len())
+        } else {
+            StoredSdp::text(offer_text.into_owned())
+        });
         done?;
         Ok(answer_text)
     }

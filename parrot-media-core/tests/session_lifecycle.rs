@@ -875,3 +875,39 @@ fn a_session_that_sent_media_leaves_with_an_rtcp_bye() {
     // A compound packet: a report first (SR 200 or RR 201), the BYE after it.
     assert!(matches!(bye[0].1, 200 | 201));
 }
+
+#[test]
+fn stored_descriptions_follow_the_first_offer_and_a_re_offer() {
+    let t0 = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut b = MediaSession::new(
+        "b",
+        Role::Uas,
+        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
+        DefaultHandler,
+        &mut rng,
+        t0,
+    )
+    .unwrap();
+    let first = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let answer = b.process_offer(t0, first).unwrap();
+    assert_eq!(
+        b.remote_sdp(),
+        Some(&SessionDescription::parse(first).unwrap())
+    );
+    assert_eq!(
+        b.local_sdp(),
+        Some(&SessionDescription::parse(&answer).unwrap())
+    );
+    let again = "v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 8\r\na=sendonly\r\n";
+    let answer2 = b.process_offer(t0, again).unwrap();
+    assert_eq!(
+        b.remote_sdp(),
+        Some(&SessionDescription::parse(again).unwrap())
+    );
+    assert_eq!(
+        b.local_sdp(),
+        Some(&SessionDescription::parse(&answer2).unwrap())
+    );
+    assert_ne!(answer, answer2);
+}

@@ -18,6 +18,16 @@ pub(crate) enum StoredSdp {
     /// A description built or parsed already (boxed: a session holds two of these, and a
     /// description is large next to a `String`).
     Parsed(Box<SessionDescription>),
+    /// Text known to parse, held at `start..end` of a buffer the session owns (the first offer
+    /// and its answer share one allocation), and its parse once asked for.
+    Shared {
+        /// Where the text starts in the session's buffer.
+        start: usize,
+        /// Where it ends.
+        end: usize,
+        /// Filled on the first [`StoredSdp::get`].
+        parsed: OnceLock<Option<Box<SessionDescription>>>,
+    },
 }
 
 impl StoredSdp {
@@ -29,13 +39,31 @@ impl StoredSdp {
         }
     }
 
-    /// The description (`None` only if the text did not parse after all).
-    pub(crate) fn get(&self) -> Option<&SessionDescription> {
+    /// Holds `shared[start..end]`, which the caller has checked parses.
+    pub(crate) fn shared(start: usize, end: usize) -> Self {
+        StoredSdp::Shared {
+            start,
+            end,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The description (`None` only if the text did not parse after all). `shared` is the
+    /// session's buffer a [`StoredSdp::Shared`] points into.
+    pub(crate) fn get<'a>(&'a self, shared: &str) -> Option<&'a SessionDescription> {
         match self {
             StoredSdp::Text { text, parsed } => parsed
                 .get_or_init(|| SessionDescription::parse(text).ok().map(Box::new))
                 .as_deref(),
             StoredSdp::Parsed(sd) => Some(sd),
+            StoredSdp::Shared { start, end, parsed } => parsed
+                .get_or_init(|| {
+                    shared
+                        .get(*start..*end)
+                        .and_then(|t| SessionDescription::parse(t).ok())
+                        .map(Box::new)
+                })
+                .as_deref(),
         }
     }
 }
@@ -51,13 +79,21 @@ mod tests {
     fn text_parses_on_first_access_to_what_parse_gives() {
         let s = StoredSdp::text(SDP.to_owned());
         let want = SessionDescription::parse(SDP).unwrap();
-        assert_eq!(s.get(), Some(&want));
-        assert_eq!(s.get(), Some(&want));
-        assert_eq!(StoredSdp::Parsed(Box::new(want.clone())).get(), Some(&want));
+        assert_eq!(s.get(""), Some(&want));
+        assert_eq!(s.get(""), Some(&want));
+        assert_eq!(
+            StoredSdp::Parsed(Box::new(want.clone())).get(""),
+            Some(&want)
+        );
+        let buf = format!("x{SDP}y");
+        let shared = StoredSdp::shared(1, 1 + SDP.len());
+        assert_eq!(shared.get(&buf), Some(&want));
+        assert_eq!(shared.get(&buf), Some(&want));
     }
 
     #[test]
     fn text_that_does_not_parse_gives_none() {
-        assert_eq!(StoredSdp::text("v=1\r\n".into()).get(), None);
+        assert_eq!(StoredSdp::text("v=1\r\n".into()).get(""), None);
+        assert_eq!(StoredSdp::shared(0, 5).get("v=1\r\n"), None);
     }
 }
