@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 
 /// Largest decoded frame, in samples (120 ms at 16 kHz; G.711 payloads up to 1500 octets fit).
 const MAX_FRAME: usize = 2048;
+/// A frame of digital silence, what `fill_frame` gives when nothing plays.
+static SILENCE: [i16; MAX_FRAME] = [0; MAX_FRAME];
 /// Recorded frames kept until the driver drains them.
 /// Recorded frames held until the driver drains them (it drains after every input).
 const AUDIO_RING: usize = 16;
@@ -1428,6 +1430,25 @@ impl<H: MediaHandler> MediaSession<H> {
         let spf = self.samples_per_frame();
         if let Some(len) = self.write_from_file(index, spf_ticks, spf, buf) {
             return Some(len);
+        }
+        if self.queue.is_empty()
+            && self.live.capacity() == 0
+            && self.config.record != RecordMode::Both
+        {
+            // Nothing queued and no live audio: `fill_frame` would give all zeros and change
+            // nothing else, so silence is encoded from a static frame and a call that only
+            // sends silence never allocates `self.frame`.
+            if !self.config.send_silence {
+                self.marker_next = true;
+                return None;
+            }
+            let h = self.audio_header(index, spf_ticks)?;
+            let hl = h.write(buf).ok()?;
+            let s = self.sender.as_mut()?;
+            let pl = s.imp.encode(SILENCE.get(..spf)?, &mut buf[hl..])?;
+            self.marker_next = false;
+            self.count_sent(pl);
+            return Some(hl + pl);
         }
         let active = self.fill_frame(now, spf);
         if !active && !self.config.send_silence {
