@@ -3,7 +3,7 @@
 //! going through the formatting machinery costs several times more than the bytes themselves.
 
 use core::fmt::Write as _;
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr};
 
 /// Writes `n` in decimal, exactly as `n.to_string()` writes it.
 pub(crate) fn write_u64<W: core::fmt::Write>(w: &mut W, n: u64) -> core::fmt::Result {
@@ -108,12 +108,57 @@ pub(crate) fn has_crlf(s: &str) -> bool {
     s.as_bytes().windows(2).any(|w| w == b"\r\n")
 }
 
+/// A dotted-quad IPv4 address (RFC 8866 §5.7 `IP4` unicast), by the rules of
+/// `Ipv4Addr::from_str`: four decimal octets of one to three digits, no leading zeros, each at
+/// most 255. `None` for anything else, which callers hand to the general parser.
+pub(crate) fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    // The octet being read: its index, value so far and digit count.
+    let (mut k, mut v, mut n) = (0usize, 0u32, 0u32);
+    for &c in s.as_bytes() {
+        if c == b'.' {
+            if n == 0 {
+                return None;
+            }
+            *octets.get_mut(k)? = u8::try_from(v).ok()?;
+            k += 1;
+            (v, n) = (0, 0);
+        } else if c.is_ascii_digit() {
+            // A fourth digit, or a digit after a leading zero.
+            if n == 3 || (n == 1 && v == 0) {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            n += 1;
+        } else {
+            return None;
+        }
+    }
+    if k != 3 || n == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(v).ok()?;
+    Some(Ipv4Addr::from(octets))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn parse_ipv4_is_ipv4addr_from_str(s in "[0-9.]{0,18}") {
+            prop_assert_eq!(parse_ipv4(&s), s.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn parse_ipv4_reads_every_quad(o: [u8; 4], zeros in proptest::collection::vec(0usize..2, 4), tail in "[0-9a:./ ]{0,2}") {
+            let s = format!("{}{}{}.{}{}.{}{}.{}{}", "0".repeat(zeros[0]), o[0], "", "0".repeat(zeros[1]), o[1], "0".repeat(zeros[2]), o[2], "0".repeat(zeros[3]), o[3]);
+            let s = format!("{s}{tail}");
+            prop_assert_eq!(parse_ipv4(&s), s.parse::<Ipv4Addr>().ok());
+        }
+
         #[test]
         fn find_byte_finds_the_first_occurrence(hay in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b' '), Just(0x80u8), Just(0xFFu8), Just(0u8), Just(1u8)], 0..40), b in prop_oneof![Just(b' '), Just(0u8), Just(0x80u8), Just(1u8)]) {
             prop_assert_eq!(find_byte(&hay, b), hay.iter().position(|&x| x == b));

@@ -81,8 +81,12 @@ impl Connection {
 /// The address of a `c=` line (RFC 8866 §5.7) as an IP address, without a multicast
 /// `/ttl/count` suffix, when it matches the address type.
 fn connection_ip(addr_type: &str, address: &str) -> Option<IpAddr> {
-    let a = SplitByte::new(address, b'/').next()?;
-    let ip: IpAddr = a.parse().ok()?;
+    // The plain dotted quad of almost every offer without the split or the general parser
+    // (`parse_ipv4` takes no `/`).
+    let ip: IpAddr = match crate::text::parse_ipv4(address) {
+        Some(v4) => IpAddr::V4(v4),
+        None => SplitByte::new(address, b'/').next()?.parse().ok()?,
+    };
     match (addr_type, ip) {
         ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
         _ => None,
