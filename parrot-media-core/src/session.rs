@@ -641,46 +641,48 @@ impl<H: MediaHandler> MediaSession<H> {
                 SdpDecision::Modified(s) => s.into(),
                 SdpDecision::NoReply => sdp.into(),
             };
-        let mut offer = SdpView::empty();
-        parse_into(&offer_text, &mut offer).map_err(MediaError::BadSdp)?;
-        let handler = &mut self.handler;
-        let (plan, neg) =
-            offer_answer::plan_answer(&offer, &self.config.local, self.wish, |o, s| {
-                handler.handle_codec_negotiation(o, s)
-            })
-            .map_err(MediaError::Negotiation)?;
-        // Whether the offer's text went into `sdp_text` (at its start) with the answer.
-        let mut shared_offer = false;
-        let mut answer_text = if self.local_sdp.is_some() {
-            // A re-offer: compare with what we said last to decide the version.
-            let sd = plan.to_description(self.origin(), self.config.local.address, &neg);
-            self.bump_and_store(sd)
-        } else {
-            // The first answer: written straight from the plan, parsed only if asked for.
-            let mut text = String::with_capacity(512);
-            let origin = OriginParts {
-                session_id: self.session_id,
-                session_version: self.session_version,
-                address: self.config.local.address,
-            };
-            // Writing to a `String` cannot fail.
-            let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
-            if self.sdp_text.is_empty() {
-                // Offer and answer in one buffer: one allocation for both stored texts.
-                let buf = &mut self.sdp_text;
-                buf.reserve_exact(offer_text.len() + text.len());
-                buf.push_str(&offer_text);
-                buf.push_str(&text);
-                self.local_sdp = Some(StoredSdp::shared(offer_text.len(), buf.len()));
-                shared_offer = true;
+        // The view and the plan (which borrows it) live in this block and end with it: the
+        // view is large, and `drop(view)` would copy it to drop it.
+        let (mut answer_text, neg, shared_offer) = {
+            let mut offer = SdpView::empty();
+            parse_into(&offer_text, &mut offer).map_err(MediaError::BadSdp)?;
+            let handler = &mut self.handler;
+            let (plan, neg) =
+                offer_answer::plan_answer(&offer, &self.config.local, self.wish, |o, s| {
+                    handler.handle_codec_negotiation(o, s)
+                })
+                .map_err(MediaError::Negotiation)?;
+            // Whether the offer's text went into `sdp_text` (at its start) with the answer.
+            let mut shared_offer = false;
+            let answer_text = if self.local_sdp.is_some() {
+                // A re-offer: compare with what we said last to decide the version.
+                let sd = plan.to_description(self.origin(), self.config.local.address, &neg);
+                self.bump_and_store(sd)
             } else {
-                self.local_sdp = Some(StoredSdp::text(text.clone()));
-            }
-            text
+                // The first answer: written straight from the plan, parsed only if asked for.
+                let mut text = String::with_capacity(512);
+                let origin = OriginParts {
+                    session_id: self.session_id,
+                    session_version: self.session_version,
+                    address: self.config.local.address,
+                };
+                // Writing to a `String` cannot fail.
+                let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
+                if self.sdp_text.is_empty() {
+                    // Offer and answer in one buffer: one allocation for both stored texts.
+                    let buf = &mut self.sdp_text;
+                    buf.reserve_exact(offer_text.len() + text.len());
+                    buf.push_str(&offer_text);
+                    buf.push_str(&text);
+                    self.local_sdp = Some(StoredSdp::shared(offer_text.len(), buf.len()));
+                    shared_offer = true;
+                } else {
+                    self.local_sdp = Some(StoredSdp::text(text.clone()));
+                }
+                text
+            };
+            (answer_text, neg, shared_offer)
         };
-        // The plan borrows the offer, which borrows its text (stored below).
-        drop(plan);
-        drop(offer);
         match self
             .handler
             .handle_answer(&answer_text, SdpOrigin::Outbound)
