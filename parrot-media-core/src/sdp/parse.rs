@@ -3,7 +3,7 @@
 //! (§5: a parser must reject what it does not understand) and never panics.
 
 use super::view::{
-    AttributeView, BandwidthView, ConnectionView, Formats, MediaView, OriginView, SdpView,
+    AttributeView, BandwidthView, ConnectionView, MediaLines, MediaView, OriginView, SdpView,
     TimingView,
 };
 use super::{LineEnding, SessionDescription};
@@ -123,7 +123,10 @@ fn origin(v: &str) -> Option<OriginView<'_>> {
     ok.then_some(o)
 }
 
-fn media(v: &str) -> Option<MediaView<'_>> {
+/// Parses an `m=` line onto the end of `lines` (RFC 8866 §5.14), its formats written in
+/// place: a media view is large, and building one to return and push copied it twice.
+/// On `None`, `lines` is as it was.
+fn media_into<'a>(v: &'a str, lines: &mut MediaLines<'a>) -> Option<()> {
     let mut it = SplitByte::new(v, b' ');
     let kind = it.next()?;
     let port_s = it.next()?;
@@ -136,26 +139,28 @@ fn media(v: &str) -> Option<MediaView<'_>> {
     if kind.is_empty() || proto.is_empty() {
         return None;
     }
-    // Pushed one by one: cheaper than collecting into inline storage.
-    let mut formats: Formats<'_> = SmallVec::new();
-    for f in it {
-        if f.is_empty() {
-            return None;
-        }
-        formats.push(f);
-    }
-    Some(MediaView {
+    lines.push(MediaView {
         media: kind,
         port,
         num_ports,
         proto,
-        formats,
+        formats: SmallVec::new(),
         information: None,
         connections: Vec::new(),
         bandwidths: Vec::new(),
         key: None,
         attributes: SmallVec::new(),
-    })
+    });
+    let m = lines.last_mut()?;
+    // Pushed one by one: cheaper than collecting into inline storage.
+    for f in it {
+        if f.is_empty() {
+            lines.pop();
+            return None;
+        }
+        m.formats.push(f);
+    }
+    Some(())
 }
 
 pub(super) fn parse(text: &str) -> Result<SessionDescription, SdpError> {
@@ -198,7 +203,7 @@ pub(crate) fn parse_into<'a>(text: &'a str, sd: &mut SdpView<'a>) -> Result<(), 
         }
         if let Some(m) = sd.media.last_mut() {
             match t {
-                b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
+                b'm' => media_into(v, &mut sd.media).ok_or(err(SdpErrorKind::BadMedia))?,
                 b'i' if m.information.is_none() => m.information = Some(v),
                 b'c' => m
                     .connections
@@ -247,7 +252,7 @@ pub(crate) fn parse_into<'a>(text: &'a str, sd: &mut SdpView<'a>) -> Result<(), 
             b'z' if sd.time_zones.is_none() => sd.time_zones = Some(v),
             b'k' if sd.key.is_none() => sd.key = Some(v),
             b'a' => sd.attributes.push(attribute(v)),
-            b'm' => sd.media.push(media(v).ok_or(err(SdpErrorKind::BadMedia))?),
+            b'm' => media_into(v, &mut sd.media).ok_or(err(SdpErrorKind::BadMedia))?,
             b'o' | b's' | b'i' | b'u' | b'c' | b'z' | b'k' | b'v' => {
                 return Err(err(SdpErrorKind::DuplicateLine))
             }
