@@ -357,7 +357,9 @@ pub struct MediaSession<H: MediaHandler> {
     packets_sent: u32,
     octets_sent: u32,
     sent_since_report: bool,
-    dtmf_tx: DtmfSender,
+    /// Boxed on the first digit sent (its 32-digit queue is most of 312 bytes, and most calls
+    /// send none); an empty sender sends nothing.
+    dtmf_tx: Option<Box<DtmfSender>>,
     queue: VecDeque<PlayItem>,
     paused: bool,
     recording: Option<String>,
@@ -460,7 +462,7 @@ impl<H: MediaHandler> MediaSession<H> {
             packets_sent: 0,
             octets_sent: 0,
             sent_since_report: false,
-            dtmf_tx: DtmfSender::default(),
+            dtmf_tx: None,
             queue: VecDeque::new(),
             paused: false,
             recording: None,
@@ -1142,7 +1144,11 @@ impl<H: MediaHandler> MediaSession<H> {
             return Err(MediaError::DtmfUnavailable);
         }
         let ticks = (duration.as_millis() as u64 * u64::from(clock) / 1000) as u32;
-        if self.dtmf_tx.push(digit, ticks) {
+        if self
+            .dtmf_tx
+            .get_or_insert_with(Box::default)
+            .push(digit, ticks)
+        {
             Ok(())
         } else {
             Err(MediaError::DtmfUnavailable)
@@ -1410,7 +1416,12 @@ impl<H: MediaHandler> MediaSession<H> {
             (u128::from(s.codec.clock_rate()) * ptime.as_nanos() / 1_000_000_000) as u32
         };
         let te_pt = self.negotiated.as_ref().and_then(|n| n.telephone_event_pt);
-        if let (Some(te_pt), Some(ev)) = (te_pt, self.dtmf_tx.next_packet(index, spf_ticks)) {
+        if let (Some(te_pt), Some(ev)) = (
+            te_pt,
+            self.dtmf_tx
+                .as_mut()
+                .and_then(|d| d.next_packet(index, spf_ticks)),
+        ) {
             let ts = self
                 .ts_base
                 .wrapping_add((ev.start_index as u32).wrapping_mul(spf_ticks));
