@@ -439,7 +439,8 @@ where
                 }
             }
             let chosen = choose(&offered, &local.codecs).into_list();
-            let mut codecs: Vec<(Codec, u8)> = Vec::new();
+            // Sized once (at most one entry per chosen codec) rather than grown on the first push.
+            let mut codecs: Vec<(Codec, u8)> = Vec::with_capacity(chosen.len());
             for c in chosen {
                 if local.codecs.contains(&c) {
                     if let Some(&p) = offered_pts.iter().find(|(o, _)| *o == c) {
