@@ -372,8 +372,10 @@ pub struct MediaSession<H: MediaHandler> {
     decoders: smallvec::SmallVec<[(u8, Box<dyn AudioCodec>); 2]>,
     stats: Option<ReceiverStats>,
     jitter: JitterBuffer,
-    dtmf_rx: DtmfReceiver,
-    goertzel: GoertzelDetector,
+    /// Boxed on the first telephone-event packet received (most calls carry none).
+    dtmf_rx: Option<Box<DtmfReceiver>>,
+    /// Only with [`MediaConfig::inband_dtmf`].
+    goertzel: Option<Box<GoertzelDetector>>,
     decode_buf: Vec<i16>,
     malformed: u64,
     remote_sender_seen: bool,
@@ -473,8 +475,10 @@ impl<H: MediaHandler> MediaSession<H> {
             decoders: smallvec::SmallVec::new(),
             stats: None,
             jitter,
-            dtmf_rx: DtmfReceiver::default(),
-            goertzel: GoertzelDetector::new(),
+            dtmf_rx: None,
+            goertzel: config
+                .inband_dtmf
+                .then(|| Box::new(GoertzelDetector::new())),
             // Allocated on the first packet decoded, so calls that receive nothing never pay.
             decode_buf: Vec::new(),
             malformed: 0,
@@ -848,7 +852,11 @@ impl<H: MediaHandler> MediaSession<H> {
         if Some(pkt.payload_type) == te_pt {
             // Events are reported on arrival (dedup by timestamp), not after reordering.
             if let Some(ev) = TelephoneEvent::parse(pkt.payload) {
-                if let Some(digit) = self.dtmf_rx.on_packet(pkt.ssrc, pkt.timestamp, &ev) {
+                if let Some(digit) = self.dtmf_rx.get_or_insert_with(Box::default).on_packet(
+                    pkt.ssrc,
+                    pkt.timestamp,
+                    &ev,
+                ) {
                     self.on_digit(now, digit, DtmfSource::Rfc4733);
                 }
             }
@@ -900,9 +908,9 @@ impl<H: MediaHandler> MediaSession<H> {
                     (f.timestamp, n, false)
                 }
             };
-            if self.config.inband_dtmf && !concealed {
+            if let (Some(goertzel), false) = (self.goertzel.as_mut(), concealed) {
                 let buf = &self.decode_buf[..n];
-                self.goertzel.feed(buf, |d| {
+                goertzel.feed(buf, |d| {
                     if nd < digits.len() {
                         digits[nd] = d;
                         nd += 1;
