@@ -500,6 +500,12 @@ impl TxTag {
     }
 }
 
+/// The start of the Via the endpoint writes from `host_port` over `transport`, up to its
+/// branch (§8.1.1.7, §18.1.1): `SIP/2.0/UDP host:port;branch=`.
+pub(crate) fn via_prefix(host_port: &str, transport: Transport) -> String {
+    format!("SIP/2.0/{} {};branch=", transport.via_token(), host_port)
+}
+
 /// [`Endpoint::prefixes`] over the endpoint's cache and configuration, for a caller holding
 /// other parts of the endpoint.
 fn prefixes_in<'c>(
@@ -519,7 +525,7 @@ fn prefixes_in<'c>(
                 Some(p) => format!("<sip:{}@{};transport={}>", cfg.contact_user, hp, p),
                 None => format!("<sip:{}@{}>", cfg.contact_user, hp),
             };
-            let via = format!("SIP/2.0/{} {};branch=", transport.via_token(), hp);
+            let via = via_prefix(&hp, transport);
             if cache.len() >= 16 {
                 cache.clear();
             }
@@ -1618,7 +1624,7 @@ impl Endpoint {
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060))
     }
 
-    fn host_port(local: SocketAddr) -> String {
+    pub(crate) fn host_port(local: SocketAddr) -> String {
         match local.ip() {
             IpAddr::V4(a) => format!("{a}:{}", local.port()),
             IpAddr::V6(a) => format!("[{a}]:{}", local.port()),

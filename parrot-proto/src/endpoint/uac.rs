@@ -585,7 +585,8 @@ impl Endpoint {
     // ---- responses -------------------------------------------------------------------------
 
     pub(super) fn on_response(&mut self, now: Instant, msg: Message, _peer: Peer) {
-        let Some(key) = ClientKey::for_response(&msg) else {
+        let prefixes = self.prefix_cache.iter().map(|(_, _, p)| p.1.as_str());
+        let Some(key) = ClientKey::for_response_after(&msg, prefixes) else {
             return;
         };
         // One lookup finds the transaction, runs its state machine and queues its timer.

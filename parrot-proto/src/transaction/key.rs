@@ -340,6 +340,49 @@ impl ClientKey {
         Some(ClientKey::new(branch, method))
     }
 
+    /// [`ClientKey::for_response`] for the endpoint whose Vias begin with one of `prefixes`
+    /// (`SIP/2.0/UDP host:port;branch=`, as it writes them, §8.1.1.7, §18.1.1): a top Via that
+    /// begins with one has its branch read from the token bytes after it, without the Via
+    /// parsed again. A Via parses or not by its text before the first `;` alone, which is the
+    /// prefix's (and the prefix's parses), and a branch so written is what [`Params::get`]
+    /// reads; anything else is left to [`ClientKey::for_response`].
+    ///
+    /// [`Params::get`]: crate::header::Params::get
+    pub(crate) fn for_response_after<'p>(
+        resp: &Message,
+        prefixes: impl IntoIterator<Item = &'p str>,
+    ) -> Option<ClientKey> {
+        if let Some(k) = Self::after_prefix(resp, prefixes) {
+            return Some(k);
+        }
+        Self::for_response(resp)
+    }
+
+    /// The shortcut of [`ClientKey::for_response_after`]: `None` when it does not apply.
+    #[inline]
+    fn after_prefix<'p>(
+        resp: &Message,
+        prefixes: impl IntoIterator<Item = &'p str>,
+    ) -> Option<ClientKey> {
+        let v = resp.header(crate::header::HeaderName::Via)?;
+        let rest = prefixes
+            .into_iter()
+            .find_map(|p| v.strip_prefix(p))?
+            .as_bytes();
+        let n = rest
+            .iter()
+            .position(|&c| !crate::text::is_token_byte(c))
+            .unwrap_or(rest.len());
+        if n == 0 || (n < rest.len() && rest[n] != b';') {
+            return None;
+        }
+        let method = resp.cseq().ok()?.method;
+        Some(ClientKey {
+            branch: KeyText::new(&[&rest[..n]]),
+            method,
+        })
+    }
+
     /// Heap bytes held (a branch too long to keep inline).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.branch.heap_bytes()
@@ -436,6 +479,36 @@ mod tests {
             } else {
                 proptest::prop_assert_ne!(h(&ta), h(&tb));
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// A response whose top Via begins as the endpoint writes its Vias gets the key the
+        /// general rule gives, whatever follows the prefix and whichever address it names.
+        #[test]
+        fn response_key_after_own_via_prefix_is_the_general_rule(
+            local in proptest::prelude::any::<std::net::SocketAddr>(),
+            t in 0usize..5,
+            branch in proptest::prop_oneof!["[a-zA-Z0-9.!%*_+`'~-]{1,40}", "[ -~]{0,30}"],
+            rest in proptest::prop_oneof!["", ";rport=5060;received=10.0.0.1", "[ -~]{0,24}"],
+            second in proptest::prelude::any::<bool>(),
+        ) {
+            use crate::Transport;
+            let transport = [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss][t];
+            let prefix = crate::endpoint::via_prefix(&crate::Endpoint::host_port(local), transport);
+            let via = format!("{prefix}{branch}{rest}");
+            let more = if second { "Via: SIP/2.0/UDP b.example;branch=z9hG4bKb\r\n" } else { "" };
+            let text = format!("SIP/2.0 200 OK\r\nVia: {via}\r\n{more}From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+            let Ok(resp) = Message::parse(text.into_bytes()) else {
+                return Ok(());
+            };
+            let general = ClientKey::for_response(&resp);
+            let other = crate::endpoint::via_prefix("192.0.2.7:5070", Transport::Udp);
+            proptest::prop_assert_eq!(
+                &ClientKey::for_response_after(&resp, [other.as_str(), prefix.as_str()]),
+                &general
+            );
+            proptest::prop_assert_eq!(&ClientKey::for_response_after(&resp, []), &general);
         }
     }
 
