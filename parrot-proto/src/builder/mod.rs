@@ -316,7 +316,7 @@ impl Headers {
 
     /// Writes the header lines, Content-Length, the empty line and the body, recording where
     /// each name and value lands. Returns where the body starts.
-    fn write(&self, out: &mut Vec<u8>, spans: &mut SmallVec<[HeaderSpan; 16]>) -> usize {
+    fn write(&self, out: &mut impl Out, spans: &mut SmallVec<[HeaderSpan; 16]>) -> usize {
         for e in &self.list {
             if e.kind == HeaderName::ContentLength {
                 continue;
@@ -324,35 +324,35 @@ impl Headers {
             let n = self.name(e);
             let v = self.value(e);
             let ns = out.len();
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
+            out.put(n.as_bytes());
+            out.put(b": ");
             // The parser's value starts after the white space that follows the colon.
             let lead = v
                 .bytes()
                 .position(|c| c != b' ' && c != b'\t')
                 .unwrap_or(v.len());
             let vs = out.len() + lead;
-            out.extend_from_slice(v.as_bytes());
+            out.put(v.as_bytes());
             spans.push(HeaderSpan {
                 kind: e.kind,
                 name: Span::new(ns, ns + n.len()),
                 value: Span::new(vs, out.len()),
             });
-            out.extend_from_slice(b"\r\n");
+            out.put(b"\r\n");
         }
         let ns = out.len();
-        out.extend_from_slice(b"Content-Length: ");
+        out.put(b"Content-Length: ");
         let vs = out.len();
         let mut buf = [0u8; 20];
-        out.extend_from_slice(decimal(self.body.len() as u64, &mut buf));
+        out.put(decimal(self.body.len() as u64, &mut buf));
         spans.push(HeaderSpan {
             kind: HeaderName::ContentLength,
             name: Span::new(ns, ns + "Content-Length".len()),
             value: Span::new(vs, out.len()),
         });
-        out.extend_from_slice(b"\r\n\r\n");
+        out.put(b"\r\n\r\n");
         let body_start = out.len();
-        out.extend_from_slice(&self.body);
+        out.put(&self.body);
         body_start
     }
 
@@ -361,13 +361,12 @@ impl Headers {
     /// builds, as a check) it is parsed, so the result is always what the parser gives.
     fn finish(
         &self,
-        out: Vec<u8>,
+        raw: Bytes,
         start: StartSpans,
         spans: SmallVec<[HeaderSpan; 16]>,
         body_start: usize,
         fast: bool,
     ) -> Result<Message, BuildError> {
-        let raw = Bytes::from(out);
         if !fast {
             return Message::parse(raw).map_err(BuildError::Parse);
         }
@@ -608,9 +607,84 @@ impl RequestBuilder {
         out.extend_from_slice(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
-        let built = self.h.finish(out, start, spans, body_start, fast);
+        let built = self
+            .h
+            .finish(Bytes::from(out), start, spans, body_start, fast);
         Buffers::put(self.h, slot);
         built
+    }
+
+    /// [`RequestBuilder::build_reusing`] written at the end of `wire` and split off it, as
+    /// responses are ([`ResponseHead::write`]; a new buffer of [`WIRE_CHUNK`] bytes replaces
+    /// it when the request does not fit): the request costs no allocation of its own, its
+    /// clones share the buffer. For a request kept briefly only (a non-INVITE's client
+    /// transaction ends within 64*T1, §17.1.2.2), since it keeps the whole buffer alive.
+    pub(crate) fn build_in(
+        self,
+        slot: &mut Option<Buffers>,
+        wire: &mut bytes::BytesMut,
+    ) -> Result<Message, BuildError> {
+        let (fast, capacity) = self.check_request_line()?;
+        if !fast {
+            return self.build_reusing(slot);
+        }
+        if !wire.is_empty() {
+            // Whatever an earlier writer left (nothing, normally) is not this request's.
+            drop(wire.split());
+        }
+        if wire.capacity() < capacity {
+            *wire = bytes::BytesMut::with_capacity(capacity.max(WIRE_CHUNK));
+        }
+        let mut out = Tail { wire };
+        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
+        out.put(method.as_bytes());
+        out.put(b" ");
+        let us = out.len();
+        out.put(uri.as_bytes());
+        let start = StartSpans::Request {
+            method: Span::new(0, method.len()),
+            uri: Span::new(us, out.len()),
+        };
+        out.put(b" SIP/2.0\r\n");
+        let mut spans = SmallVec::new();
+        let body_start = self.h.write(&mut out, &mut spans);
+        let raw = out.wire.split().freeze();
+        let built = self.h.finish(raw, start, spans, body_start, fast);
+        Buffers::put(self.h, slot);
+        built
+    }
+}
+
+/// Where [`Headers::write`] writes: positions are counted from the start of what it writes.
+trait Out {
+    fn len(&self) -> usize;
+    fn put(&mut self, b: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    #[inline]
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// A shared buffer, empty when writing starts: what is written is split off it whole.
+struct Tail<'a> {
+    wire: &'a mut bytes::BytesMut,
+}
+
+impl Out for Tail<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.wire.len()
+    }
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        self.wire.extend_from_slice(b);
     }
 }
 
@@ -733,7 +807,8 @@ impl ResponseBuilder {
         out.extend_from_slice(b"\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
-        self.h.finish(out, start, spans, body_start, fast)
+        self.h
+            .finish(Bytes::from(out), start, spans, body_start, fast)
     }
 }
 

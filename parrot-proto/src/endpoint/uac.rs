@@ -424,9 +424,14 @@ impl Endpoint {
         if let Some(body) = body {
             b = b.body(&body.content_type, body.bytes.clone());
         }
-        b.build_reusing(&mut self.builder_bufs)
-            .ok()
-            .map(|m| (m, branch, peer))
+        // A non-INVITE is kept by its transaction for 64*T1 at most (§17.1.2.2): it shares
+        // the responses' buffer instead of allocating its own.
+        let built = if method == Method::Invite {
+            b.build_reusing(&mut self.builder_bufs)
+        } else {
+            b.build_in(&mut self.builder_bufs, &mut self.wire)
+        };
+        built.ok().map(|m| (m, branch, peer))
     }
 
     /// Sends a request inside an established dialog (§12.2.1): BYE, re-INVITE, UPDATE, INFO,
