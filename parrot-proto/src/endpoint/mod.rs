@@ -722,9 +722,36 @@ pub(crate) struct Call {
     /// Where in-dialog requests go ([`uac::peer_for`]), worked out once per remote target
     /// and route set; cleared wherever those change.
     target_peer: Option<Peer>,
+    /// UAC side: whether a response's To written exactly `remote_uri;tag=remote_tag` (the
+    /// dialog's, as they are now) was parsed and gave that tag, so the same bytes again (the
+    /// 2xx after a 180) give it without parsing ([`Call::known_to_tag`]).
+    to_parsed: bool,
 }
 
 impl Call {
+    /// Whether To value `v` is the dialog's `remote_uri;tag=remote_tag`, byte for byte.
+    fn to_is_remote(&self, v: &str) -> bool {
+        let (u, t) = (&*self.dialog.remote_uri, &*self.dialog.remote_tag);
+        v.len() == u.len() + 5 + t.len()
+            && !t.is_empty()
+            && v.starts_with(u)
+            && v[u.len()..].starts_with(";tag=")
+            && v.ends_with(t)
+    }
+
+    /// The tag of a response's To value `v` when it is the bytes a parsed To had before (see
+    /// `to_parsed`): what parsing it gives (§12.1.2), read without parsing. `None`: parse it.
+    fn known_to_tag<'v>(&self, v: Option<&'v str>) -> Option<&'v str> {
+        let v = v.filter(|v| self.to_parsed && self.to_is_remote(v))?;
+        v.get(v.len() - self.dialog.remote_tag.len()..)
+    }
+
+    /// Records, after the dialog took the tag parsed from To value `v`, whether `v` is the
+    /// dialog's `remote_uri;tag=remote_tag`.
+    fn note_parsed_to(&mut self, v: Option<&str>) {
+        self.to_parsed = v.is_some_and(|v| self.to_is_remote(v));
+    }
+
     fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {
         Call {
             dialog,
@@ -754,6 +781,7 @@ impl Call {
             timers: [None; 3],
             scheduled: None,
             target_peer: None,
+            to_parsed: false,
         }
     }
 
@@ -2081,5 +2109,83 @@ mod branch_tests {
                 .as_str()
                 .starts_with(crate::header::BRANCH_MAGIC_COOKIE));
         }
+    }
+}
+
+#[cfg(test)]
+mod known_to_tests {
+    use super::*;
+    use crate::dialog::{DialogState, Role};
+    use crate::HeaderName;
+
+    fn call(remote_uri: &str) -> Call {
+        let dialog = Dialog {
+            state: DialogState::Early,
+            role: Role::Uac,
+            call_id: "c".into(),
+            local_tag: "1".into(),
+            remote_tag: "".into(),
+            local_uri: "<sip:a@h>".into(),
+            remote_uri: remote_uri.into(),
+            remote_target: "sip:b@h".into(),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            remote_cseq: None,
+        };
+        let addr = SocketAddr::from(([10, 0, 0, 1], 5060));
+        let peer = Peer {
+            addr,
+            transport: Transport::Udp,
+            conn: None,
+        };
+        Call::new(dialog, peer, addr)
+    }
+
+    proptest::proptest! {
+        /// A To value read without parsing, as the bytes of one parsed before, gives the tag
+        /// parsing gives; other bytes, or any before one was parsed, are parsed.
+        #[test]
+        fn a_known_to_gives_the_tag_parsing_gives(
+            uri in proptest::prop_oneof!["<sip:b@h>", "sip:b@h", "\"B\" <sip:b@h;lr>", "[ -~]{0,16}"],
+            tag in "[ -~]{0,12}",
+            other in "[ -~]{0,12}",
+        ) {
+            let mut c = call(&uri);
+            let v = format!("{uri};tag={tag}");
+            let text = format!("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: {v}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+            let Ok(m) = Message::parse(text.into_bytes()) else {
+                return Ok(());
+            };
+            let line = m.header(HeaderName::To);
+            proptest::prop_assert_eq!(c.known_to_tag(line), None);
+            // What the UAC does with a 1xx: parse, take the tag, remember the bytes.
+            let parsed = m.to_header().ok();
+            if let Some(t) = parsed.as_ref().and_then(|t| t.tag()) {
+                c.dialog.update_from_response_tagged(&m, Some(t));
+                c.note_parsed_to(line);
+            }
+            if let Some(k) = c.known_to_tag(line) {
+                proptest::prop_assert_eq!(Some(k), parsed.as_ref().and_then(|t| t.tag()));
+            }
+            let again = format!("{uri};tag={other}");
+            if again != v {
+                proptest::prop_assert_eq!(c.known_to_tag(Some(&again)), None);
+            }
+        }
+    }
+
+    #[test]
+    fn the_to_of_a_2xx_after_its_1xx_is_known() {
+        let mut c = call("<sip:b@h>");
+        let m = Message::parse(
+            &b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=9f\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..],
+        )
+        .unwrap();
+        let line = m.header(HeaderName::To);
+        c.dialog.update_from_response_tagged(&m, Some("9f"));
+        c.note_parsed_to(line);
+        assert_eq!(c.known_to_tag(Some("<sip:b@h>;tag=9f")), Some("9f"));
+        assert_eq!(c.known_to_tag(Some("<sip:b@h>;tag=9g")), None);
+        assert_eq!(c.known_to_tag(Some("<sip:b@h> ;tag=9f")), None);
     }
 }

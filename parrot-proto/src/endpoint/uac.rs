@@ -856,10 +856,12 @@ impl Endpoint {
         if code < 200 {
             call.got_provisional = true;
             if code > 100 && !call.confirmed {
+                let line = m.header(HeaderName::To);
                 let to = m.to_header().ok();
                 if let Some(tag) = to.as_ref().and_then(|t| t.tag()) {
                     call.dialog.update_from_response_tagged(m, Some(tag));
                     call.target_peer = None;
+                    call.note_parsed_to(line);
                 }
             }
             if let Some(h) = call.uac.as_mut() {
@@ -988,8 +990,14 @@ impl Endpoint {
         let (local, transport) = (call.local, call.peer.transport);
         let via = super::prefixes_in(&mut self.prefix_cache, &self.cfg, local, transport);
         let via = [via.1.as_str(), branch.as_str(), ";rport"];
-        let to = m.to_header().ok();
-        let to_tag = to.as_ref().and_then(|t| t.tag());
+        // The To of a 2xx is most often the bytes of its 1xx's, parsed already.
+        let line = m.header(HeaderName::To);
+        let known = call.known_to_tag(line);
+        let parsed = match known {
+            Some(_) => None,
+            None => m.to_header().ok(),
+        };
+        let to_tag = known.or_else(|| parsed.as_ref().and_then(|t| t.tag()));
         let tag = to_tag.unwrap_or_default();
         let seq = m.cseq().map(|c| c.seq).unwrap_or(0);
         if call.confirmed && *tag != *call.dialog.remote_tag {
@@ -1034,6 +1042,10 @@ impl Endpoint {
         let first = !call.confirmed;
         if first {
             call.dialog.update_from_response_tagged(m, to_tag);
+            if known.is_none() {
+                // Parsed now: remembered only when it gave the tag the dialog took.
+                call.note_parsed_to(line.filter(|_| to_tag.is_some()));
+            }
             call.target_peer = None;
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
