@@ -726,6 +726,10 @@ pub(crate) struct Call {
     /// dialog's, as they are now) was parsed and gave that tag, so the same bytes again (the
     /// 2xx after a 180) give it without parsing ([`Call::known_to_tag`]).
     to_parsed: bool,
+    /// UAS side: whether `local_uri` is the INVITE's To as validation parsed it (a name-addr
+    /// without tag, ending in `>`), so a To of `local_uri;tag=local_tag` has our tag
+    /// ([`Call::tagged_local_to`]).
+    to_local: bool,
 }
 
 impl Call {
@@ -750,6 +754,19 @@ impl Call {
     /// dialog's `remote_uri;tag=remote_tag`.
     fn note_parsed_to(&mut self, v: Option<&str>) {
         self.to_parsed = v.is_some_and(|v| self.to_is_remote(v));
+    }
+
+    /// Whether To value `v` is `local_uri;tag=local_tag` byte for byte with `local_uri` as
+    /// validation parsed it (see `to_local`): parsing `v` then gives our tag (§12.2.2), as
+    /// `a_tag_after_a_bracketed_name_addr_is_its_tag` holds.
+    fn tagged_local_to(&self, v: &str) -> bool {
+        let (u, t) = (&*self.dialog.local_uri, &*self.dialog.local_tag);
+        self.to_local
+            && v.len() == u.len() + 5 + t.len()
+            && crate::text::is_token(t)
+            && v.starts_with(u)
+            && v[u.len()..].starts_with(";tag=")
+            && v.ends_with(t)
     }
 
     fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {
@@ -782,6 +799,7 @@ impl Call {
             scheduled: None,
             target_peer: None,
             to_parsed: false,
+            to_local: false,
         }
     }
 
@@ -2171,6 +2189,36 @@ mod known_to_tests {
             if again != v {
                 proptest::prop_assert_eq!(c.known_to_tag(Some(&again)), None);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// What `Call::tagged_local_to` stands on: a To that validation parsed as a name-addr
+        /// without tag and that ends in `>`, with `;tag=` and a token after it, parses with
+        /// that token as its tag.
+        #[test]
+        fn a_tag_after_a_bracketed_name_addr_is_its_tag(
+            display in proptest::prop_oneof!["", "B ", "\"B\" ", "\"[ -~]{0,8}\" ", "[ -~]{0,8}"],
+            uri in proptest::prop_oneof!["sip:b@h", "sip:b@10.0.0.2;lr", "sips:b@[::1]:5061", "[ -~]{0,16}"],
+            tag in "[a-zA-Z0-9.!%*_+`'~-]{1,12}",
+        ) {
+            let u = format!("{display}<{uri}>");
+            let Ok(na) = crate::header::NameAddr::parse(&u) else {
+                return Ok(());
+            };
+            if !na.is_valid() || na.tag().is_some() || !u.ends_with('>') {
+                return Ok(());
+            }
+            let v = format!("{u};tag={tag}");
+            let tagged = crate::header::NameAddr::parse(&v);
+            proptest::prop_assert!(tagged.is_ok(), "{v:?} does not parse");
+            proptest::prop_assert_eq!(tagged.ok().and_then(|t| t.tag()), Some(tag.as_str()));
+            let mut c = call("<sip:a@h>");
+            c.dialog.local_uri = u.as_str().into();
+            c.dialog.local_tag = tag.as_str().into();
+            c.to_local = true;
+            proptest::prop_assert!(c.tagged_local_to(&v));
+            proptest::prop_assert!(!c.tagged_local_to(&u));
         }
     }
 

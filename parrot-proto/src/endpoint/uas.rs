@@ -332,6 +332,9 @@ impl Endpoint {
                 };
                 let did = DialogId(self.next_id());
                 let mut call = Call::new(dlg, rpeer, local);
+                call.to_local = checked.to_tag.is_none()
+                    && checked.to.ends_with('>')
+                    && *call.dialog.local_uri == *checked.to;
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of_typed(&msg, || checked.content_type_line);
                 self.by_tag
@@ -492,15 +495,39 @@ impl Endpoint {
     /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
     fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
         let Ok(call_id) = msg.call_id() else { return };
-        let Ok(to) = msg.to_header() else { return };
-        let Some(tag) = to.tag() else {
-            return;
-        };
-        let Some(d) = self
-            .by_tag
-            .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
-        else {
-            return;
+        // Most often the To is the one our 2xx carried, `local_uri;tag=local_tag`: the dialog
+        // its last tag names is asked first, and the To is parsed only when it is not that.
+        let line = msg.header(HeaderName::To);
+        let known = line.and_then(|v| {
+            // The last ";tag=", found among the ';' bytes (a substring searcher costs more to
+            // set up than a To takes to scan).
+            let b = v.as_bytes();
+            let at =
+                memchr::memrchr_iter(b';', b).find(|&i| b.get(i + 1..i + 5) == Some(b"tag="))?;
+            let tag = v.get(at + 5..)?;
+            let d = self
+                .by_tag
+                .get(call_id, tag, |d| super::call_id_in(&self.calls, d))?;
+            self.calls
+                .get(&d)
+                .is_some_and(|c| c.tagged_local_to(v))
+                .then_some(d)
+        });
+        let d = match known {
+            Some(d) => d,
+            None => {
+                let Ok(to) = msg.to_header() else { return };
+                let Some(tag) = to.tag() else {
+                    return;
+                };
+                let Some(d) = self
+                    .by_tag
+                    .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+                else {
+                    return;
+                };
+                d
+            }
         };
         let seq = msg.cseq().map(|c| c.seq).unwrap_or(0);
         let Some(call) = self.calls.get_mut(&d) else {
