@@ -813,6 +813,18 @@ impl Message {
         &'a self,
         top: Option<(Via<'a>, Option<bool>)>,
     ) -> Result<Checked<'a>, ParseError> {
+        self.checked_with_known(top, [None, None])
+    }
+
+    /// [`Message::checked_with_top`] where the caller knows the first From and To lines
+    /// (`known[0]`, `known[1]`) to be valid with a tag that is their last `n` bytes: bytes that
+    /// were parsed before (an in-dialog request's From and To are its INVITE's), so they are
+    /// not parsed again.
+    pub(crate) fn checked_with_known<'a>(
+        &'a self,
+        top: Option<(Via<'a>, Option<bool>)>,
+        known: [Option<usize>; 2],
+    ) -> Result<Checked<'a>, ParseError> {
         let mut scheme = None;
         if let StartSpans::Request { uri, .. } = self.inner.start {
             let u = self.request_uri()?;
@@ -907,6 +919,12 @@ impl Message {
         let mut tags = [None, None];
         let lines = [value(Slot::From), value(Slot::To)];
         for (i, name) in [HeaderName::From, HeaderName::To].into_iter().enumerate() {
+            if let (Some(n), Some(line)) = (known[i], lines[i]) {
+                if let Some(tag) = line.get(line.len().saturating_sub(n)..).filter(|_| n > 0) {
+                    tags[i] = Some(tag);
+                    continue;
+                }
+            }
             let na = self.name_addr_of(name, lines[i])?;
             // The check and the tag in one scan where the parameters are plain.
             let (valid, tag) = match na.params().plain_get("tag") {

@@ -730,6 +730,9 @@ pub(crate) struct Call {
     /// without tag, ending in `>`), so a To of `local_uri;tag=local_tag` has our tag
     /// ([`Call::tagged_local_to`]).
     to_local: bool,
+    /// UAS side: whether the INVITE's From, as validation parsed it, was exactly
+    /// `remote_uri;tag=remote_tag`, so a From of those bytes needs no parsing.
+    from_remote: bool,
 }
 
 impl Call {
@@ -769,6 +772,16 @@ impl Call {
             && v.ends_with(t)
     }
 
+    /// Whether From value `v` is `remote_uri;tag=remote_tag` byte for byte.
+    fn remote_from_is(&self, v: &str) -> bool {
+        let (u, t) = (&*self.dialog.remote_uri, &*self.dialog.remote_tag);
+        v.len() == u.len() + 5 + t.len()
+            && !t.is_empty()
+            && v.starts_with(u)
+            && v[u.len()..].starts_with(";tag=")
+            && v.ends_with(t)
+    }
+
     fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {
         Call {
             dialog,
@@ -800,6 +813,7 @@ impl Call {
             target_peer: None,
             to_parsed: false,
             to_local: false,
+            from_remote: false,
         }
     }
 
@@ -2194,8 +2208,8 @@ mod known_to_tests {
 
     proptest::proptest! {
         /// What `Call::tagged_local_to` stands on: a To that validation parsed as a name-addr
-        /// without tag and that ends in `>`, with `;tag=` and a token after it, parses with
-        /// that token as its tag.
+        /// without tag and that ends in `>`, with `;tag=` and a token after it, parses, is
+        /// valid and has that token as its tag.
         #[test]
         fn a_tag_after_a_bracketed_name_addr_is_its_tag(
             display in proptest::prop_oneof!["", "B ", "\"B\" ", "\"[ -~]{0,8}\" ", "[ -~]{0,8}"],
@@ -2212,6 +2226,7 @@ mod known_to_tests {
             let v = format!("{u};tag={tag}");
             let tagged = crate::header::NameAddr::parse(&v);
             proptest::prop_assert!(tagged.is_ok(), "{v:?} does not parse");
+            proptest::prop_assert!(tagged.as_ref().is_ok_and(|t| t.is_valid()), "{v:?} is not valid");
             proptest::prop_assert_eq!(tagged.ok().and_then(|t| t.tag()), Some(tag.as_str()));
             let mut c = call("<sip:a@h>");
             c.dialog.local_uri = u.as_str().into();

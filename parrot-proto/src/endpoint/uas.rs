@@ -81,7 +81,10 @@ impl Endpoint {
         let via_fix = via_fix_with(&msg, &top, rport, peer.addr);
         let rpeer = response_peer_with(&top, rport, peer);
         // §8.2: validation first; each failure has its RFC answer.
-        let checked = match msg.checked_with_top(Some((top, summary.map(|s| s.valid)))) {
+        // An in-dialog request's From and To, when they are the bytes its dialog parsed
+        // already, are not parsed again.
+        let (known, known_dialog) = self.known_from_to(&msg);
+        let checked = match msg.checked_with_known(Some((top, summary.map(|s| s.valid))), known) {
             Ok(c) => c,
             Err(e) => {
                 let code = e.response_code().unwrap_or(400);
@@ -121,10 +124,11 @@ impl Endpoint {
         }
         let call_id = checked.call_id;
         let dialog = match to_tag {
-            Some(tag) => match self
-                .by_tag
-                .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
-            {
+            // Found already with this Call-ID and tag, when the To was known.
+            Some(tag) => match known_dialog.or_else(|| {
+                self.by_tag
+                    .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+            }) {
                 Some(d) => Some(d),
                 None => {
                     // §12.2.2 (and §9.2 for a CANCEL): nothing matches.
@@ -335,6 +339,7 @@ impl Endpoint {
                 call.to_local = checked.to_tag.is_none()
                     && checked.to.ends_with('>')
                     && *call.dialog.local_uri == *checked.to;
+                call.from_remote = checked.from_tag.is_some() && call.remote_from_is(checked.from);
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of_typed(&msg, || checked.content_type_line);
                 self.by_tag
@@ -493,6 +498,40 @@ impl Endpoint {
     }
 
     /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
+    /// For [`Message::checked_with_known`]: the lengths of the tags ending the first From and
+    /// To lines of `msg` when they are those of the UAS dialog their tags name, as the INVITE
+    /// had them (From) or as our 2xx wrote them (To; see `Call::tagged_local_to`).
+    ///
+    /// With them, the dialog found: the one validation's Call-ID and To tag name.
+    fn known_from_to(&self, msg: &Message) -> ([Option<usize>; 2], Option<DialogId>) {
+        const NONE: ([Option<usize>; 2], Option<DialogId>) = ([None, None], None);
+        let (Some(to), Some(call_id)) =
+            (msg.header(HeaderName::To), msg.header(HeaderName::CallId))
+        else {
+            return NONE;
+        };
+        let b = to.as_bytes();
+        let Some(at) =
+            memchr::memrchr_iter(b';', b).find(|&i| b.get(i + 1..i + 5) == Some(b"tag="))
+        else {
+            return NONE;
+        };
+        let Some(d) = to.get(at + 5..).and_then(|tag| {
+            self.by_tag
+                .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
+        }) else {
+            return NONE;
+        };
+        let Some(c) = self.calls.get(&d).filter(|c| c.tagged_local_to(to)) else {
+            return NONE;
+        };
+        let from = msg
+            .header(HeaderName::From)
+            .filter(|f| c.from_remote && c.remote_from_is(f))
+            .map(|_| c.dialog.remote_tag.len());
+        ([from, Some(c.dialog.local_tag.len())], Some(d))
+    }
+
     fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
         let Ok(call_id) = msg.call_id() else { return };
         // Most often the To is the one our 2xx carried, `local_uri;tag=local_tag`: the dialog
