@@ -497,7 +497,6 @@ impl Endpoint {
         }
     }
 
-    /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
     /// For [`Message::checked_with_known`]: the lengths of the tags ending the first From and
     /// To lines of `msg` when they are those of the UAS dialog their tags name, as the INVITE
     /// had them (From) or as our 2xx wrote them (To; see `Call::tagged_local_to`).
@@ -532,6 +531,7 @@ impl Endpoint {
         ([from, Some(c.dialog.local_tag.len())], Some(d))
     }
 
+    /// An ACK for a 2xx (§13.3.1.4): stops the retransmission and confirms the call.
     fn on_ack_2xx(&mut self, now: Instant, msg: &Message, peer: Peer) {
         let Ok(call_id) = msg.call_id() else { return };
         // Most often the To is the one our 2xx carried, `local_uri;tag=local_tag`: the dialog
