@@ -735,51 +735,51 @@ pub(crate) struct Call {
     from_remote: bool,
 }
 
+/// Whether `v` is `uri;tag=tag` byte for byte, with a tag that is not empty.
+fn is_tagged(v: &str, uri: &str, tag: &str) -> bool {
+    v.len() == uri.len() + 5 + tag.len()
+        && !tag.is_empty()
+        && v.starts_with(uri)
+        && v[uri.len()..].starts_with(";tag=")
+        && v.ends_with(tag)
+}
+
+/// The text after the last `;tag=` of a From or To value, found among its `;` bytes (a
+/// substring searcher costs more to set up than these short values take to scan): the tag when
+/// the value is `uri;tag=tag`, a candidate otherwise.
+fn last_tag(v: &str) -> Option<&str> {
+    let b = v.as_bytes();
+    let at = memchr::memrchr_iter(b';', b).find(|&i| b.get(i + 1..i + 5) == Some(b"tag="))?;
+    v.get(at + 5..)
+}
+
 impl Call {
-    /// Whether To value `v` is the dialog's `remote_uri;tag=remote_tag`, byte for byte.
-    fn to_is_remote(&self, v: &str) -> bool {
-        let (u, t) = (&*self.dialog.remote_uri, &*self.dialog.remote_tag);
-        v.len() == u.len() + 5 + t.len()
-            && !t.is_empty()
-            && v.starts_with(u)
-            && v[u.len()..].starts_with(";tag=")
-            && v.ends_with(t)
+    /// Whether a From or To value `v` is the dialog's `remote_uri;tag=remote_tag`, byte for
+    /// byte (the peer's To at the UAC, its From at the UAS).
+    fn is_remote(&self, v: &str) -> bool {
+        is_tagged(v, &self.dialog.remote_uri, &self.dialog.remote_tag)
     }
 
     /// The tag of a response's To value `v` when it is the bytes a parsed To had before (see
     /// `to_parsed`): what parsing it gives (§12.1.2), read without parsing. `None`: parse it.
     fn known_to_tag<'v>(&self, v: Option<&'v str>) -> Option<&'v str> {
-        let v = v.filter(|v| self.to_parsed && self.to_is_remote(v))?;
+        let v = v.filter(|v| self.to_parsed && self.is_remote(v))?;
         v.get(v.len() - self.dialog.remote_tag.len()..)
     }
 
     /// Records, after the dialog took the tag parsed from To value `v`, whether `v` is the
     /// dialog's `remote_uri;tag=remote_tag`.
     fn note_parsed_to(&mut self, v: Option<&str>) {
-        self.to_parsed = v.is_some_and(|v| self.to_is_remote(v));
+        self.to_parsed = v.is_some_and(|v| self.is_remote(v));
     }
 
     /// Whether To value `v` is `local_uri;tag=local_tag` byte for byte with `local_uri` as
     /// validation parsed it (see `to_local`): parsing `v` then gives our tag (§12.2.2), as
     /// `a_tag_after_a_bracketed_name_addr_is_its_tag` holds.
     fn tagged_local_to(&self, v: &str) -> bool {
-        let (u, t) = (&*self.dialog.local_uri, &*self.dialog.local_tag);
         self.to_local
-            && v.len() == u.len() + 5 + t.len()
-            && crate::text::is_token(t)
-            && v.starts_with(u)
-            && v[u.len()..].starts_with(";tag=")
-            && v.ends_with(t)
-    }
-
-    /// Whether From value `v` is `remote_uri;tag=remote_tag` byte for byte.
-    fn remote_from_is(&self, v: &str) -> bool {
-        let (u, t) = (&*self.dialog.remote_uri, &*self.dialog.remote_tag);
-        v.len() == u.len() + 5 + t.len()
-            && !t.is_empty()
-            && v.starts_with(u)
-            && v[u.len()..].starts_with(";tag=")
-            && v.ends_with(t)
+            && crate::text::is_token(&self.dialog.local_tag)
+            && is_tagged(v, &self.dialog.local_uri, &self.dialog.local_tag)
     }
 
     fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {
@@ -2235,6 +2235,19 @@ mod known_to_tests {
             proptest::prop_assert!(c.tagged_local_to(&v));
             proptest::prop_assert!(!c.tagged_local_to(&u));
         }
+    }
+
+    #[test]
+    fn the_last_tag_is_a_candidate_that_the_whole_value_confirms() {
+        assert_eq!(last_tag("<sip:b@h>;tag=9f"), Some("9f"));
+        assert_eq!(last_tag("<sip:b@h>;tag=1;x;tag=9f"), Some("9f"));
+        assert_eq!(last_tag("<sip:b@h>"), None);
+        // Inside quotes it is only a candidate: the value is then no `uri;tag=tag`.
+        let v = "\"a;tag=x\" <sip:b@h>";
+        assert_eq!(last_tag(v), Some("x\" <sip:b@h>"));
+        assert!(is_tagged("<sip:b@h>;tag=9f", "<sip:b@h>", "9f"));
+        assert!(!is_tagged("<sip:b@h>;tag=", "<sip:b@h>", ""));
+        assert!(!is_tagged("<sip:b@h>;tag=9f", "<sip:b@h>", "9"));
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl Endpoint {
                 call.to_local = checked.to_tag.is_none()
                     && checked.to.ends_with('>')
                     && *call.dialog.local_uri == *checked.to;
-                call.from_remote = checked.from_tag.is_some() && call.remote_from_is(checked.from);
+                call.from_remote = checked.from_tag.is_some() && call.is_remote(checked.from);
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of_typed(&msg, || checked.content_type_line);
                 self.by_tag
@@ -509,13 +509,7 @@ impl Endpoint {
         else {
             return NONE;
         };
-        let b = to.as_bytes();
-        let Some(at) =
-            memchr::memrchr_iter(b';', b).find(|&i| b.get(i + 1..i + 5) == Some(b"tag="))
-        else {
-            return NONE;
-        };
-        let Some(d) = to.get(at + 5..).and_then(|tag| {
+        let Some(d) = super::last_tag(to).and_then(|tag| {
             self.by_tag
                 .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
         }) else {
@@ -526,7 +520,7 @@ impl Endpoint {
         };
         let from = msg
             .header(HeaderName::From)
-            .filter(|f| c.from_remote && c.remote_from_is(f))
+            .filter(|f| c.from_remote && c.is_remote(f))
             .map(|_| c.dialog.remote_tag.len());
         ([from, Some(c.dialog.local_tag.len())], Some(d))
     }
@@ -538,12 +532,7 @@ impl Endpoint {
         // its last tag names is asked first, and the To is parsed only when it is not that.
         let line = msg.header(HeaderName::To);
         let known = line.and_then(|v| {
-            // The last ";tag=", found among the ';' bytes (a substring searcher costs more to
-            // set up than a To takes to scan).
-            let b = v.as_bytes();
-            let at =
-                memchr::memrchr_iter(b';', b).find(|&i| b.get(i + 1..i + 5) == Some(b"tag="))?;
-            let tag = v.get(at + 5..)?;
+            let tag = super::last_tag(v)?;
             let d = self
                 .by_tag
                 .get(call_id, tag, |d| super::call_id_in(&self.calls, d))?;
