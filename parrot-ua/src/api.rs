@@ -66,12 +66,13 @@ pub struct AgentConfig {
 
 /// How long the SIP socket's receive queue may stay non-empty (with at least
 /// [`EndpointConfig::shed_backlog`] datagrams taken meanwhile) before new requests get 503
-/// ([`EndpointConfig::shed_after`]): half of T1, so that the clients' first INVITE
-/// retransmissions (at 500 ms) still find the queue emptied. Shorter, a busy server sheds
-/// calls it would have caught up with: at 9,000 calls/s and two thirds of a core, a stall of
-/// a few tens of milliseconds (a table growing) keeps the queue from emptying for 100 ms, and
-/// a 100 ms setting refused a hundred calls each time.
-pub const SHED_AFTER: Duration = Duration::from_millis(250);
+/// ([`EndpointConfig::shed_after`]): under T1, so that a client's first INVITE
+/// retransmission (at 500 ms) finds the queue emptied, and long enough to ride out a stall.
+/// A busy server comes back from a stall of S ms in about S ρ / (1 − ρ) more at a load ρ: at
+/// 9,000 calls/s, three quarters of a core, stalls of some 70 ms kept the queue from
+/// emptying for 250 ms, and a 250 ms setting (100 ms before it) refused calls the server
+/// caught up with.
+pub const SHED_AFTER: Duration = Duration::from_millis(400);
 
 impl AgentConfig {
     /// Defaults: UDP and TCP on `bind`, RTP ports 16384-32767, auto-answer on, overload
