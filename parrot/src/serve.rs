@@ -68,6 +68,11 @@ pub struct Args {
     /// follows within 200 ms). 0 sends it at once.
     #[arg(long, default_value_t = 100, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=200))]
     trying_delay: u64,
+    /// Overload shedding: once the SIP socket's queue has not emptied for this many
+    /// milliseconds, new calls and other requests outside a dialog get 503 with Retry-After
+    /// until it does (calls in progress are still served). 0 turns it off.
+    #[arg(long, default_value_t = parrot_ua::SHED_AFTER.as_millis() as u64, value_name = "MS")]
+    shed_after: u64,
     /// Digest realm.
     #[arg(long, default_value = "parrot")]
     realm: String,
@@ -310,6 +315,8 @@ pub async fn run(args: Args) -> ExitCode {
     cfg.advertised_ip = args.advertise;
     cfg.endpoint.max_transactions = args.max_transactions;
     cfg.endpoint.trying_delay = std::time::Duration::from_millis(args.trying_delay);
+    cfg.endpoint.shed_after =
+        (args.shed_after > 0).then(|| std::time::Duration::from_millis(args.shed_after));
     // Requests it proxies get the §16.3 checks only (a Require or body it does not know
     // travels on); the ones it keeps still get the UAS answers.
     cfg.endpoint.proxy.defer_uas_checks = args.registrar || args.proxy_to.is_some();
