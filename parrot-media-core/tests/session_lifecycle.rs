@@ -508,24 +508,8 @@ fn send_dtmf_emits_rfc4733_start_updates_and_three_ends() {
 fn hold_and_resume_reoffer_with_bumped_version_and_direction() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut a = MediaSession::new(
-        "a",
-        Role::Uac,
-        MediaConfig::new("192.0.2.1".parse().unwrap(), 20000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
-    let mut b = MediaSession::new(
-        "b",
-        Role::Uas,
-        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
+    let mut a = plain("a", Role::Uac, "192.0.2.1", 20000, &mut rng, t0);
+    let mut b = plain("b", Role::Uas, "192.0.2.2", 30000, &mut rng, t0);
     let offer = a.create_offer(t0).unwrap();
     let v0 = SessionDescription::parse(&offer)
         .unwrap()
@@ -724,15 +708,7 @@ fn remote_ssrc_change_restarts_reception_and_recording_becomes_a_wav() {
 fn ipv6_offer_is_answered_with_ipv6_addresses() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(8);
-    let mut s = MediaSession::new(
-        "v6",
-        Role::Uas,
-        MediaConfig::new("2001:db8::1".parse().unwrap(), 20000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
+    let mut s = plain("v6", Role::Uas, "2001:db8::1", 20000, &mut rng, t0);
     let offer = "v=0\r\no=- 1 1 IN IP6 2001:db8::9\r\ns=-\r\nt=0 0\r\nm=audio 30000 RTP/AVP 8\r\nc=IN IP6 2001:db8::9\r\n";
     let answer = s.process_offer(t0, offer).unwrap();
     assert!(answer.contains("c=IN IP6 2001:db8::1\r\n"), "{answer}");
@@ -748,24 +724,8 @@ fn ipv6_offer_is_answered_with_ipv6_addresses() {
 fn holding_a_call_the_peer_already_holds_offers_inactive() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    let mut a = MediaSession::new(
-        "a",
-        Role::Uac,
-        MediaConfig::new("192.0.2.1".parse().unwrap(), 20000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
-    let mut b = MediaSession::new(
-        "b",
-        Role::Uas,
-        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
+    let mut a = plain("a", Role::Uac, "192.0.2.1", 20000, &mut rng, t0);
+    let mut b = plain("b", Role::Uas, "192.0.2.2", 30000, &mut rng, t0);
     let answer = b.process_offer(t0, &a.create_offer(t0).unwrap()).unwrap();
     a.process_answer(t0, &answer).unwrap();
     let answer = b.process_offer(t0, &a.hold(t0).unwrap()).unwrap();
@@ -880,15 +840,7 @@ fn a_session_that_sent_media_leaves_with_an_rtcp_bye() {
 fn stored_descriptions_follow_the_first_offer_and_a_re_offer() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let mut b = MediaSession::new(
-        "b",
-        Role::Uas,
-        MediaConfig::new("192.0.2.2".parse().unwrap(), 30000),
-        DefaultHandler,
-        &mut rng,
-        t0,
-    )
-    .unwrap();
+    let mut b = plain("b", Role::Uas, "192.0.2.2", 30000, &mut rng, t0);
     let first = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let answer = b.process_offer(t0, first).unwrap();
     assert_eq!(
@@ -910,4 +862,24 @@ fn stored_descriptions_follow_the_first_offer_and_a_re_offer() {
         Some(&SessionDescription::parse(&answer2).unwrap())
     );
     assert_ne!(answer, answer2);
+}
+
+/// A session with the default handler on `ip:port`.
+fn plain(
+    name: &str,
+    role: Role,
+    ip: &str,
+    port: u16,
+    rng: &mut ChaCha8Rng,
+    t0: Instant,
+) -> MediaSession<DefaultHandler> {
+    MediaSession::new(
+        name,
+        role,
+        MediaConfig::new(ip.parse().unwrap(), port),
+        DefaultHandler,
+        rng,
+        t0,
+    )
+    .unwrap()
 }
