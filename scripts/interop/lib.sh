@@ -182,3 +182,12 @@ calls_line() {    # calls_line LOG -> the "calls: N ok, M failed" line of parrot
 cpu_ticks() {     # cpu_ticks PID -> utime+stime in clock ticks
   awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+tree_ticks() {    # tree_ticks PID... -> summed utime+stime
+  local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t
+}
+sock_drops() {    # sock_drops PORT -> receive drops of the UDP socket(s) bound to PORT (/proc/net/udp "drops" column)
+  awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp /proc/net/udp6
+}
+shed_count() {    # shed_count SERVE_LOG -> new requests parrot serve's overload shedding answered 503 (from its warnings)
+  grep -oE 'overloaded: [0-9]+' "$1" | awk '{s += $2} END {print s + 0}'
+}

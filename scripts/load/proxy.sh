@@ -17,12 +17,6 @@ parrot_build
 cd "$WORK"
 HZ=$(getconf CLK_TCK)
 UAS_PORT=$(free_port); UAC_PORT=$(free_port); KAM_PORT=$(free_port); UMP=$(free_range 4); CMP=$(free_range 4)
-sock_drops() {    # sock_drops PORT -> receive drops of the UDP socket(s) bound to PORT (/proc/net/udp "drops" column)
-  awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp /proc/net/udp6
-}
-tree_ticks() {    # tree_ticks PID... -> summed utime+stime
-  local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t
-}
 rows=()
 for target in $TARGETS; do
   best=0

@@ -35,12 +35,6 @@ awk -v n="$USERS" '
 kamailio -c -f kamailio_users.cfg -Y "$WORK" -A "LISTEN_ADDR=udp:127.0.0.1:$KAM_PORT" > kamcheck.log 2>&1 \
   || fail "kamailio config check: $(tail -3 kamcheck.log)"
 
-sock_drops() {    # sock_drops PORT -> receive drops of the UDP socket(s) bound to PORT (/proc/net/udp "drops" column)
-  awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp /proc/net/udp6
-}
-tree_ticks() {    # tree_ticks PID... -> summed utime+stime
-  local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t
-}
 load1() { awk '{print $1}' /proc/loadavg; }
 rows=()
 log "$(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -18,9 +18,6 @@ parrot_build
 cd "$WORK"
 HZ=$(getconf CLK_TCK)
 RTP=$(free_range "$RTP_PORTS"); TPORT=$(free_port); UAC=$(free_port); MP=$(free_range 4); TMP=$(free_range 4)
-sock_drops() {    # sock_drops PORT -> receive drops of the UDP socket(s) bound to PORT (/proc/net/udp "drops" column)
-  awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp /proc/net/udp6
-}
 rows=()
 for target in $TARGETS; do
   best=0; bestrow=""
@@ -41,7 +38,7 @@ for target in $TARGETS; do
     if [ "$target" = parrot ]; then
       serve_stop
       # Overload shedding's warnings (one a second at most) count the new calls refused 503.
-      shed="$(grep -oE 'overloaded: [0-9]+' "serve.$rate.log" | awk '{s += $2} END {print s + 0}') shed 503 |"
+      shed="$(shed_count "serve.$rate.log") shed 503 |"
     else
       stop_pid "$TPID" USR1
     fi

@@ -19,9 +19,6 @@ sleep 0.2
 SIPP_PID=$(pgrep -P "$UAC_PID" -x sipp | head -1)
 SIP_TASK=$(dirname "$(grep -l '^parrot-sip$' /proc/"$SERVE_PID"/task/*/comm | head -1)")
 ms() { echo $(( ($1 - $2) / 1000000 )); }
-drops() {
-  awk -v p="$(printf ':%04X' "$SERVE_PORT")" 'substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp
-}
 media_ns() {
   local t n=0
   for t in /proc/"$SERVE_PID"/task/*; do
@@ -30,18 +27,18 @@ media_ns() {
   echo $n
 }
 read -r r0 w0 _ < "$SIP_TASK/schedstat"; m0=$(media_ns); u0=$(awk '{print $1}' /proc/"$SIPP_PID"/schedstat 2>/dev/null || echo 0)
-d0=$(drops)
+d0=$(sock_drops "$SERVE_PORT")
 echo "| s | SIP thread ran (ms) | SIP thread waited for a core (ms) | media threads ran (ms) | sipp ran (ms) | SIP socket drops |"
 echo "|---:|---:|---:|---:|---:|---:|"
 for s in $(seq 1 "$SECS"); do
   sleep 1
   read -r r w _ < "$SIP_TASK/schedstat"; m=$(media_ns); u=$(awk '{print $1}' /proc/"$SIPP_PID"/schedstat 2>/dev/null || echo "$u0")
-  d=$(drops)
+  d=$(sock_drops "$SERVE_PORT")
   echo "| $s | $(ms "$r" "$r0") | $(ms "$w" "$w0") | $(ms "$m" "$m0") | $(ms "$u" "$u0") | $((d - d0)) |"
   r0=$r; w0=$w; m0=$m; u0=$u; d0=$d
 done
 wait "$UAC_PID" 2>/dev/null
 serve_stop
-shed=$(grep -oE 'overloaded: [0-9]+' serve.log | awk '{s += $2} END {print s + 0}')
+shed=$(shed_count serve.log)
 echo
 echo "calls: $(sipp_ok uac.out) ok / $(sipp_failed uac.out) failed; $shed refused 503 by overload shedding"
