@@ -59,25 +59,6 @@ impl MediaHandler for Prompt {
     }
 }
 
-/// A small deterministic RNG.
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 11
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, d)
-    }
-}
-
 const SDP: &str = "v=0\r\n\
 o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n\
 s=-\r\n\
@@ -281,7 +262,14 @@ fn main() {
     let uas: parrot_ua::UasFactory = Box::new(|| Box::new(AnswerEveryCall) as Box<dyn UasHandler>);
     let media: parrot_ua::MediaHandlerFactory =
         Box::new(|_call, _role| Box::new(Prompt) as Box<dyn MediaHandler + Send>);
-    let ua = UserAgent::new(cfg, server, &[], Some(uas), Some(media), Box::new(Rng(7)));
+    let ua = UserAgent::new(
+        cfg,
+        server,
+        &[],
+        Some(uas),
+        Some(media),
+        Box::new(parrot_proto::endpoint::SplitMix64(7)),
+    );
     let (tx, rx) = async_channel::unbounded();
     let mut b = Bench {
         ua,
