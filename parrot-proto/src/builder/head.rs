@@ -495,9 +495,7 @@ impl ResponseHead {
         }
         // Exactly the bytes written, split off the shared buffer.
         let total = start_len + len + 16 + body_digits + 4 + body_len;
-        if wire.capacity() - wire.len() < total {
-            *wire = BytesMut::with_capacity(total.max(super::WIRE_CHUNK));
-        }
+        super::wire_room(wire, total);
         // Zeroed, then filled in place: a copy into a slice costs less than an append.
         let base = wire.len();
         wire.resize(base + total, 0);

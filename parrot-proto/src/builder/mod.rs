@@ -21,6 +21,14 @@ use std::borrow::Cow;
 /// The size of the buffers responses are written into and split off
 /// ([`ResponseHead::write`]): a few dozen responses each.
 pub(crate) const WIRE_CHUNK: usize = 16 * 1024;
+
+/// Makes room for `n` more bytes at the end of `wire`: a new buffer of [`WIRE_CHUNK`] bytes
+/// (or `n`, if larger) when they do not fit. What was split off the old one keeps it alive.
+pub(crate) fn wire_room(wire: &mut bytes::BytesMut, n: usize) {
+    if wire.capacity() - wire.len() < n {
+        *wire = bytes::BytesMut::with_capacity(n.max(WIRE_CHUNK));
+    }
+}
 use std::fmt;
 
 mod head;
@@ -632,9 +640,7 @@ impl RequestBuilder {
             // Whatever an earlier writer left (nothing, normally) is not this request's.
             drop(wire.split());
         }
-        if wire.capacity() < capacity {
-            *wire = bytes::BytesMut::with_capacity(capacity.max(WIRE_CHUNK));
-        }
+        wire_room(wire, capacity);
         let mut out = Tail { wire };
         let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
         out.put(method.as_bytes());
