@@ -564,6 +564,181 @@ impl ResponseHead {
         Some(Ok(wire.split().freeze()))
     }
 
+    /// The response [`ResponseHead::new`] followed by [`ResponseHead::write`] with the same
+    /// arguments gives, written in one pass over `req`'s lines without making a head: for a
+    /// transaction's only response (a BYE's 200), whose head would be dropped once written.
+    ///
+    /// `None` (the caller then makes the head) unless the request has the plain shape: no
+    /// folds, no Record-Route, one Via line without a comma (or no top Via fix), one To line
+    /// whose tag `to_tagged` gives, every copied line exactly its canonical name, `": "`, its
+    /// value and CRLF, and nothing that either would refuse or leave to the general builder.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_once(
+        req: &Message,
+        top: Option<&str>,
+        to_tag: &str,
+        to_tagged: Option<bool>,
+        code: u16,
+        reason: &str,
+        tag: bool,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &Bytes)>,
+        wire: &mut BytesMut,
+    ) -> Option<Bytes> {
+        if req.has_folds() || !(100..=699).contains(&code) || has_crlf(reason) {
+            return None;
+        }
+        // Our tag goes after the To's value when the To has none (`To::One`).
+        let tagged = tag && !to_tagged?;
+        if tagged && has_crlf(to_tag) || top.is_some_and(has_crlf) {
+            return None;
+        }
+        for &(n, v) in extra {
+            let kind = match n.len() {
+                1 | 12 | 14 => kind_of(n),
+                _ => HeaderName::Other,
+            };
+            if kind == HeaderName::ContentLength
+                || (body.is_some() && kind == HeaderName::ContentType)
+                || !is_token(n)
+                || has_crlf(v)
+            {
+                return None;
+            }
+        }
+        if body.is_some_and(|(ct, _)| has_crlf(ct)) {
+            return None;
+        }
+        let text = req.head_text().as_bytes();
+        // The request's bytes to copy, in order; our tag goes at the end of run `tag_at`.
+        let mut runs: SmallVec<[(u32, u32); 6]> = SmallVec::new();
+        let mut tag_at = None;
+        let (mut vias, mut tos) = (0, 0);
+        let start_len = 8 + 3 + 1 + reason.len() + 2;
+        let mut len = 0;
+        let mut lines = 1;
+        let mut longest = 0;
+        let mut line = |l: usize| {
+            longest = usize::max(longest, l);
+            len += l + 2;
+            lines += 1;
+        };
+        if let Some(t) = top {
+            line(3 + 2 + t.len());
+        }
+        for (kind, span) in req.value_spans_where(|n| {
+            matches!(
+                n,
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+                    | HeaderName::RecordRoute
+            )
+        }) {
+            let (vs, ve) = span.map(|v| (v.start as usize, v.end as usize))?;
+            match kind {
+                HeaderName::RecordRoute => return None,
+                HeaderName::Via if top.is_some() => {
+                    vias += 1;
+                    if vias > 1 || memchr::memchr(b',', text.get(vs..ve)?).is_some() {
+                        return None;
+                    }
+                    continue;
+                }
+                HeaderName::To => {
+                    tos += 1;
+                    if tos > 1 {
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+            let name = kind.as_str().as_bytes();
+            let st = vs.checked_sub(name.len() + 2)?;
+            let verbatim = text.get(st..vs).is_some_and(|p| {
+                p.get(..name.len()) == Some(name) && p.get(name.len()..) == Some(b": ")
+            }) && text.get(ve..ve + 2) == Some(b"\r\n");
+            if !verbatim {
+                return None;
+            }
+            let to_tag_here = tagged && kind == HeaderName::To;
+            line(name.len() + 2 + (ve - vs) + if to_tag_here { 5 + to_tag.len() } else { 0 });
+            let (a, z) = (st as u32, (ve + 2) as u32);
+            match runs.last_mut() {
+                Some(last) if last.1 == a => last.1 = z,
+                _ => runs.push((a, z)),
+            }
+            if to_tag_here {
+                // The run ends before the To's CRLF; the next one starts with it.
+                if let Some(last) = runs.last_mut() {
+                    last.1 = ve as u32;
+                }
+                tag_at = Some(runs.len() - 1);
+                runs.push((ve as u32, (ve + 2) as u32));
+            }
+        }
+        if top.is_some() && vias != 1 {
+            return None;
+        }
+        for &(n, v) in extra {
+            line(n.len() + 2 + v.len());
+        }
+        let body_len = body.map_or(0, |(_, b)| b.len());
+        if let Some((ct, _)) = body {
+            line("Content-Type".len() + 2 + ct.len());
+        }
+        let mut buf = [0u8; 20];
+        let body_digits = decimal(body_len as u64, &mut buf).len();
+        if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
+            return None;
+        }
+        let total = start_len + len + 16 + body_digits + 4 + body_len;
+        super::wire_room(wire, total);
+        let base = wire.len();
+        wire.resize(base + total, 0);
+        let out = &mut Cursor {
+            buf: wire.get_mut(base..).unwrap_or_default(),
+            at: 0,
+        };
+        out.put(b"SIP/2.0 ");
+        out.put(decimal(u64::from(code), &mut buf));
+        out.put(b" ");
+        out.put(reason.as_bytes());
+        out.put(b"\r\n");
+        let put = |out: &mut Cursor<'_>, n: &str, v: &str| {
+            out.put(n.as_bytes());
+            out.put(b": ");
+            out.put(v.as_bytes());
+            out.put(b"\r\n");
+        };
+        if let Some(t) = top {
+            put(out, "Via", t);
+        }
+        for (i, &(a, z)) in runs.iter().enumerate() {
+            out.put(text.get(a as usize..z as usize).unwrap_or_default());
+            if tag_at == Some(i) {
+                out.put(b";tag=");
+                out.put(to_tag.as_bytes());
+            }
+        }
+        for &(n, v) in extra {
+            put(out, n, v);
+        }
+        if let Some((ct, _)) = body {
+            put(out, "Content-Type", ct);
+        }
+        out.put(b"Content-Length: ");
+        out.put(decimal(body_len as u64, &mut buf));
+        out.put(b"\r\n\r\n");
+        if let Some((_, b)) = body {
+            out.put(b);
+        }
+        debug_assert_eq!(out.at, total, "a response written to its reckoned length");
+        Some(wire.split().freeze())
+    }
+
     /// Approximate heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         let lines = if self.lines.spilled() {
@@ -625,6 +800,48 @@ mod tests {
         (written, built)
     }
 
+    /// What `write_once` gives (with the To's tag as parsing reads it), for the same response
+    /// as [`both`].
+    fn once(m: &Message, top: Option<&str>, to_tag: &str, code: u16, tag: bool) -> Option<Bytes> {
+        let to_tagged = m.to_header().ok().map(|na| na.tag().is_some());
+        let extra = [("Contact", "<sip:b@192.0.2.2>"), ("X-Extra", "1")];
+        let body = Bytes::from_static(b"v=0\r\n");
+        ResponseHead::write_once(
+            m,
+            top,
+            to_tag,
+            to_tagged,
+            code,
+            reason_phrase(code),
+            tag,
+            &extra,
+            Some(("application/sdp", &body)),
+            &mut BytesMut::new(),
+        )
+    }
+
+    #[test]
+    fn a_plain_request_answered_once_is_written_straight_as_built() {
+        let bye = req("BYE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK2;rport\nMax-Forwards: 70\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 2 BYE\nContent-Length: 0\n\n");
+        let untagged = req("OPTIONS sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK3\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c2\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n");
+        for m in [&bye, &untagged] {
+            for top in [
+                None,
+                Some("SIP/2.0/UDP a.example;branch=z9hG4bK2;received=192.0.2.9;rport=5060"),
+            ] {
+                for (code, tag) in [(200, true), (200, false), (486, true)] {
+                    let written = once(m, top, "ourtag", code, tag);
+                    assert!(written.is_some(), "{code} {top:?}");
+                    assert_eq!(
+                        written,
+                        both(m, top, "ourtag", code, tag).1,
+                        "{code} {top:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn written_responses_are_the_built_ones_with_folds_fixes_and_record_routes() {
         let folded = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport, SIP/2.0/TCP c.example;branch=z9hG4bK0\nVia: SIP/2.0/UDP d.example;branch=z9hG4bKd\nFrom: <sip:a@h>\n ;tag=1\nTo:\n <sip:b@h>\nRecord-Route: <sip:p.example;lr>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
@@ -644,7 +861,8 @@ mod tests {
     }
 
     /// A request's copied lines in many spellings: canonical or not, compact, with other
-    /// separators, trailing white space, bare LF, folds, Record-Route between them.
+    /// separators, trailing white space, bare LF, folds, Record-Route between them, one Via line
+    /// or two, a To with a tag or without.
     fn spelled_request() -> impl Strategy<Value = String> {
         let name = |canon: &'static str, other: &'static str| prop_oneof![3 => Just(canon), 1 => Just(other)];
         let sep = prop_oneof![4 => Just(": "), 1 => Just(":"), 1 => Just(" : "), 1 => Just(":\t")];
@@ -667,9 +885,17 @@ mod tests {
             ],
             prop_oneof![Just(""), Just("To: <sip:b@h>\r\n ;x=1\r\n")],
             any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
         );
-        lines.prop_map(|(f, t, i, c, v, rr, fold, swap)| {
+        lines.prop_map(|(f, t, i, c, v, rr, fold, swap, to_tagged, one_via)| {
             let to = if fold.is_empty() { t } else { fold.to_owned() };
+            let to = if to_tagged {
+                to.replace("<sip:b@h>", "<sip:b@h>;tag=9")
+            } else {
+                to
+            };
+            let v = if one_via { String::new() } else { v };
             let (a, b) = if swap { (c, i) } else { (i, c) };
             format!(
                 "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n{v}{f}{rr}{to}{a}{b}Content-Length: 0\r\n\r\n"
@@ -685,6 +911,10 @@ mod tests {
                 for (code, tag) in [(100, false), (180, true), (200, true), (486, true)] {
                     let (written, built) = both(&m, top, "ourtag", code, tag);
                     prop_assert!(written.is_some());
+                    // Written straight or left to the head, never different.
+                    if let Some(straight) = once(&m, top, "ourtag", code, tag) {
+                        prop_assert_eq!(Some(straight), built.clone());
+                    }
                     prop_assert_eq!(written, built);
                 }
             }

@@ -812,14 +812,6 @@ impl Endpoint {
         let (local, transport) = (t.local, t.peer.transport);
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let tagged = tag && reply.status > 100;
-        if t.head.is_none() {
-            t.head = Some(ResponseHead::new(
-                &t.request,
-                t.via_fix.as_deref(),
-                t.to_tag.as_str(&t.request),
-                t.to_tagged,
-            ));
-        }
         let has_contact = reply
             .headers
             .iter()
@@ -857,6 +849,53 @@ impl Endpoint {
             .body
             .as_ref()
             .map(|b| (b.content_type.as_str(), &b.bytes));
+        // A transaction's first response that is also its last (a BYE's 200) is written
+        // straight from the request where it has the plain shape: no head is made for it.
+        if t.head.is_none() && reply.status >= 200 {
+            let once = ResponseHead::write_once(
+                &t.request,
+                t.via_fix.as_deref(),
+                t.to_tag.as_str(&t.request),
+                t.to_tagged,
+                reply.status,
+                reason,
+                tagged,
+                &extra,
+                body,
+                wire,
+            );
+            if let Some(b) = once {
+                #[cfg(debug_assertions)]
+                {
+                    let head = ResponseHead::new(
+                        &t.request,
+                        t.via_fix.as_deref(),
+                        t.to_tag.as_str(&t.request),
+                        t.to_tagged,
+                    );
+                    let lines = HeadLines {
+                        head: &head,
+                        req: &t.request,
+                        top: t.via_fix.as_deref(),
+                        to_tag: t.to_tag.as_str(&t.request),
+                    };
+                    assert_eq!(
+                        Some(&b),
+                        general_response(&lines, reply, tagged, &extra).as_ref(),
+                        "a response written straight from its request differs from the built one"
+                    );
+                }
+                return Some(b);
+            }
+        }
+        if t.head.is_none() {
+            t.head = Some(ResponseHead::new(
+                &t.request,
+                t.via_fix.as_deref(),
+                t.to_tag.as_str(&t.request),
+                t.to_tagged,
+            ));
+        }
         let head = t.head.as_ref()?;
         let lines = HeadLines {
             head,
