@@ -87,6 +87,49 @@ enum HeadToTag {
     Each(Piece),
 }
 
+/// The top Via a response carries in place of the request's (§18.2.2, RFC 3581 §4), in two
+/// pieces written one after the other: the request's Via text it keeps, then what is appended
+/// to it (`;received=...;rport=...`, ASCII), so that neither is copied into a string of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Top<'a> {
+    /// The kept text.
+    pub(crate) kept: &'a str,
+    /// The appended bytes, ASCII, without CR or LF.
+    pub(crate) tail: &'a [u8],
+    /// Whether `kept` is known to hold no CR or LF (checked when the fix was made).
+    pub(crate) clean: bool,
+}
+
+impl<'a> Top<'a> {
+    /// A top Via given whole.
+    pub(crate) fn text(s: &'a str) -> Top<'a> {
+        Top {
+            kept: s,
+            tail: b"",
+            clean: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.kept.len() + self.tail.len()
+    }
+
+    fn has_crlf(&self) -> bool {
+        !self.clean && has_crlf(self.kept)
+    }
+
+    /// The whole value.
+    pub(crate) fn joined(&self) -> Cow<'a, str> {
+        if self.tail.is_empty() {
+            return Cow::Borrowed(self.kept);
+        }
+        let mut s = String::with_capacity(self.len());
+        s.push_str(self.kept);
+        s.extend(self.tail.iter().map(|&b| char::from(b)));
+        Cow::Owned(s)
+    }
+}
+
 /// Where [`ResponseHead::write`] copies the next bytes of a response.
 struct Cursor<'a> {
     buf: &'a mut [u8],
@@ -101,6 +144,12 @@ impl Cursor<'_> {
             d.copy_from_slice(s);
         }
         self.at = end;
+    }
+
+    #[inline]
+    fn put_top(&mut self, t: Top<'_>) {
+        self.put(t.kept.as_bytes());
+        self.put(t.tail);
     }
 }
 
@@ -118,7 +167,7 @@ impl ResponseHead {
     /// The head keeps neither `top` nor `to_tag`: every write is given the same ones again.
     pub(crate) fn new(
         req: &Message,
-        top: Option<&str>,
+        top: Option<Top<'_>>,
         to_tag: &str,
         to_tagged: Option<bool>,
     ) -> ResponseHead {
@@ -211,7 +260,7 @@ impl ResponseHead {
             _ => To::Keep,
         };
         let tag_written = head.to != To::Keep;
-        head.clean = !(top.is_some_and(has_crlf) || tag_written && has_crlf(to_tag));
+        head.clean = !(top.is_some_and(|t| t.has_crlf()) || tag_written && has_crlf(to_tag));
         head.plan(req);
         head
     }
@@ -305,15 +354,24 @@ impl ResponseHead {
 
     /// The value of a line as bytes (sliced without a look at character boundaries).
     #[inline]
-    fn value_bytes<'a>(&'a self, req: &'a Message, top: Option<&'a str>, src: Src) -> &'a [u8] {
+    fn value_bytes<'a>(&'a self, req: &'a Message, src: Src) -> &'a [u8] {
         match src {
             Src::Req(s) => req
                 .head_text()
                 .as_bytes()
                 .get(s.range())
                 .unwrap_or_default(),
-            Src::Top => top.unwrap_or_default().as_bytes(),
+            Src::Top => b"",
             Src::Own(p) => self.own.as_bytes().get(p.range()).unwrap_or_default(),
+        }
+    }
+
+    /// The length of a line's value, the top Via fix's for [`Src::Top`].
+    #[inline]
+    fn value_len(&self, req: &Message, top: Option<Top<'_>>, src: Src) -> usize {
+        match (src, top) {
+            (Src::Top, Some(t)) => t.len(),
+            _ => self.value_bytes(req, src).len(),
         }
     }
 
@@ -410,7 +468,7 @@ impl ResponseHead {
     pub(crate) fn write(
         &self,
         req: &Message,
-        top: Option<&str>,
+        top: Option<Top<'_>>,
         to_tag: &str,
         code: u16,
         reason: &str,
@@ -479,7 +537,7 @@ impl ResponseHead {
             lines += 1;
         };
         for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
-            line(l.kind.as_str().len() + 2 + self.value_bytes(req, top, l.src).len() + suffix(i));
+            line(l.kind.as_str().len() + 2 + self.value_len(req, top, l.src) + suffix(i));
         }
         for &(n, v) in extra {
             line(n.len() + 2 + v.len());
@@ -511,7 +569,10 @@ impl ResponseHead {
         let write_line = |out: &mut Cursor<'_>, i: usize, l: &Line| {
             out.put(l.kind.as_str().as_bytes());
             out.put(b": ");
-            out.put(self.value_bytes(req, top, l.src));
+            match (l.src, top) {
+                (Src::Top, Some(t)) => out.put_top(t),
+                _ => out.put(self.value_bytes(req, l.src)),
+            }
             if tagged == Some(i) {
                 out.put(b";tag=");
                 out.put(to_tag.as_bytes());
@@ -575,7 +636,7 @@ impl ResponseHead {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_once(
         req: &Message,
-        top: Option<&str>,
+        top: Option<Top<'_>>,
         to_tag: &str,
         to_tagged: Option<bool>,
         code: u16,
@@ -590,7 +651,7 @@ impl ResponseHead {
         }
         // Our tag goes after the To's value when the To has none (`To::One`).
         let tagged = tag && !to_tagged?;
-        if tagged && has_crlf(to_tag) || top.is_some_and(has_crlf) {
+        if tagged && has_crlf(to_tag) || top.is_some_and(|t| t.has_crlf()) {
             return None;
         }
         for &(n, v) in extra {
@@ -714,7 +775,9 @@ impl ResponseHead {
             out.put(b"\r\n");
         };
         if let Some(t) = top {
-            put(out, "Via", t);
+            out.put(b"Via: ");
+            out.put_top(t);
+            out.put(b"\r\n");
         }
         for (i, &(a, z)) in runs.iter().enumerate() {
             out.put(text.get(a as usize..z as usize).unwrap_or_default());
@@ -772,13 +835,13 @@ mod tests {
         code: u16,
         tag: bool,
     ) -> (Option<Bytes>, Option<Bytes>) {
-        let head = ResponseHead::new(m, top, to_tag, None);
+        let head = ResponseHead::new(m, top.map(Top::text), to_tag, None);
         let extra = [("Contact", "<sip:b@192.0.2.2>"), ("X-Extra", "1")];
         let body = Bytes::from_static(b"v=0\r\n");
         let written = head
             .write(
                 m,
-                top,
+                top.map(Top::text),
                 to_tag,
                 code,
                 reason_phrase(code),
@@ -808,7 +871,7 @@ mod tests {
         let body = Bytes::from_static(b"v=0\r\n");
         ResponseHead::write_once(
             m,
-            top,
+            top.map(Top::text),
             to_tag,
             to_tagged,
             code,
@@ -839,6 +902,52 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_top_via_given_in_two_pieces_is_written_as_given_whole() {
+        let m = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let whole = "SIP/2.0/UDP a.example;branch=z9hG4bK1;received=192.0.2.9;rport=5060";
+        let split = Top {
+            kept: "SIP/2.0/UDP a.example;branch=z9hG4bK1",
+            tail: b";received=192.0.2.9;rport=5060",
+            clean: true,
+        };
+        assert_eq!(split.joined(), whole);
+        let write = |top: Top<'_>, code: u16| {
+            let head = ResponseHead::new(&m, Some(top), "t", Some(false));
+            let with_head = head
+                .write(
+                    &m,
+                    Some(top),
+                    "t",
+                    code,
+                    "OK",
+                    true,
+                    &[],
+                    None,
+                    &mut BytesMut::new(),
+                )
+                .and_then(Result::ok);
+            let once = ResponseHead::write_once(
+                &m,
+                Some(top),
+                "t",
+                Some(false),
+                code,
+                "OK",
+                true,
+                &[],
+                None,
+                &mut BytesMut::new(),
+            );
+            (with_head, once)
+        };
+        for code in [180, 200] {
+            let (a, b) = write(split, code);
+            assert!(a.is_some() && b.is_some());
+            assert_eq!((a, b), write(Top::text(whole), code));
         }
     }
 

@@ -32,7 +32,7 @@ pub(crate) fn wire_room(wire: &mut bytes::BytesMut, n: usize) {
 use std::fmt;
 
 mod head;
-pub(crate) use head::ResponseHead;
+pub(crate) use head::{ResponseHead, Top};
 
 /// Why a message could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -557,7 +557,7 @@ pub(crate) struct ServerTx {
     peer: Peer,
     local: SocketAddr,
     request: Message,
-    via_fix: Option<String>,
+    via_fix: Option<uas::ViaFix>,
     to_tag: TxTag,
     /// Whether the request's To has a tag, when validation read it.
     to_tagged: Option<bool>,

@@ -319,11 +319,12 @@ impl Endpoint {
 
     /// §16.6: one forwarded copy of the request, on its own client transaction.
     fn proxy_start_branch(&mut self, now: Instant, id: u64, target: &str) {
-        let Some((in_transport, fix)) = self
-            .server_txs
-            .get(&id)
-            .map(|t| (t.peer.transport, t.via_fix.clone()))
-        else {
+        let Some((in_transport, fix)) = self.server_txs.get(&id).map(|t| {
+            (
+                t.peer.transport,
+                t.via_fix.as_ref().map(|f| f.text(&t.request)),
+            )
+        }) else {
             return;
         };
         let Some(ctx) = self.proxies.get_mut(&id) else {
@@ -798,7 +799,7 @@ impl Endpoint {
         let rpeer = super::uas::response_peer(msg, peer);
         if let Err(e) = msg.validate() {
             let code = e.response_code().unwrap_or(400);
-            self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(code));
+            self.respond_stateless(msg, rpeer, via_fix.as_ref(), Reply::new(code));
             return true;
         }
         let Some(key) = ServerKey::server(msg) else {
@@ -809,7 +810,7 @@ impl Endpoint {
             self.respond_stateless(
                 msg,
                 rpeer,
-                via_fix.as_deref(),
+                via_fix.as_ref(),
                 Reply::new(503).header("Retry-After", ra),
             );
             return true;

@@ -7,7 +7,7 @@
 //! (§13.3.1.4); without ACK the call sends BYE.
 
 use super::*;
-use crate::builder::ResponseHead;
+use crate::builder::{ResponseHead, Top};
 use crate::dialog::{DialogState, Role};
 use crate::handler::{Action, Reply, Request};
 use crate::transaction::ServerRequestOutcome;
@@ -88,7 +88,7 @@ impl Endpoint {
             Ok(c) => c,
             Err(e) => {
                 let code = e.response_code().unwrap_or(400);
-                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(code));
+                self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(code));
                 return;
             }
         };
@@ -104,13 +104,13 @@ impl Endpoint {
             let allow = self.allow_header();
             let reply = Reply::new(405).header("Allow", allow);
             if !defer {
-                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                self.respond_stateless(&msg, rpeer, via_fix.as_ref(), reply);
                 return;
             }
             held = Some(reply);
         }
         if method != Method::Options && checked.max_forwards == Some(0) {
-            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(483));
+            self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(483));
             return;
         }
         let scheme_ok = checked.scheme.is_some_and(|s| {
@@ -119,7 +119,7 @@ impl Endpoint {
                 || s.eq_ignore_ascii_case("tel")
         });
         if !scheme_ok {
-            self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(416));
+            self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(416));
             return;
         }
         let call_id = checked.call_id;
@@ -132,7 +132,7 @@ impl Endpoint {
                 Some(d) => Some(d),
                 None => {
                     // §12.2.2 (and §9.2 for a CANCEL): nothing matches.
-                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(481));
+                    self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(481));
                     return;
                 }
             },
@@ -146,7 +146,7 @@ impl Endpoint {
         // `shed_after`, before anything is made for it (§21.5.4).
         if dialog.is_none() && self.is_shedding(now) {
             self.shed += 1;
-            self.respond_unavailable(&msg, rpeer, via_fix.as_deref());
+            self.respond_unavailable(&msg, rpeer, via_fix.as_ref());
             return;
         }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
@@ -187,7 +187,7 @@ impl Endpoint {
                 .merge_index
                 .get(mk, super::merge_key_of(&self.server_txs, &self.lingering));
             if merged.is_some() {
-                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), Reply::new(482));
+                self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(482));
                 return;
             }
         }
@@ -199,7 +199,7 @@ impl Endpoint {
             let v = unsupported.join(", ");
             let reply = Reply::new(420).header("Unsupported", v);
             if !defer {
-                self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                self.respond_stateless(&msg, rpeer, via_fix.as_ref(), reply);
                 return;
             }
             held = Some(reply);
@@ -218,7 +218,7 @@ impl Endpoint {
                     .header("Accept", accept)
                     .header("Accept-Encoding", "identity");
                 if !defer {
-                    self.respond_stateless(&msg, rpeer, via_fix.as_deref(), reply);
+                    self.respond_stateless(&msg, rpeer, via_fix.as_ref(), reply);
                     return;
                 }
                 held = Some(reply);
@@ -231,7 +231,7 @@ impl Endpoint {
             && (self.tx_count() >= self.cfg.max_transactions
                 || (method == Method::Invite && self.calls.len() >= self.cfg.max_dialogs));
         if over {
-            self.respond_unavailable(&msg, rpeer, via_fix.as_deref());
+            self.respond_unavailable(&msg, rpeer, via_fix.as_ref());
             return;
         }
         let mut glare = false;
@@ -245,7 +245,7 @@ impl Endpoint {
                 self.respond_stateless(
                     &msg,
                     rpeer,
-                    via_fix.as_deref(),
+                    via_fix.as_ref(),
                     Reply::new(500).reason("Out of Order CSeq"),
                 );
                 return;
@@ -423,7 +423,7 @@ impl Endpoint {
         msg: &Message,
         rpeer: Peer,
         local: SocketAddr,
-        via_fix: Option<String>,
+        via_fix: Option<ViaFix>,
     ) {
         let Some(target) = ServerKey::cancel_target(msg) else {
             return;
@@ -432,11 +432,11 @@ impl Endpoint {
             &target,
             super::server_key_of(&self.server_txs, &self.lingering),
         ) else {
-            self.respond_stateless(msg, rpeer, via_fix.as_deref(), Reply::new(481));
+            self.respond_stateless(msg, rpeer, via_fix.as_ref(), Reply::new(481));
             return;
         };
         if self.tx_count() >= self.cfg.max_transactions {
-            self.respond_unavailable(msg, rpeer, via_fix.as_deref());
+            self.respond_unavailable(msg, rpeer, via_fix.as_ref());
             return;
         }
         let Some(key) = ServerKey::server(msg) else {
@@ -812,6 +812,7 @@ impl Endpoint {
         let (local, transport) = (t.local, t.peer.transport);
         let is_invite = matches!(t.fsm, ServerFsm::Invite(_));
         let tagged = tag && reply.status > 100;
+        let top = t.via_fix.as_ref().map(|f| f.top(&t.request));
         let has_contact = reply
             .headers
             .iter()
@@ -854,7 +855,7 @@ impl Endpoint {
         if t.head.is_none() && reply.status >= 200 {
             let once = ResponseHead::write_once(
                 &t.request,
-                t.via_fix.as_deref(),
+                top,
                 t.to_tag.as_str(&t.request),
                 t.to_tagged,
                 reply.status,
@@ -869,14 +870,14 @@ impl Endpoint {
                 {
                     let head = ResponseHead::new(
                         &t.request,
-                        t.via_fix.as_deref(),
+                        top,
                         t.to_tag.as_str(&t.request),
                         t.to_tagged,
                     );
                     let lines = HeadLines {
                         head: &head,
                         req: &t.request,
-                        top: t.via_fix.as_deref(),
+                        top,
                         to_tag: t.to_tag.as_str(&t.request),
                     };
                     assert_eq!(
@@ -891,7 +892,7 @@ impl Endpoint {
         if t.head.is_none() {
             t.head = Some(ResponseHead::new(
                 &t.request,
-                t.via_fix.as_deref(),
+                top,
                 t.to_tag.as_str(&t.request),
                 t.to_tagged,
             ));
@@ -900,7 +901,7 @@ impl Endpoint {
         let lines = HeadLines {
             head,
             req: &t.request,
-            top: t.via_fix.as_deref(),
+            top,
             to_tag: t.to_tag.as_str(&t.request),
         };
         let built = match head.write(
@@ -1014,7 +1015,7 @@ impl Endpoint {
     }
 
     /// 503 with our Retry-After, statelessly: past a cap, or shedding load (§21.5.4, §20.33).
-    fn respond_unavailable(&mut self, req: &Message, peer: Peer, via_fix: Option<&str>) {
+    fn respond_unavailable(&mut self, req: &Message, peer: Peer, via_fix: Option<&ViaFix>) {
         let ra = self.cfg.retry_after.to_string();
         self.respond_stateless(
             req,
@@ -1028,7 +1029,7 @@ impl Endpoint {
         &mut self,
         req: &Message,
         peer: Peer,
-        via_fix: Option<&str>,
+        via_fix: Option<&ViaFix>,
         reply: Reply,
     ) {
         if req.method() == Some(Method::Ack) {
@@ -1036,7 +1037,7 @@ impl Endpoint {
         }
         let mut b = ResponseBuilder::for_request(req, reply.status);
         if let Some(fix) = via_fix {
-            b = fix_via(b, req, fix);
+            b = fix_via(b, req, &fix.text(req));
         }
         if reply.status > 100 {
             let tag = self.new_tag();
@@ -1268,9 +1269,14 @@ fn general_response(
     tagged: bool,
     extra: &[(&str, &str)],
 ) -> Option<Bytes> {
-    let mut b = lines
-        .head
-        .builder(lines.req, lines.top, lines.to_tag, reply.status, tagged);
+    let top = lines.top.map(|t| t.joined());
+    let mut b = lines.head.builder(
+        lines.req,
+        top.as_deref(),
+        lines.to_tag,
+        reply.status,
+        tagged,
+    );
     if let Some(r) = &reply.reason {
         b = b.reason(r.clone());
     }
@@ -1297,7 +1303,7 @@ fn allow_header(cfg: &EndpointConfig) -> String {
 struct HeadLines<'a> {
     head: &'a ResponseHead,
     req: &'a Message,
-    top: Option<&'a str>,
+    top: Option<Top<'a>>,
     to_tag: &'a str,
 }
 
@@ -1334,9 +1340,55 @@ fn response_peer_with(
     }
 }
 
+/// The top Via a server transaction's responses carry (§18.2.2, RFC 3581 §4): the request's
+/// top Via less any `received` (and an empty `rport` being filled), then `;received=` with the
+/// source IP and, when `rport` was asked for, `;rport=` with the source port.
+///
+/// Kept in the transaction beside the request it was made from, which every method reading it
+/// takes. Where the kept parts are one run of the request's text and the source is IPv4 (the
+/// usual case), the fix is that run's place and the appended bytes, inline: no string of its own.
+#[derive(Debug, Clone)]
+pub(crate) enum ViaFix {
+    /// The request's header text at `kept` (checked to hold no CR or LF), then the first
+    /// `tail_len` bytes of `tail` (ASCII, no CR or LF).
+    Appended {
+        kept: crate::message::Span,
+        tail: [u8; ViaFix::TAIL],
+        tail_len: u8,
+    },
+    /// Written out.
+    Text(String),
+}
+
+impl ViaFix {
+    /// Room for `;received=` with an IPv4 address and `;rport=` with a port.
+    const TAIL: usize = 40;
+
+    /// The fix in the pieces [`ResponseHead`] writes, for `req`, the request it was made from.
+    pub(crate) fn top<'a>(&'a self, req: &'a Message) -> Top<'a> {
+        match self {
+            ViaFix::Appended {
+                kept,
+                tail,
+                tail_len,
+            } => Top {
+                kept: req.head_text().get(kept.range()).unwrap_or_default(),
+                tail: tail.get(..usize::from(*tail_len)).unwrap_or_default(),
+                clean: true,
+            },
+            ViaFix::Text(s) => Top::text(s),
+        }
+    }
+
+    /// The fix written out, for `req`, the request it was made from.
+    pub(crate) fn text(&self, req: &Message) -> String {
+        self.top(req).joined().into_owned()
+    }
+}
+
 /// The top Via with `received` (when the sent-by host is not the source address) and a filled
 /// `rport` (RFC 3581 §4); `None` when it needs no change.
-pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<String> {
+pub(super) fn via_fix(req: &Message, src: SocketAddr) -> Option<ViaFix> {
     let via = req.top_via().ok()?;
     via_fix_of(req, &via, src)
 }
@@ -1346,7 +1398,7 @@ pub(super) fn via_fix_of(
     req: &Message,
     via: &crate::header::Via<'_>,
     src: SocketAddr,
-) -> Option<String> {
+) -> Option<ViaFix> {
     via_fix_with(req, via, via.rport(), src)
 }
 
@@ -1356,7 +1408,7 @@ fn via_fix_with(
     via: &crate::header::Via<'_>,
     rport: Option<Option<u16>>,
     src: SocketAddr,
-) -> Option<String> {
+) -> Option<ViaFix> {
     let same_host = via.host.ip() == Some(src.ip());
     let wants_rport = rport == Some(None);
     if same_host && !wants_rport {
@@ -1375,46 +1427,92 @@ fn via_fix_with(
             b',',
         )),
     };
-    // One buffer: the value's parts minus any old `received` (and the empty `rport`), then
-    // the new ones. Runs of kept parts are copied at once.
-    let mut out = String::with_capacity(top.len() + 48);
+    // The value's parts minus any old `received` (and the empty `rport`), as runs of `top`:
+    // each kept part with the ';' before it (none before the first), neighbours joined.
     let b = top.as_bytes();
     let mut start = 0;
-    // Each kept part with the ';' before it (none before the first) is a range of `top`;
-    // neighbouring ranges join into one copy.
-    let mut run: Option<(usize, usize)> = None;
+    let mut runs: smallvec::SmallVec<[(usize, usize); 4]> = smallvec::SmallVec::new();
+    let mut semis = memchr::memchr_iter(b';', b);
     loop {
-        let end = memchr::memchr(b';', &b[start..]).map_or(b.len(), |i| start + i);
-        let p = top.get(start..end)?;
-        let n = memchr::memchr(b'=', p.as_bytes())
-            .and_then(|i| p.get(..i))
-            .unwrap_or(p);
-        // `trim` only where an end is not a visible ASCII byte: anything else is no white space.
-        let visible = |c: Option<&u8>| c.is_some_and(|&c| c.is_ascii_graphic());
-        let n = if visible(n.as_bytes().first()) && visible(n.as_bytes().last()) {
-            n
-        } else {
-            n.trim()
+        let end = semis.next().unwrap_or(b.len());
+        // A part whose first byte is visible ASCII other than `r` has a name (trimmed) that
+        // begins with that byte: neither `received` nor `rport`, kept without a closer look.
+        let drop = match b.get(start) {
+            Some(&c) if c.is_ascii_graphic() && c | 0x20 != b'r' => false,
+            _ => {
+                let p = top.get(start..end)?;
+                let n = memchr::memchr(b'=', p.as_bytes())
+                    .and_then(|i| p.get(..i))
+                    .unwrap_or(p);
+                // `trim` only where an end is not a visible ASCII byte: anything else is no
+                // white space.
+                let visible = |c: Option<&u8>| c.is_some_and(|&c| c.is_ascii_graphic());
+                let n = if visible(n.as_bytes().first()) && visible(n.as_bytes().last()) {
+                    n
+                } else {
+                    n.trim()
+                };
+                (n.len() == 8 && n.eq_ignore_ascii_case("received"))
+                    || (wants_rport && n.len() == 5 && n.eq_ignore_ascii_case("rport"))
+            }
         };
-        let drop = (n.len() == 8 && n.eq_ignore_ascii_case("received"))
-            || (wants_rport && n.len() == 5 && n.eq_ignore_ascii_case("rport"));
         if !drop {
             let from = start.saturating_sub(1);
-            run = match run {
-                Some((a, z)) if z == from => Some((a, end)),
-                Some((a, z)) => {
-                    out.push_str(top.get(a..z)?);
-                    Some((from, end))
-                }
-                None => Some((from, end)),
-            };
+            match runs.last_mut() {
+                Some(last) if last.1 == from => last.1 = end,
+                _ => runs.push((from, end)),
+            }
         }
         if end >= b.len() {
             break;
         }
         start = end + 1;
     }
-    if let Some((a, z)) = run {
+    // One run of the request's own text and an IPv4 source: its place and the appended bytes.
+    if let (&[(a, z)], std::net::IpAddr::V4(ip)) = (runs.as_slice(), src.ip()) {
+        let kept = top.get(a..z)?;
+        let span = req.span_of(kept);
+        let ours = req
+            .head_text()
+            .get(span.range())
+            .is_some_and(|t| std::ptr::eq(t.as_ptr(), kept.as_ptr()))
+            && memchr::memchr2(b'\r', b'\n', kept.as_bytes()).is_none();
+        if ours {
+            let mut tail = [0u8; ViaFix::TAIL];
+            let mut at = 0;
+            let mut put = |s: &[u8]| {
+                if let Some(d) = tail.get_mut(at..at + s.len()) {
+                    d.copy_from_slice(s);
+                }
+                at += s.len();
+            };
+            put(b";received=");
+            for (i, o) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    put(b".");
+                }
+                // Two comparisons instead of the general digit loop's divisions.
+                match o {
+                    100.. => put(&[b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]),
+                    10.. => put(&[b'0' + o / 10, b'0' + o % 10]),
+                    _ => put(&[b'0' + o]),
+                }
+            }
+            if wants_rport {
+                let mut digits = [0u8; 5];
+                put(b";rport=");
+                put(crate::text::decimal(u64::from(src.port()), &mut digits));
+            }
+            // At most 10 + 15 + 7 + 5 = 37 bytes.
+            return Some(ViaFix::Appended {
+                kept: span,
+                tail,
+                tail_len: u8::try_from(at).ok()?,
+            });
+        }
+    }
+    let mut out = String::with_capacity(top.len() + 48);
+    for &(a, z) in &runs {
         out.push_str(top.get(a..z)?);
     }
     out.push_str(";received=");
@@ -1423,7 +1521,7 @@ fn via_fix_with(
         out.push_str(";rport=");
         crate::text::push_u32(&mut out, u32::from(src.port()));
     }
-    Some(out)
+    Some(ViaFix::Text(out))
 }
 
 fn fix_via(b: ResponseBuilder, req: &Message, top: &str) -> ResponseBuilder {
@@ -1496,7 +1594,7 @@ mod via_fix_tests {
             let Ok(via) = m.top_via() else { return Ok(()) };
             let src = SocketAddr::from(([10, 0, 0, 9], 6000));
             let wants_rport = via.rport() == Some(None);
-            if let Some(fixed) = via_fix_of(&m, &via, src) {
+            if let Some(fixed) = via_fix_of(&m, &via, src).map(|f| f.text(&m)) {
                 let top = m.header(HeaderName::Via).unwrap_or_default();
                 prop_assert_eq!(fixed, reference(top, wants_rport, src));
             }
