@@ -153,6 +153,12 @@ impl Cursor<'_> {
     }
 }
 
+/// Whether `reason` is the standard phrase of `code` itself (the same bytes in the same place),
+/// which holds no CR or LF.
+fn is_standard_reason(reason: &str, code: u16) -> bool {
+    std::ptr::eq(reason, reason_phrase(code))
+}
+
 /// Whether `s` holds CR or LF.
 fn has_crlf(s: &str) -> bool {
     crate::text::has_crlf(s.as_bytes())
@@ -464,6 +470,10 @@ impl ResponseHead {
     /// `None` when the general builder must do it: several To lines, CR or LF in the top Via or
     /// the tag, an extra line that is Content-Length or (with a body) Content-Type, or a size
     /// near the parser's limits.
+    ///
+    /// The first `trusted` lines of `extra` are the caller's own, known to be neither
+    /// Content-Length nor Content-Type, with a token name and no CR or LF in the value (our
+    /// Contact): they are not checked again. Neither is the standard reason phrase of `code`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &self,
@@ -474,6 +484,7 @@ impl ResponseHead {
         reason: &str,
         tag: bool,
         extra: &[(&str, &str)],
+        trusted: usize,
         body: Option<(&str, &Bytes)>,
         wire: &mut BytesMut,
     ) -> Option<Result<Bytes, BuildError>> {
@@ -488,10 +499,10 @@ impl ResponseHead {
         if !(100..=699).contains(&code) {
             return Some(Err(BuildError::BadStatus(code)));
         }
-        if has_crlf(reason) {
+        if !is_standard_reason(reason, code) && has_crlf(reason) {
             return Some(Err(BuildError::BadReason));
         }
-        for &(n, v) in extra {
+        for &(n, v) in extra.get(trusted..).unwrap_or_default() {
             // Only a name of the length of Content-Length or Content-Type, long or compact, can
             // be one of them.
             let kind = match n.len() {
@@ -643,10 +654,14 @@ impl ResponseHead {
         reason: &str,
         tag: bool,
         extra: &[(&str, &str)],
+        trusted: usize,
         body: Option<(&str, &Bytes)>,
         wire: &mut BytesMut,
     ) -> Option<Bytes> {
-        if req.has_folds() || !(100..=699).contains(&code) || has_crlf(reason) {
+        if req.has_folds()
+            || !(100..=699).contains(&code)
+            || !is_standard_reason(reason, code) && has_crlf(reason)
+        {
             return None;
         }
         // Our tag goes after the To's value when the To has none (`To::One`).
@@ -654,7 +669,7 @@ impl ResponseHead {
         if tagged && has_crlf(to_tag) || top.is_some_and(|t| t.has_crlf()) {
             return None;
         }
-        for &(n, v) in extra {
+        for &(n, v) in extra.get(trusted..).unwrap_or_default() {
             let kind = match n.len() {
                 1 | 12 | 14 => kind_of(n),
                 _ => HeaderName::Other,
@@ -847,6 +862,7 @@ mod tests {
                 reason_phrase(code),
                 tag,
                 &extra,
+                0,
                 Some(("application/sdp", &body)),
                 &mut BytesMut::new(),
             )
@@ -878,9 +894,44 @@ mod tests {
             reason_phrase(code),
             tag,
             &extra,
+            0,
             Some(("application/sdp", &body)),
             &mut BytesMut::new(),
         )
+    }
+
+    #[test]
+    fn a_reason_or_line_not_trusted_is_still_checked_for_line_breaks() {
+        let m = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let head = ResponseHead::new(&m, None, "t", Some(false));
+        let write = |reason: &str, extra: &[(&str, &str)], trusted: usize| {
+            head.write(
+                &m,
+                None,
+                "t",
+                200,
+                reason,
+                true,
+                extra,
+                trusted,
+                None,
+                &mut BytesMut::new(),
+            )
+            .map(|r| r.err())
+        };
+        let standard = reason_phrase(200);
+        assert_eq!(write(standard, &[], 0), Some(None));
+        assert_eq!(
+            write("OK\r\nX: y", &[], 0),
+            Some(Some(BuildError::BadReason))
+        );
+        let ours = ("Contact", "<sip:b@192.0.2.2>");
+        let bad = ("X-A", "1\r\nX-B: 2");
+        assert_eq!(
+            write(standard, &[ours, bad], 1),
+            Some(Some(BuildError::BadHeaderValue("X-A".into())))
+        );
+        assert_eq!(write(standard, &[ours], 1), Some(None));
     }
 
     #[test]
@@ -926,6 +977,7 @@ mod tests {
                     "OK",
                     true,
                     &[],
+                    0,
                     None,
                     &mut BytesMut::new(),
                 )
@@ -939,6 +991,7 @@ mod tests {
                 "OK",
                 true,
                 &[],
+                0,
                 None,
                 &mut BytesMut::new(),
             );

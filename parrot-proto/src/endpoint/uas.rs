@@ -833,6 +833,13 @@ impl Endpoint {
         if let Some(c) = contact {
             extra.push((HeaderName::Contact.as_str(), c));
         }
+        // Our Contact, written from our address and the configured user: a token name and no
+        // CR or LF when that user has none.
+        let trusted = if contact.is_some() && crate::text::has_crlf(cfg.contact_user.as_bytes()) {
+            0
+        } else {
+            extra.len()
+        };
         if let Some(a) = &allow {
             extra.push((HeaderName::Allow.as_str(), a));
         }
@@ -862,6 +869,7 @@ impl Endpoint {
                 reason,
                 tagged,
                 &extra,
+                trusted,
                 body,
                 wire,
             );
@@ -912,6 +920,7 @@ impl Endpoint {
             reason,
             tagged,
             &extra,
+            trusted,
             body,
             wire,
         ) {
