@@ -263,11 +263,61 @@ impl ServerKey {
         branch: Option<&'m str>,
         method: Method,
     ) -> Option<ServerKey> {
+        if let Some(k) = Self::inline_ipv4(via, branch, &method) {
+            return Some(k);
+        }
         let (sent_by, branch) = server_parts_with(req, via, branch)?;
         Some(ServerKey {
             text: KeyText::new(&[branch.as_bytes(), &sent_by]),
             branch_len: u32::try_from(branch.len()).ok()?,
             method: fold(method),
+        })
+    }
+
+    /// The key of a request whose top Via has an RFC 3261 branch and an IPv4 sent-by, when it
+    /// fits inline: the branch, the address and the port written straight into the key's
+    /// buffer (what [`server_parts_with`] and [`KeyText::new`] give, without the sent-by's
+    /// own buffer); `None` for any other shape.
+    fn inline_ipv4(
+        via: &crate::header::Via<'_>,
+        branch: Option<&str>,
+        method: &Method,
+    ) -> Option<ServerKey> {
+        let (Host::Ipv4(a), Some(b)) = (&via.host, branch) else {
+            return None;
+        };
+        // The longest address and port: 15 + 1 + 5 bytes.
+        if !b.starts_with(BRANCH_MAGIC_COOKIE) || b.len() + 21 > Self::INLINE {
+            return None;
+        }
+        let mut buf = [0u8; Self::INLINE];
+        let mut at = 0;
+        let mut put = |s: &[u8]| {
+            if let Some(d) = buf.get_mut(at..at + s.len()) {
+                d.copy_from_slice(s);
+            }
+            at += s.len();
+        };
+        put(b.as_bytes());
+        for (i, o) in a.octets().into_iter().enumerate() {
+            if i > 0 {
+                put(b".");
+            }
+            match o {
+                100.. => put(&[b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]),
+                10.. => put(&[b'0' + o / 10, b'0' + o % 10]),
+                _ => put(&[b'0' + o]),
+            }
+        }
+        if let Some(p) = via.port {
+            let mut digits = [0u8; 5];
+            put(b":");
+            put(decimal(u64::from(p), &mut digits));
+        }
+        Some(ServerKey {
+            text: KeyText::Inline(u8::try_from(at).ok()?, buf),
+            branch_len: u32::try_from(b.len()).ok()?,
+            method: fold(method.clone()),
         })
     }
 
@@ -418,6 +468,39 @@ mod tests {
 
     fn msg(s: &str) -> Message {
         Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test message parses")
+    }
+
+    proptest::proptest! {
+        /// A key written straight for an IPv4 sent-by is the one the general parts give.
+        #[test]
+        fn ipv4_server_key_written_straight_is_the_general_one(
+            ip in proptest::prelude::any::<[u8; 4]>(),
+            port in proptest::option::of(proptest::prelude::any::<u16>()),
+            branch in "z9hG4bK[a-zA-Z0-9.!%*_+`'~-]{0,30}",
+            ack in proptest::prelude::any::<bool>(),
+        ) {
+            let host = std::net::Ipv4Addr::from(ip);
+            let sent_by = match port {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            let method = if ack { "ACK" } else { "INVITE" };
+            let m = msg(&format!("{method} sip:b@h SIP/2.0\nVia: SIP/2.0/UDP {sent_by};branch={branch}\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 {method}\nContent-Length: 0\n\n"));
+            let via = m.top_via().expect("generated Via parses");
+            let method = m.method().expect("a request");
+            let fast = ServerKey::inline_ipv4(&via, via.branch(), &method);
+            proptest::prop_assert!(fast.is_some() || branch.len() + 21 > ServerKey::INLINE);
+            if let Some(fast) = fast {
+                let (sent_by, b) = server_parts_with(&m, &via, via.branch()).expect("parts");
+                let general = ServerKey {
+                    text: KeyText::new(&[b.as_bytes(), &sent_by]),
+                    branch_len: u32::try_from(b.len()).expect("short"),
+                    method: fold(method),
+                };
+                proptest::prop_assert!(fast == general);
+                proptest::prop_assert_eq!(fast.text.bytes(), general.text.bytes());
+            }
+        }
     }
 
     #[test]
