@@ -68,12 +68,30 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
         self.hasher.hash_one(key)
     }
 
+    /// The hash of `key` that [`HashIndex::get_hashed`] and [`HashIndex::insert_hashed`] take:
+    /// a lookup followed by an insertion of the same key hashes it once.
+    pub(crate) fn hash_of(&self, key: &K) -> u64 {
+        self.hash(key)
+    }
+
     /// The transaction `key` matches. `key_of` gives the key of a transaction by its id.
     pub(crate) fn get<'k>(&self, key: &K, key_of: impl Fn(u64) -> Option<&'k K>) -> Option<u64>
     where
         K: 'k,
     {
-        let h = self.hash(key);
+        self.get_hashed(self.hash(key), key, key_of)
+    }
+
+    /// [`HashIndex::get`] with the key's hash from [`HashIndex::hash_of`].
+    pub(crate) fn get_hashed<'k>(
+        &self,
+        h: u64,
+        key: &K,
+        key_of: impl Fn(u64) -> Option<&'k K>,
+    ) -> Option<u64>
+    where
+        K: 'k,
+    {
         if let Some(&id) = self.by_hash.get(&h) {
             if key_of(id) == Some(key) {
                 return Some(id);
@@ -97,7 +115,20 @@ impl<K: Hash + Eq + Clone> HashIndex<K> {
     where
         K: 'k,
     {
-        let h = self.hash(key);
+        self.insert_hashed(self.hash(key), key, id, key_of)
+    }
+
+    /// [`HashIndex::insert`] with the key's hash from [`HashIndex::hash_of`].
+    pub(crate) fn insert_hashed<'k>(
+        &mut self,
+        h: u64,
+        key: &K,
+        id: u64,
+        key_of: impl Fn(u64) -> Option<&'k K>,
+    ) -> u64
+    where
+        K: 'k,
+    {
         match self.by_hash.get_mut(&h) {
             None => {
                 if self.by_hash.len() == EARLY_RESERVE_AT {

@@ -26,8 +26,11 @@ impl Endpoint {
         let Some(key) = ServerKey::server_for(&msg, &top, branch, method.clone()) else {
             return;
         };
-        // Retransmissions and ACKs for non-2xx (§17.2.3).
-        let found = self.server_index.get(
+        // Retransmissions and ACKs for non-2xx (§17.2.3). The key is hashed once, for this
+        // lookup and the new transaction's entry.
+        let key_hash = self.server_index.hash_of(&key);
+        let found = self.server_index.get_hashed(
+            key_hash,
             &key,
             super::server_key_of(&self.server_txs, &self.lingering),
         );
@@ -182,10 +185,13 @@ impl Endpoint {
         } else {
             None
         };
-        if let Some(mk) = &merge_key {
-            let merged = self
-                .merge_index
-                .get(mk, super::merge_key_of(&self.server_txs, &self.lingering));
+        let merge_hash = merge_key.as_ref().map(|mk| self.merge_index.hash_of(mk));
+        if let (Some(mk), Some(h)) = (&merge_key, merge_hash) {
+            let merged = self.merge_index.get_hashed(
+                h,
+                mk,
+                super::merge_key_of(&self.server_txs, &self.lingering),
+            );
             if merged.is_some() {
                 self.respond_stateless(&msg, rpeer, via_fix.as_ref(), Reply::new(482));
                 return;
@@ -274,15 +280,17 @@ impl Endpoint {
         // A new dialog's local tag (§12.1.1), which the transaction's responses carry too.
         let dialog_tag = (method == Method::Invite && dialog.is_none())
             .then(|| Box::<str>::from(tx_to_tag.as_str(&msg)));
-        if let Some(mk) = &merge_key {
-            self.merge_index.insert(
+        if let (Some(mk), Some(h)) = (&merge_key, merge_hash) {
+            self.merge_index.insert_hashed(
+                h,
                 mk,
                 id,
                 super::merge_key_of(&self.server_txs, &self.lingering),
             );
         }
-        self.add_server_tx(
+        self.add_server_tx_hashed(
             id,
+            key_hash,
             Box::new(ServerTx {
                 key,
                 key_hash: 0,
@@ -384,6 +392,17 @@ impl Endpoint {
                 Some(reply) => self.dispatch_held(now, id, dialog, &msg, peer, reply),
             },
         }
+    }
+
+    /// `add_server_tx` for a transaction whose key's hash in the index is `h` already.
+    fn add_server_tx_hashed(&mut self, id: u64, h: u64, mut tx: Box<ServerTx>) {
+        tx.key_hash = self.server_index.insert_hashed(
+            h,
+            &tx.key,
+            id,
+            super::server_key_of(&self.server_txs, &self.lingering),
+        );
+        self.server_txs.insert(id, tx);
     }
 
     /// [`Endpoint::dispatch`] for a request whose UAS answer (405, 420, 415) was held back
