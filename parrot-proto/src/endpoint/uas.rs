@@ -523,12 +523,14 @@ impl Endpoint {
     /// With them, the dialog found: the one validation's Call-ID and To tag name.
     fn known_from_to(&self, msg: &Message) -> ([Option<usize>; 2], Option<DialogId>) {
         const NONE: ([Option<usize>; 2], Option<DialogId>) = ([None, None], None);
-        let (Some(to), Some(call_id)) =
-            (msg.header(HeaderName::To), msg.header(HeaderName::CallId))
-        else {
+        // A To without a tag (a new request) needs no Call-ID lookup.
+        let Some(to) = msg.header(HeaderName::To) else {
             return NONE;
         };
-        let Some(d) = super::last_tag(to).and_then(|tag| {
+        let Some(tag) = super::last_tag(to) else {
+            return NONE;
+        };
+        let Some(d) = msg.header(HeaderName::CallId).and_then(|call_id| {
             self.by_tag
                 .get(call_id, tag, |d| super::call_id_in(&self.calls, d))
         }) else {
