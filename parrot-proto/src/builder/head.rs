@@ -48,6 +48,9 @@ enum Op {
     Req(Span),
     /// `;tag=` and our tag, when the response is tagged.
     Tag,
+    /// The top Via fix's appended bytes and CRLF: its kept text, preceded by `Via: `, is the
+    /// request's own, copied by the [`Op::Req`] before.
+    TopTail,
 }
 
 /// One copied line.
@@ -267,7 +270,7 @@ impl ResponseHead {
         };
         let tag_written = head.to != To::Keep;
         head.clean = !(top.is_some_and(|t| t.has_crlf()) || tag_written && has_crlf(to_tag));
-        head.plan(req);
+        head.plan(req, top);
         head
     }
 
@@ -275,8 +278,19 @@ impl ResponseHead {
     /// its bytes are its canonical name, `": "`, its value and CRLF (what writing it gives), and
     /// neighbouring such lines are copied at once. Record-Route lines, which some responses
     /// drop, and lines from elsewhere are written one by one.
-    fn plan(&mut self, req: &Message) {
+    fn plan(&mut self, req: &Message, top: Option<Top<'_>>) {
         let text = req.head_text().as_bytes();
+        // Where `Via: ` and the top Via fix's kept text start, when both are the request's.
+        let top_line = top.and_then(|t| {
+            let span = req.span_of(t.kept);
+            let own = req
+                .head_text()
+                .get(span.range())
+                .is_some_and(|k| std::ptr::eq(k.as_ptr(), t.kept.as_ptr()));
+            let st = (span.start as usize).checked_sub(5)?;
+            (own && text.get(st..span.start as usize) == Some(b"Via: "))
+                .then_some((st, span.end as usize))
+        });
         let plan = &mut self.plan;
         let mut copied = 0;
         let push_req = |plan: &mut SmallVec<[Op; 6]>, a: usize, z: usize| {
@@ -307,6 +321,13 @@ impl ResponseHead {
                 _ => None,
             };
             match (verbatim, l.src) {
+                (_, Src::Top) if top_line.is_some() => {
+                    if let Some((st, end)) = top_line {
+                        copied += 1;
+                        push_req(plan, st, end);
+                        plan.push(Op::TopTail);
+                    }
+                }
                 (Some(st), Src::Req(v)) => {
                     copied += 1;
                     let ve = v.end as usize;
@@ -605,6 +626,12 @@ impl ResponseHead {
                         }
                     }
                     Op::Req(s) => out.put(text.get(s.range()).unwrap_or_default()),
+                    Op::TopTail => {
+                        if let Some(t) = top {
+                            out.put(t.tail);
+                        }
+                        out.put(b"\r\n");
+                    }
                     Op::Tag => {
                         if tagged.is_some() {
                             out.put(b";tag=");
@@ -957,6 +984,43 @@ mod tests {
     }
 
     #[test]
+    fn a_top_via_kept_from_the_request_is_copied_with_its_line_name() {
+        let m = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
+        let line = m.header(HeaderName::Via).expect("a Via");
+        let split = Top {
+            kept: line.strip_suffix(";rport").expect("rport last"),
+            tail: b";received=192.0.2.9;rport=5060",
+            clean: true,
+        };
+        let head = ResponseHead::new(&m, Some(split), "t", Some(false));
+        assert!(head.plan.iter().any(|op| matches!(op, Op::TopTail)));
+        let whole = split.joined();
+        for (code, tag) in [(100, false), (180, true), (200, true)] {
+            let written = head
+                .write(
+                    &m,
+                    Some(split),
+                    "t",
+                    code,
+                    reason_phrase(code),
+                    tag,
+                    &[],
+                    0,
+                    None,
+                    &mut BytesMut::new(),
+                )
+                .and_then(Result::ok);
+            let built = head
+                .builder(&m, Some(&whole), "t", code, tag)
+                .build()
+                .ok()
+                .map(|m| m.to_bytes());
+            assert!(written.is_some());
+            assert_eq!(written, built, "{code}");
+        }
+    }
+
+    #[test]
     fn a_top_via_given_in_two_pieces_is_written_as_given_whole() {
         let m = req("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1;rport\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n");
         let whole = "SIP/2.0/UDP a.example;branch=z9hG4bK1;received=192.0.2.9;rport=5060";
@@ -1073,6 +1137,22 @@ mod tests {
                 for (code, tag) in [(100, false), (180, true), (200, true), (486, true)] {
                     let (written, built) = both(&m, top, "ourtag", code, tag);
                     prop_assert!(written.is_some());
+                    // A fix whose kept text is the request's own Via value, written in pieces.
+                    if let Some(v) = m.header(HeaderName::Via) {
+                        let split = Top { kept: v, tail: b";received=192.0.2.9", clean: false };
+                        let whole = split.joined();
+                        let head = ResponseHead::new(&m, Some(split), "ourtag", None);
+                        let written = head
+                            .write(&m, Some(split), "ourtag", code, reason_phrase(code), tag, &[], 0, None, &mut BytesMut::new())
+                            .and_then(Result::ok);
+                        let built = head
+                            .builder(&m, Some(&whole), "ourtag", code, tag)
+                            .build()
+                            .ok()
+                            .map(|m| m.to_bytes());
+                        prop_assert!(written.is_some());
+                        prop_assert_eq!(written, built);
+                    }
                     // Written straight or left to the head, never different.
                     if let Some(straight) = once(&m, top, "ourtag", code, tag) {
                         prop_assert_eq!(Some(straight), built.clone());
