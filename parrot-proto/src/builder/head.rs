@@ -579,7 +579,10 @@ impl ResponseHead {
             line("Content-Type".len() + 2 + ct.len());
         }
         let mut buf = [0u8; 20];
-        let body_digits = decimal(body_len as u64, &mut buf).len();
+        // Content-Length's digits, written once for the size and the line.
+        let mut cl_buf = [0u8; 20];
+        let cl = decimal(body_len as u64, &mut cl_buf);
+        let body_digits = cl.len();
         if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
             return None;
         }
@@ -654,7 +657,7 @@ impl ResponseHead {
             put(out, "Content-Type", ct);
         }
         out.put(b"Content-Length: ");
-        out.put(decimal(body_len as u64, &mut buf));
+        out.put(cl);
         out.put(b"\r\n\r\n");
         if let Some((_, b)) = body {
             out.put(b);
@@ -793,7 +796,10 @@ impl ResponseHead {
             line("Content-Type".len() + 2 + ct.len());
         }
         let mut buf = [0u8; 20];
-        let body_digits = decimal(body_len as u64, &mut buf).len();
+        // Content-Length's digits, written once for the size and the line.
+        let mut cl_buf = [0u8; 20];
+        let cl = decimal(body_len as u64, &mut cl_buf);
+        let body_digits = cl.len();
         if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
             return None;
         }
@@ -835,7 +841,7 @@ impl ResponseHead {
             put(out, "Content-Type", ct);
         }
         out.put(b"Content-Length: ");
-        out.put(decimal(body_len as u64, &mut buf));
+        out.put(cl);
         out.put(b"\r\n\r\n");
         if let Some((_, b)) = body {
             out.put(b);
