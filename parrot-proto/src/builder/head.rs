@@ -35,6 +35,22 @@ pub(crate) struct ResponseHead {
     /// How [`ResponseHead::write`] writes the lines, in order: runs of request lines whose
     /// bytes are what it would write for them are copied at once. Empty: line by line.
     plan: SmallVec<[Op; 6]>,
+    /// The copied lines' size and shape as [`ResponseHead::write`] reckons them, without our
+    /// To tag, when every line is written whatever the status (no Record-Route).
+    sizes: Option<Sizes>,
+}
+
+/// The size and shape of a head's copied lines.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    /// Their bytes, each with its CRLF.
+    len: usize,
+    /// How many.
+    lines: usize,
+    /// The longest, without CRLF.
+    longest: usize,
+    /// The To line's length, without CRLF, when our tag may go there (`To::One`).
+    to: usize,
 }
 
 /// One step of a [`ResponseHead`]'s plan.
@@ -192,6 +208,7 @@ impl ResponseHead {
             ),
             clean: true,
             plan: SmallVec::new(),
+            sizes: None,
         };
         let copied = |n: HeaderName| {
             matches!(
@@ -268,6 +285,24 @@ impl ResponseHead {
             }
             _ => To::Keep,
         };
+        if !head.has_record_route {
+            let mut sizes = Sizes {
+                len: 0,
+                lines: 0,
+                longest: 0,
+                to: 0,
+            };
+            for (i, l) in head.lines.iter().enumerate() {
+                let n = l.kind.as_str().len() + 2 + head.value_len(req, top, l.src);
+                if head.to == To::One(i) {
+                    sizes.to = n;
+                }
+                sizes.len += n + 2;
+                sizes.lines += 1;
+                sizes.longest = sizes.longest.max(n);
+            }
+            head.sizes = Some(sizes);
+        }
         let tag_written = head.to != To::Keep;
         head.clean = !(top.is_some_and(|t| t.has_crlf()) || tag_written && has_crlf(to_tag));
         head.plan(req, top);
@@ -568,9 +603,43 @@ impl ResponseHead {
             len += l + 2;
             lines += 1;
         };
-        for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
-            line(l.kind.as_str().len() + 2 + self.value_len(req, top, l.src) + suffix(i));
+        match self.sizes {
+            // Reckoned when the head was made (with the same `top`): our tag added.
+            Some(z) => {
+                let tag_len = if tagged.is_some() {
+                    5 + to_tag.len()
+                } else {
+                    0
+                };
+                len = z.len + tag_len;
+                lines += z.lines;
+                longest = z
+                    .longest
+                    .max(if tagged.is_some() { z.to + tag_len } else { 0 });
+            }
+            None => {
+                for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+                    line(l.kind.as_str().len() + 2 + self.value_len(req, top, l.src) + suffix(i));
+                }
+            }
         }
+        #[cfg(debug_assertions)]
+        if self.sizes.is_some() {
+            // The reckoning kept in the head is the line-by-line one.
+            let (mut l2, mut n2, mut m2) = (0, 1, 0);
+            for (i, l) in self.lines.iter().enumerate().filter(|(_, l)| kept(l)) {
+                let n = l.kind.as_str().len() + 2 + self.value_len(req, top, l.src) + suffix(i);
+                l2 += n + 2;
+                n2 += 1;
+                m2 = usize::max(m2, n);
+            }
+            assert_eq!((len, lines, longest), (l2, n2, m2), "a head's kept sizes");
+        }
+        let mut line = |l: usize| {
+            longest = usize::max(longest, l);
+            len += l + 2;
+            lines += 1;
+        };
         for &(n, v) in extra {
             line(n.len() + 2 + v.len());
         }
