@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::header::HeaderName;
 use crate::limits::Limits;
 use crate::message::{HeaderSpan, Message, Span, StartSpans};
-use crate::text::is_token_byte;
+use crate::text::{find_lf, is_token_byte};
 use bytes::Bytes;
 use bytestring::ByteString;
 use memchr::memchr;
@@ -104,17 +104,14 @@ pub(crate) fn parse_from(
     let mut headers: SmallVec<[HeaderSpan; 16]> = SmallVec::new();
     let mut pos = nl + 1;
     let mut folded = false;
-    let body_start;
-    // One memchr iterator over the whole buffer finds every line end without re-arming the
-    // vector search for each short header line.
-    let mut line_ends = memchr::memchr_iter(b'\n', &b[pos..]);
-    loop {
-        let Some(rel) = line_ends.next().map(|i| i + nl + 1 - pos) else {
+    // How many Content-Length lines, and the first: framing reads them below.
+    let mut lengths = (0u32, 0usize);
+    let body_start = loop {
+        let Some(rel) = find_lf(&b[pos..]) else {
             if mode == Mode::Datagram && pos == b.len() {
                 // The datagram ends right after a complete header line with no empty line
                 // (RFC 4475 `baddn`, RFC 5118 §4.10 as archived): be liberal, there is no body.
-                body_start = pos;
-                break;
+                break pos;
             }
             return partial_or(
                 mode,
@@ -124,14 +121,13 @@ pub(crate) fn parse_from(
             );
         };
         let nl = pos + rel;
-        let end = if nl > pos && b[nl - 1] == b'\r' {
+        let end = if rel > 0 && b[nl - 1] == b'\r' {
             nl - 1
         } else {
             nl
         };
         if end == pos {
-            body_start = nl + 1;
-            break;
+            break nl + 1;
         }
         if b[pos] == b' ' || b[pos] == b'\t' {
             // Folded continuation (§7.3.1): the value now runs to the end of this line.
@@ -159,24 +155,28 @@ pub(crate) fn parse_from(
                     while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
                         colon += 1;
                     }
+                    if name_end == 0 || colon >= line.len() || line[colon] != b':' {
+                        return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+                    }
                     (None, name_end, colon)
                 }
             };
-            if name_end == 0 || colon >= line.len() || line[colon] != b':' {
-                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
-            }
             let mut vstart = colon + 1;
             while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
                 vstart += 1;
             }
-            if line.len() > limits.max_header_len {
+            if line.len() > limits.max_header_len || headers.len() >= limits.max_headers {
                 return Err(tag(err(ErrorKind::TooLarge, pos)));
             }
-            if headers.len() >= limits.max_headers {
-                return Err(tag(err(ErrorKind::TooLarge, pos)));
+            let kind = kind.unwrap_or_else(|| HeaderName::from_token_name(&b[pos..], name_end));
+            if kind == HeaderName::ContentLength {
+                if lengths.0 == 0 {
+                    lengths.1 = headers.len();
+                }
+                lengths.0 += 1;
             }
             headers.push(HeaderSpan {
-                kind: kind.unwrap_or_else(|| HeaderName::from_token_name(&b[pos..], name_end)),
+                kind,
                 name: Span::new(pos, pos + name_end),
                 value: Span::new(pos + vstart, end),
             });
@@ -185,29 +185,35 @@ pub(crate) fn parse_from(
         if pos > limits.max_message_size {
             return Err(tag(err(ErrorKind::TooLarge, pos)));
         }
-    }
+    };
 
     // Content-Length (§20.14): every copy must agree (RFC 4475 §3.3.9 `mcl01`).
-    let mut content_length: Option<usize> = None;
-    for h in headers
-        .iter()
-        .filter(|h| h.kind == HeaderName::ContentLength)
-    {
-        let v = crate::text::trim_lws(
-            std::str::from_utf8(&b[h.value.range()])
-                .map_err(|_| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?,
-        );
-        let n = crate::text::parse_u32(v)
-            .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?
-            as usize;
-        if content_length.is_some_and(|c| c != n) {
-            return Err(
-                tag(err(ErrorKind::BadContentLength, h.value.start as usize))
-                    .with_header(HeaderName::ContentLength),
-            );
+    let length_of = |h: &HeaderSpan| {
+        crate::text::parse_u32_bytes(crate::text::trim_lws_bytes(&b[h.value.range()]))
+            .map(|n| n as usize)
+            .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))
+    };
+    let content_length = match lengths {
+        (0, _) => None,
+        (1, at) => Some(length_of(&headers[at])?),
+        _ => {
+            let mut content_length: Option<usize> = None;
+            for h in headers
+                .iter()
+                .filter(|h| h.kind == HeaderName::ContentLength)
+            {
+                let n = length_of(h)?;
+                if content_length.is_some_and(|c| c != n) {
+                    return Err(
+                        tag(err(ErrorKind::BadContentLength, h.value.start as usize))
+                            .with_header(HeaderName::ContentLength),
+                    );
+                }
+                content_length = Some(n);
+            }
+            content_length
         }
-        content_length = Some(n);
-    }
+    };
 
     let avail = b.len() - body_start;
     let total = match (mode, content_length) {

@@ -53,6 +53,27 @@ pub(crate) fn trim_lws(s: &str) -> &str {
     s.get(start..end).unwrap_or_default()
 }
 
+/// [`trim_lws`] of bytes.
+#[inline]
+pub(crate) fn trim_lws_bytes(b: &[u8]) -> &[u8] {
+    let lws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|c| !lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !lws(c)).map_or(start, |i| i + 1);
+    b.get(start..end).unwrap_or_default()
+}
+
+/// The position of the first line feed in `b`. On x86-64 the SSE2 searcher of `memchr` is
+/// always there and inlines into the caller: no dispatch per call, which on the short lines
+/// of a SIP header costs as much as the search.
+#[inline(always)]
+pub(crate) fn find_lf(b: &[u8]) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
+        return one.find(b);
+    }
+    memchr::memchr(b'\n', b)
+}
+
 /// `trim_lws(&s[start..end])`, trimmed on the bytes and sliced once (`""` for a range that
 /// is not one of `s`).
 #[inline]
@@ -211,11 +232,16 @@ fn hex(b: Option<&u8>) -> Option<u8> {
 /// Parses a decimal number with no sign, allowing leading zeros (§25.1 `1*DIGIT`), refusing
 /// overflow instead of wrapping (RFC 4475 §3.1.2.4, §3.1.2.19).
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    parse_u32_bytes(s.as_bytes())
+}
+
+/// [`parse_u32`] of bytes (any non-digit, ASCII or not, refuses the number).
+pub(crate) fn parse_u32_bytes(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let mut v: u32 = 0;
-    for b in s.bytes() {
+    for &b in s {
         v = v.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
     }
     Some(v)

@@ -33,21 +33,20 @@ macro_rules! header_names {
 
             /// Classifies a header name, case-insensitively, long or compact form.
             pub fn from_name(name: &[u8]) -> HeaderName {
-                if name.len() == 1 {
-                    let c = name[0].to_ascii_lowercase() as char;
-                    $( $( if c == $compact { return HeaderName::$variant; } )? )*
-                    return HeaderName::Other;
+                let mut padded = [0u8; 24];
+                match padded.get_mut(..name.len()) {
+                    Some(p) if !name.is_empty() => p.copy_from_slice(name),
+                    _ => return HeaderName::Other,
                 }
-                let first = name[0] | 0x20;
-                for c in Self::candidates(name.len()) {
-                    let n = c.lower.as_bytes();
-                    if n[0] == first && eq_folded(name, n) {
-                        return c.kind;
-                    }
-                }
-                HeaderName::Other
+                Self::lookup(words(&padded), name.len()).unwrap_or(HeaderName::Other)
             }
         }
+
+        /// Every spelling of a known name, long (as written canonically) and compact, with its
+        /// kind: what [`BY_HASH`] is built from.
+        const SPELLINGS: &[(&[u8], HeaderName)] = &[
+            $( ($canonical.as_bytes(), HeaderName::$variant), $( (&[$compact as u8], HeaderName::$variant), )? )*
+        ];
     };
 }
 
@@ -166,302 +165,192 @@ header_names! {
     WwwAuthenticate => "WWW-Authenticate";
 }
 
-/// A known name in lower case and as three little-endian words (zero past its end), for
-/// [`HeaderName::from_token_name`].
-struct Known {
-    lower: &'static str,
+/// A known spelling in lower case as three little-endian words (zero past its end), with the
+/// letters marked: a name matches when, its letters' case folded, it equals the words.
+struct Spelling {
     words: [u64; 3],
-    /// `0x20` at the letters of `lower`: OR-ed into a name, it folds the case of letters only.
+    /// `0x20` at the letters of the spelling: OR-ed into a name, it folds the case of letters
+    /// only, so any other byte must be exactly the spelling's.
     letters: [u64; 3],
+    len: usize,
     kind: HeaderName,
 }
 
-const fn k(lower: &'static str, kind: HeaderName) -> Known {
-    let b = lower.as_bytes();
-    let mut words = [0u64; 3];
-    let mut letters = [0u64; 3];
+const NO_SPELLING: Spelling = Spelling {
+    words: [0; 3],
+    letters: [0; 3],
+    len: usize::MAX,
+    kind: HeaderName::Other,
+};
+
+/// `0x20` in every byte: folds the case of letters (and leaves `-` and digits as they are).
+const FOLD: u64 = 0x2020_2020_2020_2020;
+
+/// The multiplier of [`slot`]: with it the known spellings, long and compact, fall in distinct
+/// slots of 256 (the build of [`BY_HASH`] fails at compile time otherwise). Found by trying
+/// odd multipliers; a new name that collides needs another one, found the same way.
+const MULTIPLIER: u64 = 0xeec9_ef89_9359_2a6f;
+
+/// The slot of a name from its first two words, case folded and cut at the name's end.
+#[inline(always)]
+const fn slot(f0: u64, f1: u64) -> usize {
+    ((f0 ^ f1.rotate_left(32)).wrapping_mul(MULTIPLIER) >> 56) as usize
+}
+
+/// The low `n` bytes of a word (all of them for `n` ≥ 8).
+#[inline(always)]
+const fn low_bytes(n: usize) -> u64 {
+    if n == 0 {
+        0
+    } else if n >= 8 {
+        u64::MAX
+    } else {
+        u64::MAX >> (64 - 8 * n)
+    }
+}
+
+/// The masks of the first `len` bytes in three words.
+#[inline(always)]
+const fn masks(len: usize) -> [u64; 3] {
+    [
+        low_bytes(len),
+        low_bytes(len.saturating_sub(8)),
+        low_bytes(len.saturating_sub(16)),
+    ]
+}
+
+/// [`masks`] of every length a known name can have.
+static MASKS: [[u64; 3]; 25] = {
+    let mut t = [[0; 3]; 25];
+    let mut len = 0;
+    while len < 25 {
+        t[len] = masks(len);
+        len += 1;
+    }
+    t
+};
+
+/// The first 24 bytes of `b` as little-endian words.
+#[inline(always)]
+fn words(b: &[u8; 24]) -> [u64; 3] {
+    let w = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[8 * i..8 * i + 8]);
+        u64::from_le_bytes(a)
+    };
+    [w(0), w(1), w(2)]
+}
+
+/// The known spellings by [`slot`]: an index into the second table, 0 for none (its entry
+/// matches no name).
+static BY_HASH: ([u8; 256], [Spelling; SPELLINGS.len() + 1]) = by_hash();
+
+const fn by_hash() -> ([u8; 256], [Spelling; SPELLINGS.len() + 1]) {
+    let mut slots = [0u8; 256];
+    let mut entries = [NO_SPELLING; SPELLINGS.len() + 1];
     let mut i = 0;
-    while i < b.len() {
-        words[i / 8] |= (b[i] as u64) << (8 * (i % 8));
-        if b[i].is_ascii_lowercase() {
-            letters[i / 8] |= 0x20 << (8 * (i % 8));
+    while i < SPELLINGS.len() {
+        let (name, kind) = SPELLINGS[i];
+        assert!(
+            !name.is_empty() && name.len() <= 24,
+            "a known name is 1-24 bytes"
+        );
+        let mut words = [0u64; 3];
+        let mut letters = [0u64; 3];
+        let mut j = 0;
+        while j < name.len() {
+            let c = name[j].to_ascii_lowercase();
+            words[j / 8] |= (c as u64) << (8 * (j % 8));
+            if c.is_ascii_lowercase() {
+                letters[j / 8] |= 0x20 << (8 * (j % 8));
+            }
+            j += 1;
         }
+        let m = masks(name.len());
+        let at = slot((words[0] | FOLD) & m[0], (words[1] | FOLD) & m[1]);
+        assert!(
+            slots[at] == 0,
+            "two known header names share a slot: change MULTIPLIER"
+        );
+        slots[at] = (i + 1) as u8;
+        entries[i + 1] = Spelling {
+            words,
+            letters,
+            len: name.len(),
+            kind,
+        };
         i += 1;
     }
-    Known {
-        lower,
-        words,
-        letters,
-        kind,
-    }
+    (slots, entries)
 }
 
 impl HeaderName {
+    /// The known name of `len` bytes (1-24) at the start of `w`, the first 24 bytes of a text
+    /// as words, in any case: one table probe and one comparison. `None` for any other name.
+    #[inline(always)]
+    fn lookup(w: [u64; 3], len: usize) -> Option<HeaderName> {
+        let m = *MASKS.get(len)?;
+        let (slots, entries) = &BY_HASH;
+        let e = &entries[slots[slot((w[0] | FOLD) & m[0], (w[1] | FOLD) & m[1])] as usize];
+        let same = |i: usize| (w[i] | e.letters[i]) & m[i] == e.words[i];
+        (e.len == len && same(0) && same(1) && same(2)).then_some(e.kind)
+    }
+
     /// Classifies the token of `len` bytes that starts `text` (a header name the parser has
-    /// checked is a token, followed by the rest of the message). With 24 bytes to read it
-    /// compares three folded words per candidate instead of byte loops; the names and the
-    /// folding are those of [`HeaderName::from_name`].
+    /// checked is a token, followed by the rest of the message), as [`HeaderName::from_name`]
+    /// does, reading its words from `text` when it holds 24 bytes.
     pub(crate) fn from_token_name(text: &[u8], len: usize) -> HeaderName {
-        let Some(chunk) = text.get(..24) else {
-            return Self::from_name(&text[..len.min(text.len())]);
-        };
-        if !(2..=24).contains(&len) {
-            return Self::from_name(&chunk[..len.min(24)]);
-        }
-        let word = |i: usize| -> u64 {
-            let valid = len.saturating_sub(8 * i).min(8);
-            if valid == 0 {
-                return 0;
+        match text.first_chunk::<24>() {
+            Some(chunk) if (1..=24).contains(&len) => {
+                Self::lookup(words(chunk), len).unwrap_or(HeaderName::Other)
             }
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&chunk[8 * i..8 * i + 8]);
-            let mask = u64::MAX >> (64 - 8 * valid);
-            (u64::from_le_bytes(a) | 0x2020_2020_2020_2020) & mask
-        };
-        let w = [word(0), word(1), word(2)];
-        for c in Self::candidates(len) {
-            if c.words == w {
-                return c.kind;
-            }
-        }
-        HeaderName::Other
-    }
-}
-
-/// Compares a header name with a lower-case known name. Names are tokens, and in a token only
-/// the letters change under `| 0x20`: the known names hold letters, digits and `-`, which no
-/// other token byte folds onto, so eight bytes compare at a time.
-fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
-    if name.len() != lower.len() {
-        return false;
-    }
-    let mut a = name.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    for (x, y) in (&mut a).zip(&mut b) {
-        let mut wx = [0u8; 8];
-        let mut wy = [0u8; 8];
-        wx.copy_from_slice(x);
-        wy.copy_from_slice(y);
-        if u64::from_le_bytes(wx) | 0x2020_2020_2020_2020 != u64::from_le_bytes(wy) {
-            return false;
+            _ => Self::from_name(&text[..len.min(text.len())]),
         }
     }
-    a.remainder()
-        .iter()
-        .zip(b.remainder())
-        .all(|(x, y)| x | 0x20 == *y)
-}
 
-impl HeaderName {
-    /// The header name that starts a line when it is a known long name, in any case, followed
-    /// at once by `:`: its kind and length. `None` for anything else (a compact form, another
+    /// The header name that starts a line when it is a known name (long or compact), in any
+    /// case, followed at once by `:`: its kind and length. `None` for anything else (another
     /// name, white space before the colon, a name of 24 bytes or more), which the parser's
     /// token scan and [`HeaderName::from_token_name`] then decide; whatever this finds, they
     /// find alike.
     ///
-    /// The colon is found in three words at once, and a candidate matches when the name equals
-    /// it with only its letters' case folded: every byte of the name is then a token byte.
+    /// The colon is found in the first words at once, and a name matches when it equals a
+    /// known spelling with only its letters' case folded: every byte of the name is then a
+    /// token byte.
+    #[inline]
     pub(crate) fn known_at_line_start(text: &[u8]) -> Option<(HeaderName, usize)> {
         const LO: u64 = 0x0101_0101_0101_0101;
         const HI: u64 = 0x8080_8080_8080_8080;
-        // A short text (the last line of a message, `Content-Length: 0`) is padded with
-        // zeros, which are not colons: the name and its colon are found as in a longer text.
-        let mut padded = [0u8; 24];
-        let words: &[u8] = match text.get(..24) {
-            Some(w) => w,
+        // A short text (the last line of a message, `l: 0`) is padded with zeros, which are
+        // not colons: the name and its colon are found as in a longer text.
+        let w = match text.first_chunk::<24>() {
+            Some(chunk) => words(chunk),
             None => {
-                padded[..text.len()].copy_from_slice(text);
-                &padded
+                let mut b = [0u8; 24];
+                b[..text.len()].copy_from_slice(text);
+                words(&b)
             }
         };
-        let Some(
-            &[a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, c0, c1, c2, c3, c4, c5, c6, c7],
-        ) = words.get(..24)
-        else {
-            return None;
-        };
-        let w0 = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
-        let w1 = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-        let w2 = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
         // The lowest set bit of the zero-byte test is exact: the first colon.
         let colon_bits = |x: u64| {
             let y = x ^ (LO * u64::from(b':'));
             y.wrapping_sub(LO) & !y & HI
         };
-        let tail = |valid: usize| u64::MAX >> (64 - 8 * valid);
-        let (z0, z1, z2) = (colon_bits(w0), colon_bits(w1), colon_bits(w2));
-        let (len, m) = if z0 != 0 {
-            let l = (z0.trailing_zeros() / 8) as usize;
-            if l < 2 {
-                return None;
-            }
-            (l, [tail(l), 0, 0])
+        let (z0, z1) = (colon_bits(w[0]), colon_bits(w[1]));
+        let len = if z0 != 0 {
+            (z0.trailing_zeros() / 8) as usize
         } else if z1 != 0 {
-            let l = (z1.trailing_zeros() / 8) as usize;
-            (8 + l, [u64::MAX, if l == 0 { 0 } else { tail(l) }, 0])
-        } else if z2 != 0 {
-            let l = (z2.trailing_zeros() / 8) as usize;
-            (
-                16 + l,
-                [u64::MAX, u64::MAX, if l == 0 { 0 } else { tail(l) }],
-            )
+            8 + (z1.trailing_zeros() / 8) as usize
         } else {
-            return None;
+            match colon_bits(w[2]) {
+                0 => return None,
+                z2 => 16 + (z2.trailing_zeros() / 8) as usize,
+            }
         };
-        for c in Self::candidates(len) {
-            if (w0 | c.letters[0]) & m[0] == c.words[0]
-                && (w1 | c.letters[1]) & m[1] == c.words[1]
-                && (w2 | c.letters[2]) & m[2] == c.words[2]
-            {
-                return Some((c.kind, len));
-            }
+        if len == 0 {
+            return None;
         }
-        None
-    }
-
-    /// The known names of a given length, in lower case: a handful at most, so classifying a
-    /// name is a length dispatch and one or two comparisons.
-    fn candidates(len: usize) -> &'static [Known] {
-        match len {
-            2 => {
-                const C: &[Known] = &[k("to", HeaderName::To)];
-                C
-            }
-            3 => {
-                const C: &[Known] = &[k("via", HeaderName::Via)];
-                C
-            }
-            4 => {
-                const C: &[Known] = &[
-                    k("cseq", HeaderName::CSeq),
-                    k("date", HeaderName::Date),
-                    k("from", HeaderName::From),
-                    k("rack", HeaderName::RAck),
-                    k("rseq", HeaderName::RSeq),
-                ];
-                C
-            }
-            5 => {
-                const C: &[Known] = &[
-                    k("allow", HeaderName::Allow),
-                    k("event", HeaderName::Event),
-                    k("route", HeaderName::Route),
-                ];
-                C
-            }
-            6 => {
-                const C: &[Known] = &[
-                    k("accept", HeaderName::Accept),
-                    k("server", HeaderName::Server),
-                ];
-                C
-            }
-            7 => {
-                const C: &[Known] = &[
-                    k("call-id", HeaderName::CallId),
-                    k("contact", HeaderName::Contact),
-                    k("expires", HeaderName::Expires),
-                    k("require", HeaderName::Require),
-                    k("subject", HeaderName::Subject),
-                    k("warning", HeaderName::Warning),
-                ];
-                C
-            }
-            8 => {
-                const C: &[Known] = &[
-                    k("identity", HeaderName::Identity),
-                    k("priority", HeaderName::Priority),
-                    k("refer-to", HeaderName::ReferTo),
-                    k("reply-to", HeaderName::ReplyTo),
-                ];
-                C
-            }
-            9 => {
-                const C: &[Known] = &[
-                    k("call-info", HeaderName::CallInfo),
-                    k("supported", HeaderName::Supported),
-                    k("timestamp", HeaderName::Timestamp),
-                ];
-                C
-            }
-            10 => {
-                const C: &[Known] = &[
-                    k("alert-info", HeaderName::AlertInfo),
-                    k("error-info", HeaderName::ErrorInfo),
-                    k("user-agent", HeaderName::UserAgent),
-                ];
-                C
-            }
-            11 => {
-                const C: &[Known] = &[
-                    k("in-reply-to", HeaderName::InReplyTo),
-                    k("min-expires", HeaderName::MinExpires),
-                    k("referred-by", HeaderName::ReferredBy),
-                    k("retry-after", HeaderName::RetryAfter),
-                    k("unsupported", HeaderName::Unsupported),
-                ];
-                C
-            }
-            12 => {
-                const C: &[Known] = &[
-                    k("allow-events", HeaderName::AllowEvents),
-                    k("content-type", HeaderName::ContentType),
-                    k("max-forwards", HeaderName::MaxForwards),
-                    k("mime-version", HeaderName::MimeVersion),
-                    k("organization", HeaderName::Organization),
-                    k("record-route", HeaderName::RecordRoute),
-                ];
-                C
-            }
-            13 => {
-                const C: &[Known] = &[
-                    k("authorization", HeaderName::Authorization),
-                    k("proxy-require", HeaderName::ProxyRequire),
-                ];
-                C
-            }
-            14 => {
-                const C: &[Known] = &[
-                    k("accept-contact", HeaderName::AcceptContact),
-                    k("content-length", HeaderName::ContentLength),
-                    k("reject-contact", HeaderName::RejectContact),
-                ];
-                C
-            }
-            15 => {
-                const C: &[Known] = &[
-                    k("accept-encoding", HeaderName::AcceptEncoding),
-                    k("accept-language", HeaderName::AcceptLanguage),
-                    k("session-expires", HeaderName::SessionExpires),
-                ];
-                C
-            }
-            16 => {
-                const C: &[Known] = &[
-                    k("content-encoding", HeaderName::ContentEncoding),
-                    k("content-language", HeaderName::ContentLanguage),
-                    k("www-authenticate", HeaderName::WwwAuthenticate),
-                ];
-                C
-            }
-            18 => {
-                const C: &[Known] = &[
-                    k("proxy-authenticate", HeaderName::ProxyAuthenticate),
-                    k("subscription-state", HeaderName::SubscriptionState),
-                ];
-                C
-            }
-            19 => {
-                const C: &[Known] = &[
-                    k("authentication-info", HeaderName::AuthenticationInfo),
-                    k("content-disposition", HeaderName::ContentDisposition),
-                    k("proxy-authorization", HeaderName::ProxyAuthorization),
-                    k("request-disposition", HeaderName::RequestDisposition),
-                ];
-                C
-            }
-            _ => &[],
-        }
+        Self::lookup(w, len).map(|kind| (kind, len))
     }
 
     /// Whether several values of this header may be joined in one line with commas
@@ -576,6 +465,8 @@ mod tests {
             ("cseq", HeaderName::CSeq),
             ("CALL-ID", HeaderName::CallId),
             ("Content-Length", HeaderName::ContentLength),
+            ("v", HeaderName::Via),
+            ("I", HeaderName::CallId),
         ] {
             let line = format!("{n}{tail}");
             assert_eq!(
@@ -593,7 +484,7 @@ mod tests {
             Some((HeaderName::To, 2))
         );
         assert_eq!(HeaderName::known_at_line_start(b"Via"), None);
-        for n in ["v", "Via ", "X-Custom", "Call\rID"] {
+        for n in ["Via ", "X-Custom", "Call\rID", "q"] {
             let line = format!("{n}{tail}");
             assert_eq!(
                 HeaderName::known_at_line_start(line.as_bytes()),
@@ -608,28 +499,26 @@ mod tests {
     #[test]
     fn token_name_classification_matches_from_name() {
         let mut names: Vec<String> = Vec::new();
-        for len in 0..=24 {
-            for c in HeaderName::candidates(len) {
-                let l = c.lower.to_owned();
-                names.push(l.to_ascii_uppercase());
-                names.push(
-                    l.char_indices()
-                        .map(|(i, ch)| {
-                            if i % 2 == 0 {
-                                ch.to_ascii_uppercase()
-                            } else {
-                                ch
-                            }
-                        })
-                        .collect(),
-                );
-                let mut near = l.clone().into_bytes();
-                let last = near.len() - 1;
-                near[last] = b'x';
-                names.push(String::from_utf8(near).unwrap_or_default());
-                names.push(format!("{l}_"));
-                names.push(l);
-            }
+        for (spelling, _) in super::SPELLINGS {
+            let l = String::from_utf8_lossy(spelling).to_ascii_lowercase();
+            names.push(l.to_ascii_uppercase());
+            names.push(
+                l.char_indices()
+                    .map(|(i, ch)| {
+                        if i % 2 == 0 {
+                            ch.to_ascii_uppercase()
+                        } else {
+                            ch
+                        }
+                    })
+                    .collect(),
+            );
+            let mut near = l.clone().into_bytes();
+            let last = near.len() - 1;
+            near[last] = b'x';
+            names.push(String::from_utf8(near).unwrap_or_default());
+            names.push(format!("{l}_"));
+            names.push(l);
         }
         names.extend(
             [
@@ -656,6 +545,57 @@ mod tests {
                     want,
                     "{n:?} with tail {tail:?}"
                 );
+            }
+        }
+    }
+
+    /// What classification means, spelled out: the known spelling equal to the name but for
+    /// the case of its letters.
+    fn by_search(name: &[u8]) -> HeaderName {
+        super::SPELLINGS
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(name))
+            .map_or(HeaderName::Other, |&(_, k)| k)
+    }
+
+    proptest! {
+        #[test]
+        fn hashed_classification_agrees_with_a_search_of_the_spellings(
+            name in prop_oneof![
+                proptest::sample::select(
+                    super::SPELLINGS.iter().map(|(s, _)| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                ),
+                "[a-zA-Z\\-]{1,20}",
+                "[!-~]{0,26}",
+                "[a-zA-Z\\-\\r\\n\\x0d\\x00\\x7f\\x80-\\xff]{1,20}",
+            ],
+            flip in proptest::collection::vec(any::<bool>(), 26),
+        ) {
+            let name: Vec<u8> = name
+                .bytes()
+                .zip(flip.iter().cycle())
+                .map(|(c, &f)| if f { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let want = by_search(&name);
+            prop_assert_eq!(HeaderName::from_name(&name), want);
+            let mut text = name.clone();
+            text.extend_from_slice(b": value that runs on past the name\r\n");
+            if !name.is_empty() {
+                prop_assert_eq!(HeaderName::from_token_name(&text, name.len()), want);
+            }
+            // The line's name ends at its first colon.
+            if !name.contains(&b':') {
+                match HeaderName::known_at_line_start(&text) {
+                    Some((kind, len)) => {
+                        prop_assert_eq!(len, name.len());
+                        prop_assert_eq!(kind, want);
+                    }
+                    None => prop_assert!(
+                        want == HeaderName::Other,
+                        "{:?} is {:?} but was not recognised", String::from_utf8_lossy(&name), want
+                    ),
+                }
             }
         }
     }
