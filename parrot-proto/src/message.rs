@@ -87,7 +87,7 @@ impl<'a> Header<'a> {
 
 pub(crate) fn unfold(v: &str) -> Cow<'_, str> {
     // A byte search: `str::contains(char)` goes through the generic pattern machinery.
-    if memchr::memchr(b'\n', v.as_bytes()).is_none() {
+    if crate::text::find_byte(b'\n', v.as_bytes()).is_none() {
         return Cow::Borrowed(v);
     }
     let mut out = String::with_capacity(v.len());
@@ -481,7 +481,7 @@ impl Message {
         let line = self
             .header(HeaderName::Via)
             .ok_or_else(|| self.missing(HeaderName::Via))?;
-        let v = if memchr::memchr(b',', line.as_bytes()).is_none() {
+        let v = if crate::text::find_byte(b',', line.as_bytes()).is_none() {
             line // one value, trimmed already
         } else {
             trim_lws(Splitter::new(line, b',').next().unwrap_or_default())
@@ -799,7 +799,9 @@ impl Message {
     fn only_value(&self, (n, at): (u32, u32)) -> Option<&str> {
         let h = self.inner.headers.get(at as usize).filter(|_| n == 1)?;
         let v = self.value_of(h.value);
-        memchr::memchr(b',', v.as_bytes()).is_none().then_some(v)
+        crate::text::find_byte(b',', v.as_bytes())
+            .is_none()
+            .then_some(v)
     }
 
     /// [`Message::validate`], keeping what it read for the UAS core so it parses nothing twice.

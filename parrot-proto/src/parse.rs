@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::header::HeaderName;
 use crate::limits::Limits;
 use crate::message::{HeaderSpan, Message, Span, StartSpans};
-use crate::text::{find_lf, is_token_byte};
+use crate::text::{find_byte, is_token_byte};
 use bytes::Bytes;
 use bytestring::ByteString;
 use memchr::memchr;
@@ -66,7 +66,7 @@ pub(crate) fn parse_from(
     let err = |kind, at: usize| ParseError::new(kind, lead + at);
 
     // Start line.
-    let Some(nl) = memchr(b'\n', b) else {
+    let Some(nl) = find_byte(b'\n', b) else {
         return partial_or(
             mode,
             b.len(),
@@ -107,7 +107,7 @@ pub(crate) fn parse_from(
     // How many Content-Length lines, and the first: framing reads them below.
     let mut lengths = (0u32, 0usize);
     let body_start = loop {
-        let Some(rel) = find_lf(&b[pos..]) else {
+        let Some(rel) = find_byte(b'\n', &b[pos..]) else {
             if mode == Mode::Datagram && pos == b.len() {
                 // The datagram ends right after a complete header line with no empty line
                 // (RFC 4475 `baddn`, RFC 5118 §4.10 as archived): be liberal, there is no body.

@@ -62,16 +62,38 @@ pub(crate) fn trim_lws_bytes(b: &[u8]) -> &[u8] {
     b.get(start..end).unwrap_or_default()
 }
 
-/// The position of the first line feed in `b`. On x86-64 the SSE2 searcher of `memchr` is
-/// always there and inlines into the caller: no dispatch per call, which on the short lines
-/// of a SIP header costs as much as the search.
+/// The position of the first `needle` in `b`.
+///
+/// The searches here run on short texts (header lines and values), where what a search costs
+/// is mostly getting to it: on x86-64 the SSE2 searchers of `memchr`, always there, inline into
+/// the caller, where `memchr::memchr` goes through a run-time choice of AVX2 on every call.
 #[inline(always)]
-pub(crate) fn find_lf(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_byte(needle: u8, b: &[u8]) -> Option<usize> {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(needle) {
         return one.find(b);
     }
-    memchr::memchr(b'\n', b)
+    memchr::memchr(needle, b)
+}
+
+/// The position of the first `n1` or `n2` in `b` (see [`find_byte`]).
+#[inline(always)]
+pub(crate) fn find_byte2(n1: u8, n2: u8, b: &[u8]) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(n1, n2) {
+        return two.find(b);
+    }
+    memchr::memchr2(n1, n2, b)
+}
+
+/// The position of the first `n1`, `n2` or `n3` in `b` (see [`find_byte`]).
+#[inline(always)]
+pub(crate) fn find_byte3(n1: u8, n2: u8, n3: u8, b: &[u8]) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if let Some(three) = memchr::arch::x86_64::sse2::memchr::Three::new(n1, n2, n3) {
+        return three.find(b);
+    }
+    memchr::memchr3(n1, n2, n3, b)
 }
 
 /// `trim_lws(&s[start..end])`, trimmed on the bytes and sliced once (`""` for a range that
@@ -111,7 +133,7 @@ impl<'a> Splitter<'a> {
     /// The first part of `s`: the whole of it when `sep` does not occur (one byte search, the
     /// common case for header lines holding one value), else what [`Splitter::next`] gives.
     pub(crate) fn first(s: &'a str, sep: u8) -> &'a str {
-        if memchr::memchr(sep, s.as_bytes()).is_none() {
+        if find_byte(sep, s.as_bytes()).is_none() {
             return s;
         }
         Splitter::new(s, sep).next().unwrap_or(s)
@@ -133,7 +155,7 @@ impl<'a> Iterator for Splitter<'a> {
                     .iter()
                     .position(|&b| b == self.sep || b == b'"' || b == b'<')
             } else {
-                memchr::memchr3(self.sep, b'"', b'<', &bytes[i..])
+                find_byte3(self.sep, b'"', b'<', &bytes[i..])
             };
             let Some(off) = found else {
                 self.rest = None;
@@ -152,7 +174,7 @@ impl<'a> Iterator for Splitter<'a> {
                     }
                     i += 1;
                 }
-                b'<' => match memchr::memchr(b'>', &bytes[i..]) {
+                b'<' => match find_byte(b'>', &bytes[i..]) {
                     Some(gt) => i += gt + 1,
                     None => {
                         self.rest = None;
@@ -321,7 +343,7 @@ pub(crate) fn concat(parts: &[&str]) -> String {
 /// vectorises), where setting up memchr's search would cost more than the scan.
 pub(crate) fn has_crlf(b: &[u8]) -> bool {
     if b.len() >= 64 {
-        return memchr::memchr2(b'\r', b'\n', b).is_some();
+        return find_byte2(b'\r', b'\n', b).is_some();
     }
     b.iter()
         .fold(false, |f, &c| f | (c == b'\r') | (c == b'\n'))

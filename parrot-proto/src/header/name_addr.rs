@@ -42,7 +42,7 @@ impl<'a> NameAddr<'a> {
         let s = trim_lws(s);
         // The common shape `<uri>` or `<uri>;params`, no display name: one search for '>'.
         if s.as_bytes().first() == Some(&b'<') {
-            if let Some(gt) = memchr::memchr(b'>', s.as_bytes()) {
+            if let Some(gt) = crate::text::find_byte(b'>', s.as_bytes()) {
                 let after = s.get(gt + 1..).unwrap_or_default();
                 let params = match after.as_bytes().first() {
                     None => Some(""),

@@ -135,7 +135,7 @@ fn segment_end(b: &[u8], from: usize) -> usize {
                 return n;
             }
         } else {
-            match memchr::memchr3(b';', b'"', b'<', &b[i..]) {
+            match crate::text::find_byte3(b';', b'"', b'<', &b[i..]) {
                 Some(off) => i += off,
                 None => return n,
             }
@@ -153,7 +153,7 @@ fn segment_end(b: &[u8], from: usize) -> usize {
                 }
                 i += 1;
             }
-            b'<' => match memchr::memchr(b'>', &b[i..]) {
+            b'<' => match crate::text::find_byte(b'>', &b[i..]) {
                 Some(gt) => i += gt + 1,
                 None => return n,
             },
