@@ -104,11 +104,10 @@ pub(crate) fn parse_from(
     let mut headers: SmallVec<[HeaderSpan; 16]> = SmallVec::new();
     let mut pos = nl + 1;
     let mut folded = false;
-    // How many Content-Length lines, and the first: framing reads them below.
-    let mut lengths = (0u32, 0usize);
     let body_start = loop {
-        let Some(rel) = find_byte(b'\n', &b[pos..]) else {
-            if mode == Mode::Datagram && pos == b.len() {
+        let rest = &b[pos..];
+        let Some(rel) = find_byte(b'\n', rest) else {
+            if mode == Mode::Datagram && rest.is_empty() {
                 // The datagram ends right after a complete header line with no empty line
                 // (RFC 4475 `baddn`, RFC 5118 §4.10 as archived): be liberal, there is no body.
                 break pos;
@@ -120,100 +119,90 @@ pub(crate) fn parse_from(
                 tag(err(ErrorKind::UnterminatedHeaders, b.len())),
             );
         };
-        let nl = pos + rel;
-        let end = if rel > 0 && b[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
+        let next = pos + rel + 1;
+        let line = match &rest[..rel] {
+            [line @ .., b'\r'] => line,
+            line => line,
         };
-        if end == pos {
-            break nl + 1;
+        if line.is_empty() {
+            break next;
         }
-        if b[pos] == b' ' || b[pos] == b'\t' {
-            // Folded continuation (§7.3.1): the value now runs to the end of this line.
-            let Some(last) = headers.last_mut() else {
-                return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
-            };
-            last.value.end = end as u32;
-            folded = true;
-            if (end - last.name.start as usize) > limits.max_header_len {
-                return Err(tag(err(ErrorKind::TooLarge, pos)).with_header(last.kind));
+        // A known name followed at once by the colon, the common line, is recognised in one
+        // step (its bytes are letters and `-`, so the colon lies inside the line); otherwise
+        // the line is a fold or one pass reads the name: token bytes up to optional white
+        // space and the colon.
+        let (kind, name_end, colon) = match HeaderName::known_at_line_start(rest) {
+            Some((kind, l)) => {
+                debug_assert!(l < line.len());
+                (kind, l, l)
             }
-        } else {
-            let line = &b[pos..end];
-            // A known name followed at once by the colon is recognised in one step; otherwise
-            // one pass over the name: token bytes up to optional white space and the colon.
-            let known = HeaderName::known_at_line_start(&b[pos..]).filter(|&(_, l)| l < line.len());
-            let (kind, name_end, colon) = match known {
-                Some((kind, l)) => (Some(kind), l, l),
-                None => {
-                    let mut name_end = 0;
-                    while name_end < line.len() && is_token_byte(line[name_end]) {
-                        name_end += 1;
-                    }
-                    let mut colon = name_end;
-                    while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
-                        colon += 1;
-                    }
-                    if name_end == 0 || colon >= line.len() || line[colon] != b':' {
-                        return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
-                    }
-                    (None, name_end, colon)
+            None if line[0] == b' ' || line[0] == b'\t' => {
+                // Folded continuation (§7.3.1): the value now runs to the end of this line.
+                let Some(last) = headers.last_mut() else {
+                    return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+                };
+                let end = pos + line.len();
+                last.value.end = end as u32;
+                folded = true;
+                if (end - last.name.start as usize) > limits.max_header_len {
+                    return Err(tag(err(ErrorKind::TooLarge, pos)).with_header(last.kind));
                 }
-            };
-            let mut vstart = colon + 1;
-            while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
-                vstart += 1;
-            }
-            if line.len() > limits.max_header_len || headers.len() >= limits.max_headers {
-                return Err(tag(err(ErrorKind::TooLarge, pos)));
-            }
-            let kind = kind.unwrap_or_else(|| HeaderName::from_token_name(&b[pos..], name_end));
-            if kind == HeaderName::ContentLength {
-                if lengths.0 == 0 {
-                    lengths.1 = headers.len();
+                pos = next;
+                if pos > limits.max_message_size {
+                    return Err(tag(err(ErrorKind::TooLarge, pos)));
                 }
-                lengths.0 += 1;
+                continue;
             }
-            headers.push(HeaderSpan {
-                kind,
-                name: Span::new(pos, pos + name_end),
-                value: Span::new(pos + vstart, end),
-            });
+            None => {
+                let mut name_end = 0;
+                while name_end < line.len() && is_token_byte(line[name_end]) {
+                    name_end += 1;
+                }
+                let mut colon = name_end;
+                while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
+                    colon += 1;
+                }
+                if name_end == 0 || colon >= line.len() || line[colon] != b':' {
+                    return Err(tag(err(ErrorKind::BadHeaderLine, pos)));
+                }
+                (HeaderName::from_token_name(rest, name_end), name_end, colon)
+            }
+        };
+        let mut vstart = colon + 1;
+        while vstart < line.len() && matches!(line[vstart], b' ' | b'\t') {
+            vstart += 1;
         }
-        pos = nl + 1;
+        if line.len() > limits.max_header_len || headers.len() >= limits.max_headers {
+            return Err(tag(err(ErrorKind::TooLarge, pos)));
+        }
+        headers.push(HeaderSpan {
+            kind,
+            name: Span::new(pos, pos + name_end),
+            value: Span::new(pos + vstart, pos + line.len()),
+        });
+        pos = next;
         if pos > limits.max_message_size {
             return Err(tag(err(ErrorKind::TooLarge, pos)));
         }
     };
 
     // Content-Length (§20.14): every copy must agree (RFC 4475 §3.3.9 `mcl01`).
-    let length_of = |h: &HeaderSpan| {
-        crate::text::parse_u32_bytes(crate::text::trim_lws_bytes(&b[h.value.range()]))
-            .map(|n| n as usize)
-            .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))
-    };
-    let content_length = match lengths {
-        (0, _) => None,
-        (1, at) => Some(length_of(&headers[at])?),
-        _ => {
-            let mut content_length: Option<usize> = None;
-            for h in headers
-                .iter()
-                .filter(|h| h.kind == HeaderName::ContentLength)
-            {
-                let n = length_of(h)?;
-                if content_length.is_some_and(|c| c != n) {
-                    return Err(
-                        tag(err(ErrorKind::BadContentLength, h.value.start as usize))
-                            .with_header(HeaderName::ContentLength),
-                    );
-                }
-                content_length = Some(n);
-            }
-            content_length
+    let mut content_length: Option<usize> = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.kind == HeaderName::ContentLength)
+    {
+        let n = crate::text::parse_u32_bytes(crate::text::trim_lws_bytes(&b[h.value.range()]))
+            .ok_or_else(|| tag(err(ErrorKind::BadContentLength, h.value.start as usize)))?
+            as usize;
+        if content_length.is_some_and(|c| c != n) {
+            return Err(
+                tag(err(ErrorKind::BadContentLength, h.value.start as usize))
+                    .with_header(HeaderName::ContentLength),
+            );
         }
-    };
+        content_length = Some(n);
+    }
 
     let avail = b.len() - body_start;
     let total = match (mode, content_length) {
