@@ -243,11 +243,15 @@ fn words(b: &[u8; 24]) -> [u64; 3] {
 
 /// The known spellings by [`slot`]: an index into the second table, 0 for none (its entry
 /// matches no name).
-static BY_HASH: ([u8; 256], [Spelling; SPELLINGS.len() + 1]) = by_hash();
+static BY_HASH: ([u8; 256], [Spelling; 128]) = by_hash();
 
-const fn by_hash() -> ([u8; 256], [Spelling; SPELLINGS.len() + 1]) {
+const fn by_hash() -> ([u8; 256], [Spelling; 128]) {
+    assert!(
+        SPELLINGS.len() < 128,
+        "the spellings and the empty entry fit 128 entries"
+    );
     let mut slots = [0u8; 256];
-    let mut entries = [NO_SPELLING; SPELLINGS.len() + 1];
+    let mut entries = [NO_SPELLING; 128];
     let mut i = 0;
     while i < SPELLINGS.len() {
         let (name, kind) = SPELLINGS[i];
@@ -291,9 +295,12 @@ impl HeaderName {
     fn lookup(w: [u64; 3], len: usize) -> Option<HeaderName> {
         let m = *MASKS.get(len)?;
         let (slots, entries) = &BY_HASH;
-        let e = &entries[slots[slot((w[0] | FOLD) & m[0], (w[1] | FOLD) & m[1])] as usize];
+        let e =
+            &entries[usize::from(slots[slot((w[0] | FOLD) & m[0], (w[1] | FOLD) & m[1])] & 127)];
         let same = |i: usize| (w[i] | e.letters[i]) & m[i] == e.words[i];
-        (e.len == len && same(0) && same(1) && same(2)).then_some(e.kind)
+        // The words past the name's end are masked out: only those it reaches are compared.
+        (e.len == len && same(0) && (len <= 8 || (same(1) && (len <= 16 || same(2)))))
+            .then_some(e.kind)
     }
 
     /// Classifies the token of `len` bytes that starts `text` (a header name the parser has
