@@ -62,6 +62,25 @@ pub(crate) fn trim_lws_bytes(b: &[u8]) -> &[u8] {
     b.get(start..end).unwrap_or_default()
 }
 
+/// Whether `s` is `lower`, a word of lower-case ASCII letters (at most 8), but for the case of
+/// its letters: [`str::eq_ignore_ascii_case`] with such a word, as one comparison. Folding a
+/// byte with `| 0x20` lands on a lower-case letter only from that letter or its upper case, so
+/// folding every byte of `s` is exact here.
+#[inline(always)]
+pub(crate) fn is_word_ignoring_case<const N: usize>(s: &str, lower: &[u8; N]) -> bool {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    let (Some(b), true) = (s.as_bytes().first_chunk::<N>(), s.len() == N) else {
+        return false;
+    };
+    let word = |b: &[u8; N]| {
+        let mut w = [0u8; 8];
+        w[..N].copy_from_slice(b);
+        u64::from_le_bytes(w) | FOLD
+    };
+    word(b) == word(lower)
+}
+
 /// The position of the first `needle` in `b`.
 ///
 /// The searches here run on short texts (header lines and values), where what a search costs
@@ -361,6 +380,20 @@ mod tests {
             let mut s = String::from("x");
             push_ip(&mut s, ip);
             prop_assert_eq!(s, format!("x{ip}"));
+        }
+
+        #[test]
+        fn word_comparison_agrees_with_eq_ignore_ascii_case(
+            s in prop_oneof![
+                proptest::sample::select(vec!["branch", "BRANCH", "Branch", "rport", "RPort", "ttl",
+                    "TTL", "received", "RECEIVED", "branc", "branchx", "bRaNcH"]).prop_map(str::to_owned),
+                "[a-zA-Z@\\[`{\\x01-\\x1a\\x80-\\xff]{0,9}",
+            ],
+        ) {
+            prop_assert_eq!(is_word_ignoring_case(&s, b"branch"), s.eq_ignore_ascii_case("branch"));
+            prop_assert_eq!(is_word_ignoring_case(&s, b"rport"), s.eq_ignore_ascii_case("rport"));
+            prop_assert_eq!(is_word_ignoring_case(&s, b"ttl"), s.eq_ignore_ascii_case("ttl"));
+            prop_assert_eq!(is_word_ignoring_case(&s, b"received"), s.eq_ignore_ascii_case("received"));
         }
 
         #[test]

@@ -1,7 +1,7 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581 `rport`, RFC 5118 IPv6).
 
 use super::params::Params;
-use crate::text::{is_token, trim_lws};
+use crate::text::{is_token, is_word_ignoring_case, trim_lws};
 use crate::uri::{scan_hostport, split_hostport, valid_ipv6ish, Host};
 use std::fmt;
 
@@ -258,13 +258,13 @@ impl<'a> Via<'a> {
         loop {
             let (name, value, next) = super::params::plain_param_at(s, i)?;
             let ok = match name.len() {
-                3 if !ttl && name.eq_ignore_ascii_case("ttl") => {
+                3 if !ttl && is_word_ignoring_case(name, b"ttl") => {
                     ttl = true;
                     value
                         .and_then(crate::text::parse_u32)
                         .is_some_and(|v| v <= 255)
                 }
-                8 if !received && name.eq_ignore_ascii_case("received") => {
+                8 if !received && is_word_ignoring_case(name, b"received") => {
                     received = true;
                     value.is_none_or(|v| {
                         let r = v
@@ -274,13 +274,13 @@ impl<'a> Via<'a> {
                         r.parse::<std::net::Ipv4Addr>().is_ok() || valid_ipv6ish(r)
                     })
                 }
-                5 if sum.rport.is_none() && name.eq_ignore_ascii_case("rport") => {
+                5 if sum.rport.is_none() && is_word_ignoring_case(name, b"rport") => {
                     let port = value
                         .map(|v| crate::text::parse_u32(v).and_then(|p| u16::try_from(p).ok()));
                     sum.rport = Some(port.flatten());
                     port.is_none_or(|p| p.is_some())
                 }
-                6 if !branch && name.eq_ignore_ascii_case("branch") => {
+                6 if !branch && is_word_ignoring_case(name, b"branch") => {
                     branch = true;
                     sum.branch = value;
                     true
