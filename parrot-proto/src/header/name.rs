@@ -45,7 +45,7 @@ macro_rules! header_names {
         /// Every spelling of a known name, long (as written canonically) and compact, with its
         /// kind: what [`BY_HASH`] is built from.
         const SPELLINGS: &[(&[u8], HeaderName)] = &[
-            $( ($canonical.as_bytes(), HeaderName::$variant), $( (&[$compact as u8], HeaderName::$variant), )? )*
+            $( ($canonical.as_bytes(), HeaderName::$variant), $( (&[ascii($compact)], HeaderName::$variant), )? )*
         ];
     };
 }
@@ -163,6 +163,12 @@ header_names! {
     Warning => "Warning";
     /// `WWW-Authenticate` (§20.44).
     WwwAuthenticate => "WWW-Authenticate";
+}
+
+/// A compact form's letter as its byte.
+const fn ascii(c: char) -> u8 {
+    assert!(c.is_ascii(), "compact forms are ASCII letters");
+    c as u8
 }
 
 /// A known spelling in lower case as three little-endian words (zero past its end), with the
@@ -491,7 +497,8 @@ mod tests {
             Some((HeaderName::To, 2))
         );
         assert_eq!(HeaderName::known_at_line_start(b"Via"), None);
-        for n in ["Via ", "X-Custom", "Call\rID", "q"] {
+        // A line that starts with white space is a fold, never a name.
+        for n in ["Via ", "X-Custom", "Call\rID", "q", " Via", "\tTo", " v"] {
             let line = format!("{n}{tail}");
             assert_eq!(
                 HeaderName::known_at_line_start(line.as_bytes()),
