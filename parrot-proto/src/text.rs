@@ -69,7 +69,8 @@ pub(crate) fn trim_lws_bytes(b: &[u8]) -> &[u8] {
 #[inline(always)]
 pub(crate) fn is_word_ignoring_case<const N: usize>(s: &str, lower: &[u8; N]) -> bool {
     const FOLD: u64 = 0x2020_2020_2020_2020;
-    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    const { assert!(N <= 8, "a word of at most 8 letters") };
+    debug_assert!(lower.iter().all(u8::is_ascii_lowercase));
     let (Some(b), true) = (s.as_bytes().first_chunk::<N>(), s.len() == N) else {
         return false;
     };
