@@ -195,7 +195,8 @@ const FOLD: u64 = 0x2020_2020_2020_2020;
 /// The multiplier of [`slot`]: with it the known spellings, long and compact, fall in distinct
 /// slots of 256 (the build of [`BY_HASH`] fails at compile time otherwise). Found by trying odd
 /// multipliers from a xorshift sequence until no two spellings shared a slot (about one in
-/// 2,000 does for 75 spellings); a new name that collides needs another one, found the same way.
+/// 70,000 does for 75 spellings, a second's search); a new name that collides needs another
+/// one, found the same way.
 const MULTIPLIER: u64 = 0xeec9_ef89_9359_2a6f;
 
 /// The slot of a name from its first two words, case folded and cut at the name's end.
