@@ -2,8 +2,9 @@
 //! in str0m). Bytes become a sequence of events for two endpoints wired back to back:
 //! datagrams (raw or templated SIP), timeouts, application commands and deliveries. Checked
 //! invariants: no panic, no response to an ACK, never two different final responses for one
-//! server transaction, and every table drains in bounded virtual time once the application
-//! hangs up.
+//! server transaction (an INVITE answered with a non-2xx ends Timer I after its ACK, and a
+//! request reusing its branch after that is a new one), and every table drains in bounded
+//! virtual time once the application hangs up.
 
 use crate::auth::DigestCredentials;
 use crate::handler::{Action, Body, Reply, Request};
@@ -81,10 +82,34 @@ fn template(c: &mut Cursor<'_>) -> Vec<u8> {
 #[derive(Default)]
 struct Checker {
     finals: HashMap<(String, String, String), (u16, Instant)>,
+    /// When an ACK with an RFC 3261 branch last reached an endpoint, by (endpoint, branch,
+    /// sent-by host): it ends the INVITE server transaction with that branch T4 later (Timer
+    /// I, §17.2.1), when that transaction's final response was not a 2xx.
+    acks: HashMap<(String, String, String), Instant>,
     now: Option<Instant>,
 }
 
+/// Timer I on an unreliable transport: T4, 5 s by default (§17.2.1).
+const TIMER_I: Duration = Duration::from_secs(5);
+
 impl Checker {
+    /// Notes a datagram handed to endpoint `to`: an ACK may end a transaction early.
+    fn delivered(&mut self, payload: &[u8], to: &str) {
+        let Ok(m) = Message::parse(bytes::Bytes::copy_from_slice(payload)) else {
+            return;
+        };
+        if m.method() != Some(Method::Ack) {
+            return;
+        }
+        let Ok(via) = m.top_via() else { return };
+        let Some(branch) = via.branch() else { return };
+        let now = self.now.unwrap_or_else(Instant::now);
+        self.acks.insert(
+            (to.to_owned(), branch.to_owned(), via.host.to_string()),
+            now,
+        );
+    }
+
     fn check(&mut self, payload: &[u8], who: &str) {
         let Ok(m) = Message::parse(bytes::Bytes::copy_from_slice(payload)) else {
             panic!("the endpoint sent an unparseable message");
@@ -121,7 +146,15 @@ impl Checker {
         // a copy of the request delayed longer by the network is a new request.
         let now = self.now.unwrap_or_else(Instant::now);
         let (prev, at) = *self.finals.entry(key.clone()).or_insert((code, now));
-        if now.saturating_duration_since(at) >= Duration::from_secs(32) {
+        // An INVITE transaction answered with a non-2xx ends Timer I after the ACK for it
+        // (§17.2.1): a request with the same branch after that is a new transaction.
+        let acked = cseq.method == Method::Invite
+            && prev >= 300
+            && self
+                .acks
+                .get(&(who.to_owned(), key.0.clone(), key.1.clone()))
+                .is_some_and(|&ack| ack >= at && now.saturating_duration_since(ack) >= TIMER_I);
+        if acked || now.saturating_duration_since(at) >= Duration::from_secs(32) {
             self.finals.insert(key, (code, now));
             return;
         }
@@ -173,10 +206,12 @@ pub fn endpoint(data: &[u8]) {
             0 => {
                 let n = c.byte().unwrap_or(0) as usize;
                 let raw = c.take(n).to_vec();
+                checker.delivered(&raw, "b");
                 b.handle_datagram(now, b_addr, a_addr, Transport::Udp, raw.into());
             }
             1 | 2 => {
                 let t = template(&mut c);
+                checker.delivered(&t, "b");
                 b.handle_datagram(now, b_addr, a_addr, Transport::Udp, t.into());
             }
             3 => {
@@ -237,6 +272,7 @@ pub fn endpoint(data: &[u8]) {
                     if drop || now.saturating_duration_since(sent) >= Duration::from_secs(4) {
                         continue;
                     }
+                    checker.delivered(&p, if to_b { "b" } else { "a" });
                     if to_b {
                         b.handle_datagram(now, b_addr, a_addr, Transport::Udp, p);
                     } else {
@@ -273,6 +309,7 @@ pub fn endpoint(data: &[u8]) {
         pump(&mut a, &mut b, &mut wire, &mut checker);
         if !wire.is_empty() {
             for (to_b, p, _) in wire.drain(..) {
+                checker.delivered(&p, if to_b { "b" } else { "a" });
                 if to_b {
                     b.handle_datagram(now, b_addr, a_addr, Transport::Udp, p);
                 } else {
