@@ -594,6 +594,40 @@ impl RequestBuilder {
         Ok(raw)
     }
 
+    /// [`RequestBuilder::build_bytes`] written at the end of `wire` and split off it, as
+    /// [`RequestBuilder::build_in`] writes: for a request sent once and not kept (an ACK for a
+    /// 2xx, built again for a retransmitted 2xx, §13.2.2.4), so its bytes cost no allocation.
+    pub(crate) fn build_bytes_in(
+        self,
+        slot: &mut Option<Buffers>,
+        wire: &mut bytes::BytesMut,
+    ) -> Result<Bytes, BuildError> {
+        let (fast, capacity) = self.check_request_line()?;
+        if !fast {
+            return self.build().map(|m| m.to_bytes());
+        }
+        if !wire.is_empty() {
+            drop(wire.split());
+        }
+        wire_room(wire, capacity);
+        let mut out = Tail { wire };
+        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
+        out.put(method.as_bytes());
+        out.put(b" ");
+        out.put(uri.as_bytes());
+        out.put(b" SIP/2.0\r\n");
+        let mut spans = SmallVec::new();
+        self.h.write(&mut out, &mut spans);
+        let raw = out.wire.split().freeze();
+        Buffers::put(self.h, slot);
+        #[cfg(debug_assertions)]
+        {
+            let parsed = Message::parse(raw.clone()).expect("a built request parses");
+            assert_eq!(parsed.as_bytes(), &raw[..]);
+        }
+        Ok(raw)
+    }
+
     /// Writes the request. The result is what `Message::parse` gives for its bytes.
     pub fn build(self) -> Result<Message, BuildError> {
         self.build_reusing(&mut None)

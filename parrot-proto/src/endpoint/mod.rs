@@ -703,7 +703,6 @@ pub(crate) struct Call {
     cancel_requested: bool,
     cancel_sent: bool,
     got_provisional: bool,
-    ack: Option<Bytes>,
     ack_cseq: u32,
     owns_call_id: bool,
     // UAS side.
@@ -797,7 +796,6 @@ impl Call {
             cancel_requested: false,
             cancel_sent: false,
             got_provisional: false,
-            ack: None,
             ack_cseq: 0,
             owns_call_id: false,
             server_tx: None,
@@ -1161,7 +1159,6 @@ impl Endpoint {
                     // The index's copy of the tag is inline unless long.
                     + Some(c.dialog.local_tag.len()).filter(|&n| n > 14).unwrap_or(0)
                     + c.invite.as_ref().map(|m| m.len() + 512).unwrap_or(0)
-                    + c.ack.as_ref().map(|b| b.len()).unwrap_or(0)
                     + c.pending_2xx.as_ref().map(|b| b.len()).unwrap_or(0)
                     + c.offer.as_ref().map(|b| b.bytes.len()).unwrap_or(0)
             })

@@ -1029,16 +1029,12 @@ impl Endpoint {
             }
             return;
         }
-        if call.confirmed && seq == call.ack_cseq {
-            if let Some(ack) = call.ack.clone() {
-                let peer = call.target_peer();
-                self.send(peer, ack);
-            }
-            return;
-        }
         if call.confirmed && seq < call.ack_cseq {
             return;
         }
+        // The same 2xx again (its ACK was lost) gets an ACK built again, not a kept copy: the
+        // ACK of a 2xx is a request of the dialog, generated for each 2xx (§13.2.2.4).
+        let again = call.confirmed && seq == call.ack_cseq;
         let first = !call.confirmed;
         if first {
             call.dialog.update_from_response_tagged(m, to_tag);
@@ -1050,21 +1046,21 @@ impl Endpoint {
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
             call.invite = None;
-        } else {
+        } else if !again {
             call.dialog.refresh_target(m);
             call.target_peer = None;
         }
         let peer = call.target_peer();
+        // Sent and not kept: written into the shared buffer, as responses are.
         let Ok(ack) = call
             .dialog
             .request_in(Method::Ack, seq, &mut self.builder_bufs)
             .prepend_header_pieces(HeaderName::Via, &via)
             .header(HeaderName::MaxForwards, "70")
-            .build_bytes_reusing(&mut self.builder_bufs)
+            .build_bytes_in(&mut self.builder_bufs, &mut self.wire)
         else {
             return;
         };
-        call.ack = Some(ack.clone());
         call.ack_cseq = seq;
         self.send(peer, ack);
         if !first {
