@@ -209,11 +209,17 @@ impl Endpoint {
             }
             None => Box::new(tx),
         };
-        let old = self.client_txs.insert(key.clone(), tx);
-        if let Some(old) = old {
-            self.client_slots.remove(old.slot);
-        }
-        self.run_client_outputs(now, &key, &mut out, false);
+        // One lookup puts it in the table and queues its timer.
+        let t = match self.client_txs.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let old = std::mem::replace(o.get_mut(), tx);
+                self.client_slots.remove(old.slot);
+                o.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(tx),
+        };
+        let (peer, purpose) = Self::schedule_client(&mut self.timer_heap, t);
+        self.client_outputs(now, &key, peer, purpose, &mut out, false);
         self.scratch = out;
         Some(key)
     }
