@@ -695,6 +695,177 @@ impl RequestBuilder {
     }
 }
 
+/// A header line of a request written at once ([`request_lines_in`]): its kind, written with
+/// the kind's canonical name, and its value as the concatenation of its pieces.
+pub(crate) type Line<'a> = (HeaderName, &'a [&'a [u8]]);
+
+/// What a request of `method`, `uri` and `lines` (no body) takes on the wire, when
+/// [`RequestBuilder`] would write it on its fast path: the method a token, the URI not empty,
+/// without white space, with a colon and not starting with `<`, no Content-Length line (the
+/// builder writes its own), within the parser's default limits. `None` otherwise: the builder
+/// then decides (an error, or the parser's look). Values without CR or LF are checked on
+/// what is written ([`line_breaks`]).
+fn lines_fit(method: &str, uri: &[u8], lines: &[Line<'_>]) -> Option<usize> {
+    if !is_token(method) || uri.is_empty() || uri[0] == b'<' {
+        return None;
+    }
+    let (ws, colon) = uri.iter().fold((false, false), |(w, c), &b| {
+        (w | b.is_ascii_whitespace(), c | (b == b':'))
+    });
+    if ws || !colon {
+        return None;
+    }
+    let mut len = 0;
+    let mut longest = 0;
+    for (kind, pieces) in lines {
+        if *kind == HeaderName::ContentLength {
+            return None;
+        }
+        let line = kind.as_str().len() + 2 + pieces.iter().map(|p| p.len()).sum::<usize>();
+        longest = longest.max(line);
+        len += line + 2;
+    }
+    len += 16 + 20 + 4;
+    let start_len = method.len() + 1 + uri.len() + 10;
+    Headers::within_limits(start_len, (len, lines.len() + 1, longest)).then_some(start_len + len)
+}
+
+/// The number of CR and LF bytes in `b`, counted 64 bytes at a time in a loop that vectorises
+/// (cheaper than a search per value for these short values).
+fn line_breaks(b: &[u8]) -> usize {
+    b.chunks(64)
+        .map(|c| {
+            c.iter()
+                .fold(0u8, |n, &x| n + u8::from((x == b'\r') | (x == b'\n'))) as usize
+        })
+        .sum()
+}
+
+/// Writes the request line, `lines` and `Content-Length: 0` as [`RequestBuilder`] writes them,
+/// recording where each part lands. Returns where the (empty) body starts.
+fn write_lines(
+    out: &mut impl Out,
+    method: &str,
+    uri: &[u8],
+    lines: &[Line<'_>],
+    spans: &mut SmallVec<[HeaderSpan; 16]>,
+) -> (StartSpans, usize) {
+    out.put(method.as_bytes());
+    out.put(b" ");
+    let us = out.len();
+    out.put(uri);
+    let start = StartSpans::Request {
+        method: Span::new(0, method.len()),
+        uri: Span::new(us, out.len()),
+    };
+    out.put(b" SIP/2.0\r\n");
+    for (kind, pieces) in lines {
+        let n = kind.as_str();
+        let ns = out.len();
+        out.put(n.as_bytes());
+        out.put(b": ");
+        // The parser's value starts after the white space that follows the colon.
+        let mut lead = 0;
+        for p in pieces.iter() {
+            let k = p.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+            lead += k;
+            if k < p.len() {
+                break;
+            }
+        }
+        let vs = out.len() + lead;
+        for p in pieces.iter() {
+            out.put(p);
+        }
+        spans.push(HeaderSpan {
+            kind: *kind,
+            name: Span::new(ns, ns + n.len()),
+            value: Span::new(vs, out.len()),
+        });
+        out.put(b"\r\n");
+    }
+    let ns = out.len();
+    out.put(b"Content-Length: 0");
+    spans.push(HeaderSpan {
+        kind: HeaderName::ContentLength,
+        name: Span::new(ns, ns + "Content-Length".len()),
+        value: Span::new(ns + 16, out.len()),
+    });
+    out.put(b"\r\n\r\n");
+    (start, out.len())
+}
+
+/// A request without body written at once at the end of `wire` and split off it (as
+/// [`RequestBuilder::build_in`] does): the message [`RequestBuilder`] builds from the same
+/// request line and lines (each added with its kind's canonical name, in this order), without
+/// the builder's own copy of the text and list of lines. `None` when the builder would not
+/// write it on its fast path ([`lines_fit`]): build it with the builder then, which gives the
+/// error or the parser's message.
+pub(crate) fn request_lines_in(
+    method: &Method,
+    uri: &[u8],
+    lines: &[Line<'_>],
+    wire: &mut bytes::BytesMut,
+) -> Option<Message> {
+    let method = method.as_str();
+    let capacity = lines_fit(method, uri, lines)?;
+    if !wire.is_empty() {
+        drop(wire.split());
+    }
+    wire_room(wire, capacity);
+    let mut out = Tail { wire };
+    let mut spans = SmallVec::new();
+    let (start, body_start) = write_lines(&mut out, method, uri, lines, &mut spans);
+    // Only the line ends written here: no value held CR or LF (the builder's check).
+    if line_breaks(out.wire) != 2 * (lines.len() + 3) {
+        out.wire.clear();
+        return None;
+    }
+    let raw = out.wire.split().freeze();
+    // Not UTF-8 (pieces given as bytes): the builder, given them as text, could not have them.
+    let head = ByteString::try_from(raw.slice(..body_start)).ok()?;
+    let m = Message::from_parts(raw, head, start, spans, false, body_start);
+    #[cfg(debug_assertions)]
+    {
+        let parsed = Message::parse(m.to_bytes()).expect("a written request parses");
+        assert!(
+            parsed.same_layout(&m),
+            "written layout differs from the parsed one"
+        );
+    }
+    Some(m)
+}
+
+/// [`request_lines_in`] for a request that is only sent (an ACK for a 2xx): its bytes, without
+/// making a [`Message`] of them.
+pub(crate) fn request_lines_bytes_in(
+    method: &Method,
+    uri: &[u8],
+    lines: &[Line<'_>],
+    wire: &mut bytes::BytesMut,
+) -> Option<Bytes> {
+    let method = method.as_str();
+    let capacity = lines_fit(method, uri, lines)?;
+    if !wire.is_empty() {
+        drop(wire.split());
+    }
+    wire_room(wire, capacity);
+    let mut out = Tail { wire };
+    let mut spans = SmallVec::new();
+    write_lines(&mut out, method, uri, lines, &mut spans);
+    if line_breaks(out.wire) != 2 * (lines.len() + 3) {
+        out.wire.clear();
+        return None;
+    }
+    let raw = out.wire.split().freeze();
+    #[cfg(debug_assertions)]
+    {
+        let parsed = Message::parse(raw.clone()).expect("a written request parses");
+        assert_eq!(parsed.as_bytes(), &raw[..]);
+    }
+    Some(raw)
+}
+
 /// Where [`Headers::write`] writes: positions are counted from the start of what it writes.
 trait Out {
     fn len(&self) -> usize;
@@ -855,6 +1026,107 @@ impl ResponseBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const KINDS: [HeaderName; 9] = [
+        HeaderName::Via,
+        HeaderName::Route,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::MaxForwards,
+        HeaderName::Contact,
+        HeaderName::ContentLength,
+    ];
+
+    /// Header values of every kind: plain text, white space before it, CR, LF, non-ASCII.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "[a-zA-Z0-9<>:@;=.]{0,12}",
+            1 => "[ \t]{0,2}[a-z]{0,3}",
+            1 => "[a-z]{0,3}[\r\n][a-z ]{0,3}",
+            1 => "[é a-z]{0,4}",
+        ]
+    }
+
+    fn uri() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "sip:[a-z]{1,6}@[0-9.]{1,12}(:[0-9]{1,5})?",
+            1 => "[<a-z:@ \t\r]{0,10}",
+        ]
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            Just(Method::Bye),
+            Just(Method::Ack),
+            Just(Method::Info),
+            Just(Method::Invite),
+            Just(Method::Extension("X Y".into())),
+        ]
+    }
+
+    fn lines() -> impl Strategy<Value = Vec<(usize, Vec<String>)>> {
+        prop::collection::vec(
+            (
+                prop_oneof![12 => 0..8usize, 1 => Just(8usize)],
+                prop::collection::vec(piece(), 0..4),
+            ),
+            0..10,
+        )
+    }
+
+    /// The same request through the builder, each line added with its kind's canonical name.
+    fn built(method: &Method, uri: &str, lines: &[(usize, Vec<String>)]) -> RequestBuilder {
+        let mut b = RequestBuilder::new(method.clone(), uri);
+        for (k, pieces) in lines {
+            b = b.header(KINDS[*k], pieces.concat());
+        }
+        b
+    }
+
+    proptest! {
+        /// A request written at once from its lines is the builder's, byte for byte and
+        /// position for position, whenever it is written; it is written whenever its values
+        /// are plain.
+        #[test]
+        fn a_request_written_from_its_lines_is_the_one_the_builder_builds(
+            method in method(),
+            uri in uri(),
+            lines in lines(),
+        ) {
+            let pieces: Vec<Vec<&[u8]>> = lines
+                .iter()
+                .map(|(_, p)| p.iter().map(|s| s.as_bytes()).collect())
+                .collect();
+            let given: Vec<Line<'_>> = lines
+                .iter()
+                .zip(&pieces)
+                .map(|((k, _), p)| (KINDS[*k], &p[..]))
+                .collect();
+            let mut wire = bytes::BytesMut::new();
+            let fast = request_lines_in(&method, uri.as_bytes(), &given, &mut wire);
+            let fast_bytes = request_lines_bytes_in(&method, uri.as_bytes(), &given, &mut wire);
+            let general = built(&method, &uri, &lines).build_in(&mut None, &mut wire);
+            prop_assert_eq!(fast.is_some(), fast_bytes.is_some());
+            if let Some(m) = &fast {
+                let g = general.as_ref().expect("the builder builds what is written at once");
+                prop_assert_eq!(m.to_bytes(), g.to_bytes());
+                #[cfg(debug_assertions)]
+                prop_assert!(m.same_layout(g));
+                prop_assert_eq!(fast_bytes.as_ref(), Some(&g.to_bytes()));
+            }
+            let plain = lines.iter().all(|(k, p)| {
+                *k != 8 && p.iter().all(|s| !s.contains(['\r', '\n']))
+            }) && !uri.is_empty()
+                && !uri.starts_with('<')
+                && uri.contains(':')
+                && !uri.bytes().any(|b| b.is_ascii_whitespace())
+                && !matches!(method, Method::Extension(_));
+            prop_assert_eq!(fast.is_some(), plain);
+        }
+    }
 
     #[test]
     fn request_bytes_are_those_of_the_built_request() {

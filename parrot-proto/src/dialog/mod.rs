@@ -280,6 +280,99 @@ impl Dialog {
         })
     }
 
+    /// [`Dialog::request_in`] with a Via of `via`'s pieces before every line, then
+    /// Max-Forwards 70 and, when given, a Contact after them, handed to `write` as the
+    /// Request-URI and lines of [`crate::builder::request_lines_in`]. `None` under strict
+    /// routing (the Request-URI and routes are made anew): build with `request_in` then.
+    fn with_lines<R>(
+        &self,
+        method: &Method,
+        cseq: u32,
+        via: &[&str],
+        contact: Option<&str>,
+        write: impl FnOnce(&[u8], &[crate::builder::Line<'_>]) -> Option<R>,
+    ) -> Option<R> {
+        let loose = match self.route_set.first() {
+            None => true,
+            Some(first) => first.contains(";lr"),
+        };
+        if !loose {
+            return None;
+        }
+        let via: smallvec::SmallVec<[&[u8]; 3]> = via.iter().map(|p| p.as_bytes()).collect();
+        let routes: smallvec::SmallVec<[[&[u8]; 1]; 2]> =
+            self.route_set.iter().map(|r| [r.as_bytes()]).collect();
+        let from: [&[u8]; 3] = [
+            self.local_uri.as_bytes(),
+            b";tag=",
+            self.local_tag.as_bytes(),
+        ];
+        let to_all: [&[u8]; 3] = [
+            self.remote_uri.as_bytes(),
+            b";tag=",
+            self.remote_tag.as_bytes(),
+        ];
+        let to = if self.remote_tag.is_empty() {
+            &to_all[..1]
+        } else {
+            &to_all[..]
+        };
+        let call_id: [&[u8]; 1] = [self.call_id.as_bytes()];
+        let mut digits = [0u8; 10];
+        let cseq: [&[u8]; 3] = [
+            crate::text::decimal(u64::from(cseq), &mut digits),
+            b" ",
+            method.as_str().as_bytes(),
+        ];
+        let contact = contact.map(|c| [c.as_bytes()]);
+        let mut lines: smallvec::SmallVec<[crate::builder::Line<'_>; 10]> =
+            smallvec::SmallVec::new();
+        lines.push((HeaderName::Via, &via[..]));
+        for r in &routes {
+            lines.push((HeaderName::Route, &r[..]));
+        }
+        lines.push((HeaderName::From, &from[..]));
+        lines.push((HeaderName::To, to));
+        lines.push((HeaderName::CallId, &call_id[..]));
+        lines.push((HeaderName::CSeq, &cseq[..]));
+        const MAX_FORWARDS: &[&[u8]] = &[b"70"];
+        lines.push((HeaderName::MaxForwards, MAX_FORWARDS));
+        if let Some(c) = &contact {
+            lines.push((HeaderName::Contact, &c[..]));
+        }
+        write(self.remote_target.as_bytes(), &lines)
+    }
+
+    /// What `request_in(method, cseq, ..)` with a Via of `via`'s pieces prepended, then
+    /// Max-Forwards 70 and `contact` (if any) added and no body, builds with
+    /// `build_in(.., wire)`, written at once ([`crate::builder::request_lines_in`]). `None`:
+    /// build it that way instead (strict routing, or a case the builder decides on).
+    pub(crate) fn write_request(
+        &self,
+        method: &Method,
+        cseq: u32,
+        via: &[&str],
+        contact: Option<&str>,
+        wire: &mut bytes::BytesMut,
+    ) -> Option<Message> {
+        self.with_lines(method, cseq, via, contact, |uri, lines| {
+            crate::builder::request_lines_in(method, uri, lines, wire)
+        })
+    }
+
+    /// [`Dialog::write_request`] for a request only sent (an ACK for a 2xx): its bytes.
+    pub(crate) fn write_request_bytes(
+        &self,
+        method: &Method,
+        cseq: u32,
+        via: &[&str],
+        wire: &mut bytes::BytesMut,
+    ) -> Option<bytes::Bytes> {
+        self.with_lines(method, cseq, via, None, |uri, lines| {
+            crate::builder::request_lines_bytes_in(method, uri, lines, wire)
+        })
+    }
+
     /// Approximate heap bytes held (for the memory figures of the bench).
     pub fn heap_bytes(&self) -> usize {
         self.call_id.len()
@@ -347,6 +440,91 @@ mod tests {
             let mut d = dialog_with_target(&target);
             d.set_target_from(&m);
             prop_assert_eq!(d.remote_target, target_by_parsing(&target, &m));
+        }
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "[a-zA-Z0-9<>:@;=.]{0,10}",
+            1 => "[ a-z]{0,3}[\r\n]?[a-z]{0,2}",
+        ]
+    }
+
+    fn route() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "<sip:p[0-9]\\.example;lr>",
+            "<sip:p[0-9]\\.example>",
+            text(),
+        ]
+    }
+
+    prop_compose! {
+        fn any_dialog()(
+            call_id in text(),
+            local_tag in text(),
+            remote_tag in text(),
+            local_uri in text(),
+            remote_uri in text(),
+            target in prop_oneof![3 => "sip:[a-z]{1,4}@[0-9.]{1,9}", 1 => text()],
+            route_set in prop::collection::vec(route(), 0..3),
+            cseq in any::<u32>(),
+        ) -> (Dialog, u32) {
+            let mut d = dialog_with_target(&target);
+            d.call_id = call_id.into();
+            d.local_tag = local_tag.into();
+            d.remote_tag = remote_tag.into();
+            d.local_uri = local_uri.into();
+            d.remote_uri = remote_uri.into();
+            d.route_set = route_set.into_iter().map(Box::from).collect();
+            (d, cseq)
+        }
+    }
+
+    proptest! {
+        /// An in-dialog request written at once is, byte for byte and position for position,
+        /// the one `request_in` and the builder give, for any dialog, method, Via and Contact;
+        /// it is written whenever the dialog's values are plain and routing is loose.
+        #[test]
+        fn a_dialog_request_written_at_once_is_the_built_one(
+            (d, cseq) in any_dialog(),
+            method in prop_oneof![Just(Method::Bye), Just(Method::Ack), Just(Method::Update)],
+            via in prop::collection::vec(text(), 0..4),
+            contact in prop::option::of(text()),
+        ) {
+            let via: Vec<&str> = via.iter().map(|s| s.as_str()).collect();
+            let mut wire = bytes::BytesMut::new();
+            let fast = d.write_request(&method, cseq, &via, contact.as_deref(), &mut wire);
+            let fast_bytes = match contact {
+                None => d.write_request_bytes(&method, cseq, &via, &mut wire),
+                Some(_) => fast.as_ref().map(|m| m.to_bytes()),
+            };
+            let mut b = d
+                .request_in(method.clone(), cseq, &mut None)
+                .prepend_header_pieces(HeaderName::Via, &via)
+                .header(HeaderName::MaxForwards, "70");
+            if let Some(c) = &contact {
+                b = b.header(HeaderName::Contact, c);
+            }
+            let general = b.build_in(&mut None, &mut wire);
+            prop_assert_eq!(fast.is_some(), fast_bytes.is_some());
+            if let Some(m) = &fast {
+                let g = general.as_ref().expect("the builder builds what is written at once");
+                prop_assert_eq!(m.to_bytes(), g.to_bytes());
+                #[cfg(debug_assertions)]
+                prop_assert!(m.same_layout(g));
+                prop_assert_eq!(fast_bytes, Some(g.to_bytes()));
+            }
+            let values = [&*d.call_id, &*d.local_tag, &*d.remote_tag, &*d.local_uri, &*d.remote_uri]
+                .into_iter()
+                .chain(d.route_set.iter().map(|r| &**r))
+                .chain(via.iter().copied())
+                .chain(contact.as_deref());
+            let plain = values.into_iter().all(|v| !v.contains(['\r', '\n']))
+                && d.remote_target.contains(':')
+                && !d.remote_target.starts_with('<')
+                && !d.remote_target.bytes().any(|b| b.is_ascii_whitespace())
+                && d.route_set.first().is_none_or(|r| r.contains(";lr"));
+            prop_assert_eq!(fast.is_some(), plain);
         }
     }
 

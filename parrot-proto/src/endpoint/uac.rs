@@ -411,17 +411,31 @@ impl Endpoint {
         let peer = call.target_peer();
         let cseq = call.dialog.next_cseq();
         let (local, transport) = (call.local, call.peer.transport);
+        let (contact, via) =
+            super::prefixes_in(&mut self.prefix_cache, &self.cfg, local, transport);
+        let via = [via.as_str(), branch.as_str(), ";rport"];
+        let contact = matches!(
+            method,
+            Method::Invite | Method::Update | Method::Subscribe | Method::Refer
+        )
+        .then_some(contact.as_str());
+        // A non-INVITE without extra lines or body (a BYE) written at once; it shares the
+        // responses' buffer (below).
+        if method != Method::Invite && headers.is_empty() && body.is_none() {
+            if let Some(m) = call
+                .dialog
+                .write_request(&method, cseq, &via, contact, &mut self.wire)
+            {
+                return Some((m, branch, peer));
+            }
+        }
         let mut b = call
             .dialog
             .request_in(method.clone(), cseq, &mut self.builder_bufs);
-        let (contact, via) = self.prefixes(local, transport);
         b = b
-            .prepend_header_pieces(HeaderName::Via, &[via, branch.as_str(), ";rport"])
+            .prepend_header_pieces(HeaderName::Via, &via)
             .header(HeaderName::MaxForwards, "70");
-        if matches!(
-            method,
-            Method::Invite | Method::Update | Method::Subscribe | Method::Refer
-        ) {
+        if let Some(contact) = contact {
             b = b.header(HeaderName::Contact, contact);
         }
         for (n, v) in headers {
@@ -1058,14 +1072,23 @@ impl Endpoint {
         }
         let peer = call.target_peer();
         // Sent and not kept: written into the shared buffer, as responses are.
-        let Ok(ack) = call
+        let ack = match call
             .dialog
-            .request_in(Method::Ack, seq, &mut self.builder_bufs)
-            .prepend_header_pieces(HeaderName::Via, &via)
-            .header(HeaderName::MaxForwards, "70")
-            .build_bytes_in(&mut self.builder_bufs, &mut self.wire)
-        else {
-            return;
+            .write_request_bytes(&Method::Ack, seq, &via, &mut self.wire)
+        {
+            Some(ack) => ack,
+            None => {
+                let Ok(ack) = call
+                    .dialog
+                    .request_in(Method::Ack, seq, &mut self.builder_bufs)
+                    .prepend_header_pieces(HeaderName::Via, &via)
+                    .header(HeaderName::MaxForwards, "70")
+                    .build_bytes_in(&mut self.builder_bufs, &mut self.wire)
+                else {
+                    return;
+                };
+                ack
+            }
         };
         call.ack_cseq = seq;
         self.send(peer, ack);
