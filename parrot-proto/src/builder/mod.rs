@@ -705,7 +705,7 @@ pub(crate) type Line<'a> = (HeaderName, &'a [&'a [u8]]);
 /// builder writes its own), within the parser's default limits. `None` otherwise: the builder
 /// then decides (an error, or the parser's look). Values without CR or LF are checked on
 /// what is written ([`line_breaks`]).
-fn lines_fit(method: &str, uri: &[u8], lines: &[Line<'_>]) -> Option<usize> {
+fn lines_fit(method: &str, uri: &[u8], lines: &[Line<'_>], body: usize) -> Option<usize> {
     if !is_token(method) || uri.is_empty() || uri[0] == b'<' {
         return None;
     }
@@ -725,7 +725,7 @@ fn lines_fit(method: &str, uri: &[u8], lines: &[Line<'_>]) -> Option<usize> {
         longest = longest.max(line);
         len += line + 2;
     }
-    len += 16 + 20 + 4;
+    len += 16 + 20 + 4 + body;
     let start_len = method.len() + 1 + uri.len() + 10;
     Headers::within_limits(start_len, (len, lines.len() + 1, longest)).then_some(start_len + len)
 }
@@ -741,15 +741,17 @@ fn line_breaks(b: &[u8]) -> usize {
         .sum()
 }
 
-/// Writes the request line, `lines` and `Content-Length: 0` as [`RequestBuilder`] writes them,
-/// recording where each part lands. Returns where the (empty) body starts.
+/// Writes the request line, `lines`, Content-Length and `body` as [`RequestBuilder`] writes
+/// them, recording where each part lands. Returns where the body starts, or `None` when a
+/// value held CR or LF (the builder's check, made on what was written).
 fn write_lines(
     out: &mut impl Out,
     method: &str,
     uri: &[u8],
     lines: &[Line<'_>],
+    body: &[u8],
     spans: &mut SmallVec<[HeaderSpan; 16]>,
-) -> (StartSpans, usize) {
+) -> Option<(StartSpans, usize)> {
     out.put(method.as_bytes());
     out.put(b" ");
     let us = out.len();
@@ -785,22 +787,30 @@ fn write_lines(
         out.put(b"\r\n");
     }
     let ns = out.len();
-    out.put(b"Content-Length: 0");
+    out.put(b"Content-Length: ");
+    let mut digits = [0u8; 20];
+    out.put(decimal(body.len() as u64, &mut digits));
     spans.push(HeaderSpan {
         kind: HeaderName::ContentLength,
         name: Span::new(ns, ns + "Content-Length".len()),
         value: Span::new(ns + 16, out.len()),
     });
     out.put(b"\r\n\r\n");
-    (start, out.len())
+    let body_start = out.len();
+    // Only the line ends written here: no value held CR or LF.
+    if line_breaks(out.head()) != 2 * (lines.len() + 3) {
+        return None;
+    }
+    out.put(body);
+    Some((start, body_start))
 }
 
 /// A request without body written at once at the end of `wire` and split off it (as
 /// [`RequestBuilder::build_in`] does): the message [`RequestBuilder`] builds from the same
 /// request line and lines (each added with its kind's canonical name, in this order), without
 /// the builder's own copy of the text and list of lines. `None` when the builder would not
-/// write it on its fast path ([`lines_fit`]): build it with the builder then, which gives the
-/// error or the parser's message.
+/// write it on its fast path ([`lines_fit`], a value with CR or LF): build it with the builder
+/// then, which gives the error or the parser's message.
 pub(crate) fn request_lines_in(
     method: &Method,
     uri: &[u8],
@@ -808,20 +818,46 @@ pub(crate) fn request_lines_in(
     wire: &mut bytes::BytesMut,
 ) -> Option<Message> {
     let method = method.as_str();
-    let capacity = lines_fit(method, uri, lines)?;
+    let capacity = lines_fit(method, uri, lines, 0)?;
     if !wire.is_empty() {
         drop(wire.split());
     }
     wire_room(wire, capacity);
     let mut out = Tail { wire };
     let mut spans = SmallVec::new();
-    let (start, body_start) = write_lines(&mut out, method, uri, lines, &mut spans);
-    // Only the line ends written here: no value held CR or LF (the builder's check).
-    if line_breaks(out.wire) != 2 * (lines.len() + 3) {
+    let Some((start, body_start)) = write_lines(&mut out, method, uri, lines, &[], &mut spans)
+    else {
         out.wire.clear();
         return None;
-    }
+    };
     let raw = out.wire.split().freeze();
+    written_message(raw, start, spans, body_start)
+}
+
+/// [`request_lines_in`] with a body (its Content-Type among `lines`, last, where
+/// [`RequestBuilder::body`] puts it), written into a buffer of its own: for a request kept
+/// long (an INVITE may ring for minutes), what [`RequestBuilder::build`] gives.
+pub(crate) fn request_lines_owned(
+    method: &Method,
+    uri: &[u8],
+    lines: &[Line<'_>],
+    body: &[u8],
+) -> Option<Message> {
+    let method = method.as_str();
+    let capacity = lines_fit(method, uri, lines, body.len())?;
+    let mut out = Vec::with_capacity(capacity);
+    let mut spans = SmallVec::new();
+    let (start, body_start) = write_lines(&mut out, method, uri, lines, body, &mut spans)?;
+    written_message(Bytes::from(out), start, spans, body_start)
+}
+
+/// The message of a request [`write_lines`] wrote into `raw`.
+fn written_message(
+    raw: Bytes,
+    start: StartSpans,
+    spans: SmallVec<[HeaderSpan; 16]>,
+    body_start: usize,
+) -> Option<Message> {
     // Not UTF-8 (pieces given as bytes): the builder, given them as text, could not have them.
     let head = ByteString::try_from(raw.slice(..body_start)).ok()?;
     let m = Message::from_parts(raw, head, start, spans, false, body_start);
@@ -845,15 +881,14 @@ pub(crate) fn request_lines_bytes_in(
     wire: &mut bytes::BytesMut,
 ) -> Option<Bytes> {
     let method = method.as_str();
-    let capacity = lines_fit(method, uri, lines)?;
+    let capacity = lines_fit(method, uri, lines, 0)?;
     if !wire.is_empty() {
         drop(wire.split());
     }
     wire_room(wire, capacity);
     let mut out = Tail { wire };
     let mut spans = SmallVec::new();
-    write_lines(&mut out, method, uri, lines, &mut spans);
-    if line_breaks(out.wire) != 2 * (lines.len() + 3) {
+    if write_lines(&mut out, method, uri, lines, &[], &mut spans).is_none() {
         out.wire.clear();
         return None;
     }
@@ -870,12 +905,18 @@ pub(crate) fn request_lines_bytes_in(
 trait Out {
     fn len(&self) -> usize;
     fn put(&mut self, b: &[u8]);
+    /// What was written so far.
+    fn head(&self) -> &[u8];
 }
 
 impl Out for Vec<u8> {
     #[inline]
     fn len(&self) -> usize {
         Vec::len(self)
+    }
+    #[inline]
+    fn head(&self) -> &[u8] {
+        self
     }
     #[inline]
     fn put(&mut self, b: &[u8]) {
@@ -892,6 +933,10 @@ impl Out for Tail<'_> {
     #[inline]
     fn len(&self) -> usize {
         self.wire.len()
+    }
+    #[inline]
+    fn head(&self) -> &[u8] {
+        self.wire
     }
     #[inline]
     fn put(&mut self, b: &[u8]) {
@@ -1095,6 +1140,7 @@ mod tests {
             method in method(),
             uri in uri(),
             lines in lines(),
+            body in prop::option::of((piece(), prop::collection::vec(any::<u8>(), 0..40))),
         ) {
             let pieces: Vec<Vec<&[u8]>> = lines
                 .iter()
@@ -1125,6 +1171,31 @@ mod tests {
                 && !uri.bytes().any(|b| b.is_ascii_whitespace())
                 && !matches!(method, Method::Extension(_));
             prop_assert_eq!(fast.is_some(), plain);
+
+            // With a body (its Content-Type the last line) in a buffer of its own.
+            let mut given = given.clone();
+            let ct;
+            let mut general = built(&method, &uri, &lines);
+            let body = match &body {
+                Some((t, b)) => {
+                    ct = [t.as_bytes()];
+                    given.push((HeaderName::ContentType, &ct[..]));
+                    general = general.body(t, b.clone());
+                    &b[..]
+                }
+                None => &[][..],
+            };
+            let owned = request_lines_owned(&method, uri.as_bytes(), &given, body);
+            let general = general.build();
+            if let Some(m) = &owned {
+                let g = general.as_ref().expect("the builder builds what is written at once");
+                prop_assert_eq!(m.to_bytes(), g.to_bytes());
+                #[cfg(debug_assertions)]
+                prop_assert!(m.same_layout(g));
+            }
+            let plain_type = body.is_empty() && given.len() == lines.len()
+                || given.last().is_some_and(|(_, p)| !p.concat().contains(&b'\r') && !p.concat().contains(&b'\n'));
+            prop_assert_eq!(owned.is_some(), plain && plain_type);
         }
     }
 

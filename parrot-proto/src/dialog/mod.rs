@@ -281,7 +281,7 @@ impl Dialog {
     }
 
     /// [`Dialog::request_in`] with a Via of `via`'s pieces before every line, then
-    /// Max-Forwards 70 and, when given, a Contact after them, handed to `write` as the
+    /// Max-Forwards 70, when given a Contact, and `extra` after them, handed to `write` as the
     /// Request-URI and lines of [`crate::builder::request_lines_in`]. `None` under strict
     /// routing (the Request-URI and routes are made anew): build with `request_in` then.
     fn with_lines<R>(
@@ -290,6 +290,7 @@ impl Dialog {
         cseq: u32,
         via: &[&str],
         contact: Option<&str>,
+        extra: &[crate::builder::Line<'_>],
         write: impl FnOnce(&[u8], &[crate::builder::Line<'_>]) -> Option<R>,
     ) -> Option<R> {
         let loose = match self.route_set.first() {
@@ -340,6 +341,7 @@ impl Dialog {
         if let Some(c) = &contact {
             lines.push((HeaderName::Contact, &c[..]));
         }
+        lines.extend_from_slice(extra);
         write(self.remote_target.as_bytes(), &lines)
     }
 
@@ -355,8 +357,25 @@ impl Dialog {
         contact: Option<&str>,
         wire: &mut bytes::BytesMut,
     ) -> Option<Message> {
-        self.with_lines(method, cseq, via, contact, |uri, lines| {
+        self.with_lines(method, cseq, via, contact, &[], |uri, lines| {
             crate::builder::request_lines_in(method, uri, lines, wire)
+        })
+    }
+
+    /// [`Dialog::write_request`] with `extra` lines after the Contact and a body (its
+    /// Content-Type the last of `extra`), in a buffer of its own: what the same builder gives
+    /// with `header` for each of `extra` but the Content-Type, `body` and `build`.
+    pub(crate) fn write_request_owned(
+        &self,
+        method: &Method,
+        cseq: u32,
+        via: &[&str],
+        contact: Option<&str>,
+        extra: &[crate::builder::Line<'_>],
+        body: &[u8],
+    ) -> Option<Message> {
+        self.with_lines(method, cseq, via, contact, extra, |uri, lines| {
+            crate::builder::request_lines_owned(method, uri, lines, body)
         })
     }
 
@@ -368,7 +387,7 @@ impl Dialog {
         via: &[&str],
         wire: &mut bytes::BytesMut,
     ) -> Option<bytes::Bytes> {
-        self.with_lines(method, cseq, via, None, |uri, lines| {
+        self.with_lines(method, cseq, via, None, &[], |uri, lines| {
             crate::builder::request_lines_bytes_in(method, uri, lines, wire)
         })
     }
@@ -505,6 +524,7 @@ mod tests {
             if let Some(c) = &contact {
                 b = b.header(HeaderName::Contact, c);
             }
+            let owned_general = b.clone();
             let general = b.build_in(&mut None, &mut wire);
             prop_assert_eq!(fast.is_some(), fast_bytes.is_some());
             if let Some(m) = &fast {
@@ -525,6 +545,24 @@ mod tests {
                 && !d.remote_target.bytes().any(|b| b.is_ascii_whitespace())
                 && d.route_set.first().is_none_or(|r| r.contains(";lr"));
             prop_assert_eq!(fast.is_some(), plain);
+
+            // With a User-Agent and a body, in a buffer of its own (an INVITE).
+            let ua: [&[u8]; 1] = [b"parrot/1"];
+            let ct: [&[u8]; 1] = [b"application/sdp"];
+            let extra = [(HeaderName::UserAgent, &ua[..]), (HeaderName::ContentType, &ct[..])];
+            let body = b"v=0\r\n";
+            let owned = d.write_request_owned(&method, cseq, &via, contact.as_deref(), &extra, body);
+            let general = owned_general
+                .header(HeaderName::UserAgent, "parrot/1")
+                .body("application/sdp", &body[..])
+                .build();
+            if let Some(m) = &owned {
+                let g = general.as_ref().expect("the builder builds what is written at once");
+                prop_assert_eq!(m.to_bytes(), g.to_bytes());
+                #[cfg(debug_assertions)]
+                prop_assert!(m.same_layout(g));
+            }
+            prop_assert_eq!(owned.is_some(), plain);
         }
     }
 

@@ -263,37 +263,66 @@ impl Endpoint {
         call.owns_call_id = true;
         call.creds = req.credentials.map(Box::new);
         let cseq = call.dialog.next_cseq();
-        // The Request-URI is the remote target the dialog starts with (no route set yet).
-        let mut b = call
-            .dialog
-            .request_in(Method::Invite, cseq, &mut self.builder_bufs);
         let branch = self.new_branch_inline();
-        let (contact, via) = self.prefixes(local, req.transport);
-        b = b
-            .prepend_header_pieces(HeaderName::Via, &[via, branch.as_str(), ";rport"])
-            .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::Contact, contact);
-        if let Some(ua) = &self.cfg.user_agent {
-            b = b.header(HeaderName::UserAgent, ua.clone());
-        }
-        for (n, v) in &req.headers {
-            b = b.raw_header(n, v.clone());
-        }
-        if let Some(body) = &req.body {
-            b = b.body(&body.content_type, body.bytes.clone());
-        }
+        let (contact, via) =
+            super::prefixes_in(&mut self.prefix_cache, &self.cfg, local, req.transport);
+        let via = [via.as_str(), branch.as_str(), ";rport"];
+        // Without extra lines or credentials, written at once from the dialog's values.
+        let written = if req.headers.is_empty() && call.creds.is_none() {
+            let ua = self.cfg.user_agent.as_deref().map(|u| [u.as_bytes()]);
+            let ct = req.body.as_ref().map(|b| [b.content_type.as_bytes()]);
+            let mut extra: smallvec::SmallVec<[crate::builder::Line<'_>; 2]> =
+                smallvec::SmallVec::new();
+            if let Some(ua) = &ua {
+                extra.push((HeaderName::UserAgent, &ua[..]));
+            }
+            if let Some(ct) = &ct {
+                extra.push((HeaderName::ContentType, &ct[..]));
+            }
+            let body = req.body.as_ref().map_or(&[][..], |b| &b.bytes[..]);
+            call.dialog.write_request_owned(
+                &Method::Invite,
+                cseq,
+                &via,
+                Some(contact.as_str()),
+                &extra,
+                body,
+            )
+        } else {
+            None
+        };
+        let msg = match written {
+            Some(m) => m,
+            None => {
+                // The Request-URI is the remote target the dialog starts with (no route set yet).
+                let mut b = call
+                    .dialog
+                    .request_in(Method::Invite, cseq, &mut self.builder_bufs)
+                    .prepend_header_pieces(HeaderName::Via, &via)
+                    .header(HeaderName::MaxForwards, "70")
+                    .header(HeaderName::Contact, contact);
+                if let Some(ua) = &self.cfg.user_agent {
+                    b = b.header(HeaderName::UserAgent, ua);
+                }
+                for (n, v) in &req.headers {
+                    b = b.raw_header(n, v);
+                }
+                if let Some(body) = &req.body {
+                    b = b.body(&body.content_type, body.bytes.clone());
+                }
+                let creds = call.creds.as_deref().cloned();
+                b = self.authorize(
+                    b,
+                    creds.as_ref(),
+                    &Method::Invite,
+                    &call.dialog.remote_target,
+                );
+                b.build_reusing(&mut self.builder_bufs)
+                    .map_err(|_| CommandError::BadInput)?
+            }
+        };
         // The offer is kept as given (moved, not copied).
         call.offer = req.body;
-        let creds = call.creds.as_deref().cloned();
-        b = self.authorize(
-            b,
-            creds.as_ref(),
-            &Method::Invite,
-            &call.dialog.remote_target,
-        );
-        let msg = b
-            .build_reusing(&mut self.builder_bufs)
-            .map_err(|_| CommandError::BadInput)?;
         let id = DialogId(self.next_id());
         call.invite = Some(msg.clone());
         self.by_tag
