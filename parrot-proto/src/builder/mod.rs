@@ -741,6 +741,24 @@ fn line_breaks(b: &[u8]) -> usize {
         .sum()
 }
 
+/// `CRLF name ": "` for the kinds an in-dialog request or an INVITE written at once has: the
+/// end of the line before and the start of a line of `kind`, written at once.
+fn line_start(kind: HeaderName) -> Option<&'static [u8]> {
+    Some(match kind {
+        HeaderName::Via => b"\r\nVia: ",
+        HeaderName::Route => b"\r\nRoute: ",
+        HeaderName::From => b"\r\nFrom: ",
+        HeaderName::To => b"\r\nTo: ",
+        HeaderName::CallId => b"\r\nCall-ID: ",
+        HeaderName::CSeq => b"\r\nCSeq: ",
+        HeaderName::MaxForwards => b"\r\nMax-Forwards: ",
+        HeaderName::Contact => b"\r\nContact: ",
+        HeaderName::UserAgent => b"\r\nUser-Agent: ",
+        HeaderName::ContentType => b"\r\nContent-Type: ",
+        _ => return None,
+    })
+}
+
 /// Writes the request line, `lines`, Content-Length and `body` as [`RequestBuilder`] writes
 /// them, recording where each part lands. Returns where the body starts, or `None` when a
 /// value held CR or LF (the builder's check, made on what was written).
@@ -760,19 +778,32 @@ fn write_lines(
         method: Span::new(0, method.len()),
         uri: Span::new(us, out.len()),
     };
-    out.put(b" SIP/2.0\r\n");
+    // Each line end is written with what follows it, in one piece where the name is known.
+    out.put(b" SIP/2.0");
     for (kind, pieces) in lines {
         let n = kind.as_str();
-        let ns = out.len();
-        out.put(n.as_bytes());
-        out.put(b": ");
+        let ns = out.len() + 2;
+        match line_start(*kind) {
+            Some(start) => out.put(start),
+            None => {
+                out.put(b"\r\n");
+                out.put(n.as_bytes());
+                out.put(b": ");
+            }
+        }
         // The parser's value starts after the white space that follows the colon.
+        let plain = pieces
+            .first()
+            .and_then(|p| p.first())
+            .is_some_and(|&c| c != b' ' && c != b'\t');
         let mut lead = 0;
-        for p in pieces.iter() {
-            let k = p.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
-            lead += k;
-            if k < p.len() {
-                break;
+        if !plain {
+            for p in pieces.iter() {
+                let k = p.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+                lead += k;
+                if k < p.len() {
+                    break;
+                }
             }
         }
         let vs = out.len() + lead;
@@ -784,10 +815,9 @@ fn write_lines(
             name: Span::new(ns, ns + n.len()),
             value: Span::new(vs, out.len()),
         });
-        out.put(b"\r\n");
     }
-    let ns = out.len();
-    out.put(b"Content-Length: ");
+    let ns = out.len() + 2;
+    out.put(b"\r\nContent-Length: ");
     let mut digits = [0u8; 20];
     out.put(decimal(body.len() as u64, &mut digits));
     spans.push(HeaderSpan {
@@ -1073,7 +1103,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const KINDS: [HeaderName; 9] = [
+    #[test]
+    fn a_line_start_is_a_line_end_and_the_canonical_name() {
+        for kind in [
+            HeaderName::Via,
+            HeaderName::Route,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::MaxForwards,
+            HeaderName::Contact,
+            HeaderName::UserAgent,
+            HeaderName::ContentType,
+            HeaderName::Subject,
+        ] {
+            if let Some(start) = line_start(kind) {
+                assert_eq!(start, format!("\r\n{}: ", kind.as_str()).as_bytes());
+            }
+        }
+    }
+
+    const KINDS: [HeaderName; 10] = [
         HeaderName::Via,
         HeaderName::Route,
         HeaderName::From,
@@ -1082,6 +1133,7 @@ mod tests {
         HeaderName::CSeq,
         HeaderName::MaxForwards,
         HeaderName::Contact,
+        HeaderName::Subject,
         HeaderName::ContentLength,
     ];
 
@@ -1115,7 +1167,7 @@ mod tests {
     fn lines() -> impl Strategy<Value = Vec<(usize, Vec<String>)>> {
         prop::collection::vec(
             (
-                prop_oneof![12 => 0..8usize, 1 => Just(8usize)],
+                prop_oneof![12 => 0..9usize, 1 => Just(9usize)],
                 prop::collection::vec(piece(), 0..4),
             ),
             0..10,
@@ -1164,7 +1216,7 @@ mod tests {
                 prop_assert_eq!(fast_bytes.as_ref(), Some(&g.to_bytes()));
             }
             let plain = lines.iter().all(|(k, p)| {
-                *k != 8 && p.iter().all(|s| !s.contains(['\r', '\n']))
+                *k != 9 && p.iter().all(|s| !s.contains(['\r', '\n']))
             }) && !uri.is_empty()
                 && !uri.starts_with('<')
                 && uri.contains(':')
