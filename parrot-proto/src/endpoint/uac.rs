@@ -1158,7 +1158,8 @@ pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
         Some(r) => r.as_ref(),
         None => d.remote_target.as_ref(),
     };
-    match uri_socket_addr(bare_uri(target)) {
+    // A plain target holds no white space or angle bracket: `bare_uri` would give it as it is.
+    match plain_sip_ipv4(target).or_else(|| uri_socket_addr(bare_uri(target))) {
         Some(addr) => Peer {
             addr,
             transport: default.transport,
@@ -1169,5 +1170,116 @@ pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
             },
         },
         None => default,
+    }
+}
+
+/// What [`uri_socket_addr`] gives for a URI of the plain shape `sip:user@a.b.c.d[:port]` (a
+/// user of alphanumerics and `-_.!~*'()`, an IPv4 dotted quad of 1-3 digit numbers up to 255
+/// without leading zeros, a port of 1-5 digits up to 65535), read in one pass without the URI
+/// grammar; `None` for any other shape, which the general rule then reads.
+fn plain_sip_ipv4(uri: &str) -> Option<SocketAddr> {
+    let b = uri.as_bytes().strip_prefix(b"sip:")?;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if i == 0 || b.get(i) != Some(&b'@') {
+        return None;
+    }
+    i += 1;
+    let mut ip = [0u8; 4];
+    for (k, octet) in ip.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let (n, used) = digits(b.get(i..)?, 3)?;
+        // "0" alone; "01" and the like go to the general rule.
+        if n > 255 || (used > 1 && b[i] == b'0') {
+            return None;
+        }
+        *octet = n as u8;
+        i += used;
+    }
+    let port = match b.get(i) {
+        None => 5060,
+        Some(b':') => {
+            let (n, used) = digits(b.get(i + 1..)?, 5)?;
+            if n > 65535 || i + 1 + used != b.len() {
+                return None;
+            }
+            n as u16
+        }
+        Some(_) => return None,
+    };
+    Some(SocketAddr::new(std::net::Ipv4Addr::from(ip).into(), port))
+}
+
+/// The number the leading ASCII digits of `b` (1 to `max` of them) write, and how many there
+/// are; `None` without a digit or with more than `max`.
+fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
+    let mut n = 0u32;
+    let mut used = 0;
+    while let Some(&c) = b.get(used) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if used == max {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+        used += 1;
+    }
+    (used > 0).then_some((n, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The plain-shape reading of a target gives what the URI grammar gives, whenever it
+        /// gives anything; and it reads the shape the endpoint's own Contacts have.
+        #[test]
+        fn a_plain_sip_ipv4_target_reads_as_the_uri_grammar_reads_it(
+            uri in prop_oneof![
+                "sip:[a-zA-Z0-9_.~-]{1,8}@[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(:[0-9]{0,6})?",
+                "(sip|sips|SIP):[a-z%@:;.<> ]{0,6}@?[0-9.]{0,12}(:[0-9a-z]{0,6})?[;>?]?[a-z=]{0,4}",
+                "sip:[!~*'()a-z]{1,4}@(0|00|1|255|256)\\.[0-9]\\.[0-9]\\.(0|01|9):(0|00|65535|65536|5060)",
+            ]
+        ) {
+            if let Some(addr) = plain_sip_ipv4(&uri) {
+                prop_assert_eq!(Some(addr), uri_socket_addr(bare_uri(&uri)), "{}", uri);
+            }
+        }
+    }
+
+    #[test]
+    fn an_endpoint_contact_target_is_read_plainly() {
+        assert_eq!(
+            plain_sip_ipv4("sip:parrot@10.0.0.2:5062"),
+            Some("10.0.0.2:5062".parse().unwrap())
+        );
+        assert_eq!(
+            plain_sip_ipv4("sip:bob@192.0.2.4"),
+            Some("192.0.2.4:5060".parse().unwrap())
+        );
+        assert_eq!(plain_sip_ipv4("sip:bob@example.com"), None);
+        assert_eq!(plain_sip_ipv4("sip:bob@192.0.2.4;transport=tcp"), None);
+        assert_eq!(plain_sip_ipv4("sip:bob@192.0.2.4:"), None);
+        assert_eq!(plain_sip_ipv4("sip:bob@192.0.2.04"), None);
+        assert_eq!(plain_sip_ipv4("sip:bob@192.0.2.4:65536"), None);
     }
 }
