@@ -82,6 +82,89 @@ pub(crate) fn strip_tag(v: &str) -> Box<str> {
     }
 }
 
+/// What `uri_socket_addr` (the endpoint's reading of a target) gives for a URI of the plain shape `sip:user@a.b.c.d[:port]` (a
+/// user of alphanumerics and `-_.!~*'()`, an IPv4 dotted quad of 1-3 digit numbers up to 255
+/// without leading zeros, a port of 1-5 digits up to 65535), read in one pass without the URI
+/// grammar; `None` for any other shape, which the general rule then reads.
+pub(crate) fn plain_sip_ipv4(uri: &str) -> Option<std::net::SocketAddr> {
+    let b = uri.as_bytes().strip_prefix(b"sip:")?;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if i == 0 || b.get(i) != Some(&b'@') {
+        return None;
+    }
+    i += 1;
+    let mut ip = [0u8; 4];
+    for (k, octet) in ip.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let (n, used) = digits(b.get(i..)?, 3)?;
+        // "0" alone; "01" and the like go to the general rule.
+        if n > 255 || (used > 1 && b[i] == b'0') {
+            return None;
+        }
+        *octet = n as u8;
+        i += used;
+    }
+    let port = match b.get(i) {
+        None => 5060,
+        Some(b':') => {
+            let (n, used) = digits(b.get(i + 1..)?, 5)?;
+            if n > 65535 || i + 1 + used != b.len() {
+                return None;
+            }
+            n as u16
+        }
+        Some(_) => return None,
+    };
+    Some(std::net::SocketAddr::new(
+        std::net::Ipv4Addr::from(ip).into(),
+        port,
+    ))
+}
+
+/// The number the leading ASCII digits of `b` (1 to `max` of them) write, and how many there
+/// are; `None` without a digit or with more than `max`.
+fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
+    let mut n = 0u32;
+    let mut used = 0;
+    while let Some(&c) = b.get(used) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if used == max {
+            return None;
+        }
+        n = n * 10 + u32::from(c - b'0');
+        used += 1;
+    }
+    (used > 0).then_some((n, used))
+}
+
+/// The tag of a To value `v` that is `uri;tag=tag` byte for byte, with `uri` a plain
+/// `<sip:user@a.b.c.d[:port]>` ([`plain_sip_ipv4`]) and `tag` a token: what parsing `v` gives
+/// (RFC 3261 §19.3), read without parsing. `None`: parse it.
+pub(crate) fn plain_tagged<'v>(uri: &str, v: &'v str) -> Option<&'v str> {
+    let tag = v.strip_prefix(uri)?.strip_prefix(";tag=")?;
+    let inner = uri.strip_prefix('<')?.strip_suffix('>')?;
+    (crate::text::is_token(tag) && plain_sip_ipv4(inner).is_some()).then_some(tag)
+}
+
 impl Dialog {
     /// The dialog a UAS creates on answering `invite` with `local_tag` (§12.1.1).
     pub fn uas(invite: &Message, local_tag: &str) -> Option<Dialog> {
@@ -167,7 +250,18 @@ impl Dialog {
     /// The remote target from the first Contact of `m`, when it has one; the same URI again
     /// (a 200 after its 180) is not copied.
     fn set_target_from(&mut self, m: &Message) {
-        if Self::contact_is_target(m.header(HeaderName::Contact), &self.remote_target) {
+        let line = m.header(HeaderName::Contact);
+        if Self::contact_is_target(line, &self.remote_target) {
+            return;
+        }
+        // A first Contact line `<uri>` with a plain `uri` (no comma, bracket, quote or white
+        // space: the line is its first value) has that URI, read without parsing.
+        let plain = line
+            .and_then(|v| v.strip_prefix('<'))
+            .and_then(|v| v.strip_suffix('>'))
+            .filter(|u| plain_sip_ipv4(u).is_some());
+        if let Some(uri) = plain {
+            self.remote_target = uri.into();
             return;
         }
         let Some(Ok(crate::header::ContactValue::Addr(na))) = m.contacts().next() else {
@@ -564,6 +658,78 @@ mod tests {
             }
             prop_assert_eq!(owned.is_some(), plain);
         }
+    }
+
+    fn plain_uri() -> impl Strategy<Value = String> {
+        "sip:[a-z0-9!~*'()._-]{1,6}@(0|1|10|255|256|01)\\.[0-9]{1,3}\\.0\\.[0-9]{1,2}(:[0-9]{1,6})?"
+    }
+
+    proptest! {
+        /// A Contact whose first line is a plain `<uri>` leaves the target parsing would, for
+        /// any second value or parameters after it.
+        #[test]
+        fn a_plain_contact_gives_the_target_parsing_gives(
+            uri in plain_uri(),
+            shape in 0..5usize,
+            other in "[a-z:@.,<>\" ;=]{0,12}",
+        ) {
+            let contact = match shape {
+                0 => format!("<{uri}>"),
+                1 => format!("<{uri}>;expires=5"),
+                2 => format!("<{uri}>, <{other}>"),
+                3 => format!("<{uri}>{other}"),
+                _ => format!(" <{uri}> "),
+            };
+            let raw = format!(
+                "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: {contact}\r\nContent-Length: 0\r\n\r\n"
+            );
+            let Ok(m) = Message::parse(raw.into_bytes()) else {
+                return Ok(());
+            };
+            let mut d = dialog_with_target("sip:b@192.0.2.2");
+            d.set_target_from(&m);
+            prop_assert_eq!(d.remote_target, target_by_parsing("sip:b@192.0.2.2", &m));
+        }
+
+        /// The tag read from a To of a plain `<uri>` and `;tag=` is what parsing the To gives;
+        /// other values are left to parsing.
+        #[test]
+        fn a_plain_tagged_to_has_the_tag_parsing_gives(
+            uri in plain_uri(),
+            tag in "[a-zA-Z0-9.!%*_+`'~-]{0,8}|[a-z;=\" ,>]{0,6}",
+            tail in "|;x=1|>|[;a-z=]{0,4}",
+        ) {
+            let uri = format!("<{uri}>");
+            let to = format!("{uri};tag={tag}{tail}");
+            let raw = format!(
+                "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: {to}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            );
+            let Ok(m) = Message::parse(raw.into_bytes()) else {
+                return Ok(());
+            };
+            let Some(line) = m.header(HeaderName::To) else {
+                return Ok(());
+            };
+            if let Some(t) = plain_tagged(&uri, line) {
+                let parsed = m.to_header().ok();
+                prop_assert_eq!(Some(t), parsed.as_ref().and_then(|p| p.tag()), "{}", to);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_tagged_to_is_read_without_parsing() {
+        let uri = "<sip:bob@10.0.0.2>";
+        assert_eq!(
+            plain_tagged(uri, "<sip:bob@10.0.0.2>;tag=a6c85cf"),
+            Some("a6c85cf")
+        );
+        assert_eq!(plain_tagged(uri, "<sip:bob@10.0.0.2>;tag="), None);
+        assert_eq!(plain_tagged(uri, "<sip:bob@10.0.0.2>;tag=a;b=c"), None);
+        assert_eq!(
+            plain_tagged("<sip:bob@example.com>", "<sip:bob@example.com>;tag=a"),
+            None
+        );
     }
 
     #[test]

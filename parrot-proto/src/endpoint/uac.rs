@@ -906,8 +906,14 @@ impl Endpoint {
             call.got_provisional = true;
             if code > 100 && !call.confirmed {
                 let line = m.header(HeaderName::To);
-                let to = m.to_header().ok();
-                if let Some(tag) = to.as_ref().and_then(|t| t.tag()) {
+                // Most often our To as we sent it with the peer's tag: read without parsing.
+                let plain =
+                    line.and_then(|v| crate::dialog::plain_tagged(&call.dialog.remote_uri, v));
+                let to = match plain {
+                    Some(_) => None,
+                    None => m.to_header().ok(),
+                };
+                if let Some(tag) = plain.or_else(|| to.as_ref().and_then(|t| t.tag())) {
                     call.dialog.update_from_response_tagged(m, Some(tag));
                     call.target_peer = None;
                     call.note_parsed_to(line);
@@ -1159,7 +1165,7 @@ pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
         None => d.remote_target.as_ref(),
     };
     // A plain target holds no white space or angle bracket: `bare_uri` would give it as it is.
-    match plain_sip_ipv4(target).or_else(|| uri_socket_addr(bare_uri(target))) {
+    match crate::dialog::plain_sip_ipv4(target).or_else(|| uri_socket_addr(bare_uri(target))) {
         Some(addr) => Peer {
             addr,
             transport: default.transport,
@@ -1173,80 +1179,10 @@ pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
     }
 }
 
-/// What [`uri_socket_addr`] gives for a URI of the plain shape `sip:user@a.b.c.d[:port]` (a
-/// user of alphanumerics and `-_.!~*'()`, an IPv4 dotted quad of 1-3 digit numbers up to 255
-/// without leading zeros, a port of 1-5 digits up to 65535), read in one pass without the URI
-/// grammar; `None` for any other shape, which the general rule then reads.
-fn plain_sip_ipv4(uri: &str) -> Option<SocketAddr> {
-    let b = uri.as_bytes().strip_prefix(b"sip:")?;
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-            )
-        {
-            i += 1;
-        } else {
-            break;
-        }
-    }
-    if i == 0 || b.get(i) != Some(&b'@') {
-        return None;
-    }
-    i += 1;
-    let mut ip = [0u8; 4];
-    for (k, octet) in ip.iter_mut().enumerate() {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let (n, used) = digits(b.get(i..)?, 3)?;
-        // "0" alone; "01" and the like go to the general rule.
-        if n > 255 || (used > 1 && b[i] == b'0') {
-            return None;
-        }
-        *octet = n as u8;
-        i += used;
-    }
-    let port = match b.get(i) {
-        None => 5060,
-        Some(b':') => {
-            let (n, used) = digits(b.get(i + 1..)?, 5)?;
-            if n > 65535 || i + 1 + used != b.len() {
-                return None;
-            }
-            n as u16
-        }
-        Some(_) => return None,
-    };
-    Some(SocketAddr::new(std::net::Ipv4Addr::from(ip).into(), port))
-}
-
-/// The number the leading ASCII digits of `b` (1 to `max` of them) write, and how many there
-/// are; `None` without a digit or with more than `max`.
-fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
-    let mut n = 0u32;
-    let mut used = 0;
-    while let Some(&c) = b.get(used) {
-        if !c.is_ascii_digit() {
-            break;
-        }
-        if used == max {
-            return None;
-        }
-        n = n * 10 + u32::from(c - b'0');
-        used += 1;
-    }
-    (used > 0).then_some((n, used))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialog::plain_sip_ipv4;
     use proptest::prelude::*;
 
     proptest! {
