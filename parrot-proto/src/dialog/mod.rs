@@ -82,55 +82,36 @@ pub(crate) fn strip_tag(v: &str) -> Box<str> {
     }
 }
 
-/// What `uri_socket_addr` (the endpoint's reading of a target) gives for a URI of the plain shape `sip:user@a.b.c.d[:port]` (a
-/// user of alphanumerics and `-_.!~*'()`, an IPv4 dotted quad of 1-3 digit numbers up to 255
-/// without leading zeros, a port of 1-5 digits up to 65535), read in one pass without the URI
-/// grammar; `None` for any other shape, which the general rule then reads.
+/// What `uri_socket_addr` (the endpoint's reading of a target) gives for a URI of the plain
+/// shape `sip:user@a.b.c.d[:port]` (a user of alphanumerics and `-_.!~*'()`, an IPv4 dotted
+/// quad of 1-3 digit numbers up to 255 without leading zeros, a port of 1-5 digits up to
+/// 65535), read in one pass without the URI grammar; `None` for any other shape, which the
+/// general rule then reads. Such a URI is also what parsing `<uri>` in a Contact or To gives.
 pub(crate) fn plain_sip_ipv4(uri: &str) -> Option<std::net::SocketAddr> {
     let b = uri.as_bytes().strip_prefix(b"sip:")?;
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-            )
-        {
-            i += 1;
-        } else {
-            break;
-        }
-    }
-    if i == 0 || b.get(i) != Some(&b'@') {
-        return None;
-    }
-    i += 1;
+    let at = b.iter().position(|&c| !USER_BYTE[usize::from(c)])?;
+    let (user, rest) = b.split_at(at);
+    let mut rest = rest.strip_prefix(b"@").filter(|_| !user.is_empty())?;
     let mut ip = [0u8; 4];
     for (k, octet) in ip.iter_mut().enumerate() {
         if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
+            rest = rest.strip_prefix(b".")?;
         }
-        let (n, used) = digits(b.get(i..)?, 3)?;
+        let (n, used) = digits(rest, 3)?;
         // "0" alone; "01" and the like go to the general rule.
-        if n > 255 || (used > 1 && b[i] == b'0') {
+        if n > 255 || (used > 1 && rest.first() == Some(&b'0')) {
             return None;
         }
         *octet = n as u8;
-        i += used;
+        rest = rest.get(used..)?;
     }
-    let port = match b.get(i) {
-        None => 5060,
-        Some(b':') => {
-            let (n, used) = digits(b.get(i + 1..)?, 5)?;
-            if n > 65535 || i + 1 + used != b.len() {
-                return None;
-            }
-            n as u16
-        }
-        Some(_) => return None,
+    let port = match rest {
+        [] => 5060,
+        [b':', p @ ..] => match digits(p, 5)? {
+            (n, used) if n <= 65535 && used == p.len() => n as u16,
+            _ => return None,
+        },
+        _ => return None,
     };
     Some(std::net::SocketAddr::new(
         std::net::Ipv4Addr::from(ip).into(),
@@ -138,12 +119,28 @@ pub(crate) fn plain_sip_ipv4(uri: &str) -> Option<std::net::SocketAddr> {
     ))
 }
 
+/// The bytes of a plain user part: alphanumerics and `-_.!~*'()`.
+static USER_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        c += 1;
+    }
+    t
+};
+
 /// The number the leading ASCII digits of `b` (1 to `max` of them) write, and how many there
 /// are; `None` without a digit or with more than `max`.
 fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
     let mut n = 0u32;
     let mut used = 0;
-    while let Some(&c) = b.get(used) {
+    for &c in b.iter().take(max + 1) {
         if !c.is_ascii_digit() {
             break;
         }
