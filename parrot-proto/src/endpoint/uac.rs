@@ -194,20 +194,24 @@ impl Endpoint {
             ))
         };
         let slot = self.client_slots.insert(key.clone());
-        let tx = ClientTx {
-            fsm,
-            peer,
-            purpose,
-            scheduled: None,
-            slot,
-        };
-        // In the box of one that ended, when there is one.
+        // In the box of one that ended, when there is one, filled field by field (no whole
+        // transaction built on the stack and moved in).
         let tx = match self.spare_client.pop() {
             Some(mut b) => {
-                *b = tx;
+                b.fsm = fsm;
+                b.peer = peer;
+                b.purpose = purpose;
+                b.scheduled = None;
+                b.slot = slot;
                 b
             }
-            None => Box::new(tx),
+            None => Box::new(ClientTx {
+                fsm,
+                peer,
+                purpose,
+                scheduled: None,
+                slot,
+            }),
         };
         // One lookup puts it in the table and queues its timer.
         let t = match self.client_txs.entry(key.clone()) {
