@@ -230,7 +230,11 @@ impl Endpoint {
 
     /// Starts an outgoing call (§13.2.1). The returned id names the call in every later event
     /// and command.
-    pub fn invite(&mut self, now: Instant, req: InviteRequest) -> Result<DialogId, CommandError> {
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        mut req: InviteRequest,
+    ) -> Result<DialogId, CommandError> {
         if self.tx_count() >= self.cfg.max_transactions || self.calls.len() >= self.cfg.max_dialogs
         {
             return Err(CommandError::Overloaded);
@@ -240,10 +244,13 @@ impl Endpoint {
         let tag = self.new_tag();
         let to = name_addr(&req.to);
         let from = name_addr(&req.from);
-        let ruri = req
-            .request_uri
-            .clone()
-            .unwrap_or_else(|| bare_uri(&req.to).to_owned());
+        // The Request-URI given, or the callee's URI: the callee's text itself (moved, not
+        // copied) when it is a bare URI already.
+        let ruri: Box<str> = match req.request_uri.take() {
+            Some(r) => r.into(),
+            None if bare_uri(&req.to).len() == req.to.len() => std::mem::take(&mut req.to).into(),
+            None => bare_uri(&req.to).into(),
+        };
         let dialog = Dialog {
             state: DialogState::Early,
             role: Role::Uac,
@@ -252,7 +259,7 @@ impl Endpoint {
             remote_tag: "".into(),
             local_uri: from.into(),
             remote_uri: to.into(),
-            remote_target: ruri.into(),
+            remote_target: ruri,
             route_set: Vec::new(),
             local_cseq: 0,
             remote_cseq: None,
