@@ -705,8 +705,11 @@ pub(crate) type Line<'a> = (HeaderName, &'a [&'a [u8]]);
 /// builder writes its own), within the parser's default limits. `None` otherwise: the builder
 /// then decides (an error, or the parser's look). Values without CR or LF are checked on
 /// what is written ([`line_breaks`]).
-fn lines_fit(method: &str, uri: &[u8], lines: &[Line<'_>], body: usize) -> Option<usize> {
-    if !is_token(method) || uri.is_empty() || uri[0] == b'<' {
+fn lines_fit(method: &Method, uri: &[u8], lines: &[Line<'_>], body: usize) -> Option<usize> {
+    // The methods RFC 3261 and its extensions name are tokens.
+    let method_ok = !matches!(method, Method::Extension(_)) || is_token(method.as_str());
+    let method = method.as_str();
+    if !method_ok || uri.is_empty() || uri[0] == b'<' {
         return None;
     }
     let (ws, colon) = uri.iter().fold((false, false), |(w, c), &b| {
@@ -847,8 +850,8 @@ pub(crate) fn request_lines_in(
     lines: &[Line<'_>],
     wire: &mut bytes::BytesMut,
 ) -> Option<Message> {
-    let method = method.as_str();
     let capacity = lines_fit(method, uri, lines, 0)?;
+    let method = method.as_str();
     if !wire.is_empty() {
         drop(wire.split());
     }
@@ -873,8 +876,8 @@ pub(crate) fn request_lines_owned(
     lines: &[Line<'_>],
     body: &[u8],
 ) -> Option<Message> {
-    let method = method.as_str();
     let capacity = lines_fit(method, uri, lines, body.len())?;
+    let method = method.as_str();
     let mut out = Vec::with_capacity(capacity);
     let mut spans = SmallVec::new();
     let (start, body_start) = write_lines(&mut out, method, uri, lines, body, &mut spans)?;
@@ -910,8 +913,8 @@ pub(crate) fn request_lines_bytes_in(
     lines: &[Line<'_>],
     wire: &mut bytes::BytesMut,
 ) -> Option<Bytes> {
-    let method = method.as_str();
     let capacity = lines_fit(method, uri, lines, 0)?;
+    let method = method.as_str();
     if !wire.is_empty() {
         drop(wire.split());
     }

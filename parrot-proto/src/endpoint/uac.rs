@@ -1137,13 +1137,17 @@ impl Endpoint {
             }
         };
         call.ack_cseq = seq;
-        self.send(peer, ack);
+        // What `send` does, beside the call still borrowed (no second lookup of it).
+        let conn = peer.conn.filter(|c| self.conns.contains_key(c));
+        self.transmits.push_back(Transmit {
+            dst: peer.addr,
+            transport: peer.transport,
+            conn,
+            payload: ack,
+        });
         if !first {
             return;
         }
-        let Some(call) = self.calls.get_mut(&d) else {
-            return;
-        };
         let answer = Body::of(m);
         if let Some(h) = call.uac.as_mut() {
             h.on_success(d, m);
