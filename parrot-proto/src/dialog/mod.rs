@@ -162,6 +162,16 @@ pub(crate) fn plain_tagged<'v>(uri: &str, v: &'v str) -> Option<&'v str> {
     (crate::text::is_token(tag) && plain_sip_ipv4(inner).is_some()).then_some(tag)
 }
 
+/// What an update from a response did to where in-dialog requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TargetChange {
+    /// The remote target or the route set changed.
+    pub(crate) changed: bool,
+    /// The remote target's address, when the Contact just read was a plain `<uri>`
+    /// ([`plain_sip_ipv4`]).
+    pub(crate) plain: Option<std::net::SocketAddr>,
+}
+
 impl Dialog {
     /// The dialog a UAS creates on answering `invite` with `local_tag` (§12.1.1).
     pub fn uas(invite: &Message, local_tag: &str) -> Option<Dialog> {
@@ -221,52 +231,74 @@ impl Dialog {
         self.update_from_response_tagged(resp, to.as_ref().and_then(|t| t.tag()));
     }
 
-    /// [`Dialog::update_from_response`] with the response's To tag already read.
-    pub(crate) fn update_from_response_tagged(&mut self, resp: &Message, to_tag: Option<&str>) {
+    /// [`Dialog::update_from_response`] with the response's To tag already read; says whether
+    /// the remote target or the route set changed.
+    pub(crate) fn update_from_response_tagged(
+        &mut self,
+        resp: &Message,
+        to_tag: Option<&str>,
+    ) -> TargetChange {
         if let Some(tag) = to_tag {
             if *self.remote_tag != *tag {
                 self.remote_tag = tag.into();
             }
         }
-        self.set_target_from(resp);
+        let mut ch = self.set_target_from(resp);
         let mut rs: Vec<Box<str>> = resp
             .header_values(HeaderName::RecordRoute)
             .map(Box::from)
             .collect();
         rs.reverse();
         if self.state != DialogState::Confirmed || !rs.is_empty() {
+            ch.changed |= self.route_set != rs;
             self.route_set = rs;
         }
+        ch
     }
 
     /// Target refresh (§12.2.1.2, §12.2.2): a Contact in a re-INVITE, UPDATE or its 2xx.
     pub fn refresh_target(&mut self, m: &Message) {
-        self.set_target_from(m);
+        let _ = self.set_target_from(m);
     }
 
     /// The remote target from the first Contact of `m`, when it has one; the same URI again
     /// (a 200 after its 180) is not copied.
-    fn set_target_from(&mut self, m: &Message) {
+    fn set_target_from(&mut self, m: &Message) -> TargetChange {
+        let same = TargetChange {
+            changed: false,
+            plain: None,
+        };
         let line = m.header(HeaderName::Contact);
         if Self::contact_is_target(line, &self.remote_target) {
-            return;
+            return same;
         }
         // A first Contact line `<uri>` with a plain `uri` (no comma, bracket, quote or white
         // space: the line is its first value) has that URI, read without parsing.
         let plain = line
             .and_then(|v| v.strip_prefix('<'))
             .and_then(|v| v.strip_suffix('>'))
-            .filter(|u| plain_sip_ipv4(u).is_some());
-        if let Some(uri) = plain {
-            self.remote_target = uri.into();
-            return;
+            .and_then(|u| Some((u, plain_sip_ipv4(u)?)));
+        if let Some((uri, addr)) = plain {
+            let changed = *self.remote_target != *uri;
+            if changed {
+                self.remote_target = uri.into();
+            }
+            return TargetChange {
+                changed,
+                plain: Some(addr),
+            };
         }
         let Some(Ok(crate::header::ContactValue::Addr(na))) = m.contacts().next() else {
-            return;
+            return same;
         };
         let uri = na.uri_str();
-        if *self.remote_target != *uri {
-            self.remote_target = uri.into();
+        if *self.remote_target == *uri {
+            return same;
+        }
+        self.remote_target = uri.into();
+        TargetChange {
+            changed: true,
+            plain: None,
         }
     }
 

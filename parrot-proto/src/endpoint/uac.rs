@@ -925,8 +925,10 @@ impl Endpoint {
                     None => m.to_header().ok(),
                 };
                 if let Some(tag) = plain.or_else(|| to.as_ref().and_then(|t| t.tag())) {
-                    call.dialog.update_from_response_tagged(m, Some(tag));
-                    call.target_peer = None;
+                    let ch = call.dialog.update_from_response_tagged(m, Some(tag));
+                    if ch.changed {
+                        call.target_peer = peer_after(&call.dialog, call.peer, ch.plain);
+                    }
                     call.note_parsed_to(line);
                 }
             }
@@ -1103,12 +1105,14 @@ impl Endpoint {
         let again = call.confirmed && seq == call.ack_cseq;
         let first = !call.confirmed;
         if first {
-            call.dialog.update_from_response_tagged(m, to_tag);
+            let ch = call.dialog.update_from_response_tagged(m, to_tag);
             if known.is_none() {
                 // Parsed now: remembered only when it gave the tag the dialog took.
                 call.note_parsed_to(line.filter(|_| to_tag.is_some()));
             }
-            call.target_peer = None;
+            if ch.changed {
+                call.target_peer = peer_after(&call.dialog, call.peer, ch.plain);
+            }
             call.dialog.state = DialogState::Confirmed;
             call.confirmed = true;
             call.invite = None;
@@ -1173,6 +1177,23 @@ impl Endpoint {
     }
 }
 
+/// Where in-dialog requests go after an update that changed the remote target or the route
+/// set ([`crate::dialog::TargetChange`]): what [`peer_for`] gives, from the new target's address
+/// read already, when that target is plain and there is no route set; `None` (worked out when
+/// needed) otherwise.
+fn peer_after(d: &Dialog, default: Peer, plain: Option<SocketAddr>) -> Option<Peer> {
+    let addr = plain.filter(|_| d.route_set.is_empty())?;
+    Some(Peer {
+        addr,
+        transport: default.transport,
+        conn: if addr == default.addr {
+            default.conn
+        } else {
+            None
+        },
+    })
+}
+
 pub(super) fn peer_for(d: &Dialog, default: Peer) -> Peer {
     let target = match d.route_set.first() {
         Some(r) if r.contains(";lr") => r.as_ref(),
@@ -1214,6 +1235,46 @@ mod tests {
             if let Some(addr) = plain_sip_ipv4(&uri) {
                 prop_assert_eq!(Some(addr), uri_socket_addr(bare_uri(&uri)), "{}", uri);
             }
+        }
+    }
+
+    proptest! {
+        /// After an update, the peer worked out from a plain target's address is the one
+        /// `peer_for` gives, for any target, route set and dialog peer.
+        #[test]
+        fn the_peer_after_a_plain_target_is_the_one_peer_for_gives(
+            target in "sip:[a-z]{1,3}@10\\.0\\.0\\.[1-3](:506[0-2])?|sip:b@h",
+            routes in prop::collection::vec("<sip:10\\.0\\.0\\.9(;lr)?>", 0..2),
+            port in 5060u16..5063,
+            conn in prop::option::of(1u64..3),
+        ) {
+            let mut d = Dialog {
+                state: crate::dialog::DialogState::Early,
+                role: crate::dialog::Role::Uac,
+                call_id: "c".into(),
+                local_tag: "1".into(),
+                remote_tag: "2".into(),
+                local_uri: "<sip:a@h>".into(),
+                remote_uri: "<sip:b@h>".into(),
+                remote_target: target.clone().into(),
+                route_set: routes.into_iter().map(Box::from).collect(),
+                local_cseq: 1,
+                remote_cseq: None,
+            };
+            let default = Peer {
+                addr: SocketAddr::from(([10, 0, 0, 2], port)),
+                transport: Transport::Udp,
+                conn: conn.map(crate::ConnectionId),
+            };
+            if let Some(p) = peer_after(&d, default, plain_sip_ipv4(&target)) {
+                let q = peer_for(&d, default);
+                prop_assert_eq!((p.addr, p.transport, p.conn), (q.addr, q.transport, q.conn));
+            }
+            d.route_set.clear();
+            prop_assert_eq!(
+                peer_after(&d, default, plain_sip_ipv4(&target)).is_some(),
+                plain_sip_ipv4(&target).is_some()
+            );
         }
     }
 
