@@ -706,24 +706,13 @@ pub(crate) type Line<'a> = (HeaderName, &'a [&'a [u8]]);
 /// then decides (an error, or the parser's look). Values without CR or LF are checked on
 /// what is written ([`line_breaks`]).
 fn lines_fit(method: &Method, uri: &[u8], lines: &[Line<'_>], body: usize) -> Option<usize> {
-    // The methods RFC 3261 and its extensions name are tokens.
-    let method_ok = !matches!(method, Method::Extension(_)) || is_token(method.as_str());
+    if !start_fits(method, uri, lines) {
+        return None;
+    }
     let method = method.as_str();
-    if !method_ok || uri.is_empty() || uri[0] == b'<' {
-        return None;
-    }
-    let (ws, colon) = uri.iter().fold((false, false), |(w, c), &b| {
-        (w | b.is_ascii_whitespace(), c | (b == b':'))
-    });
-    if ws || !colon {
-        return None;
-    }
     let mut len = 0;
     let mut longest = 0;
     for (kind, pieces) in lines {
-        if *kind == HeaderName::ContentLength {
-            return None;
-        }
         let line = kind.as_str().len() + 2 + pieces.iter().map(|p| p.len()).sum::<usize>();
         longest = longest.max(line);
         len += line + 2;
@@ -731,6 +720,65 @@ fn lines_fit(method: &Method, uri: &[u8], lines: &[Line<'_>], body: usize) -> Op
     len += 16 + 20 + 4 + body;
     let start_len = method.len() + 1 + uri.len() + 10;
     Headers::within_limits(start_len, (len, lines.len() + 1, longest)).then_some(start_len + len)
+}
+
+/// The checks of [`lines_fit`] but the limits: the method a token, the URI not empty, without
+/// white space, with a colon and not starting with `<`, no Content-Length line.
+fn start_fits(method: &Method, uri: &[u8], lines: &[Line<'_>]) -> bool {
+    // The methods RFC 3261 and its extensions name are tokens.
+    let method_ok = !matches!(method, Method::Extension(_)) || is_token(method.as_str());
+    if !method_ok || uri.first().is_none_or(|&c| c == b'<') {
+        return false;
+    }
+    let (ws, colon) = uri.iter().fold((false, false), |(w, c), &b| {
+        (w | b.is_ascii_whitespace(), c | (b == b':'))
+    });
+    !ws && colon && lines.iter().all(|(k, _)| *k != HeaderName::ContentLength)
+}
+
+/// Room made in the shared buffer before a request without body is written into it: more than
+/// in-dialog requests take (a longer one makes the buffer grow while it is written).
+const TAIL_ROOM: usize = 1024;
+
+/// Writes a request without body at the end of `wire` (emptied of anything an earlier writer
+/// left) when [`RequestBuilder`] would write it on its fast path: [`start_fits`], no CR or LF
+/// in a value, and the parser's default limits as the builder estimates them (20 digits for
+/// Content-Length), checked on what was written instead of on a pass over the lines first.
+/// `None` with `wire` left empty otherwise.
+fn write_tail(
+    wire: &mut bytes::BytesMut,
+    method: &Method,
+    uri: &[u8],
+    lines: &[Line<'_>],
+    spans: &mut SmallVec<[HeaderSpan; 16]>,
+) -> Option<(StartSpans, usize)> {
+    if !start_fits(method, uri, lines) {
+        return None;
+    }
+    if !wire.is_empty() {
+        drop(wire.split());
+    }
+    wire_room(wire, TAIL_ROOM);
+    let mut out = Tail { wire };
+    let written = write_lines(&mut out, method.as_str(), uri, lines, &[], spans);
+    let l = Limits::DEFAULT;
+    // Every line but the last (Content-Length: 0), from its name to its value's end.
+    let longest = spans
+        .iter()
+        .take(lines.len())
+        .map(|h| (h.value.end - h.name.start) as usize)
+        .max()
+        .unwrap_or(0);
+    let fits = out.len() - 1 + 20 <= l.max_message_size
+        && lines.len() < l.max_headers
+        && longest <= l.max_header_len;
+    match written {
+        Some(w) if fits => Some(w),
+        _ => {
+            out.wire.clear();
+            None
+        }
+    }
 }
 
 /// The number of CR and LF bytes in `b`, counted 64 bytes at a time in a loop that vectorises
@@ -850,20 +898,9 @@ pub(crate) fn request_lines_in(
     lines: &[Line<'_>],
     wire: &mut bytes::BytesMut,
 ) -> Option<Message> {
-    let capacity = lines_fit(method, uri, lines, 0)?;
-    let method = method.as_str();
-    if !wire.is_empty() {
-        drop(wire.split());
-    }
-    wire_room(wire, capacity);
-    let mut out = Tail { wire };
     let mut spans = SmallVec::new();
-    let Some((start, body_start)) = write_lines(&mut out, method, uri, lines, &[], &mut spans)
-    else {
-        out.wire.clear();
-        return None;
-    };
-    let raw = out.wire.split().freeze();
+    let (start, body_start) = write_tail(wire, method, uri, lines, &mut spans)?;
+    let raw = wire.split().freeze();
     written_message(raw, start, spans, body_start)
 }
 
@@ -913,19 +950,9 @@ pub(crate) fn request_lines_bytes_in(
     lines: &[Line<'_>],
     wire: &mut bytes::BytesMut,
 ) -> Option<Bytes> {
-    let capacity = lines_fit(method, uri, lines, 0)?;
-    let method = method.as_str();
-    if !wire.is_empty() {
-        drop(wire.split());
-    }
-    wire_room(wire, capacity);
-    let mut out = Tail { wire };
     let mut spans = SmallVec::new();
-    if write_lines(&mut out, method, uri, lines, &[], &mut spans).is_none() {
-        out.wire.clear();
-        return None;
-    }
-    let raw = out.wire.split().freeze();
+    write_tail(wire, method, uri, lines, &mut spans)?;
+    let raw = wire.split().freeze();
     #[cfg(debug_assertions)]
     {
         let parsed = Message::parse(raw.clone()).expect("a written request parses");
@@ -1105,6 +1132,37 @@ impl ResponseBuilder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_request_near_the_parser_limits_is_left_to_the_builder() {
+        let long = "a".repeat(16 * 1024);
+        let many: Vec<[&[u8]; 1]> = (0..300).map(|_| [b"x".as_slice()]).collect();
+        let fits: [&[u8]; 1] = [&long.as_bytes()[..16 * 1024 - 6]];
+        let too_long: [&[u8]; 1] = [long.as_bytes()];
+        let mut wire = bytes::BytesMut::new();
+        for (lines, written) in [
+            (vec![(HeaderName::Via, &fits[..])], true),
+            (vec![(HeaderName::Via, &too_long[..])], false),
+            (
+                many.iter().map(|p| (HeaderName::Route, &p[..])).collect(),
+                false,
+            ),
+        ] {
+            let fast = request_lines_in(&Method::Bye, b"sip:b@h", &lines, &mut wire);
+            assert_eq!(fast.is_some(), written);
+            assert!(wire.is_empty());
+            let mut b = RequestBuilder::new(Method::Bye, "sip:b@h");
+            for (k, p) in &lines {
+                b = b.header(*k, std::str::from_utf8(&p.concat()).unwrap());
+            }
+            // Past the limits the builder gives the parser's error.
+            let general = b.build();
+            assert_eq!(general.is_ok(), written);
+            if let (Some(m), Ok(g)) = (fast, general) {
+                assert_eq!(m.to_bytes(), g.to_bytes());
+            }
+        }
+    }
 
     #[test]
     fn a_line_start_is_a_line_end_and_the_canonical_name() {
