@@ -750,7 +750,7 @@ fn write_tail(
     method: &Method,
     uri: &[u8],
     lines: &[Line<'_>],
-    spans: &mut SmallVec<[HeaderSpan; 16]>,
+    spans: Option<&mut SmallVec<[HeaderSpan; 16]>>,
 ) -> Option<(StartSpans, usize)> {
     if !start_fits(method, uri, lines) {
         return None;
@@ -762,18 +762,14 @@ fn write_tail(
     let mut out = Tail { wire };
     let written = write_lines(&mut out, method.as_str(), uri, lines, &[], spans);
     let l = Limits::DEFAULT;
-    // Every line but the last (Content-Length: 0), from its name to its value's end.
-    let longest = spans
-        .iter()
-        .take(lines.len())
-        .map(|h| (h.value.end - h.name.start) as usize)
-        .max()
-        .unwrap_or(0);
-    let fits = out.len() - 1 + 20 <= l.max_message_size
-        && lines.len() < l.max_headers
-        && longest <= l.max_header_len;
+    // The longest line is every line but Content-Length, from its name to its value's end.
+    let fits = |longest: usize| {
+        out.len() - 1 + 20 <= l.max_message_size
+            && lines.len() < l.max_headers
+            && longest <= l.max_header_len
+    };
     match written {
-        Some(w) if fits => Some(w),
+        Some((start, body_start, longest)) if fits(longest) => Some((start, body_start)),
         _ => {
             out.wire.clear();
             None
@@ -819,8 +815,8 @@ fn write_lines(
     uri: &[u8],
     lines: &[Line<'_>],
     body: &[u8],
-    spans: &mut SmallVec<[HeaderSpan; 16]>,
-) -> Option<(StartSpans, usize)> {
+    mut spans: Option<&mut SmallVec<[HeaderSpan; 16]>>,
+) -> Option<(StartSpans, usize, usize)> {
     out.put(method.as_bytes());
     out.put(b" ");
     let us = out.len();
@@ -831,6 +827,7 @@ fn write_lines(
     };
     // Each line end is written with what follows it, in one piece where the name is known.
     out.put(b" SIP/2.0");
+    let mut longest = 0;
     for (kind, pieces) in lines {
         let n = kind.as_str();
         let ns = out.len() + 2;
@@ -861,21 +858,26 @@ fn write_lines(
         for p in pieces.iter() {
             out.put(p);
         }
-        spans.push(HeaderSpan {
-            kind: *kind,
-            name: Span::new(ns, ns + n.len()),
-            value: Span::new(vs, out.len()),
-        });
+        longest = longest.max(out.len() - ns);
+        if let Some(spans) = spans.as_deref_mut() {
+            spans.push(HeaderSpan {
+                kind: *kind,
+                name: Span::new(ns, ns + n.len()),
+                value: Span::new(vs, out.len()),
+            });
+        }
     }
     let ns = out.len() + 2;
     out.put(b"\r\nContent-Length: ");
     let mut digits = [0u8; 20];
     out.put(decimal(body.len() as u64, &mut digits));
-    spans.push(HeaderSpan {
-        kind: HeaderName::ContentLength,
-        name: Span::new(ns, ns + "Content-Length".len()),
-        value: Span::new(ns + 16, out.len()),
-    });
+    if let Some(spans) = spans {
+        spans.push(HeaderSpan {
+            kind: HeaderName::ContentLength,
+            name: Span::new(ns, ns + "Content-Length".len()),
+            value: Span::new(ns + 16, out.len()),
+        });
+    }
     out.put(b"\r\n\r\n");
     let body_start = out.len();
     // Only the line ends written here: no value held CR or LF.
@@ -883,7 +885,7 @@ fn write_lines(
         return None;
     }
     out.put(body);
-    Some((start, body_start))
+    Some((start, body_start, longest))
 }
 
 /// A request without body written at once at the end of `wire` and split off it (as
@@ -899,7 +901,7 @@ pub(crate) fn request_lines_in(
     wire: &mut bytes::BytesMut,
 ) -> Option<Message> {
     let mut spans = SmallVec::new();
-    let (start, body_start) = write_tail(wire, method, uri, lines, &mut spans)?;
+    let (start, body_start) = write_tail(wire, method, uri, lines, Some(&mut spans))?;
     let raw = wire.split().freeze();
     written_message(raw, start, spans, body_start)
 }
@@ -917,7 +919,7 @@ pub(crate) fn request_lines_owned(
     let method = method.as_str();
     let mut out = Vec::with_capacity(capacity);
     let mut spans = SmallVec::new();
-    let (start, body_start) = write_lines(&mut out, method, uri, lines, body, &mut spans)?;
+    let (start, body_start, _) = write_lines(&mut out, method, uri, lines, body, Some(&mut spans))?;
     written_message(Bytes::from(out), start, spans, body_start)
 }
 
@@ -950,8 +952,7 @@ pub(crate) fn request_lines_bytes_in(
     lines: &[Line<'_>],
     wire: &mut bytes::BytesMut,
 ) -> Option<Bytes> {
-    let mut spans = SmallVec::new();
-    write_tail(wire, method, uri, lines, &mut spans)?;
+    write_tail(wire, method, uri, lines, None)?;
     let raw = wire.split().freeze();
     #[cfg(debug_assertions)]
     {
