@@ -313,11 +313,18 @@ impl Dialog {
         else {
             return false;
         };
+        // The bytes that split or end a value, all below 64: one bit each.
+        const SPLITS: u64 = 1 << b','
+            | 1 << b'<'
+            | 1 << b'>'
+            | 1 << b'"'
+            | 1 << b' '
+            | 1 << b'\t'
+            | 1 << b'\r'
+            | 1 << b'\n';
         inner == target
             && !target.is_empty()
-            && !target
-                .bytes()
-                .any(|c| matches!(c, b',' | b'<' | b'>' | b'"' | b' ' | b'\t' | b'\r' | b'\n'))
+            && !target.bytes().any(|c| c < 64 && SPLITS >> c & 1 != 0)
     }
 
     /// The next local CSeq.

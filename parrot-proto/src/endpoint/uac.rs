@@ -929,7 +929,12 @@ impl Endpoint {
                     if ch.changed {
                         call.target_peer = peer_after(&call.dialog, call.peer, ch.plain);
                     }
-                    call.note_parsed_to(line);
+                    if plain.is_some() {
+                        // `remote_uri;tag=remote_tag` byte for byte, the tag just taken.
+                        call.to_parsed = true;
+                    } else {
+                        call.note_parsed_to(line);
+                    }
                 }
             }
             if let Some(h) = call.uac.as_mut() {
