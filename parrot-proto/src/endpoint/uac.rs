@@ -160,19 +160,21 @@ impl Endpoint {
         purpose: Purpose,
     ) -> Option<ClientKey> {
         let branch = msg.top_via().ok()?.branch()?.to_owned();
-        self.start_client_with_branch(now, msg, &branch, peer, purpose)
+        let method = msg.method()?;
+        self.start_client_with_branch(now, msg, method, &branch, peer, purpose)
     }
 
-    /// [`Endpoint::start_client`] for a request whose top Via we just wrote with `branch`.
+    /// [`Endpoint::start_client`] for a `method` request whose top Via we just wrote with
+    /// `branch`.
     pub(super) fn start_client_with_branch(
         &mut self,
         now: Instant,
         msg: Message,
+        method: Method,
         branch: &str,
         peer: Peer,
         purpose: Purpose,
     ) -> Option<ClientKey> {
-        let method = msg.method()?;
         let key = ClientKey::new(branch, method.clone());
         let reliable = peer.transport.is_reliable();
         let mut out = std::mem::take(&mut self.scratch);
@@ -342,7 +344,14 @@ impl Endpoint {
             });
         self.calls.insert(id, call);
         if self
-            .start_client_with_branch(now, msg, branch.as_str(), peer, Purpose::Invite(id))
+            .start_client_with_branch(
+                now,
+                msg,
+                Method::Invite,
+                branch.as_str(),
+                peer,
+                Purpose::Invite(id),
+            )
             .is_none()
         {
             self.end_call(id, EndReason::TransportError);
@@ -433,7 +442,7 @@ impl Endpoint {
     /// Sends BYE in a dialog without ending the call record (the caller does, with its reason).
     pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
         if let Some((m, branch, peer)) = self.in_dialog_request(dialog, Method::Bye, &[], None) {
-            self.start_client_with_branch(now, m, branch.as_str(), peer, Purpose::Bye);
+            self.start_client_with_branch(now, m, Method::Bye, branch.as_str(), peer, Purpose::Bye);
         }
     }
 
@@ -526,11 +535,12 @@ impl Endpoint {
             return Ok(rid);
         }
         let (m, branch, peer) = self
-            .in_dialog_request(dialog, method, &headers, body.as_ref())
+            .in_dialog_request(dialog, method.clone(), &headers, body.as_ref())
             .ok_or(CommandError::BadInput)?;
         self.start_client_with_branch(
             now,
             m,
+            method,
             branch.as_str(),
             peer,
             Purpose::Request(rid, Some(dialog)),
@@ -560,6 +570,7 @@ impl Endpoint {
         self.start_client_with_branch(
             now,
             m,
+            Method::Invite,
             branch.as_str(),
             peer,
             Purpose::ReInvite(dialog, rid),
@@ -1175,7 +1186,14 @@ impl Endpoint {
         if cancelled {
             // §9.1: the CANCEL crossed the 2xx; the call is ended with BYE.
             if let Some((bye, branch, peer)) = self.in_dialog_request(d, Method::Bye, &[], None) {
-                self.start_client_with_branch(now, bye, branch.as_str(), peer, Purpose::Bye);
+                self.start_client_with_branch(
+                    now,
+                    bye,
+                    Method::Bye,
+                    branch.as_str(),
+                    peer,
+                    Purpose::Bye,
+                );
             }
             self.end_call(d, EndReason::Cancelled);
         }
