@@ -1462,16 +1462,18 @@ fn via_fix_with(
     let b = top.as_bytes();
     let mut start = 0;
     let mut runs: smallvec::SmallVec<[(usize, usize); 4]> = smallvec::SmallVec::new();
-    let mut semis = memchr::memchr_iter(b';', b);
     loop {
-        let end = semis.next().unwrap_or(b.len());
+        let end = b
+            .get(start..)
+            .and_then(|r| crate::text::find_byte(b';', r))
+            .map_or(b.len(), |i| start + i);
         // A part whose first byte is visible ASCII other than `r` has a name (trimmed) that
         // begins with that byte: neither `received` nor `rport`, kept without a closer look.
         let drop = match b.get(start) {
             Some(&c) if c.is_ascii_graphic() && c | 0x20 != b'r' => false,
             _ => {
                 let p = top.get(start..end)?;
-                let n = memchr::memchr(b'=', p.as_bytes())
+                let n = crate::text::find_byte(b'=', p.as_bytes())
                     .and_then(|i| p.get(..i))
                     .unwrap_or(p);
                 // `trim` only where an end is not a visible ASCII byte: anything else is no
@@ -1506,7 +1508,7 @@ fn via_fix_with(
             .head_text()
             .get(span.range())
             .is_some_and(|t| std::ptr::eq(t.as_ptr(), kept.as_ptr()))
-            && memchr::memchr2(b'\r', b'\n', kept.as_bytes()).is_none();
+            && crate::text::find_byte2(b'\r', b'\n', kept.as_bytes()).is_none();
         if ours {
             let mut tail = [0u8; ViaFix::TAIL];
             let mut at = 0;
