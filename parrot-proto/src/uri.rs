@@ -542,7 +542,7 @@ impl<'a> SipUri<'a> {
                 }
             }
             // No userinfo, unless an '@' further on makes the bytes before it a bad one.
-            if h == 0 && i < n && memchr::memchr(b'@', &b[i..]).is_some() {
+            if h == 0 && i < n && crate::text::find_byte(b'@', &b[i..]).is_some() {
                 return None;
             }
         }
