@@ -829,16 +829,16 @@ impl Message {
     ) -> Result<Checked<'a>, ParseError> {
         let mut scheme = None;
         if let StartSpans::Request { uri, .. } = self.inner.start {
-            let u = self.request_uri()?;
-            if let Uri::Sip(s) = u {
-                if s.headers().is_some() {
-                    return Err(
-                        ParseError::new(ErrorKind::BadRequestUri, uri.start as usize)
-                            .in_request(true),
-                    );
-                }
+            // What `request_uri` gives, read without making the URI.
+            let u = Uri::check(self.s(uri)).map_err(|_| {
+                ParseError::new(ErrorKind::BadUri, uri.start as usize).in_request(true)
+            })?;
+            if u.sip_headers {
+                return Err(
+                    ParseError::new(ErrorKind::BadRequestUri, uri.start as usize).in_request(true),
+                );
             }
-            scheme = Some(u.scheme());
+            scheme = Some(u.scheme);
         }
         // One pass over the header lines: single-valued headers (one line, no comma list, the
         // same value if repeated; only a kind seen before, a bit per kind folded into 128, is
@@ -927,11 +927,14 @@ impl Message {
                     continue;
                 }
             }
-            let na = self.name_addr_of(name, lines[i])?;
+            // What `name_addr_of` checks, without making the URI.
+            let v = self.required(name, lines[i])?;
+            let (_, params) =
+                NameAddr::check(v).map_err(|_| self.bad(name, v, ErrorKind::BadHeaderValue))?;
             // The check and the tag in one scan where the parameters are plain.
-            let (valid, tag) = match na.params().plain_get("tag") {
+            let (valid, tag) = match params.plain_get("tag") {
                 Some(found) => (true, found.flatten()),
-                None => (na.is_valid(), na.tag()),
+                None => (params.is_valid(), params.value("tag")),
             };
             if !valid {
                 let v = lines[i].unwrap_or_default();
@@ -958,13 +961,13 @@ impl Message {
         if let Some(v) = self.only_value(contact_lines) {
             // What the loop below does with the one value.
             if v != "*" {
-                let na = NameAddr::parse(v)
+                let (uri, params) = NameAddr::check(v)
                     .map_err(|_| self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue))?;
-                if !na.is_valid() {
-                    let v = na.params().as_str();
+                if !params.is_valid() {
+                    let v = params.as_str();
                     return Err(self.bad(HeaderName::Contact, v, ErrorKind::BadHeaderValue));
                 }
-                contact = Some(na.uri_str());
+                contact = Some(uri);
             }
             contact_lines.0 = 0;
         }

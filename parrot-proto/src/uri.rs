@@ -79,6 +79,34 @@ impl<'a> Uri<'a> {
         Self::parse_general(s)
     }
 
+    /// Whether `s` is a URI ([`Uri::parse`] is `Ok`), with its scheme and whether it is a SIP
+    /// URI with `?headers`: what validation reads. The common `sip:`/`sips:` shapes are
+    /// scanned by [`SipUri::parse_rest_fast`] inlined here, where no URI is made of them; any
+    /// other text is parsed, so the answer is always the parser's.
+    pub(crate) fn check(s: &'a str) -> Result<UriCheck<'a>, UriError> {
+        let b = s.as_bytes();
+        if b.len() > 4 && b[0] | 0x20 == b's' && b[1] | 0x20 == b'i' && b[2] | 0x20 == b'p' {
+            let at = match b[3] {
+                b':' => 4,
+                c if c | 0x20 == b's' && b[4] == b':' => 5,
+                _ => 0,
+            };
+            if at > 0 {
+                let rest = s.get(at..).unwrap_or_default();
+                if SipUri::parse_rest_fast(s, at == 5, rest).is_some() {
+                    return Ok(UriCheck {
+                        scheme: s.get(..at - 1).unwrap_or_default(),
+                        sip_headers: false,
+                    });
+                }
+            }
+        }
+        Uri::parse(s).map(|u| UriCheck {
+            scheme: u.scheme(),
+            sip_headers: u.as_sip().is_some_and(|u| u.headers().is_some()),
+        })
+    }
+
     /// [`Uri::parse`] without the `sip:` fast path: the grammar as written in RFC 3261 §25.1
     /// and RFC 3986, one part at a time.
     fn parse_general(s: &'a str) -> Result<Uri<'a>, UriError> {
@@ -421,6 +449,15 @@ pub(crate) fn split_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), UriErro
     Ok((Host::parse(host)?, port))
 }
 
+/// What [`Uri::check`] reads of a valid URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UriCheck<'a> {
+    /// The scheme as written ([`Uri::scheme`]).
+    pub(crate) scheme: &'a str,
+    /// Whether it is a SIP URI with `?headers` ([`SipUri::headers`]).
+    pub(crate) sip_headers: bool,
+}
+
 /// A `sip:` or `sips:` URI (RFC 3261 §19.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipUri<'a> {
@@ -510,6 +547,7 @@ impl<'a> SipUri<'a> {
     /// references, `?headers`, any byte the grammar refuses) gives `None` and is left to
     /// [`SipUri::parse_rest`], which decides and names the error; whenever this returns a URI,
     /// it is the one `parse_rest` returns.
+    #[inline(always)]
     fn parse_rest_fast(raw: &'a str, secure: bool, rest: &'a str) -> Option<SipUri<'a>> {
         let b = rest.as_bytes();
         let n = b.len();
@@ -1027,6 +1065,17 @@ mod fast_path_tests {
         #[test]
         fn sip_uri_scan_agrees_with_part_by_part_grammar(s in uri_text()) {
             prop_assert_eq!(Uri::parse(&s), Uri::parse_general(&s));
+        }
+
+        /// The check without a URI made answers as the parser: valid or the same error, and
+        /// the same scheme and `?headers` presence.
+        #[test]
+        fn uri_check_agrees_with_parser(s in uri_text()) {
+            let parsed = Uri::parse(&s).map(|u| UriCheck {
+                scheme: u.scheme(),
+                sip_headers: u.as_sip().is_some_and(|u| u.headers().is_some()),
+            });
+            prop_assert_eq!(Uri::check(&s), parsed);
         }
     }
 

@@ -64,6 +64,30 @@ impl<'a> NameAddr<'a> {
         Self::parse_general(s)
     }
 
+    /// Whether `s` is a name-addr or addr-spec ([`NameAddr::parse`] is `Ok`), with the URI's
+    /// text ([`NameAddr::uri_str`]) and the header parameters ([`NameAddr::params`]): what
+    /// validation reads. The `<uri>` shape's URI is checked without being made
+    /// ([`Uri::check`]); other shapes are parsed.
+    pub(crate) fn check(s: &'a str) -> Result<(&'a str, Params<'a>), NameAddrError> {
+        let s = trim_lws(s);
+        if s.as_bytes().first() == Some(&b'<') {
+            if let Some(gt) = crate::text::find_byte(b'>', s.as_bytes()) {
+                let after = s.get(gt + 1..).unwrap_or_default();
+                let params = match after.as_bytes().first() {
+                    None => Some(""),
+                    Some(b';') => after.get(1..),
+                    Some(_) => None,
+                };
+                if let Some(params) = params {
+                    let uri = s.get(1..gt).unwrap_or_default();
+                    Uri::check(uri).map_err(NameAddrError::Uri)?;
+                    return Ok((uri, Params::new(params)));
+                }
+            }
+        }
+        Self::parse_general(s).map(|na| (na.uri_str(), na.params))
+    }
+
     /// [`NameAddr::parse`] for every shape: quoted or token display names, white space
     /// around the brackets, `addr-spec`.
     fn parse_general(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
@@ -261,6 +285,17 @@ mod tests {
         ) {
             let s = p.concat();
             prop_assert_eq!(NameAddr::parse(&s), NameAddr::parse_general(trim_lws(&s)));
+        }
+
+        /// The check without a URI made answers as the parser: valid or the same error, and
+        /// the same URI text and parameters.
+        #[test]
+        fn name_addr_check_agrees_with_parser(
+            p in prop::collection::vec(prop::sample::select(PIECES), 0..8),
+        ) {
+            let s = p.concat();
+            let parsed = NameAddr::parse(&s).map(|na| (na.uri_str(), na.params()));
+            prop_assert_eq!(NameAddr::check(&s), parsed);
         }
     }
 
