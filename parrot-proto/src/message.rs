@@ -841,10 +841,10 @@ impl Message {
             scheme = Some(u.scheme);
         }
         // One pass over the header lines: single-valued headers (one line, no comma list, the
-        // same value if repeated; only a kind seen before, a bit per kind folded into 128, is
-        // compared with its first line), and the first line of each header read below, so none
-        // is looked up again.
-        let mut seen = 0u128;
+        // same value if repeated; only a kind seen before, a bit per kind folded into 64 (57
+        // kinds now; kinds sharing a bit only cost a comparison), is compared with its first
+        // line), and the first line of each header read below, so none is looked up again.
+        let mut seen = 0u64;
         let mut first = [u32::MAX; Slot::COUNT];
         // The number of Via and Contact lines, and the first of each.
         let (mut via_lines, mut contact_lines) = ((0u32, u32::MAX), (0u32, u32::MAX));
@@ -866,7 +866,7 @@ impl Message {
                     first[slot as usize] = i as u32;
                 }
             }
-            let bit = 1u128 << (h.kind as u32 % 128);
+            let bit = 1u64 << (h.kind as u32 % 64);
             if seen & bit == 0 {
                 seen |= bit;
                 continue;
