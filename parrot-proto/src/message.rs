@@ -436,14 +436,16 @@ impl Message {
     pub(crate) fn slice_between(&self, first: &str, last: &str) -> Option<&str> {
         let head = self.head_text();
         let (a, z) = (self.span_of(first), self.span_of(last));
-        let is_ours = |s: &str, span: Span| {
-            head.get(span.range())
-                .is_some_and(|t| std::ptr::eq(t.as_ptr(), s.as_ptr()) && t.len() == s.len())
-        };
-        if !is_ours(first, a) || !is_ours(last, z) || a.start > z.end {
-            return None;
-        }
-        head.get(a.start as usize..z.end as usize)
+        // One slice of the head: both are ours when it starts where `first` does and ends
+        // where `last` does, `first` ending in the head and `last` starting in it (the ends of
+        // a `str` inside the head are its character boundaries).
+        let t = head.get(a.start as usize..z.end as usize)?;
+        let end = |s: &str| s.as_ptr().wrapping_add(s.len());
+        let ours = std::ptr::eq(t.as_ptr(), first.as_ptr())
+            && std::ptr::eq(end(t), end(last))
+            && first.len() <= head.len().saturating_sub(a.start as usize)
+            && last.len() <= z.end as usize;
+        ours.then_some(t)
     }
 
     fn offset_of(&self, s: &str) -> usize {
@@ -1129,6 +1131,42 @@ mod tests {
             }
         }
         Ok(contact)
+    }
+
+    /// `slice_between` as it was first written: each part checked on its own slice.
+    fn slice_between_by_parts<'m>(m: &'m Message, first: &str, last: &str) -> Option<&'m str> {
+        let head = m.head_text();
+        let (a, z) = (m.span_of(first), m.span_of(last));
+        let is_ours = |s: &str, span: Span| {
+            head.get(span.range())
+                .is_some_and(|t| std::ptr::eq(t.as_ptr(), s.as_ptr()) && t.len() == s.len())
+        };
+        if !is_ours(first, a) || !is_ours(last, z) || a.start > z.end {
+            return None;
+        }
+        head.get(a.start as usize..z.end as usize)
+    }
+
+    proptest! {
+        /// The one-slice check finds what the part-by-part one finds: any two ranges of the
+        /// head (or of a copy of it, which is not the message's), in either order.
+        #[test]
+        fn slice_between_agrees_with_part_by_part_check(
+            a in 0usize..80, al in 0usize..40, z in 0usize..80, zl in 0usize..40,
+            copy_first in any::<bool>(), copy_last in any::<bool>(),
+        ) {
+            let m = Message::parse(Bytes::from_static(
+                b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:b@h>\r\n\r\n",
+            ))
+            .unwrap();
+            let copy = m.head_text().to_owned();
+            let pick = |copied: bool, at: usize, len: usize| {
+                let text = if copied { copy.as_str() } else { m.head_text() };
+                text.get(at.min(text.len())..(at + len).min(text.len())).unwrap_or_default()
+            };
+            let (f, l) = (pick(copy_first, a, al), pick(copy_last, z, zl));
+            prop_assert_eq!(m.slice_between(f, l), slice_between_by_parts(&m, f, l));
+        }
     }
 
     fn request() -> impl Strategy<Value = String> {
