@@ -71,7 +71,7 @@ impl<'a> Uri<'a> {
                 _ => return Self::parse_general(s),
             };
             let rest = s.get(at..).unwrap_or_default();
-            if let Some(u) = SipUri::parse_rest_fast(s, secure, rest) {
+            if let Some(u) = SipUri::parse_rest_fast::<false>(s, secure, rest) {
                 return Ok(Uri::Sip(u));
             }
             return SipUri::parse_rest(s, secure, rest).map(Uri::Sip);
@@ -81,7 +81,7 @@ impl<'a> Uri<'a> {
 
     /// Whether `s` is a URI ([`Uri::parse`] is `Ok`), with its scheme and whether it is a SIP
     /// URI with `?headers`: what validation reads. The common `sip:`/`sips:` shapes are
-    /// scanned by [`SipUri::parse_rest_fast`] inlined here, where no URI is made of them; any
+    /// scanned by [`SipUri::parse_rest_fast`], where no URI is made of them; any
     /// other text is parsed, so the answer is always the parser's.
     pub(crate) fn check(s: &'a str) -> Result<UriCheck<'a>, UriError> {
         let b = s.as_bytes();
@@ -93,7 +93,7 @@ impl<'a> Uri<'a> {
             };
             if at > 0 {
                 let rest = s.get(at..).unwrap_or_default();
-                if SipUri::parse_rest_fast(s, at == 5, rest).is_some() {
+                if SipUri::parse_rest_fast::<true>(s, at == 5, rest).is_some() {
                     return Ok(UriCheck {
                         scheme: s.get(..at - 1).unwrap_or_default(),
                         sip_headers: false,
@@ -348,8 +348,10 @@ impl HostPortScan {
 /// (RFC 3261 §25.1 `hostport`): returns the host, the port and the index of the first byte
 /// after them. `None` for an IPv6 reference, a malformed host or port, or a port with more than
 /// five digits: [`split_hostport`] then decides, so whatever this accepts it accepts alike.
+///
+/// `CHECK` only gives [`Uri::check`]'s scan its own copy (see [`SipUri::parse_rest_fast`]).
 #[inline]
-pub(crate) fn scan_hostport(b: &[u8], h: usize) -> Option<HostPortScan> {
+pub(crate) fn scan_hostport<const CHECK: bool>(b: &[u8], h: usize) -> Option<HostPortScan> {
     let n = b.len();
     // Dotted quad first: four groups of one to three digits, each at most 255, then a byte
     // that cannot continue a host name.
@@ -547,8 +549,14 @@ impl<'a> SipUri<'a> {
     /// references, `?headers`, any byte the grammar refuses) gives `None` and is left to
     /// [`SipUri::parse_rest`], which decides and names the error; whenever this returns a URI,
     /// it is the one `parse_rest` returns.
-    #[inline(always)]
-    fn parse_rest_fast(raw: &'a str, secure: bool, rest: &'a str) -> Option<SipUri<'a>> {
+    ///
+    /// `CHECK` only makes [`Uri::check`]'s copy its own function, so that each copy has one
+    /// caller and is inlined there as the parser's always was.
+    fn parse_rest_fast<const CHECK: bool>(
+        raw: &'a str,
+        secure: bool,
+        rest: &'a str,
+    ) -> Option<SipUri<'a>> {
         let b = rest.as_bytes();
         let n = b.len();
         // userinfo: user bytes up to '@' or ':'; the password up to '@'.
@@ -584,7 +592,7 @@ impl<'a> SipUri<'a> {
                 return None;
             }
         }
-        let hp = scan_hostport(b, h)?;
+        let hp = scan_hostport::<CHECK>(b, h)?;
         let (port, j) = (hp.port, hp.end);
         let host_raw = rest.get(h..j)?;
         let host = hp.host(rest, h)?;

@@ -85,7 +85,8 @@ impl<'a> NameAddr<'a> {
                 }
             }
         }
-        Self::parse_general(s).map(|na| (na.uri_str(), na.params))
+        // Through `parse`, so that `parse_general` keeps one caller (and is inlined there).
+        Self::parse(s).map(|na| (na.uri_str(), na.params))
     }
 
     /// [`NameAddr::parse`] for every shape: quoted or token display names, white space

@@ -134,7 +134,7 @@ impl<'a> Via<'a> {
         }
         let transport = Transport::from_token(s.get(8..i)?);
         let h = i + 1;
-        let hp = scan_hostport(b, h)?;
+        let hp = scan_hostport::<false>(b, h)?;
         let params = match b.get(hp.end) {
             None => "",
             Some(b';') => s.get(hp.end + 1..)?,
