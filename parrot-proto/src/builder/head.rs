@@ -594,7 +594,6 @@ impl ResponseHead {
             }
         };
         // The size and shape, as `Headers::wire_len` and `within_limits` reckon them.
-        let start_len = 8 + 3 + 1 + reason.len() + 2;
         let mut len = 0;
         let mut lines = 1;
         let mut longest = 0;
@@ -635,41 +634,8 @@ impl ResponseHead {
             }
             assert_eq!((len, lines, longest), (l2, n2, m2), "a head's kept sizes");
         }
-        let mut line = |l: usize| {
-            longest = usize::max(longest, l);
-            len += l + 2;
-            lines += 1;
-        };
-        for &(n, v) in extra {
-            line(n.len() + 2 + v.len());
-        }
-        let body_len = body.map_or(0, |(_, b)| b.len());
-        if let Some((ct, _)) = body {
-            line("Content-Type".len() + 2 + ct.len());
-        }
-        let mut buf = [0u8; 20];
-        // Content-Length's digits, written once for the size and the line.
-        let mut cl_buf = [0u8; 20];
-        let cl = decimal(body_len as u64, &mut cl_buf);
-        let body_digits = cl.len();
-        if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
-            return None;
-        }
-        // Exactly the bytes written, split off the shared buffer.
-        let total = start_len + len + 16 + body_digits + 4 + body_len;
-        super::wire_room(wire, total);
-        // Zeroed, then filled in place: a copy into a slice costs less than an append.
-        let base = wire.len();
-        wire.resize(base + total, 0);
-        let out = &mut Cursor {
-            buf: wire.get_mut(base..).unwrap_or_default(),
-            at: 0,
-        };
-        out.put(b"SIP/2.0 ");
-        out.put(decimal(u64::from(code), &mut buf));
-        out.put(b" ");
-        out.put(reason.as_bytes());
-        out.put(b"\r\n");
+        let (out, total) =
+            &mut open_response(wire, code, reason, (len, lines, longest), extra, body)?;
         let write_line = |out: &mut Cursor<'_>, i: usize, l: &Line| {
             out.put(l.kind.as_str().as_bytes());
             out.put(b": ");
@@ -713,25 +679,7 @@ impl ResponseHead {
                 }
             }
         }
-        let put = |out: &mut Cursor<'_>, n: &str, v: &str| {
-            out.put(n.as_bytes());
-            out.put(b": ");
-            out.put(v.as_bytes());
-            out.put(b"\r\n");
-        };
-        for &(n, v) in extra {
-            put(out, n, v);
-        }
-        if let Some((ct, _)) = body {
-            put(out, "Content-Type", ct);
-        }
-        out.put(b"Content-Length: ");
-        out.put(cl);
-        out.put(b"\r\n\r\n");
-        if let Some((_, b)) = body {
-            out.put(b);
-        }
-        debug_assert_eq!(out.at, total, "a response written to its reckoned length");
+        close_response(out, *total, extra, body);
         Some(Ok(wire.split().freeze()))
     }
 
@@ -789,7 +737,6 @@ impl ResponseHead {
         let mut runs: SmallVec<[(u32, u32); 6]> = SmallVec::new();
         let mut tag_at = None;
         let (mut vias, mut tos) = (0, 0);
-        let start_len = 8 + 3 + 1 + reason.len() + 2;
         let mut len = 0;
         let mut lines = 1;
         let mut longest = 0;
@@ -857,40 +804,8 @@ impl ResponseHead {
         if top.is_some() && vias != 1 {
             return None;
         }
-        for &(n, v) in extra {
-            line(n.len() + 2 + v.len());
-        }
-        let body_len = body.map_or(0, |(_, b)| b.len());
-        if let Some((ct, _)) = body {
-            line("Content-Type".len() + 2 + ct.len());
-        }
-        let mut buf = [0u8; 20];
-        // Content-Length's digits, written once for the size and the line.
-        let mut cl_buf = [0u8; 20];
-        let cl = decimal(body_len as u64, &mut cl_buf);
-        let body_digits = cl.len();
-        if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
-            return None;
-        }
-        let total = start_len + len + 16 + body_digits + 4 + body_len;
-        super::wire_room(wire, total);
-        let base = wire.len();
-        wire.resize(base + total, 0);
-        let out = &mut Cursor {
-            buf: wire.get_mut(base..).unwrap_or_default(),
-            at: 0,
-        };
-        out.put(b"SIP/2.0 ");
-        out.put(decimal(u64::from(code), &mut buf));
-        out.put(b" ");
-        out.put(reason.as_bytes());
-        out.put(b"\r\n");
-        let put = |out: &mut Cursor<'_>, n: &str, v: &str| {
-            out.put(n.as_bytes());
-            out.put(b": ");
-            out.put(v.as_bytes());
-            out.put(b"\r\n");
-        };
+        let (out, total) =
+            &mut open_response(wire, code, reason, (len, lines, longest), extra, body)?;
         if let Some(t) = top {
             out.put(b"Via: ");
             out.put_top(t);
@@ -903,19 +818,7 @@ impl ResponseHead {
                 out.put(to_tag.as_bytes());
             }
         }
-        for &(n, v) in extra {
-            put(out, n, v);
-        }
-        if let Some((ct, _)) = body {
-            put(out, "Content-Type", ct);
-        }
-        out.put(b"Content-Length: ");
-        out.put(cl);
-        out.put(b"\r\n\r\n");
-        if let Some((_, b)) = body {
-            out.put(b);
-        }
-        debug_assert_eq!(out.at, total, "a response written to its reckoned length");
+        close_response(out, *total, extra, body);
         Some(wire.split().freeze())
     }
 
@@ -933,6 +836,87 @@ impl ResponseHead {
         };
         self.own.capacity() + lines + plan
     }
+}
+
+/// Room for a response in `wire`, its status line written (§7.2): `copied` is the size and
+/// shape (bytes with their CRLFs, lines counting the status line, longest line) of the lines
+/// between the status line and `extra`, which [`close_response`] writes with the body's type,
+/// Content-Length and the body. `None` when the builder's limits refuse the whole; else the
+/// cursor and the response's exact length.
+// Inlined into its two callers: 177 instructions a simulated call fewer than a call.
+#[inline(always)]
+fn open_response<'w>(
+    wire: &'w mut BytesMut,
+    code: u16,
+    reason: &str,
+    (mut len, mut lines, mut longest): (usize, usize, usize),
+    extra: &[(&str, &str)],
+    body: Option<(&str, &Bytes)>,
+) -> Option<(Cursor<'w>, usize)> {
+    let mut line = |l: usize| {
+        longest = usize::max(longest, l);
+        len += l + 2;
+        lines += 1;
+    };
+    for &(n, v) in extra {
+        line(n.len() + 2 + v.len());
+    }
+    let body_len = body.map_or(0, |(_, b)| b.len());
+    if let Some((ct, _)) = body {
+        line("Content-Type".len() + 2 + ct.len());
+    }
+    let start_len = 8 + 3 + 1 + reason.len() + 2;
+    if !Headers::within_limits(start_len, (len + 16 + 20 + 4 + body_len, lines, longest)) {
+        return None;
+    }
+    let mut buf = [0u8; 20];
+    // Exactly the bytes written, split off the shared buffer.
+    let total = start_len + len + 16 + decimal(body_len as u64, &mut buf).len() + 4 + body_len;
+    super::wire_room(wire, total);
+    // Zeroed, then filled in place: a copy into a slice costs less than an append.
+    let base = wire.len();
+    wire.resize(base + total, 0);
+    let mut out = Cursor {
+        buf: wire.get_mut(base..).unwrap_or_default(),
+        at: 0,
+    };
+    out.put(b"SIP/2.0 ");
+    out.put(decimal(u64::from(code), &mut buf));
+    out.put(b" ");
+    out.put(reason.as_bytes());
+    out.put(b"\r\n");
+    Some((out, total))
+}
+
+/// The end of a response [`open_response`] opened: `extra`, the body's Content-Type,
+/// Content-Length, the blank line and the body.
+#[inline(always)]
+fn close_response(
+    out: &mut Cursor<'_>,
+    total: usize,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &Bytes)>,
+) {
+    let put = |out: &mut Cursor<'_>, n: &str, v: &str| {
+        out.put(n.as_bytes());
+        out.put(b": ");
+        out.put(v.as_bytes());
+        out.put(b"\r\n");
+    };
+    for &(n, v) in extra {
+        put(out, n, v);
+    }
+    if let Some((ct, _)) = body {
+        put(out, "Content-Type", ct);
+    }
+    let mut buf = [0u8; 20];
+    out.put(b"Content-Length: ");
+    out.put(decimal(body.map_or(0, |(_, b)| b.len()) as u64, &mut buf));
+    out.put(b"\r\n\r\n");
+    if let Some((_, b)) = body {
+        out.put(b);
+    }
+    debug_assert_eq!(out.at, total, "a response written to its reckoned length");
 }
 
 #[cfg(test)]

@@ -378,19 +378,11 @@ impl Headers {
         if !fast {
             return Message::parse(raw).map_err(BuildError::Parse);
         }
-        let head = ByteString::try_from(raw.slice(..body_start))
-            .map_err(|_| BuildError::Parse(ParseError::new(ErrorKind::InvalidUtf8, 0)))?;
         // Values hold no line break (`check`), so no line is folded.
-        let m = Message::from_parts(raw, head, start, spans, false, body_start);
-        #[cfg(debug_assertions)]
-        {
-            let parsed = Message::parse(m.to_bytes()).expect("a built message parses");
-            assert!(
-                parsed.same_layout(&m),
-                "built layout differs from the parsed one"
-            );
-        }
-        Ok(m)
+        written_message(raw, start, spans, body_start).ok_or(BuildError::Parse(ParseError::new(
+            ErrorKind::InvalidUtf8,
+            0,
+        )))
     }
 
     /// Whether a message of this shape stays within [`Limits::DEFAULT`] (what `Message::parse`
@@ -923,19 +915,20 @@ pub(crate) fn request_lines_owned(
     written_message(Bytes::from(out), start, spans, body_start)
 }
 
-/// The message of a request [`write_lines`] wrote into `raw`.
+/// The message of what [`write_lines`] or [`RequestBuilder`] wrote into `raw`, from the
+/// positions they recorded (no line folded); `None` when its head is not UTF-8 (pieces given
+/// as bytes, which the builder, given text, could not have).
 fn written_message(
     raw: Bytes,
     start: StartSpans,
     spans: SmallVec<[HeaderSpan; 16]>,
     body_start: usize,
 ) -> Option<Message> {
-    // Not UTF-8 (pieces given as bytes): the builder, given them as text, could not have them.
     let head = ByteString::try_from(raw.slice(..body_start)).ok()?;
     let m = Message::from_parts(raw, head, start, spans, false, body_start);
     #[cfg(debug_assertions)]
     {
-        let parsed = Message::parse(m.to_bytes()).expect("a written request parses");
+        let parsed = Message::parse(m.to_bytes()).expect("a written message parses");
         assert!(
             parsed.same_layout(&m),
             "written layout differs from the parsed one"
