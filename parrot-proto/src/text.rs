@@ -329,25 +329,40 @@ pub(crate) fn decimal<const N: usize>(mut n: u64, buf: &mut [u8; N]) -> &[u8] {
 pub(crate) fn push_ip(s: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(a) => {
-            for (i, o) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    s.push('.');
-                }
-                // Two comparisons instead of the general digit loop's divisions.
-                if o >= 100 {
-                    s.push(char::from(b'0' + o / 100));
-                }
-                if o >= 10 {
-                    s.push(char::from(b'0' + o / 10 % 10));
-                }
-                s.push(char::from(b'0' + o % 10));
-            }
+            let mut buf = [0u8; 15];
+            s.push_str(std::str::from_utf8(ipv4_dotted(a, &mut buf)).unwrap_or_default());
         }
         std::net::IpAddr::V6(a) => {
             use std::fmt::Write;
             let _ = write!(s, "{a}");
         }
     }
+}
+
+/// `a` in dotted-quad form (RFC 3261 §25.1 `IPv4address`), written at the start of `buf`.
+#[inline]
+pub(crate) fn ipv4_dotted(a: std::net::Ipv4Addr, buf: &mut [u8; 15]) -> &[u8] {
+    let mut at = 0;
+    for (i, o) in a.octets().into_iter().enumerate() {
+        let mut put = |c: u8| {
+            if let Some(d) = buf.get_mut(at) {
+                *d = c;
+            }
+            at += 1;
+        };
+        if i > 0 {
+            put(b'.');
+        }
+        // Two comparisons instead of the general digit loop's divisions.
+        if o >= 100 {
+            put(b'0' + o / 100);
+        }
+        if o >= 10 {
+            put(b'0' + o / 10 % 10);
+        }
+        put(b'0' + o % 10);
+    }
+    buf.get(..at).unwrap_or_default()
 }
 
 /// The concatenation of `parts`, allocated once at its exact size.

@@ -558,29 +558,10 @@ impl ResponseHead {
         if !is_standard_reason(reason, code) && has_crlf(reason) {
             return Some(Err(BuildError::BadReason));
         }
-        for &(n, v) in extra.get(trusted..).unwrap_or_default() {
-            // Only a name of the length of Content-Length or Content-Type, long or compact, can
-            // be one of them.
-            let kind = match n.len() {
-                1 | 12 | 14 => kind_of(n),
-                _ => HeaderName::Other,
-            };
-            if kind == HeaderName::ContentLength
-                || (body.is_some() && kind == HeaderName::ContentType)
-            {
-                return None;
-            }
-            if !is_token(n) {
-                return Some(Err(BuildError::BadHeaderName(n.to_owned())));
-            }
-            if has_crlf(v) {
-                return Some(Err(BuildError::BadHeaderValue(n.to_owned())));
-            }
-        }
-        if let Some((ct, _)) = body {
-            if has_crlf(ct) {
-                return Some(Err(BuildError::BadHeaderValue("Content-Type".to_owned())));
-            }
+        match check_extra(extra, trusted, body) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
         }
         let drop_rr = self.drops_record_route(code);
         let kept = |l: &Line| {
@@ -716,20 +697,7 @@ impl ResponseHead {
         if tagged && has_crlf(to_tag) || top.is_some_and(|t| t.has_crlf()) {
             return None;
         }
-        for &(n, v) in extra.get(trusted..).unwrap_or_default() {
-            let kind = match n.len() {
-                1 | 12 | 14 => kind_of(n),
-                _ => HeaderName::Other,
-            };
-            if kind == HeaderName::ContentLength
-                || (body.is_some() && kind == HeaderName::ContentType)
-                || !is_token(n)
-                || has_crlf(v)
-            {
-                return None;
-            }
-        }
-        if body.is_some_and(|(ct, _)| has_crlf(ct)) {
+        if !matches!(check_extra(extra, trusted, body), Ok(true)) {
             return None;
         }
         let text = req.head_text().as_bytes();
@@ -836,6 +804,39 @@ impl ResponseHead {
         };
         self.own.capacity() + lines + plan
     }
+}
+
+/// Whether a response's `extra` lines past the first `trusted` (ours, known good) and its
+/// body's type can be written as given: `Ok(false)` when the general builder must decide (a
+/// Content-Length line, which the writers put themselves, or a Content-Type beside a body), an
+/// error for a name that is no token or a value with a line break (§7.3.1).
+fn check_extra(
+    extra: &[(&str, &str)],
+    trusted: usize,
+    body: Option<(&str, &Bytes)>,
+) -> Result<bool, BuildError> {
+    for &(n, v) in extra.get(trusted..).unwrap_or_default() {
+        // Only a name of the length of Content-Length or Content-Type, long or compact, can
+        // be one of them.
+        let kind = match n.len() {
+            1 | 12 | 14 => kind_of(n),
+            _ => HeaderName::Other,
+        };
+        if kind == HeaderName::ContentLength || (body.is_some() && kind == HeaderName::ContentType)
+        {
+            return Ok(false);
+        }
+        if !is_token(n) {
+            return Err(BuildError::BadHeaderName(n.to_owned()));
+        }
+        if has_crlf(v) {
+            return Err(BuildError::BadHeaderValue(n.to_owned()));
+        }
+    }
+    if body.is_some_and(|(ct, _)| has_crlf(ct)) {
+        return Err(BuildError::BadHeaderValue("Content-Type".to_owned()));
+    }
+    Ok(true)
 }
 
 /// Room for a response in `wire`, its status line written (§7.2): `copied` is the size and

@@ -368,7 +368,6 @@ impl Headers {
     /// default limits it is assembled from the recorded positions; otherwise (or in debug
     /// builds, as a check) it is parsed, so the result is always what the parser gives.
     fn finish(
-        &self,
         raw: Bytes,
         start: StartSpans,
         spans: SmallVec<[HeaderSpan; 16]>,
@@ -598,20 +597,7 @@ impl RequestBuilder {
         if !fast {
             return self.build().map(|m| m.to_bytes());
         }
-        if !wire.is_empty() {
-            drop(wire.split());
-        }
-        wire_room(wire, capacity);
-        let mut out = Tail { wire };
-        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
-        out.put(method.as_bytes());
-        out.put(b" ");
-        out.put(uri.as_bytes());
-        out.put(b" SIP/2.0\r\n");
-        let mut spans = SmallVec::new();
-        self.h.write(&mut out, &mut spans);
-        let raw = out.wire.split().freeze();
-        Buffers::put(self.h, slot);
+        let (raw, ..) = self.write_in(slot, wire, capacity);
         #[cfg(debug_assertions)]
         {
             let parsed = Message::parse(raw.clone()).expect("a built request parses");
@@ -641,9 +627,7 @@ impl RequestBuilder {
         out.extend_from_slice(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
-        let built = self
-            .h
-            .finish(Bytes::from(out), start, spans, body_start, fast);
+        let built = Headers::finish(Bytes::from(out), start, spans, body_start, fast);
         Buffers::put(self.h, slot);
         built
     }
@@ -662,6 +646,20 @@ impl RequestBuilder {
         if !fast {
             return self.build_reusing(slot);
         }
+        let (raw, start, spans, body_start) = self.write_in(slot, wire, capacity);
+        Headers::finish(raw, start, spans, body_start, fast)
+    }
+
+    /// The fast path of [`RequestBuilder::build_in`] and [`RequestBuilder::build_bytes_in`]:
+    /// the request written at the end of `wire` (`capacity` bytes, from
+    /// `check_request_line`) and split off it, with its start line's and lines' positions; the
+    /// header buffers handed back in `slot`.
+    fn write_in(
+        self,
+        slot: &mut Option<Buffers>,
+        wire: &mut bytes::BytesMut,
+        capacity: usize,
+    ) -> (Bytes, StartSpans, SmallVec<[HeaderSpan; 16]>, usize) {
         if !wire.is_empty() {
             // Whatever an earlier writer left (nothing, normally) is not this request's.
             drop(wire.split());
@@ -681,9 +679,8 @@ impl RequestBuilder {
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
         let raw = out.wire.split().freeze();
-        let built = self.h.finish(raw, start, spans, body_start, fast);
         Buffers::put(self.h, slot);
-        built
+        (raw, start, spans, body_start)
     }
 }
 
@@ -1117,8 +1114,7 @@ impl ResponseBuilder {
         out.extend_from_slice(b"\r\n");
         let mut spans = SmallVec::new();
         let body_start = self.h.write(&mut out, &mut spans);
-        self.h
-            .finish(Bytes::from(out), start, spans, body_start, fast)
+        Headers::finish(Bytes::from(out), start, spans, body_start, fast)
     }
 }
 

@@ -83,39 +83,23 @@ pub(crate) fn strip_tag(v: &str) -> Box<str> {
 }
 
 /// What `uri_socket_addr` (the endpoint's reading of a target) gives for a URI of the plain
-/// shape `sip:user@a.b.c.d[:port]` (a user of alphanumerics and `-_.!~*'()`, an IPv4 dotted
-/// quad of 1-3 digit numbers up to 255 without leading zeros, a port of 1-5 digits up to
-/// 65535), read in one pass without the URI grammar; `None` for any other shape, which the
-/// general rule then reads. Such a URI is also what parsing `<uri>` in a Contact or To gives.
+/// shape `sip:user@host[:port]` with an IPv4 host (a user of alphanumerics and `-_.!~*'()`,
+/// the host and port read by the URI parser's own one-pass [`crate::uri::scan_hostport`]), read
+/// without the rest of the URI grammar; `None` for any other shape, which the general rule then
+/// reads. Such a URI is also what parsing `<uri>` in a Contact or To gives.
 pub(crate) fn plain_sip_ipv4(uri: &str) -> Option<std::net::SocketAddr> {
     let b = uri.as_bytes().strip_prefix(b"sip:")?;
     let at = b.iter().position(|&c| !USER_BYTE[usize::from(c)])?;
-    let (user, rest) = b.split_at(at);
-    let mut rest = rest.strip_prefix(b"@").filter(|_| !user.is_empty())?;
-    let mut ip = [0u8; 4];
-    for (k, octet) in ip.iter_mut().enumerate() {
-        if k > 0 {
-            rest = rest.strip_prefix(b".")?;
-        }
-        let (n, used) = digits(rest, 3)?;
-        // "0" alone; "01" and the like go to the general rule.
-        if n > 255 || (used > 1 && rest.first() == Some(&b'0')) {
-            return None;
-        }
-        *octet = n as u8;
-        rest = rest.get(used..)?;
+    if at == 0 || b.get(at) != Some(&b'@') {
+        return None;
     }
-    let port = match rest {
-        [] => 5060,
-        [b':', p @ ..] => match digits(p, 5)? {
-            (n, used) if n <= 65535 && used == p.len() => n as u16,
-            _ => return None,
-        },
-        _ => return None,
-    };
+    let hp = crate::uri::scan_hostport::<false>(b, at + 1)?;
+    if hp.end != b.len() {
+        return None;
+    }
     Some(std::net::SocketAddr::new(
-        std::net::Ipv4Addr::from(ip).into(),
-        port,
+        hp.ipv4?.into(),
+        hp.port.unwrap_or(5060),
     ))
 }
 
@@ -134,24 +118,6 @@ static USER_BYTE: [bool; 256] = {
     }
     t
 };
-
-/// The number the leading ASCII digits of `b` (1 to `max` of them) write, and how many there
-/// are; `None` without a digit or with more than `max`.
-fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
-    let mut n = 0u32;
-    let mut used = 0;
-    for &c in b.iter().take(max + 1) {
-        if !c.is_ascii_digit() {
-            break;
-        }
-        if used == max {
-            return None;
-        }
-        n = n * 10 + u32::from(c - b'0');
-        used += 1;
-    }
-    (used > 0).then_some((n, used))
-}
 
 /// The tag of a To value `v` that is `uri;tag=tag` byte for byte, with `uri` a plain
 /// `<sip:user@a.b.c.d[:port]>` ([`plain_sip_ipv4`]) and `tag` a token: what parsing `v` gives

@@ -1519,17 +1519,7 @@ fn via_fix_with(
                 at += s.len();
             };
             put(b";received=");
-            for (i, o) in ip.octets().into_iter().enumerate() {
-                if i > 0 {
-                    put(b".");
-                }
-                // Two comparisons instead of the general digit loop's divisions.
-                match o {
-                    100.. => put(&[b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]),
-                    10.. => put(&[b'0' + o / 10, b'0' + o % 10]),
-                    _ => put(&[b'0' + o]),
-                }
-            }
+            put(crate::text::ipv4_dotted(ip, &mut [0u8; 15]));
             if wants_rport {
                 let mut digits = [0u8; 5];
                 put(b";rport=");

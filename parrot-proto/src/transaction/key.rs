@@ -299,16 +299,7 @@ impl ServerKey {
             at += s.len();
         };
         put(b.as_bytes());
-        for (i, o) in a.octets().into_iter().enumerate() {
-            if i > 0 {
-                put(b".");
-            }
-            match o {
-                100.. => put(&[b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]),
-                10.. => put(&[b'0' + o / 10, b'0' + o % 10]),
-                _ => put(&[b'0' + o]),
-            }
-        }
+        put(crate::text::ipv4_dotted(*a, &mut [0u8; 15]));
         if let Some(p) = via.port {
             let mut digits = [0u8; 5];
             put(b":");
