@@ -1,12 +1,20 @@
-//! The endpoint's timer heap (see [`super::Endpoint::handle_timeout`]): one entry per deadline
-//! an entity queued, 32 bytes each. An entry names its entity by kind and number; a client
-//! transaction, keyed by its branch (§17.1.3), is named by a slot of [`ClientSlots`] so the
-//! entry does not carry the branch. On a busy server the heap holds thousands of entries and
-//! every push and pop moves about log2(n) of them.
+//! The endpoint's timer queue (see [`super::Endpoint::handle_timeout`]): one entry per
+//! deadline an entity queued, 32 bytes each. An entry names its entity by kind and number; a
+//! client transaction, keyed by its branch (§17.1.3), is named by a slot of [`ClientSlots`] so
+//! the entry does not carry the branch.
+//!
+//! Most deadlines are "now plus a constant" (T1 for a 2xx retransmission, §13.3.1.4; 64*T1
+//! for Timers B, F and H), so the entries of one constant arrive in deadline order. They are
+//! kept in a few first-in first-out lanes, each in deadline order: a push appends to the lane
+//! whose last deadline is the latest one not after it, and a pop takes the earliest lane
+//! front. Pushing and popping cost a handful of comparisons instead of the log2(n) moves of a
+//! heap that holds the thousands of entries of a busy server (one 2xx retransmission deadline
+//! per answered call, most of them stale after the ACK). An entry that fits no lane goes to a
+//! binary heap beside them; the order out is the same either way.
 
 use super::{DialogId, RegistrationId};
 use crate::transaction::ClientKey;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 /// What a timer-heap entry points at, resolved (see [`super::Endpoint::handle_timeout`]).
@@ -78,9 +86,16 @@ impl Ord for TimerEntry {
     }
 }
 
+/// Lanes of entries in deadline order (see the module documentation): enough for the
+/// distinct constant delays a server queues at once.
+const LANES: usize = 4;
+
 /// The deadlines of the endpoint's entities, earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
+    /// Each in (deadline, push order) order.
+    lanes: [VecDeque<TimerEntry>; LANES],
+    /// The entries that fit no lane.
     heap: BinaryHeap<TimerEntry>,
     seq: u64,
 }
@@ -89,30 +104,64 @@ impl TimerHeap {
     /// Queues deadline `at` for entity `id` of `kind`.
     pub(crate) fn push(&mut self, at: Instant, kind: TimerKind, id: u64) {
         self.seq += 1;
-        self.heap.push(TimerEntry {
+        let e = TimerEntry {
             at,
             tagged_seq: (self.seq << 2) | kind as u64,
             id,
-        });
+        };
+        // The lane whose last deadline is the latest not after `at` (an entry pushed later
+        // with the same deadline still comes out after it), else an empty lane.
+        let mut fit: Option<(usize, Instant)> = None;
+        let mut empty = None;
+        for (i, lane) in self.lanes.iter().enumerate() {
+            match lane.back() {
+                Some(b) if b.at <= at && fit.is_none_or(|(_, f)| b.at > f) => {
+                    fit = Some((i, b.at));
+                }
+                None if empty.is_none() => empty = Some(i),
+                _ => {}
+            }
+        }
+        match fit.map(|(i, _)| i).or(empty) {
+            Some(i) => self.lanes[i].push_back(e),
+            None => self.heap.push(e),
+        }
+    }
+
+    /// The earliest entry: `Some(lane)`, or `None` for the heap's top; with it.
+    fn earliest(&self) -> Option<(Option<usize>, &TimerEntry)> {
+        let mut best: Option<(Option<usize>, &TimerEntry)> = self.heap.peek().map(|e| (None, e));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(f) = lane.front() {
+                // `Ord` is reversed (for the std max-heap): greater is earlier.
+                if best.is_none_or(|(_, b)| f > b) {
+                    best = Some((Some(i), f));
+                }
+            }
+        }
+        best
     }
 
     /// The earliest queued deadline.
     pub(crate) fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.at)
+        self.earliest().map(|(_, e)| e.at)
     }
 
     /// Takes the earliest entry if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerEntry> {
-        if self.heap.peek()?.at <= now {
-            self.heap.pop()
-        } else {
-            None
+        let (at, lane) = self.earliest().map(|(l, e)| (e.at, l))?;
+        if at > now {
+            return None;
+        }
+        match lane {
+            Some(i) => self.lanes[i].pop_front(),
+            None => self.heap.pop(),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>()
     }
 }
 
@@ -212,6 +261,71 @@ mod tests {
             ]
         );
         assert_eq!(h.next_at(), None);
+    }
+
+    #[test]
+    fn more_delay_classes_than_lanes_overflow_to_the_heap_in_order() {
+        let t0 = Instant::now();
+        let mut h = TimerHeap::default();
+        // Six constant delays pushed in turn, the clock moving on: six ordered runs, two of
+        // them in the heap.
+        let mut want = Vec::new();
+        for step in 0..20u64 {
+            for d in 0..6u64 {
+                let at = t0 + Duration::from_millis(step * 10 + d * 1000);
+                h.push(at, TimerKind::Call, step * 6 + d);
+                want.push((at, step * 6 + d));
+            }
+        }
+        assert!(!h.heap.is_empty());
+        want.sort();
+        let got: Vec<_> = std::iter::from_fn(|| h.pop_due(t0 + Duration::from_secs(60)))
+            .map(|e| (e.at, e.id()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    proptest::proptest! {
+        /// The lanes and the heap give out entries in exactly the order one binary heap would:
+        /// by deadline, equal deadlines first-pushed first.
+        #[test]
+        fn timer_queue_pops_in_the_same_order_as_one_heap(
+            ops in proptest::collection::vec((0u8..4, 0u64..3000, 0u64..50), 0..300)
+        ) {
+            let t0 = Instant::now();
+            let mut h = TimerHeap::default();
+            let mut reference = BinaryHeap::new();
+            let mut now = t0;
+            let mut seq = 0u64;
+            for (op, delay_ms, advance_ms) in ops {
+                if op < 3 {
+                    // A few constant delays and some arbitrary ones.
+                    let d = match op { 0 => 500, 1 => 32_000, _ => delay_ms };
+                    let at = now + Duration::from_millis(d);
+                    h.push(at, TimerKind::Server, seq);
+                    reference.push(std::cmp::Reverse((at, seq)));
+                    seq += 1;
+                } else {
+                    now += Duration::from_millis(advance_ms * 100);
+                    loop {
+                        let want = match reference.peek() {
+                            Some(std::cmp::Reverse((at, id))) if *at <= now => Some((*at, *id)),
+                            _ => None,
+                        };
+                        let got = h.pop_due(now).map(|e| (e.at, e.id()));
+                        proptest::prop_assert_eq!(got, want);
+                        if want.is_none() {
+                            break;
+                        }
+                        reference.pop();
+                    }
+                }
+                proptest::prop_assert_eq!(
+                    h.next_at(),
+                    reference.peek().map(|std::cmp::Reverse((at, _))| *at)
+                );
+            }
+        }
     }
 
     #[test]
