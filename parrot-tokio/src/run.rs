@@ -551,9 +551,6 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
     let mut copies = parrot_ua::DatagramBuf::new();
     let mut cmds = Box::pin(cmds);
     let mut cmds_open = true;
-    // For reading a socket outside the wait, where nothing is to be woken: the wait polls the
-    // socket again, with its own waker, before it sleeps.
-    let mut noop = Context::from_waker(Waker::noop());
     // Which source is asked first, in turn (as `tokio::select!` starts at a random one): a
     // busy one does not starve the others.
     let mut first = 0usize;
@@ -621,10 +618,18 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 // sources polled) for each.
                 for _ in 1..DATAGRAM_BURST {
                     s.flush();
-                    let Some(Woken::Datagram(data, src)) =
-                        poll_datagram(&udp, &mut noop, &mut buf, &mut copies, &drained)
-                    else {
-                        break;
+                    // Read straight from the socket: no readiness to ask the reactor about.
+                    // Would it block, the reactor's readiness, still set, is cleared by the
+                    // wait's own read (one more `recvfrom` per wait, not per datagram).
+                    let (data, src) = match udp.get_ref().recv_from(&mut buf) {
+                        Ok((n, src)) => (copies.copy(&buf[..n]), src),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            drained.set(true);
+                            break;
+                        }
+                        // An error reported on the socket (an ICMP port unreachable): the
+                        // next datagram is read at the next wait.
+                        Err(_) => break,
                     };
                     if drained.take() {
                         s.driver.ua.sip_queue_empty();
