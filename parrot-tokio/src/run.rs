@@ -613,11 +613,11 @@ async fn run(parts: LoopParts, mut sleeper: Sleeper) -> io::Result<()> {
                 s.driver
                     .ua
                     .handle_sip_datagram(now, udp_addr, src, Transport::Udp, data);
-                // Datagrams already queued are taken now, each after the previous one's
-                // flush, without a pass through the wait (its deadline, its timer and five
-                // sources polled) for each.
+                // Datagrams already queued are taken now, without a pass through the wait
+                // (its deadline, its timer and five sources polled) for each, and what they
+                // call for is sent together at the end (the loop's flush): the peer is woken
+                // once for the burst's responses rather than once for each.
                 for _ in 1..DATAGRAM_BURST {
-                    s.flush();
                     // Read straight from the socket: no readiness to ask the reactor about.
                     // Would it block, the reactor's readiness, still set, is cleared by the
                     // wait's own read (one more `recvfrom` per wait, not per datagram).
