@@ -45,6 +45,9 @@ static SILENCE: [i16; MAX_FRAME] = [0; MAX_FRAME];
 /// Recorded frames kept until the driver drains them.
 /// Recorded frames held until the driver drains them (it drains after every input).
 const AUDIO_RING: usize = 16;
+/// Room reserved for an answer written from a plan: the answers of `tests/answer_golden.rs`
+/// take 164 to 288 bytes (a longer one grows the buffer).
+const ANSWER_RESERVE: usize = 320;
 
 /// Which side of the offer/answer this session plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -666,26 +669,29 @@ impl<H: MediaHandler> MediaSession<H> {
                 self.bump_and_store(sd)
             } else {
                 // The first answer: written straight from the plan, parsed only if asked for.
-                let mut text = String::with_capacity(512);
                 let origin = OriginParts {
                     session_id: self.session_id,
                     session_version: self.session_version,
                     address: self.config.local.address,
                 };
-                // Writing to a `String` cannot fail.
-                let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
                 if self.sdp_text.is_empty() {
-                    // Offer and answer in one buffer: one allocation for both stored texts.
+                    // Offer and answer in one buffer (one allocation for both stored texts),
+                    // the answer written in place after the offer. The copy handed back is
+                    // exactly its length: it becomes a message body as it is.
                     let buf = &mut self.sdp_text;
-                    buf.reserve_exact(offer_text.len() + text.len());
+                    buf.reserve_exact(offer_text.len() + ANSWER_RESERVE);
                     buf.push_str(&offer_text);
-                    buf.push_str(&text);
+                    // Writing to a `String` cannot fail.
+                    let _ = crate::sdp::write::answer(buf, origin, &plan, &neg);
                     self.local_sdp = Some(StoredSdp::shared(offer_text.len(), buf.len()));
                     shared_offer = true;
+                    String::from(&buf[offer_text.len()..])
                 } else {
+                    let mut text = String::with_capacity(ANSWER_RESERVE);
+                    let _ = crate::sdp::write::answer(&mut text, origin, &plan, &neg);
                     self.local_sdp = Some(StoredSdp::text(text.clone()));
+                    text
                 }
-                text
             };
             (answer_text, neg, shared_offer)
         };
