@@ -293,6 +293,38 @@ struct PlayItem {
     started: bool,
 }
 
+/// The events waiting for [`MediaSession::poll_event`], oldest first. A session has a handful
+/// at a time and the driver drains them after every input, so they are kept inline (nothing is
+/// allocated per session); a taken event leaves a placeholder until the queue empties.
+#[derive(Debug, Default)]
+struct EventQueue {
+    items: smallvec::SmallVec<[MediaEvent; 4]>,
+    /// How many at the front were taken already.
+    taken: usize,
+}
+
+impl EventQueue {
+    fn push(&mut self, e: MediaEvent) {
+        if self.taken > 0 && self.items.len() == self.items.capacity() {
+            // Full: drop the placeholders rather than grow past them.
+            self.items.drain(..self.taken);
+            self.taken = 0;
+        }
+        self.items.push(e);
+    }
+
+    fn pop(&mut self) -> Option<MediaEvent> {
+        let slot = self.items.get_mut(self.taken)?;
+        let e = core::mem::replace(slot, MediaEvent::RemoteBye);
+        self.taken += 1;
+        if self.taken == self.items.len() {
+            self.items.clear();
+            self.taken = 0;
+        }
+        Some(e)
+    }
+}
+
 /// SplitMix64, seeded once from the injected RNG, for the RTCP interval jitter.
 #[derive(Clone, Copy, Debug)]
 struct SplitMix(u64);
@@ -363,7 +395,8 @@ pub struct MediaSession<H: MediaHandler> {
     /// Boxed on the first digit sent (its 32-digit queue is most of 312 bytes, and most calls
     /// send none); an empty sender sends nothing.
     dtmf_tx: Option<Box<DtmfSender>>,
-    queue: VecDeque<PlayItem>,
+    /// The play queue: inline for the usual one file at a time (no allocation per call).
+    queue: smallvec::SmallVec<[PlayItem; 1]>,
     paused: bool,
     recording: Option<String>,
     live: VecDeque<i16>,
@@ -391,7 +424,7 @@ pub struct MediaSession<H: MediaHandler> {
     rtt: Option<f64>,
     remote_report: Option<ReportBlock>,
     // Outputs.
-    events: VecDeque<MediaEvent>,
+    events: EventQueue,
     audio_meta: VecDeque<(AudioFrame, usize)>,
     audio_ring: Vec<i16>,
     audio_next_slot: usize,
@@ -468,7 +501,7 @@ impl<H: MediaHandler> MediaSession<H> {
             octets_sent: 0,
             sent_since_report: false,
             dtmf_tx: None,
-            queue: VecDeque::new(),
+            queue: smallvec::SmallVec::new(),
             paused: false,
             recording: None,
             live: VecDeque::new(),
@@ -493,7 +526,7 @@ impl<H: MediaHandler> MediaSession<H> {
             bye_pending: false,
             rtt: None,
             remote_report: None,
-            events: VecDeque::with_capacity(8),
+            events: EventQueue::default(),
             // Reserved with the ring on the first frame recorded.
             audio_meta: VecDeque::new(),
             audio_ring: Vec::new(),
@@ -1203,7 +1236,7 @@ impl<H: MediaHandler> MediaSession<H> {
             match a {
                 MediaAction::Play(path, opts) => {
                     self.push_event(MediaEvent::FileRequest { path: path.clone() });
-                    self.queue.push_back(PlayItem {
+                    self.queue.push(PlayItem {
                         path,
                         opts,
                         samples: None,
@@ -1264,7 +1297,7 @@ impl<H: MediaHandler> MediaSession<H> {
     }
 
     fn push_event(&mut self, e: MediaEvent) {
-        self.events.push_back(e);
+        self.events.push(e);
     }
 
     // ----- outputs -----
@@ -1540,7 +1573,7 @@ impl<H: MediaHandler> MediaSession<H> {
         if self.paused || self.config.record == RecordMode::Both {
             return None;
         }
-        let item = self.queue.front().filter(|i| i.started)?;
+        let item = self.queue.first().filter(|i| i.started)?;
         let pos = item.pos;
         let samples = item.samples.as_ref()?;
         if pos + spf >= samples.len() {
@@ -1548,9 +1581,9 @@ impl<H: MediaHandler> MediaSession<H> {
         }
         let hl = self.audio_header(index, spf_ticks)?.write(buf).ok()?;
         let (queue, sender) = (&self.queue, self.sender.as_mut()?);
-        let frame = queue.front()?.samples.as_ref()?.get(pos..pos + spf)?;
+        let frame = queue.first()?.samples.as_ref()?.get(pos..pos + spf)?;
         let pl = sender.imp.encode(frame, &mut buf[hl..])?;
-        if let Some(item) = self.queue.front_mut() {
+        if let Some(item) = self.queue.first_mut() {
             item.pos += spf;
         }
         self.marker_next = false;
@@ -1576,7 +1609,7 @@ impl<H: MediaHandler> MediaSession<H> {
         let mut filled = 0;
         let mut active = false;
         while filled < spf {
-            let Some(item) = self.queue.front_mut() else {
+            let Some(item) = self.queue.first_mut() else {
                 break;
             };
             if item.samples.is_none() {
@@ -1588,7 +1621,7 @@ impl<H: MediaHandler> MediaSession<H> {
                 self.push_event(MediaEvent::PlayStarted { path });
                 continue;
             }
-            let item = self.queue.front_mut().expect("front checked above");
+            let item = self.queue.first_mut().expect("front checked above");
             let samples = item.samples.as_ref().expect("loaded checked above");
             let n = (samples.len() - item.pos).min(spf - filled);
             self.frame[filled..filled + n].copy_from_slice(&samples[item.pos..item.pos + n]);
@@ -1603,7 +1636,8 @@ impl<H: MediaHandler> MediaSession<H> {
                     if samples.is_empty() {
                         break;
                     }
-                } else if let Some(done) = self.queue.pop_front() {
+                } else if !self.queue.is_empty() {
+                    let done = self.queue.remove(0);
                     self.push_event(MediaEvent::PlayComplete {
                         path: done.path.clone(),
                     });
@@ -1671,7 +1705,7 @@ impl<H: MediaHandler> MediaSession<H> {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// The next recorded audio frame, its samples copied into `out` (truncated to its length).
@@ -1715,5 +1749,35 @@ impl<H: MediaHandler> MediaSession<H> {
         .into_iter()
         .flatten()
         .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline event queue gives back what a `VecDeque` would, in the same order, for
+        /// any interleaving of pushes and polls.
+        #[test]
+        fn event_queue_is_first_in_first_out(ops in proptest::collection::vec(any::<bool>(), 0..64)) {
+            let mut q = EventQueue::default();
+            let mut model = VecDeque::new();
+            for (i, push) in ops.into_iter().enumerate() {
+                if push {
+                    let e = MediaEvent::PlayStarted { path: i.to_string() };
+                    q.push(e.clone());
+                    model.push_back(e);
+                } else {
+                    prop_assert_eq!(q.pop(), model.pop_front());
+                }
+                prop_assert!(q.items.len() - q.taken == model.len());
+            }
+            while let Some(e) = model.pop_front() {
+                prop_assert_eq!(q.pop(), Some(e));
+            }
+            prop_assert_eq!(q.pop(), None);
+        }
     }
 }

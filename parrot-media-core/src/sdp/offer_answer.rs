@@ -28,26 +28,30 @@ pub enum CodecChoice {
 }
 
 impl CodecChoice {
-    /// The default policy: offered codecs that we support, in our preference order.
+    /// The default policy: offered codecs that we support, in our preference order (a single
+    /// one as [`CodecChoice::One`], the usual answer to a one-codec offer, which allocates
+    /// nothing).
     #[must_use]
     pub fn default_for(offered: &[Codec], supported: &[Codec]) -> Self {
-        let v: Vec<Codec> = supported
-            .iter()
-            .copied()
-            .filter(|c| offered.contains(c))
-            .collect();
-        if v.is_empty() {
-            CodecChoice::NoCommonCodec
-        } else {
-            CodecChoice::Ordered(v)
+        let mut common = supported.iter().copied().filter(|c| offered.contains(c));
+        match (common.next(), common.next()) {
+            (None, _) => CodecChoice::NoCommonCodec,
+            (Some(c), None) => CodecChoice::One(c),
+            (Some(a), Some(b)) => {
+                let mut v = Vec::with_capacity(supported.len());
+                v.extend([a, b]);
+                v.extend(common);
+                CodecChoice::Ordered(v)
+            }
         }
     }
 
-    fn into_list(self) -> Vec<Codec> {
+    /// The codecs chosen, most preferred first.
+    fn as_slice(&self) -> &[Codec] {
         match self {
-            CodecChoice::One(c) => vec![c],
+            CodecChoice::One(c) => core::slice::from_ref(c),
             CodecChoice::Ordered(v) => v,
-            CodecChoice::NoCommonCodec => Vec::new(),
+            CodecChoice::NoCommonCodec => &[],
         }
     }
 }
@@ -438,10 +442,11 @@ where
                     offered.push(c);
                 }
             }
-            let chosen = choose(&offered, &local.codecs).into_list();
+            let choice = choose(&offered, &local.codecs);
+            let chosen = choice.as_slice();
             // Sized once (at most one entry per chosen codec) rather than grown on the first push.
             let mut codecs: Vec<(Codec, u8)> = Vec::with_capacity(chosen.len());
-            for c in chosen {
+            for &c in chosen {
                 if local.codecs.contains(&c) {
                     if let Some(&p) = offered_pts.iter().find(|(o, _)| *o == c) {
                         codecs.push(p);
@@ -754,6 +759,23 @@ mod answer_writer_tests {
             dynamic_pt_base: 96,
             ptime: 20,
             rtcp_mux: mux,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn default_choice_is_the_offered_codecs_we_support_in_our_order(
+            offered in proptest::collection::vec(0usize..4, 0..5),
+            supported in proptest::collection::vec(0usize..4, 0..5),
+        ) {
+            const ALL: [Codec; 4] = [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus];
+            let offered: Vec<Codec> = offered.into_iter().map(|i| ALL[i]).collect();
+            let supported: Vec<Codec> = supported.into_iter().map(|i| ALL[i]).collect();
+            let want: Vec<Codec> =
+                supported.iter().copied().filter(|c| offered.contains(c)).collect();
+            let choice = CodecChoice::default_for(&offered, &supported);
+            prop_assert_eq!(choice.as_slice(), &want[..]);
+            prop_assert_eq!(want.is_empty(), choice == CodecChoice::NoCommonCodec);
         }
     }
 
