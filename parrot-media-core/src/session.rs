@@ -88,8 +88,9 @@ pub enum RecordMode {
 pub struct MediaConfig {
     /// Address, port, codecs, `telephone-event`, ptime and rtcp-mux we offer or accept.
     pub local: LocalMedia,
-    /// RTCP CNAME (RFC 3550 §6.5.1).
-    pub cname: String,
+    /// RTCP CNAME (RFC 3550 §6.5.1); shared, so that a configuration is cloned per call
+    /// without allocating.
+    pub cname: std::sync::Arc<str>,
     /// Session bandwidth in bits per second; RTCP gets 5% of it (§6.2).
     pub session_bandwidth: u32,
     /// Jitter buffer slots (packets).
@@ -119,7 +120,7 @@ impl MediaConfig {
             local: LocalMedia {
                 address,
                 rtp_port,
-                codecs: vec![Codec::Pcmu, Codec::Pcma],
+                codecs: std::borrow::Cow::Borrowed(&[Codec::Pcmu, Codec::Pcma]),
                 telephone_event: true,
                 telephone_event_pt: 101,
                 dynamic_pt_base: 96,
@@ -127,10 +128,11 @@ impl MediaConfig {
                 rtcp_mux: true,
             },
             cname: {
-                let mut cname = String::with_capacity(48);
-                cname.push_str("parrot@");
-                crate::text::push_ip(&mut cname, address);
-                cname
+                // `parrot@` and the longest address text (45 bytes) fit.
+                let mut cname = crate::text::StackText::<64>::new();
+                let _ = core::fmt::Write::write_str(&mut cname, "parrot@");
+                let _ = crate::text::write_ip(&mut cname, address);
+                cname.as_str().into()
             },
             session_bandwidth: 80_000,
             jitter_capacity: 64,
@@ -1756,6 +1758,21 @@ impl<H: MediaHandler> MediaSession<H> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_default_cname_is_parrot_at_the_address() {
+        for ip in [
+            "192.0.2.1",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::5",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(&*MediaConfig::new(ip, 4000).cname, format!("parrot@{ip}"));
+        }
+    }
 
     proptest! {
         /// The inline event queue gives back what a `VecDeque` would, in the same order, for

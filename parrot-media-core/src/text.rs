@@ -2,7 +2,6 @@
 //! `String`. SDP lines (RFC 8866 §5) and RTCP CNAMEs (RFC 3550 §6.5.1) are made of these, and
 //! going through the formatting machinery costs several times more than the bytes themselves.
 
-use core::fmt::Write as _;
 use core::net::{IpAddr, Ipv4Addr};
 
 /// Writes `n` in decimal, exactly as `n.to_string()` writes it.
@@ -22,21 +21,53 @@ pub(crate) fn write_u8<W: core::fmt::Write>(w: &mut W, n: u8) -> core::fmt::Resu
     w.write_char(char::from(b'0' + n % 10))
 }
 
-/// Appends `ip` exactly as its `Display` writes it (dotted quad; RFC 5952 text for IPv6).
-pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+/// Writes `ip` exactly as its `Display` writes it (dotted quad; RFC 5952 text for IPv6).
+pub(crate) fn write_ip<W: core::fmt::Write>(out: &mut W, ip: IpAddr) -> core::fmt::Result {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.write_char('.')?;
                 }
-                let _ = write_u8(out, octet);
+                write_u8(out, octet)?;
             }
+            Ok(())
         }
         // IPv6 text has zero-run compression and embedded IPv4 forms: leave it to `Display`.
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
+        IpAddr::V6(v6) => write!(out, "{v6}"),
+    }
+}
+
+/// Text of at most `N` bytes written on the stack (a write past the end fails).
+pub(crate) struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    pub(crate) fn new() -> Self {
+        StackText {
+            buf: [0; N],
+            len: 0,
         }
+    }
+
+    /// What was written.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `&str`s are copied in: always UTF-8.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> core::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -188,11 +219,14 @@ mod tests {
         }
 
         #[test]
-        fn push_ip_writes_what_display_writes(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>()) {
+        fn write_ip_writes_what_display_writes(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>()) {
             for ip in [IpAddr::from(v4), IpAddr::from(v6)] {
                 let mut s = String::new();
-                push_ip(&mut s, ip);
-                prop_assert_eq!(s, ip.to_string());
+                write_ip(&mut s, ip).unwrap();
+                prop_assert_eq!(&s, &ip.to_string());
+                let mut t = StackText::<64>::new();
+                write_ip(&mut t, ip).unwrap();
+                prop_assert_eq!(t.as_str(), s);
             }
         }
     }

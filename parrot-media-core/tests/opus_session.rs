@@ -15,9 +15,9 @@ fn opus_call_carries_audio_and_dtmf() {
     let t0 = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut cfg_a = MediaConfig::new("10.0.0.1".parse().unwrap(), 4000);
-    cfg_a.local.codecs = vec![Codec::Opus, Codec::Pcmu];
+    cfg_a.local.codecs = vec![Codec::Opus, Codec::Pcmu].into();
     let mut cfg_b = MediaConfig::new("10.0.0.2".parse().unwrap(), 5000);
-    cfg_b.local.codecs = vec![Codec::Opus, Codec::Pcmu];
+    cfg_b.local.codecs = vec![Codec::Opus, Codec::Pcmu].into();
     cfg_b.record = RecordMode::Inbound;
     let mut a = MediaSession::new("a", Role::Uac, cfg_a, DefaultHandler, &mut rng, t0).unwrap();
     let mut b = MediaSession::new("b", Role::Uas, cfg_b, DefaultHandler, &mut rng, t0).unwrap();

@@ -269,6 +269,8 @@ pub struct UserAgent {
     by_dialog: HashMap<DialogId, u64, foldhash::fast::FixedState>,
     next_number: u64,
     media_factory: Option<MediaHandlerFactory>,
+    /// Every call's media configuration but its port, built once: a clone allocates nothing.
+    media_config: MediaConfig,
     files: HashMap<String, Bytes, NameHash>,
     /// Built-in files decoded for playback, by name, at each rate asked for (looked up by
     /// `&str`: nothing is allocated per call).
@@ -344,6 +346,7 @@ impl UserAgent {
             by_dialog: HashMap::default(),
             next_number: 1,
             media_factory: media,
+            media_config: media_config(advertised),
             files: cfg.builtin_files.iter().cloned().collect(),
             decoded: HashMap::default(),
             rng,
@@ -1049,9 +1052,8 @@ impl UserAgent {
         role: MediaRole,
         rtp_port: u16,
     ) -> Result<Box<MediaCall>, String> {
-        let mut config = MediaConfig::new(self.advertised, rtp_port);
-        config.record = RecordMode::Inbound;
-        config.send_silence = true;
+        let mut config = self.media_config.clone();
+        config.local.rtp_port = rtp_port;
         let handler: Box<dyn MediaHandler + Send> = match self.media_factory.as_mut() {
             Some(f) => match catch_unwind(AssertUnwindSafe(|| f(call, role))) {
                 Ok(h) => h,
@@ -1656,6 +1658,15 @@ fn uri_of(v: &str) -> &str {
     }
 }
 
+/// The media configuration of the agent's calls (`MediaConfig::new` with inbound recording and
+/// silence sent when nothing plays), port 0: each call's port is set on a clone.
+fn media_config(advertised: IpAddr) -> MediaConfig {
+    let mut config = MediaConfig::new(advertised, 0);
+    config.record = RecordMode::Inbound;
+    config.send_silence = true;
+    config
+}
+
 /// `format!("{reason:?}")`, without formatting for the reasons that carry nothing.
 fn end_reason_text(reason: &EndReason) -> std::borrow::Cow<'static, str> {
     match reason {
@@ -1724,6 +1735,19 @@ mod tests {
         ] {
             let parsed = parrot_proto::header::NameAddr::parse(v).expect("a valid value");
             assert_eq!(uri_of(v), parsed.uri_str(), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_call_media_configuration_is_the_template_with_its_port() {
+        for ip in ["192.0.2.7", "2001:db8::9"] {
+            let ip: IpAddr = ip.parse().expect("an address");
+            let mut fresh = MediaConfig::new(ip, 20_002);
+            fresh.record = RecordMode::Inbound;
+            fresh.send_silence = true;
+            let mut cloned = media_config(ip).clone();
+            cloned.local.rtp_port = 20_002;
+            assert_eq!(format!("{cloned:?}"), format!("{fresh:?}"));
         }
     }
 

@@ -15,6 +15,7 @@ use super::{
 use crate::codec::Codec;
 use core::net::{IpAddr, SocketAddr};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 
 /// The handler's answer to codec negotiation (Parrot `handle_codec_negotiation`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,8 +64,9 @@ pub struct LocalMedia {
     pub address: IpAddr,
     /// RTP port in `m=`.
     pub rtp_port: u16,
-    /// Codecs we can use, most preferred first.
-    pub codecs: Vec<Codec>,
+    /// Codecs we can use, most preferred first (borrowed from a constant for the defaults, so
+    /// that a configuration is cloned per call without allocating).
+    pub codecs: Cow<'static, [Codec]>,
     /// Whether we offer/accept RFC 4733 `telephone-event`.
     pub telephone_event: bool,
     /// Payload type we use for `telephone-event` in offers.
@@ -257,7 +259,7 @@ pub fn create_offer(
     let mut formats = Vec::new();
     let mut attributes = Vec::new();
     let mut next_dynamic = local.dynamic_pt_base;
-    for &c in &local.codecs {
+    for &c in local.codecs.iter() {
         let pt = c.static_payload_type().unwrap_or_else(|| {
             let pt = next_dynamic;
             next_dynamic += 1;
@@ -270,7 +272,7 @@ pub fn create_offer(
         // One telephone-event per codec clock rate (RFC 4733 §7.1.1: its rate must match the
         // audio codec's), 8000 Hz first.
         let mut rates: Vec<u32> = vec![8000];
-        for c in &local.codecs {
+        for c in local.codecs.iter() {
             if !rates.contains(&c.clock_rate()) {
                 rates.push(c.clock_rate());
             }
@@ -567,7 +569,7 @@ mod tests {
         LocalMedia {
             address: "192.0.2.10".parse().unwrap(),
             rtp_port: 40000,
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            codecs: vec![Codec::Pcmu, Codec::Pcma].into(),
             telephone_event: true,
             telephone_event_pt: 101,
             dynamic_pt_base: 96,
@@ -753,7 +755,7 @@ mod answer_writer_tests {
                 "192.0.2.9".parse().unwrap()
             },
             rtp_port: 30000,
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            codecs: vec![Codec::Pcmu, Codec::Pcma].into(),
             telephone_event: te,
             telephone_event_pt: 101,
             dynamic_pt_base: 96,
