@@ -5,6 +5,7 @@ use parrot_media_core::handler::MediaHandler;
 use parrot_media_core::session::Role as MediaRole;
 use parrot_proto::{EndpointConfig, Transport, UasHandler};
 use parrot_transport::{StreamKind, TlsClient, TlsServer};
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -155,8 +156,8 @@ pub enum CallEventKind {
     Progress(u16),
     /// The call is answered and media flows with this codec (`PCMU/8000`).
     Answered {
-        /// The codec.
-        codec: String,
+        /// The codec (static text for the codecs Parrot knows: nothing allocated per call).
+        codec: Cow<'static, str>,
     },
     /// A DTMF digit from the peer.
     Dtmf(char),

@@ -17,6 +17,7 @@ use crate::api::{
 };
 use crate::guard::GuardedHandler;
 use bytes::Bytes;
+use parrot_media_core::codec::Codec;
 use parrot_media_core::handler::{DefaultHandler, MediaAction, MediaHandler, StreamDirection};
 use parrot_media_core::session::{
     MediaConfig, MediaEvent, MediaSession, RecordMode, Role as MediaRole, TransmitKind,
@@ -28,6 +29,7 @@ use parrot_proto::{
     UasHandler,
 };
 use rand_core::RngCore;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -1110,16 +1112,7 @@ impl UserAgent {
             return;
         };
         m.live = true;
-        let codec = m.session.codec().map_or_else(
-            || "none".into(),
-            |c| {
-                let mut s = String::with_capacity(16);
-                s.push_str(c.encoding_name());
-                s.push('/');
-                push_decimal(&mut s, u64::from(c.clock_rate()));
-                s
-            },
-        );
+        let codec = m.session.codec().map_or(Cow::Borrowed("none"), codec_text);
         self.emit(call, CallEventKind::Answered { codec });
         self.service(now, call);
     }
@@ -1667,6 +1660,24 @@ fn media_config(advertised: IpAddr) -> MediaConfig {
     config
 }
 
+/// `<encoding name>/<clock rate>` (`PCMU/8000`): static text for the codecs known here, so that
+/// answering a call formats and allocates nothing for it.
+fn codec_text(c: Codec) -> Cow<'static, str> {
+    match c {
+        Codec::Pcmu => "PCMU/8000".into(),
+        Codec::Pcma => "PCMA/8000".into(),
+        Codec::G722 => "G722/8000".into(),
+        Codec::Opus => "opus/48000".into(),
+        _ => {
+            let mut s = String::with_capacity(16);
+            s.push_str(c.encoding_name());
+            s.push('/');
+            push_decimal(&mut s, u64::from(c.clock_rate()));
+            s.into()
+        }
+    }
+}
+
 /// `format!("{reason:?}")`, without formatting for the reasons that carry nothing.
 fn end_reason_text(reason: &EndReason) -> std::borrow::Cow<'static, str> {
     match reason {
@@ -1748,6 +1759,16 @@ mod tests {
             let mut cloned = media_config(ip).clone();
             cloned.local.rtp_port = 20_002;
             assert_eq!(format!("{cloned:?}"), format!("{fresh:?}"));
+        }
+    }
+
+    #[test]
+    fn codec_text_is_the_encoding_name_and_clock_rate() {
+        for c in [Codec::Pcmu, Codec::Pcma, Codec::G722, Codec::Opus] {
+            assert_eq!(
+                codec_text(c),
+                format!("{}/{}", c.encoding_name(), c.clock_rate())
+            );
         }
     }
 
