@@ -84,8 +84,9 @@ pub struct LocalMedia {
 pub struct NegotiatedMedia {
     /// Index of the m-line.
     pub media_index: usize,
-    /// Codecs with the payload types to use, preferred (sending) codec first.
-    pub codecs: Vec<(Codec, u8)>,
+    /// Codecs with the payload types to use, preferred (sending) codec first (inline for up
+    /// to four: a negotiation allocates nothing for them).
+    pub codecs: SmallVec<[(Codec, u8); 4]>,
     /// Payload type of `telephone-event`, if both sides have it.
     pub telephone_event_pt: Option<u8>,
     /// Our direction.
@@ -447,7 +448,7 @@ where
             let choice = choose(&offered, &local.codecs);
             let chosen = choice.as_slice();
             // Sized once (at most one entry per chosen codec) rather than grown on the first push.
-            let mut codecs: Vec<(Codec, u8)> = Vec::with_capacity(chosen.len());
+            let mut codecs: SmallVec<[(Codec, u8); 4]> = SmallVec::with_capacity(chosen.len());
             for &c in chosen {
                 if local.codecs.contains(&c) {
                     if let Some(&p) = offered_pts.iter().find(|(o, _)| *o == c) {
@@ -515,7 +516,7 @@ pub fn process_answer(
         if o.media != "audio" || o.port == 0 || a.port == 0 {
             continue;
         }
-        let codecs: Vec<(Codec, u8)> = a
+        let codecs: SmallVec<[(Codec, u8); 4]> = a
             .payload_types()
             .filter_map(|pt| codec_for_pt(a, pt).map(|c| (c, pt)))
             .filter(|(c, _)| local.codecs.contains(c))
@@ -601,7 +602,7 @@ m=audio 7000 RTP/AVP 0\r\n";
         assert_eq!(ans.media[1].port, 40000);
         // Our preference order (PCMU first), the offerer's payload types, DTMF carried over.
         assert_eq!(ans.media[1].formats, vec!["0", "8", "97"]);
-        assert_eq!(neg.codecs, vec![(Codec::Pcmu, 0), (Codec::Pcma, 8)]);
+        assert_eq!(&neg.codecs[..], [(Codec::Pcmu, 0), (Codec::Pcma, 8)]);
         assert_eq!(neg.telephone_event_pt, Some(97));
         assert_eq!(ans.media[1].fmtp(97), Some("0-16"));
         // sendonly offer -> recvonly answer.
@@ -625,7 +626,7 @@ m=audio 7000 RTP/AVP 0\r\n";
             |_, _| CodecChoice::One(Codec::Pcma),
         )
         .unwrap();
-        assert_eq!(neg.codecs, vec![(Codec::Pcma, 8)]);
+        assert_eq!(&neg.codecs[..], [(Codec::Pcma, 8)]);
         let err = create_answer(
             &offer,
             &local(),
