@@ -35,6 +35,7 @@ use crate::sdp::{Direction, Origin, SessionDescription};
 use crate::wav::decode_wav;
 use core::any::Any;
 use core::net::{IpAddr, SocketAddr};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -260,8 +261,8 @@ pub enum MediaEvent {
     RemoteBye,
     /// The stream stopped.
     StreamStopped {
-        /// Why.
-        reason: String,
+        /// Why (borrowed when [`MediaSession::stop`] was given static text).
+        reason: Cow<'static, str>,
     },
     /// A recording started: keep the inbound frames of `poll_audio` for `path`.
     RecordingStarted {
@@ -280,8 +281,8 @@ pub enum MediaEvent {
     },
     /// The session ended; nothing more will be sent.
     SessionStopped {
-        /// Why.
-        reason: String,
+        /// Why (borrowed when [`MediaSession::stop`] was given static text).
+        reason: Cow<'static, str>,
     },
 }
 
@@ -1149,7 +1150,7 @@ impl<H: MediaHandler> MediaSession<H> {
             ErrorDecision::Continue => {
                 self.queue.remove(i);
             }
-            ErrorDecision::Stop(reason) => self.stop(now, &reason),
+            ErrorDecision::Stop(reason) => self.stop(now, reason),
         }
     }
 
@@ -1206,22 +1207,22 @@ impl<H: MediaHandler> MediaSession<H> {
 
     /// Ends the session: `handle_stream_stop`, an RTCP BYE (drain `poll_transmit`) if the
     /// session has sent anything (RFC 3550 §6.3.7: a participant that never sent an RTP or
-    /// RTCP packet sends no BYE), `handle_session_stop`.
-    pub fn stop(&mut self, _now: Instant, reason: &str) {
+    /// RTCP packet sends no BYE), `handle_session_stop`. A static `reason` (a literal) goes
+    /// into the stop events as it is, without a copy.
+    pub fn stop(&mut self, _now: Instant, reason: impl Into<Cow<'static, str>>) {
         if self.state == SessionState::Stopped {
             return;
         }
+        let reason = reason.into();
         if self.state == SessionState::Active {
-            self.handler.handle_stream_stop(&self.id, reason);
+            self.handler.handle_stream_stop(&self.id, &reason);
             self.push_event(MediaEvent::StreamStopped {
-                reason: reason.to_owned(),
+                reason: reason.clone(),
             });
             self.bye_pending = self.packets_sent > 0 || self.last_rtcp.is_some();
         }
-        self.handler.handle_session_stop(&self.id, reason);
-        self.push_event(MediaEvent::SessionStopped {
-            reason: reason.to_owned(),
-        });
+        self.handler.handle_session_stop(&self.id, &reason);
+        self.push_event(MediaEvent::SessionStopped { reason });
         self.state = SessionState::Stopped;
         self.queue.clear();
     }
@@ -1268,7 +1269,7 @@ impl<H: MediaHandler> MediaSession<H> {
                             if let ErrorDecision::Stop(r) =
                                 self.handler.handle_stream_error(&self.id, &error)
                             {
-                                self.stop(now, &r);
+                                self.stop(now, r);
                             }
                         }
                     }
@@ -1758,6 +1759,60 @@ impl<H: MediaHandler> MediaSession<H> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stop_events_carry_the_reason_given_static_or_owned() {
+        const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        for owned in [false, true] {
+            let t0 = Instant::now();
+            let mut rng = SplitMix(7);
+            let config = MediaConfig::new("192.0.2.1".parse().unwrap(), 4000);
+            let mut s = MediaSession::new(
+                "s",
+                Role::Uas,
+                config,
+                crate::handler::DefaultHandler,
+                &mut TestRng(&mut rng),
+                t0,
+            )
+            .unwrap();
+            s.process_offer(t0, OFFER).unwrap();
+            while s.poll_event().is_some() {}
+            if owned {
+                s.stop(t0, String::from("RemoteBye"));
+            } else {
+                s.stop(t0, "RemoteBye");
+            }
+            let reasons: Vec<(bool, String)> = std::iter::from_fn(|| s.poll_event())
+                .filter_map(|e| match e {
+                    MediaEvent::StreamStopped { reason }
+                    | MediaEvent::SessionStopped { reason } => {
+                        Some((matches!(reason, Cow::Borrowed(_)), reason.into_owned()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let want = (!owned, String::from("RemoteBye"));
+            assert_eq!(reasons, vec![want.clone(), want]);
+        }
+    }
+
+    /// An injected RNG for the tests.
+    struct TestRng<'a>(&'a mut SplitMix);
+
+    impl rand_core::RngCore for TestRng<'_> {
+        fn next_u32(&mut self) -> u32 {
+            self.0.next() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0.next()
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for b in dst {
+                *b = self.0.next() as u8;
+            }
+        }
+    }
 
     #[test]
     fn the_default_cname_is_parrot_at_the_address() {

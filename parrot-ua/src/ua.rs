@@ -1547,7 +1547,7 @@ impl UserAgent {
                         if !m.stopping {
                             m.stopping = true;
                             let reason = end_reason_text(&reason);
-                            if catch_unwind(AssertUnwindSafe(|| m.session.stop(now, &reason)))
+                            if catch_unwind(AssertUnwindSafe(|| m.session.stop(now, reason)))
                                 .is_err()
                             {
                                 self.media_panicked(now, call);
