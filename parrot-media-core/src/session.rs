@@ -316,6 +316,16 @@ impl EventQueue {
         self.items.push(e);
     }
 
+    /// Moves every waiting event to the end of `out`, oldest first.
+    fn drain_into(&mut self, out: &mut Vec<MediaEvent>) {
+        if self.taken == self.items.len() {
+            return;
+        }
+        out.extend(self.items.drain(self.taken..));
+        self.items.clear();
+        self.taken = 0;
+    }
+
     fn pop(&mut self) -> Option<MediaEvent> {
         let slot = self.items.get_mut(self.taken)?;
         let e = core::mem::replace(slot, MediaEvent::RemoteBye);
@@ -1711,6 +1721,13 @@ impl<H: MediaHandler> MediaSession<H> {
         self.events.pop()
     }
 
+    /// Every waiting event, appended to `out` oldest first: what calling
+    /// [`poll_event`](Self::poll_event) until `None` gives, moved in one go (a driver that
+    /// collects the events before handling them).
+    pub fn drain_events(&mut self, out: &mut Vec<MediaEvent>) {
+        self.events.drain_into(out);
+    }
+
     /// The next recorded audio frame, its samples copied into `out` (truncated to its length).
     #[must_use]
     pub fn poll_audio(&mut self, out: &mut [i16]) -> Option<AudioFrame> {
@@ -1833,16 +1850,22 @@ mod tests {
         /// The inline event queue gives back what a `VecDeque` would, in the same order, for
         /// any interleaving of pushes and polls.
         #[test]
-        fn event_queue_is_first_in_first_out(ops in proptest::collection::vec(any::<bool>(), 0..64)) {
+        fn event_queue_is_first_in_first_out(ops in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut q = EventQueue::default();
             let mut model = VecDeque::new();
-            for (i, push) in ops.into_iter().enumerate() {
-                if push {
+            for (i, op) in ops.into_iter().enumerate() {
+                if op % 4 != 0 {
                     let e = MediaEvent::PlayStarted { path: i.to_string() };
                     q.push(e.clone());
                     model.push_back(e);
-                } else {
+                } else if op % 8 == 0 {
                     prop_assert_eq!(q.pop(), model.pop_front());
+                } else {
+                    let mut got = vec![MediaEvent::RemoteBye];
+                    q.drain_into(&mut got);
+                    let want: Vec<MediaEvent> =
+                        std::iter::once(MediaEvent::RemoteBye).chain(model.drain(..)).collect();
+                    prop_assert_eq!(got, want);
                 }
                 prop_assert!(q.items.len() - q.taken == model.len());
             }

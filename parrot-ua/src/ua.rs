@@ -1177,9 +1177,7 @@ impl UserAgent {
         // empty one; this one's capacity is put back below.
         let mut events = std::mem::take(&mut self.media_events);
         let step = catch_unwind(AssertUnwindSafe(|| {
-            while let Some(e) = m.session.poll_event() {
-                events.push(e);
-            }
+            m.session.drain_events(&mut events);
             while let Some(f) = m.session.poll_audio(audio) {
                 if f.direction != StreamDirection::Inbound {
                     continue;
