@@ -179,6 +179,12 @@ type Decoded = (u32, Arc<[i16]>);
 /// The hash of the built-in file tables (names the application configured, not the peer).
 type NameHash = foldhash::fast::FixedState;
 
+/// A built-in file: its bytes, and its decodings for playback at each rate asked for so far.
+struct Builtin {
+    bytes: Bytes,
+    decoded: Vec<Decoded>,
+}
+
 /// What an outgoing call needs once its media ports are bound.
 struct Outgoing {
     target: String,
@@ -273,10 +279,9 @@ pub struct UserAgent {
     media_factory: Option<MediaHandlerFactory>,
     /// Every call's media configuration but its port, built once: a clone allocates nothing.
     media_config: MediaConfig,
-    files: HashMap<String, Bytes, NameHash>,
-    /// Built-in files decoded for playback, by name, at each rate asked for (looked up by
-    /// `&str`: nothing is allocated per call).
-    decoded: HashMap<String, Vec<Decoded>, NameHash>,
+    /// The built-in files by name, each with its decodings for playback (looked up by `&str`,
+    /// once per request: nothing is allocated per call).
+    files: HashMap<String, Builtin, NameHash>,
     rng: Box<dyn RngCore + Send>,
     events: VecDeque<UaEvent>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -353,8 +358,17 @@ impl UserAgent {
             next_number: 1,
             media_factory: media,
             media_config: media_config(advertised),
-            files: cfg.builtin_files.iter().cloned().collect(),
-            decoded: HashMap::default(),
+            files: cfg
+                .builtin_files
+                .iter()
+                .map(|(name, bytes)| {
+                    let file = Builtin {
+                        bytes: bytes.clone(),
+                        decoded: Vec::new(),
+                    };
+                    (name.clone(), file)
+                })
+                .collect(),
             rng,
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -1275,8 +1289,8 @@ impl UserAgent {
                     return;
                 }
                 match self.files.get(&path) {
-                    Some(b) => {
-                        let b = b.to_vec();
+                    Some(f) => {
+                        let b = f.bytes.to_vec();
                         self.file_read(now, call, &path, Ok(b));
                     }
                     None => self.events.push_back(UaEvent::ReadFile { call, path }),
@@ -1341,25 +1355,18 @@ impl UserAgent {
     /// A built-in file decoded at this call's playback rate, from the shared cache (decoded
     /// on first use). `None` for other files and for built-ins that do not decode.
     fn decoded_builtin(&mut self, call: u64, path: &str) -> Option<Arc<[i16]>> {
-        let bytes = self.files.get(path)?;
         let rate = match &self.calls.get(&call)?.phase {
             Phase::Media(m) => m.session.playback_rate(),
             _ => return None,
         };
-        if let Some((_, pcm)) = self
-            .decoded
-            .get(path)
-            .and_then(|rates| rates.iter().find(|(r, _)| *r == rate))
-        {
+        let file = self.files.get_mut(path)?;
+        if let Some((_, pcm)) = file.decoded.iter().find(|(r, _)| *r == rate) {
             return Some(pcm.clone());
         }
-        let pcm: Arc<[i16]> = parrot_media_core::session::decode_for_playback(bytes, rate)
+        let pcm: Arc<[i16]> = parrot_media_core::session::decode_for_playback(&file.bytes, rate)
             .ok()?
             .into();
-        self.decoded
-            .entry(path.to_owned())
-            .or_default()
-            .push((rate, pcm.clone()));
+        file.decoded.push((rate, pcm.clone()));
         Some(pcm)
     }
 
@@ -1782,6 +1789,49 @@ mod tests {
             cloned.local.rtp_port = 20_002;
             assert_eq!(format!("{cloned:?}"), format!("{fresh:?}"));
         }
+    }
+
+    /// A built-in file comes decoded at the call's rate, from one shared decoding; other
+    /// names are not built-ins.
+    #[test]
+    fn a_builtin_file_is_decoded_once_and_shared() {
+        let samples: Vec<i16> = (0..800).map(|i| (i * 37 % 2000) as i16).collect();
+        let wav = parrot_media_core::wav::encode_wav_pcm16(8000, 1, &samples).expect("a wav");
+        let server: SocketAddr = "127.0.0.1:5060".parse().expect("an address");
+        let peer: SocketAddr = "127.0.0.1:5061".parse().expect("an address");
+        let mut cfg = AgentConfig::new(server);
+        cfg.builtin_files = vec![("builtin:x".to_owned(), Bytes::from(wav.clone()))];
+        let mut ua = UserAgent::new(
+            cfg,
+            server,
+            &[],
+            None,
+            None,
+            Box::new(parrot_proto::endpoint::SplitMix64(3)),
+        );
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        let invite = format!(
+            "INVITE sip:s@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n\
+             From: <sip:a@127.0.0.1:5061>;tag=1\r\nTo: <sip:s@127.0.0.1:5060>\r\nCall-ID: 1@x\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5061>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let now = Instant::now();
+        ua.handle_sip_datagram(now, server, peer, Transport::Udp, Bytes::from(invite));
+        let call = std::iter::from_fn(|| ua.poll_event())
+            .find_map(|e| match e {
+                UaEvent::OpenMedia { call } => Some(call),
+                _ => None,
+            })
+            .expect("media asked for");
+        ua.media_ready(now, call, 20_000);
+        let first = ua.decoded_builtin(call, "builtin:x").expect("decoded");
+        let again = ua.decoded_builtin(call, "builtin:x").expect("decoded");
+        assert!(Arc::ptr_eq(&first, &again));
+        let want = parrot_media_core::session::decode_for_playback(&wav, 8000).expect("decodes");
+        assert_eq!(&first[..], &want[..]);
+        assert!(ua.decoded_builtin(call, "other.wav").is_none());
     }
 
     #[test]
