@@ -66,8 +66,8 @@ impl<'a> NameAddr<'a> {
 
     /// Whether `s` is a name-addr or addr-spec ([`NameAddr::parse`] is `Ok`), with the URI's
     /// text ([`NameAddr::uri_str`]) and the header parameters ([`NameAddr::params`]): what
-    /// validation reads. The `<uri>` shape's URI is checked without being made
-    /// ([`Uri::check`]); other shapes are parsed.
+    /// validation reads. The URI is checked without being made ([`Uri::check`]), in every
+    /// shape: the value is split by the parser's own rule ([`NameAddr::split`]).
     pub(crate) fn check(s: &'a str) -> Result<(&'a str, Params<'a>), NameAddrError> {
         let s = trim_lws(s);
         if s.as_bytes().first() == Some(&b'<') {
@@ -85,13 +85,34 @@ impl<'a> NameAddr<'a> {
                 }
             }
         }
-        // Through `parse`, so that `parse_general` keeps one caller (and is inlined there).
-        Self::parse(s).map(|na| (na.uri_str(), na.params))
+        // The other shapes as `parse_general` splits them, the URI checked without being made
+        // (its text is the slice the parser would take as `uri_str`).
+        let (_, uri, _, params) = Self::split(s, |u| Uri::check(u).map(|_| u))?;
+        Ok((uri, Params::new(params)))
     }
 
     /// [`NameAddr::parse`] for every shape: quoted or token display names, white space
     /// around the brackets, `addr-spec`.
     fn parse_general(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
+        let (display, uri, angle, params) = Self::split(s, Uri::parse)?;
+        Ok(NameAddr {
+            display,
+            uri,
+            angle,
+            params: Params::new(params),
+        })
+    }
+
+    /// The parts of a value of any shape (see [`NameAddr::parse_general`]): the display name,
+    /// the URI as `read_uri` reads its text, whether it was in angle brackets, and the header
+    /// parameters' text. Generic over the URI reader so that the parser ([`Uri::parse`]) and
+    /// the check ([`Uri::check`]) split by the same rule.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn split<U>(
+        s: &'a str,
+        read_uri: impl FnOnce(&'a str) -> Result<U, UriError>,
+    ) -> Result<(Option<&'a str>, U, bool, &'a str), NameAddrError> {
         let (display, rest) = if s.starts_with('"') {
             let end = closing_quote(s).ok_or(NameAddrError::UnterminatedQuote)?;
             let rest = trim_lws(&s[end + 1..]);
@@ -99,7 +120,7 @@ impl<'a> NameAddr<'a> {
                 return Err(NameAddrError::BadBrackets);
             }
             (Some(&s[..=end]), rest)
-        } else if let Some(lt) = s.bytes().position(|b| b == b'<') {
+        } else if let Some(lt) = crate::text::find_byte(b'<', s.as_bytes()) {
             let d = trim_lws(&s[..lt]);
             if !d.is_empty()
                 && !d
@@ -116,37 +137,23 @@ impl<'a> NameAddr<'a> {
                 Some((u, p)) => (trim_lws(u), p),
                 None => (s, ""),
             };
-            if uri.contains('?') {
+            if crate::text::find_byte(b'?', uri.as_bytes()).is_some() {
                 return Err(NameAddrError::Uri(UriError::BadHeaders));
             }
-            let uri = Uri::parse(uri).map_err(NameAddrError::Uri)?;
-            let params = Params::new(params);
-            return Ok(NameAddr {
-                display: None,
-                uri,
-                angle: false,
-                params,
-            });
+            let uri = read_uri(uri).map_err(NameAddrError::Uri)?;
+            return Ok((None, uri, false, params));
         };
         let inner = &rest[1..];
-        let gt = inner
-            .bytes()
-            .position(|b| b == b'>')
-            .ok_or(NameAddrError::BadBrackets)?;
-        let uri = Uri::parse(&inner[..gt]).map_err(NameAddrError::Uri)?;
+        let gt =
+            crate::text::find_byte(b'>', inner.as_bytes()).ok_or(NameAddrError::BadBrackets)?;
+        let uri = read_uri(&inner[..gt]).map_err(NameAddrError::Uri)?;
         let after = trim_lws(&inner[gt + 1..]);
         let params = if after.is_empty() {
             ""
         } else {
             after.strip_prefix(';').ok_or(NameAddrError::BadBrackets)?
         };
-        let params = Params::new(params);
-        Ok(NameAddr {
-            display,
-            uri,
-            angle: true,
-            params,
-        })
+        Ok((display, uri, true, params))
     }
 
     /// Whether the header parameters follow the `generic-param` grammar (RFC 4475 `badinv01`).
