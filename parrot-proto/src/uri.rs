@@ -365,15 +365,22 @@ pub(crate) fn scan_hostport<const CHECK: bool>(b: &[u8], h: usize) -> Option<Hos
                 }
                 j += 1;
             }
-            let d0 = j;
-            let mut v: u32 = 0;
-            while j < n && j - d0 < 3 && b[j].is_ascii_digit() {
-                v = v * 10 + u32::from(b[j] - b'0');
-                j += 1;
-            }
-            if j == d0 || v > 255 {
+            // One to three digits, read without a loop: the value and the bytes taken.
+            let digit = |at: usize| b.get(at).map(|c| c.wrapping_sub(b'0')).filter(|&d| d < 10);
+            let Some(d0) = digit(j) else {
+                break 'quad None;
+            };
+            let (v, taken) = match digit(j + 1) {
+                None => (u32::from(d0), 1),
+                Some(d1) => match digit(j + 2) {
+                    None => (u32::from(d0) * 10 + u32::from(d1), 2),
+                    Some(d2) => (u32::from(d0) * 100 + u32::from(d1) * 10 + u32::from(d2), 3),
+                },
+            };
+            if v > 255 {
                 break 'quad None;
             }
+            j += taken;
             *o = v as u8;
         }
         if j < n && HOST_CLASS[b[j] as usize] != 0 {
