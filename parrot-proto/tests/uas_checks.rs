@@ -124,6 +124,27 @@ fn unknown_body_type_gets_415_with_accept() {
 }
 
 #[test]
+fn a_body_encoding_other_than_identity_gets_415() {
+    // Long and compact names; `identity` (any case) alone is accepted (§8.2.3).
+    for (lines, refused) in [
+        ("Content-Encoding: gzip\n", true),
+        ("e: gzip\n", true),
+        ("Content-Encoding: identity, gzip\n", true),
+        ("Content-Encoding: identity\nContent-Encoding: gzip\n", true),
+        ("Content-Encoding: IDENTITY\n", false),
+        ("", false),
+    ] {
+        let mut ep = endpoint(EndpointConfig::default());
+        let extra = format!("Content-Type: application/sdp\n{lines}");
+        let r = request("OPTIONS", "e1", &extra)
+            .replace("Content-Length: 0\n\n", "Content-Length: 2\n\nv=");
+        let out = feed(&mut ep, Instant::now(), &r);
+        let expected = if refused { vec![415] } else { vec![200] };
+        assert_eq!(statuses(&out), expected, "{lines:?}");
+    }
+}
+
+#[test]
 fn missing_call_id_gets_400() {
     let mut ep = endpoint(EndpointConfig::default());
     let r = request("OPTIONS", "c1", "").replace("Call-ID: call-c1\n", "");

@@ -197,10 +197,14 @@ impl Endpoint {
                 return;
             }
         }
-        let unsupported: Vec<&str> = msg
-            .require()
-            .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
-            .collect();
+        // A request without Require (the common one) has no list to make.
+        let unsupported: Vec<&str> = if msg.header(HeaderName::Require).is_none() {
+            Vec::new()
+        } else {
+            msg.require()
+                .filter(|t| !self.cfg.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+                .collect()
+        };
         if !unsupported.is_empty() && held.is_none() {
             let v = unsupported.join(", ");
             let reply = Reply::new(420).header("Unsupported", v);
@@ -215,9 +219,10 @@ impl Endpoint {
                 Some(ct) => self.cfg.accept.iter().any(|a| ct.is_written(a)),
                 _ => false,
             };
-            let ok_enc = msg
-                .tokens(HeaderName::ContentEncoding)
-                .all(|e| e.eq_ignore_ascii_case("identity"));
+            let ok_enc = msg.header(HeaderName::ContentEncoding).is_none()
+                || msg
+                    .tokens(HeaderName::ContentEncoding)
+                    .all(|e| e.eq_ignore_ascii_case("identity"));
             if !ok_type || !ok_enc {
                 let accept = self.cfg.accept.join(", ");
                 let reply = Reply::new(415)
