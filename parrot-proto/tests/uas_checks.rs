@@ -145,6 +145,31 @@ fn a_body_encoding_other_than_identity_gets_415() {
 }
 
 #[test]
+fn configured_server_and_contact_user_are_written_only_without_line_breaks() {
+    let cfg = |ua: &str, user: &str| EndpointConfig {
+        user_agent: Some(ua.to_owned()),
+        contact_user: user.to_owned(),
+        ..EndpointConfig::default()
+    };
+    let mut ep = endpoint(cfg("Parrot/1", "parrot"));
+    let out = feed(&mut ep, Instant::now(), &request("INVITE", "s1", ""));
+    assert_eq!(statuses(&out), vec![100, 180]);
+    assert!(out.iter().all(|(_, m)| m.server() == Some("Parrot/1")));
+    for (ua, user) in [
+        ("Parrot\r\nX-Injected: 1", "parrot"),
+        ("Parrot/1", "parrot\r\nX-Injected: 1"),
+    ] {
+        let mut ep = endpoint(cfg(ua, user));
+        let out = feed(&mut ep, Instant::now(), &request("INVITE", "s2", ""));
+        assert!(
+            out.iter()
+                .all(|(_, m)| m.header_str("X-Injected").is_none()),
+            "{ua:?} {user:?}"
+        );
+    }
+}
+
+#[test]
 fn missing_call_id_gets_400() {
     let mut ep = endpoint(EndpointConfig::default());
     let r = request("OPTIONS", "c1", "").replace("Call-ID: call-c1\n", "");

@@ -506,6 +506,28 @@ pub(crate) fn via_prefix(host_port: &str, transport: Transport) -> String {
     format!("SIP/2.0/{} {};branch=", transport.via_token(), host_port)
 }
 
+/// Whether the configured texts a response copies hold no CR or LF (§7.3.1): such a text is
+/// written as given, without being checked again for every response.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainConfig {
+    /// [`EndpointConfig::contact_user`], which our Contact is written from.
+    contact_user: bool,
+    /// [`EndpointConfig::user_agent`], our Server value.
+    user_agent: bool,
+}
+
+impl PlainConfig {
+    fn of(cfg: &EndpointConfig) -> PlainConfig {
+        PlainConfig {
+            contact_user: !crate::text::has_crlf(cfg.contact_user.as_bytes()),
+            user_agent: cfg
+                .user_agent
+                .as_ref()
+                .is_some_and(|u| !crate::text::has_crlf(u.as_bytes())),
+        }
+    }
+}
+
 /// [`Endpoint::prefixes`] over the endpoint's cache and configuration, for a caller holding
 /// other parts of the endpoint.
 fn prefixes_in<'c>(
@@ -925,6 +947,9 @@ pub struct Endpoint {
     /// response (its buffer, and the shared header its first clone makes).
     wire: bytes::BytesMut,
     prefix_cache: Vec<(SocketAddr, Transport, (String, String))>,
+    /// Which configured texts our responses copy are free of line breaks, read once: the
+    /// configuration does not change after [`Endpoint::new`].
+    plain_cfg: PlainConfig,
     timer_heap: TimerHeap,
     /// The keys of live client transactions by slot, for the heap's entries.
     client_slots: ClientSlots,
@@ -1019,8 +1044,10 @@ impl Endpoint {
         let seeds = &mut seeds;
         // The indexes hold every live and lingering server transaction.
         let expected = config.max_lingering.saturating_add(config.max_transactions);
+        let plain_cfg = PlainConfig::of(&config);
         Endpoint {
             cfg: config,
+            plain_cfg,
             rng,
             factory: None,
             default_handler: None,

@@ -831,6 +831,7 @@ impl Endpoint {
         t: &mut ServerTx,
         prefix_cache: &mut Vec<(SocketAddr, Transport, (String, String))>,
         cfg: &EndpointConfig,
+        plain: super::PlainConfig,
         reply: &Reply,
         tag: bool,
         wire: &mut bytes::BytesMut,
@@ -861,7 +862,7 @@ impl Endpoint {
         }
         // Our Contact, written from our address and the configured user: a token name and no
         // CR or LF when that user has none.
-        let trusted = if contact.is_some() && crate::text::has_crlf(cfg.contact_user.as_bytes()) {
+        let mut trusted = if contact.is_some() && !plain.contact_user {
             0
         } else {
             extra.len()
@@ -870,7 +871,12 @@ impl Endpoint {
             extra.push((HeaderName::Allow.as_str(), a));
         }
         if let Some(ua) = &cfg.user_agent {
+            // Ours too, when every line before it is and the configured value has no line break.
+            let after_trusted = trusted == extra.len();
             extra.push((HeaderName::Server.as_str(), ua));
+            if after_trusted && plain.user_agent {
+                trusted = extra.len();
+            }
         }
         for (n, v) in &reply.headers {
             extra.push((n, v));
@@ -982,6 +988,7 @@ impl Endpoint {
             t,
             &mut self.prefix_cache,
             &self.cfg,
+            self.plain_cfg,
             &reply,
             tag,
             &mut self.wire,
