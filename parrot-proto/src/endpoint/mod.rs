@@ -22,8 +22,8 @@ use crate::dialog::{Dialog, Role};
 use crate::handler::{Body, UacHandler, UasHandler, UasHandlerFactory};
 use crate::registration::Registration;
 use crate::transaction::{
-    ClientInviteTransaction, ClientKey, ClientNonInviteTransaction, ServerInviteTransaction,
-    ServerKey, ServerNonInviteTransaction, TimerConfig, TxOutput,
+    ClientInviteTransaction, ClientKey, ClientNonInviteTransaction, MergeKey,
+    ServerInviteTransaction, ServerKey, ServerNonInviteTransaction, TimerConfig, TxOutput,
 };
 use crate::{
     ConnectionId, Limits, Message, Method, Reply, StreamDecoder, StreamItem, Transmit, Transport,
@@ -50,7 +50,7 @@ fn server_key_of<'a>(
 fn merge_key_of<'a>(
     txs: &'a HashMap<u64, Box<ServerTx>>,
     lingering: &'a [linger::LingerQueue; 3],
-) -> impl Fn(u64) -> Option<&'a std::sync::Arc<str>> + 'a {
+) -> impl Fn(u64) -> Option<&'a MergeKey> + 'a {
     move |id| match linger::unhandle(id) {
         Some((kind, seq)) => lingering[kind].get(seq).and_then(|t| t.merge_key.as_ref()),
         None => txs.get(&id).and_then(|t| t.merge_key.as_ref()),
@@ -586,7 +586,7 @@ pub(crate) struct ServerTx {
     /// The request's CSeq number, when validation read it (a 2xx to an INVITE keeps it).
     cseq: Option<u32>,
     dialog: Option<DialogId>,
-    merge_key: Option<std::sync::Arc<str>>,
+    merge_key: Option<MergeKey>,
     /// The lines its responses copy, made at the first response (§8.2.6.2).
     head: Option<crate::builder::ResponseHead>,
     /// The deadline of its newest timer-heap entry still queued.
@@ -640,7 +640,7 @@ pub(crate) struct LingeringTx {
     /// transaction, which no CANCEL targets.
     to_tag: Box<str>,
     dialog: Option<DialogId>,
-    merge_key: Option<std::sync::Arc<str>>,
+    merge_key: Option<MergeKey>,
 }
 
 /// Which state a [`LingeringTx`] stands for.
@@ -930,7 +930,7 @@ pub struct Endpoint {
     #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `client_txs`
     spare_client: Vec<Box<ClientTx>>,
     server_index: server_index::ServerIndex,
-    merge_index: server_index::HashIndex<std::sync::Arc<str>>,
+    merge_index: server_index::HashIndex<MergeKey>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
     calls: HashMap<DialogId, Call>,
     by_tag: TagIndex,
@@ -1214,7 +1214,7 @@ impl Endpoint {
                         + t.key.heap_bytes() * 2
                         + t.last.as_ref().map_or(0, |b| b.len() + 32)
                         + t.to_tag.len()
-                        + t.merge_key.as_ref().map_or(0, |k| k.len())
+                        + t.merge_key.as_ref().map_or(0, MergeKey::heap_bytes)
                 })
                 .sum::<usize>()
             // Its slot in its queue is counted above: the queues' slack (the unfilled end
@@ -1756,7 +1756,7 @@ impl Endpoint {
 
     /// Drops the merged-request index entry `mk` (§8.2.2.2) if it still names transaction
     /// `id`.
-    fn unmerge(&mut self, mk: std::sync::Arc<str>, id: u64) {
+    fn unmerge(&mut self, mk: MergeKey, id: u64) {
         self.merge_index.remove(&mk, id);
     }
 

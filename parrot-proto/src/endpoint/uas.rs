@@ -10,7 +10,7 @@ use super::*;
 use crate::builder::{ResponseHead, Top};
 use crate::dialog::{DialogState, Role};
 use crate::handler::{Action, Reply, Request};
-use crate::transaction::ServerRequestOutcome;
+use crate::transaction::{MergeKey, ServerRequestOutcome};
 use crate::{HeaderName, ResponseBuilder};
 
 impl Endpoint {
@@ -153,38 +153,16 @@ impl Endpoint {
             return;
         }
         // §8.2.2.2 merged requests: same From tag, Call-ID and CSeq, another branch.
-        let merge_key: Option<std::sync::Arc<str>> = if to_tag.is_none() {
-            let ft = checked.from_tag.unwrap_or("");
-            let mut digits = [0u8; 10];
-            let cs = crate::text::decimal(u64::from(checked.cseq.seq), &mut digits);
-            // Written on the stack and shared by the index and the transaction: one allocation.
-            let parts: [&[u8]; 7] = [
-                call_id.as_bytes(),
-                b"|",
-                ft.as_bytes(),
-                b"|",
-                cs,
-                b"|",
-                method.as_str().as_bytes(),
-            ];
-            let len: usize = parts.iter().map(|p| p.len()).sum();
-            let mut buf = [0u8; 128];
-            match buf.get_mut(..len) {
-                Some(out) => {
-                    let mut at = 0;
-                    for p in &parts {
-                        out[at..at + p.len()].copy_from_slice(p);
-                        at += p.len();
-                    }
-                    std::str::from_utf8(out).ok().map(std::sync::Arc::from)
-                }
-                None => std::str::from_utf8(&parts.concat())
-                    .ok()
-                    .map(std::sync::Arc::from),
-            }
-        } else {
-            None
-        };
+        // Kept inline by the transaction (no allocation for an ordinary peer's), which the
+        // index reads it from.
+        let merge_key = to_tag.is_none().then(|| {
+            MergeKey::new(
+                call_id,
+                checked.from_tag.unwrap_or(""),
+                checked.cseq.seq,
+                &method,
+            )
+        });
         let merge_hash = merge_key.as_ref().map(|mk| self.merge_index.hash_of(mk));
         if let (Some(mk), Some(h)) = (&merge_key, merge_hash) {
             let merged = self.merge_index.get_hashed(

@@ -233,6 +233,61 @@ impl<const N: usize> KeyText<N> {
     }
 }
 
+/// The merged-request key of a request outside a dialog (§8.2.2.2): its Call-ID, From tag,
+/// CSeq number and method, written `call-id|from-tag|seq|METHOD`. Kept inline up to
+/// [`MergeKey::INLINE`] bytes (an ordinary peer's), so that indexing a request allocates
+/// nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct MergeKey(KeyText<{ MergeKey::INLINE }>);
+
+impl MergeKey {
+    /// The longest key kept inline.
+    pub(crate) const INLINE: usize = 62;
+
+    /// The key of a request whose Call-ID, From tag (empty without one), CSeq number and
+    /// method these are.
+    pub(crate) fn new(call_id: &str, from_tag: &str, seq: u32, method: &Method) -> MergeKey {
+        let mut digits = [0u8; 10];
+        let cs = decimal(u64::from(seq), &mut digits);
+        MergeKey(KeyText::new(&[
+            call_id.as_bytes(),
+            b"|",
+            from_tag.as_bytes(),
+            b"|",
+            cs,
+            b"|",
+            method.as_str().as_bytes(),
+        ]))
+    }
+
+    /// The key's text.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// Heap bytes held (a key too long to keep inline).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+}
+
+impl PartialEq for MergeKey {
+    #[inline]
+    fn eq(&self, o: &MergeKey) -> bool {
+        self.0.same(&o.0)
+    }
+}
+
+impl Eq for MergeKey {}
+
+impl std::hash::Hash for MergeKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash_into(state);
+    }
+}
+
 /// How the endpoint names its server transactions (§17.2.3): what [`TransactionKey::server`]
 /// holds (branch, sent-by, method with ACK as INVITE), its text kept inline when short (every
 /// RFC 3261 request of an ordinary peer) so that indexing a request allocates nothing.
@@ -459,6 +514,33 @@ mod tests {
 
     fn msg(s: &str) -> Message {
         Message::parse(s.replace('\n', "\r\n").into_bytes()).expect("test message parses")
+    }
+
+    proptest::proptest! {
+        /// A merged-request key is the text `call-id|from-tag|seq|METHOD` (as it was kept
+        /// before it was kept inline), inline or boxed by its length, and two keys are equal
+        /// (and hash alike) exactly when their texts are.
+        #[test]
+        fn merge_key_is_its_text_inline_or_boxed(
+            a in ("[a-zA-Z0-9@.-]{0,70}", "[a-zA-Z0-9]{0,20}", proptest::prelude::any::<u32>(), 0usize..4),
+            b in ("[a-zA-Z0-9@.-]{0,70}", "[a-zA-Z0-9]{0,20}", proptest::prelude::any::<u32>(), 0usize..4),
+            same in proptest::prelude::any::<bool>(),
+        ) {
+            use std::hash::BuildHasher;
+            let methods = [Method::Invite, Method::Options, Method::Message, Method::Register];
+            let b = if same { a.clone() } else { b };
+            let key = |(c, t, s, m): &(String, String, u32, usize)| {
+                (MergeKey::new(c, t, *s, &methods[*m]), format!("{c}|{t}|{s}|{}", methods[*m]))
+            };
+            let ((ka, ta), (kb, tb)) = (key(&a), key(&b));
+            proptest::prop_assert_eq!(ka.bytes(), ta.as_bytes());
+            proptest::prop_assert_eq!(ka.heap_bytes() > 0, ta.len() > MergeKey::INLINE);
+            proptest::prop_assert_eq!(ka == kb, ta == tb);
+            let h = foldhash::fast::FixedState::with_seed(7);
+            if ta == tb {
+                proptest::prop_assert_eq!(h.hash_one(&ka), h.hash_one(&kb));
+            }
+        }
     }
 
     proptest::proptest! {

@@ -21,7 +21,7 @@ mod timer;
 pub use client_invite::{ClientInviteState, ClientInviteTransaction};
 pub use client_non_invite::{ClientNonInviteState, ClientNonInviteTransaction};
 pub use key::TransactionKey;
-pub(crate) use key::{ClientKey, KeyText, ServerKey};
+pub(crate) use key::{ClientKey, KeyText, MergeKey, ServerKey};
 pub use server_invite::{ServerInviteState, ServerInviteTransaction, ServerRequestOutcome};
 pub use server_non_invite::{ServerNonInviteState, ServerNonInviteTransaction};
 pub use timer::{Timer, TimerConfig, TimerTable};
