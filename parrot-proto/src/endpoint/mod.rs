@@ -587,8 +587,9 @@ pub(crate) struct ServerTx {
     cseq: Option<u32>,
     dialog: Option<DialogId>,
     merge_key: Option<MergeKey>,
-    /// The lines its responses copy, made at the first response (§8.2.6.2).
-    head: Option<crate::builder::ResponseHead>,
+    /// The lines its responses copy, made at the first response (§8.2.6.2). Boxed: most
+    /// transactions answer once, straight from the request, and never make one.
+    head: Option<Box<crate::builder::ResponseHead>>,
     /// The deadline of its newest timer-heap entry still queued.
     scheduled: Option<Instant>,
     /// When its held-back 100 (Trying) goes if no response went first
@@ -929,6 +930,11 @@ pub struct Endpoint {
     /// ([`ClientFsm::Ended`]), for the next ones. At most [`SPARE_CLIENT`].
     #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `client_txs`
     spare_client: Vec<Box<ClientTx>>,
+    /// Boxes of response heads their transactions let go at their final response, kept for
+    /// the next transaction that makes one (a few: heads live from a provisional response
+    /// to the final one).
+    #[allow(clippy::vec_box)] // the boxes are what is kept
+    spare_heads: Vec<Box<crate::builder::ResponseHead>>,
     server_index: server_index::ServerIndex,
     merge_index: server_index::HashIndex<MergeKey>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
@@ -1055,6 +1061,7 @@ impl Endpoint {
             lingering: Default::default(),
             lingering_ids: Default::default(),
             spare_client: Vec::new(),
+            spare_heads: Vec::new(),
             server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64())
                 .expecting(expected),
             merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64())
@@ -1199,7 +1206,9 @@ impl Endpoint {
                 stx + t.request.len() * 2
                     + 512
                     + t.key.heap_bytes() * 2
-                    + t.head.as_ref().map_or(0, |h| h.heap_bytes())
+                    + t.head.as_ref().map_or(0, |h| {
+                        std::mem::size_of::<crate::builder::ResponseHead>() + h.heap_bytes()
+                    })
             })
             .sum::<usize>()
             + self

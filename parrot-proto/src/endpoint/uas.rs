@@ -13,6 +13,9 @@ use crate::handler::{Action, Reply, Request};
 use crate::transaction::{MergeKey, ServerRequestOutcome};
 use crate::{HeaderName, ResponseBuilder};
 
+/// How many boxes of response heads the endpoint keeps for reuse.
+const SPARE_HEADS: usize = 16;
+
 impl Endpoint {
     pub(super) fn on_request(&mut self, now: Instant, msg: Message, peer: Peer, local: SocketAddr) {
         let Some(method) = msg.method() else { return };
@@ -805,11 +808,13 @@ impl Endpoint {
     /// transaction's [`ResponseHead`] (made at the first response, dropped at the final one),
     /// written straight into one buffer. An associated function over the endpoint's parts, so
     /// that the caller looks the transaction up once for this and the rest of the response.
+    #[allow(clippy::too_many_arguments, clippy::vec_box)]
     fn build_response(
         t: &mut ServerTx,
         prefix_cache: &mut Vec<(SocketAddr, Transport, (String, String))>,
         cfg: &EndpointConfig,
         plain: super::PlainConfig,
+        spare_heads: &mut Vec<Box<ResponseHead>>,
         reply: &Reply,
         tag: bool,
         wire: &mut bytes::BytesMut,
@@ -908,14 +913,16 @@ impl Endpoint {
             }
         }
         if t.head.is_none() {
-            t.head = Some(ResponseHead::new(
-                &t.request,
-                top,
-                t.to_tag.as_str(&t.request),
-                t.to_tagged,
-            ));
+            let head = ResponseHead::new(&t.request, top, t.to_tag.as_str(&t.request), t.to_tagged);
+            t.head = Some(match spare_heads.pop() {
+                Some(mut b) => {
+                    *b = head;
+                    b
+                }
+                None => Box::new(head),
+            });
         }
-        let head = t.head.as_ref()?;
+        let head = t.head.as_deref()?;
         let lines = HeadLines {
             head,
             req: &t.request,
@@ -947,7 +954,11 @@ impl Endpoint {
         }
         drop(extra);
         if reply.status >= 200 {
-            t.head = None;
+            if let Some(h) = t.head.take() {
+                if spare_heads.len() < SPARE_HEADS {
+                    spare_heads.push(h);
+                }
+            }
         }
         built
     }
@@ -967,6 +978,7 @@ impl Endpoint {
             &mut self.prefix_cache,
             &self.cfg,
             self.plain_cfg,
+            &mut self.spare_heads,
             &reply,
             tag,
             &mut self.wire,
