@@ -619,6 +619,9 @@ impl ServerTx {
 /// How many emptied [`ClientTx`] boxes an endpoint keeps for reuse (~1.5 KB each).
 const SPARE_CLIENT: usize = 64;
 
+/// How many boxes of server transactions the endpoint keeps for reuse.
+const SPARE_SERVER: usize = 64;
+
 /// What a server transaction keeps once its final response is out and only its last timer is
 /// left: Timer J of a non-INVITE transaction (§17.2.2, 32 s over UDP), Timer L of an INVITE
 /// transaction that sent a 2xx (RFC 6026 §8.7) or Timer I after the ACK of a non-2xx (§17.2.1).
@@ -935,6 +938,13 @@ pub struct Endpoint {
     /// to the final one).
     #[allow(clippy::vec_box)] // the boxes are what is kept
     spare_heads: Vec<Box<crate::builder::ResponseHead>>,
+    /// Boxes of server transactions that went on lingering, their parts dropped (a blank key
+    /// and request, a fresh state machine), for the next ones. At most [`SPARE_SERVER`].
+    #[allow(clippy::vec_box)] // the boxes are what is kept: each goes back into `server_txs`
+    spare_server: Vec<Box<ServerTx>>,
+    /// The request a box in `spare_server` holds: an empty response, no one's bytes. `None`
+    /// (never, as it parses) keeps no boxes.
+    blank: Option<Message>,
     server_index: server_index::ServerIndex,
     merge_index: server_index::HashIndex<MergeKey>,
     client_txs: HashMap<ClientKey, Box<ClientTx>>,
@@ -1062,6 +1072,8 @@ impl Endpoint {
             lingering_ids: Default::default(),
             spare_client: Vec::new(),
             spare_heads: Vec::new(),
+            spare_server: Vec::new(),
+            blank: Message::parse(Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n")).ok(),
             server_index: server_index::ServerIndex::new(seeds.next_u64(), seeds.next_u64())
                 .expecting(expected),
             merge_index: server_index::HashIndex::new(seeds.next_u64(), seeds.next_u64())
@@ -2131,6 +2143,46 @@ mod spare_client_tests {
         now = e + Duration::from_secs(40);
         a.handle_timeout(now);
         b.handle_timeout(now);
+        assert!(a.is_idle() && b.is_idle());
+    }
+
+    #[test]
+    fn a_lingering_server_transaction_lends_its_box_to_the_next_which_runs_as_itself() {
+        let (aa, ba) = (
+            SocketAddr::from(([10, 0, 0, 1], 5060)),
+            SocketAddr::from(([10, 0, 0, 2], 5060)),
+        );
+        let cfg = |addr| EndpointConfig {
+            local_addrs: vec![(Transport::Udp, addr)],
+            ..EndpointConfig::default()
+        };
+        let (mut a, mut b) = (Endpoint::new(cfg(aa), 1u64), Endpoint::new(cfg(ba), 2u64));
+        let now = Instant::now();
+        let first = a
+            .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
+            .unwrap();
+        pump(now, &mut a, aa, &mut b, ba);
+        assert_eq!(answered(&mut a), vec![first]);
+        // Answered, it lingers; its box is kept with none of its request's bytes.
+        assert_eq!(b.spare_server.len(), 1);
+        let blank = b.blank.as_ref().map(Message::len);
+        assert_eq!(Some(b.spare_server[0].request.len()), blank);
+        // The next request's transaction runs in that box: answered, then its retransmission
+        // gets the same answer again from its own lingering state.
+        let second = a
+            .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
+            .unwrap();
+        let req = a.poll_transmit().unwrap().payload;
+        b.handle_datagram(now, ba, aa, Transport::Udp, req.clone());
+        let answer = b.poll_transmit().unwrap().payload;
+        assert_eq!(b.spare_server.len(), 1, "the box was taken and given back");
+        b.handle_datagram(now, ba, aa, Transport::Udp, req);
+        assert_eq!(b.poll_transmit().unwrap().payload, answer);
+        a.handle_datagram(now, aa, ba, Transport::Udp, answer);
+        assert_eq!(answered(&mut a), vec![second]);
+        let later = now + Duration::from_secs(40);
+        a.handle_timeout(later);
+        b.handle_timeout(later);
         assert!(a.is_idle() && b.is_idle());
     }
 }

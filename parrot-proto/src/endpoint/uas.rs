@@ -16,6 +16,8 @@ use crate::{HeaderName, ResponseBuilder};
 /// How many boxes of response heads the endpoint keeps for reuse.
 const SPARE_HEADS: usize = 16;
 
+use super::SPARE_SERVER;
+
 impl Endpoint {
     pub(super) fn on_request(&mut self, now: Instant, msg: Message, peer: Peer, local: SocketAddr) {
         let Some(method) = msg.method() else { return };
@@ -274,27 +276,32 @@ impl Endpoint {
                 super::merge_key_of(&self.server_txs, &self.lingering),
             );
         }
-        self.add_server_tx_hashed(
-            id,
-            key_hash,
-            Box::new(ServerTx {
-                key,
-                key_hash: 0,
-                fsm,
-                peer: rpeer,
-                local,
-                request: msg.clone(),
-                via_fix,
-                to_tag: tx_to_tag,
-                to_tagged: Some(to_tag.is_some()),
-                cseq: Some(checked.cseq.seq),
-                dialog,
-                merge_key,
-                head: None,
-                scheduled: None,
-                trying_at: None,
-            }),
-        );
+        let tx = ServerTx {
+            key,
+            key_hash: 0,
+            fsm,
+            peer: rpeer,
+            local,
+            request: msg.clone(),
+            via_fix,
+            to_tag: tx_to_tag,
+            to_tagged: Some(to_tag.is_some()),
+            cseq: Some(checked.cseq.seq),
+            dialog,
+            merge_key,
+            head: None,
+            scheduled: None,
+            trying_at: None,
+        };
+        // In the box of one that went on lingering, when there is one.
+        let tx = match self.spare_server.pop() {
+            Some(mut b) => {
+                *b = tx;
+                b
+            }
+            None => Box::new(tx),
+        };
+        self.add_server_tx_hashed(id, key_hash, tx);
         let txk = ServerTxKey(id);
         if method == Method::Invite {
             // §8.2.6.1 / §17.2.1: 100 Trying without a To tag, at once or, with a delay, only
@@ -1163,7 +1170,7 @@ impl Endpoint {
             ServerFsm::NonInvite(f) => f.last_response().map(|b| Bytes::copy_from_slice(b)),
             ServerFsm::Invite(_) => None,
         };
-        let Some(t) = self.server_txs.remove(&id) else {
+        let Some(mut t) = self.server_txs.remove(&id) else {
             return;
         };
         // The indexes name it by its place in its queue from now on.
@@ -1173,16 +1180,19 @@ impl Endpoint {
             self.merge_index.replace(mk, id, h);
         }
         self.lingering_ids.insert(id);
-        // The fields it keeps are moved out of the box one by one (moving the whole ~1 KB
-        // transaction out of it first would copy it).
+        // The fields it keeps are taken out of the box one by one (moving the whole
+        // transaction out of it first would copy it), and the box is kept for the next one.
         // Only an INVITE's tag is read again (by its CANCEL's 200, §9.2).
-        let to_tag = match (kind, t.to_tag) {
+        let to_tag = match (
+            kind,
+            std::mem::replace(&mut t.to_tag, super::TxTag::Own(Box::default())),
+        ) {
             (Linger::NonInvite, _) => Box::default(),
             (_, super::TxTag::Own(tag)) => tag,
             (_, tag @ super::TxTag::Request(_)) => tag.as_str(&t.request).into(),
         };
         self.lingering[kind as usize].push(LingeringTx {
-            key: t.key,
+            key: std::mem::replace(&mut t.key, ServerKey::blank()),
             key_hash: t.key_hash,
             id,
             deadline,
@@ -1191,8 +1201,20 @@ impl Endpoint {
             kind,
             to_tag,
             dialog: t.dialog,
-            merge_key: t.merge_key,
+            merge_key: t.merge_key.take(),
         });
+        if let Some(blank) = self
+            .blank
+            .as_ref()
+            .filter(|_| self.spare_server.len() < SPARE_SERVER)
+        {
+            // Nothing of this transaction stays: not its request's bytes, nor its responses'.
+            t.request = blank.clone();
+            t.fsm = ServerFsm::NonInvite(ServerNonInviteTransaction::new(false, self.cfg.timers));
+            t.via_fix = None;
+            t.head = None;
+            self.spare_server.push(t);
+        }
         // Past the cap, the one nearest its end goes first.
         while self.lingering_len() > self.cfg.max_lingering {
             let Some((_, oldest)) = (0..self.lingering.len())

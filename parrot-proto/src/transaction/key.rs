@@ -303,6 +303,16 @@ impl ServerKey {
     /// The longest branch and sent-by, together, kept inline.
     pub(crate) const INLINE: usize = 46;
 
+    /// A key no request has (no branch, no sent-by): what a transaction's box kept for reuse
+    /// holds.
+    pub(crate) fn blank() -> ServerKey {
+        ServerKey {
+            text: KeyText::Inline(0, [0; Self::INLINE]),
+            branch_len: 0,
+            method: Method::Invite,
+        }
+    }
+
     /// [`TransactionKey::server`], as a [`ServerKey`].
     pub(crate) fn server(req: &Message) -> Option<ServerKey> {
         let method = fold(req.method()?);
