@@ -752,8 +752,8 @@ pub(crate) struct Call {
     /// 2xx after a 180) give it without parsing ([`Call::known_to_tag`]).
     to_parsed: bool,
     /// UAS side: whether `local_uri` is the INVITE's To as validation parsed it (a name-addr
-    /// without tag, ending in `>`), so a To of `local_uri;tag=local_tag` has our tag
-    /// ([`Call::tagged_local_to`]).
+    /// without tag, ending in `>`) and `local_tag` (ours, set once) is a token, so a To of
+    /// `local_uri;tag=local_tag` has our tag ([`Call::tagged_local_to`]).
     to_local: bool,
     /// UAS side: whether the INVITE's From, as validation parsed it, was exactly
     /// `remote_uri;tag=remote_tag`, so a From of those bytes needs no parsing.
@@ -802,9 +802,7 @@ impl Call {
     /// validation parsed it (see `to_local`): parsing `v` then gives our tag (§12.2.2), as
     /// `a_tag_after_a_bracketed_name_addr_is_its_tag` holds.
     fn tagged_local_to(&self, v: &str) -> bool {
-        self.to_local
-            && crate::text::is_token(&self.dialog.local_tag)
-            && is_tagged(v, &self.dialog.local_uri, &self.dialog.local_tag)
+        self.to_local && is_tagged(v, &self.dialog.local_uri, &self.dialog.local_tag)
     }
 
     fn new(dialog: Dialog, peer: Peer, local: SocketAddr) -> Self {

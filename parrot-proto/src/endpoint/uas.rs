@@ -339,7 +339,8 @@ impl Endpoint {
                 let mut call = Call::new(dlg, rpeer, local);
                 call.to_local = checked.to_tag.is_none()
                     && checked.to.ends_with('>')
-                    && *call.dialog.local_uri == *checked.to;
+                    && *call.dialog.local_uri == *checked.to
+                    && crate::text::is_token(&call.dialog.local_tag);
                 call.from_remote = checked.from_tag.is_some() && call.is_remote(checked.from);
                 call.server_tx = Some(id);
                 call.offer = crate::handler::Body::of_typed(&msg, || checked.content_type_line);
