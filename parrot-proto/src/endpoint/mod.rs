@@ -1629,12 +1629,14 @@ impl Endpoint {
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then (or on the next input).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let heap = self.timer_heap.next_at();
-        self.lingering
-            .iter()
-            .filter_map(|q| q.next_at())
-            .chain(heap)
-            .min()
+        // The earliest of the heap's and the lingering queues', compared as they come.
+        let mut at = self.timer_heap.next_at();
+        for q in &self.lingering {
+            if let Some(t) = q.next_at() {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        }
+        at
     }
 
     // ---- internals shared by the UAS and UAC halves ------------------------------------------
