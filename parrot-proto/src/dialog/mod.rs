@@ -64,6 +64,17 @@ pub(crate) fn contact_uri(m: &Message) -> Option<Box<str>> {
     }
 }
 
+/// The Record-Route values of `m`, in order (§12.1.1, §12.1.2): a message without
+/// Record-Route (the common one) makes no list.
+fn record_route(m: &Message) -> Vec<Box<str>> {
+    if m.header(HeaderName::RecordRoute).is_none() {
+        return Vec::new();
+    }
+    m.header_values(HeaderName::RecordRoute)
+        .map(Box::from)
+        .collect()
+}
+
 /// `<uri>` plus display name, tag parameter removed.
 pub(crate) fn strip_tag(v: &str) -> Box<str> {
     // The first ";tag=", found among the ';' bytes (a substring searcher costs more to set up
@@ -141,10 +152,7 @@ pub(crate) struct TargetChange {
 impl Dialog {
     /// The dialog a UAS creates on answering `invite` with `local_tag` (§12.1.1).
     pub fn uas(invite: &Message, local_tag: &str) -> Option<Dialog> {
-        let route_set = invite
-            .header_values(HeaderName::RecordRoute)
-            .map(Box::from)
-            .collect();
+        let route_set = record_route(invite);
         Some(Dialog {
             state: DialogState::Early,
             role: Role::Uas,
@@ -167,10 +175,7 @@ impl Dialog {
         c: &crate::message::Checked<'_>,
         local_tag: Box<str>,
     ) -> Option<Dialog> {
-        let route_set = invite
-            .header_values(HeaderName::RecordRoute)
-            .map(Box::from)
-            .collect();
+        let route_set = record_route(invite);
         Some(Dialog {
             state: DialogState::Early,
             role: Role::Uas,
@@ -210,10 +215,7 @@ impl Dialog {
             }
         }
         let mut ch = self.set_target_from(resp);
-        let mut rs: Vec<Box<str>> = resp
-            .header_values(HeaderName::RecordRoute)
-            .map(Box::from)
-            .collect();
+        let mut rs = record_route(resp);
         rs.reverse();
         if self.state != DialogState::Confirmed || !rs.is_empty() {
             ch.changed |= self.route_set != rs;
@@ -503,6 +505,27 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_set_is_every_record_route_value_in_order() {
+        let m = |rr: &str| {
+            Message::parse(
+                format!(
+                    "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n{rr}To: <sip:b@h>\r\n\r\n"
+                )
+                .into_bytes(),
+            )
+            .unwrap()
+        };
+        let with = m("Record-Route: <sip:p1;lr>, <sip:p2;lr>\r\nrecord-route: <sip:p3;lr>\r\n");
+        let all: Vec<Box<str>> = with
+            .header_values(HeaderName::RecordRoute)
+            .map(Box::from)
+            .collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(record_route(&with), all);
+        assert!(record_route(&m("")).is_empty());
+    }
     use proptest::prelude::*;
 
     fn dialog_with_target(target: &str) -> Dialog {
