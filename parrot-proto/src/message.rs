@@ -986,10 +986,15 @@ impl Message {
                 }
             }
         }
+        // Most requests hold neither: their presence bits answer before any iterator is made.
+        let any_route = self.header(HeaderName::Route).is_some()
+            || self.header(HeaderName::RecordRoute).is_some();
+        let routes = if any_route { usize::MAX } else { 0 };
         for (name, r) in self
             .routes()
             .map(|r| (HeaderName::Route, r))
             .chain(self.record_routes().map(|r| (HeaderName::RecordRoute, r)))
+            .take(routes)
         {
             let na = r?;
             if !na.is_valid() {
@@ -1167,6 +1172,33 @@ mod tests {
             let (f, l) = (pick(copy_first, a, al), pick(copy_last, z, zl));
             prop_assert_eq!(m.slice_between(f, l), slice_between_by_parts(&m, f, l));
         }
+    }
+
+    #[test]
+    fn route_and_record_route_values_are_validated_when_present() {
+        let check = |lines: &str| {
+            let text = format!(
+                "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n\
+                 From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\
+                 {lines}Content-Length: 0\r\n\r\n"
+            );
+            let m = Message::parse(text.into_bytes()).expect("request parses");
+            m.validate().map_err(|e| e.header())
+        };
+        assert_eq!(check(""), Ok(()));
+        assert_eq!(
+            check("Route: <sip:p1;lr>\r\nRecord-Route: <sip:p2;lr>\r\n"),
+            Ok(())
+        );
+        assert_eq!(check("Route: sip:p1\r\n"), Err(Some(HeaderName::Route)));
+        assert_eq!(
+            check("Record-Route: <sip:p2;lr>, sip:p3\r\n"),
+            Err(Some(HeaderName::RecordRoute))
+        );
+        assert_eq!(
+            check("Record-Route: <sip:p2;lr>;x=\"\r\n"),
+            Err(Some(HeaderName::RecordRoute))
+        );
     }
 
     fn request() -> impl Strategy<Value = String> {
