@@ -2108,8 +2108,8 @@ mod spare_client_tests {
             .collect()
     }
 
-    #[test]
-    fn an_ended_client_transaction_lends_its_box_to_the_next_which_runs_as_itself() {
+    /// Two endpoints on UDP, at 10.0.0.1 and 10.0.0.2: their addresses, then the endpoints.
+    fn udp_pair() -> (SocketAddr, SocketAddr, Endpoint, Endpoint) {
         let (aa, ba) = (
             SocketAddr::from(([10, 0, 0, 1], 5060)),
             SocketAddr::from(([10, 0, 0, 2], 5060)),
@@ -2118,7 +2118,17 @@ mod spare_client_tests {
             local_addrs: vec![(Transport::Udp, addr)],
             ..EndpointConfig::default()
         };
-        let (mut a, mut b) = (Endpoint::new(cfg(aa), 1u64), Endpoint::new(cfg(ba), 2u64));
+        (
+            aa,
+            ba,
+            Endpoint::new(cfg(aa), 1u64),
+            Endpoint::new(cfg(ba), 2u64),
+        )
+    }
+
+    #[test]
+    fn an_ended_client_transaction_lends_its_box_to_the_next_which_runs_as_itself() {
+        let (aa, ba, mut a, mut b) = udp_pair();
         let mut now = Instant::now();
         let first = a
             .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
@@ -2148,15 +2158,7 @@ mod spare_client_tests {
 
     #[test]
     fn a_lingering_server_transaction_lends_its_box_to_the_next_which_runs_as_itself() {
-        let (aa, ba) = (
-            SocketAddr::from(([10, 0, 0, 1], 5060)),
-            SocketAddr::from(([10, 0, 0, 2], 5060)),
-        );
-        let cfg = |addr| EndpointConfig {
-            local_addrs: vec![(Transport::Udp, addr)],
-            ..EndpointConfig::default()
-        };
-        let (mut a, mut b) = (Endpoint::new(cfg(aa), 1u64), Endpoint::new(cfg(ba), 2u64));
+        let (aa, ba, mut a, mut b) = udp_pair();
         let now = Instant::now();
         let first = a
             .options(now, "sip:b@10.0.0.2", ba, Transport::Udp)
