@@ -14,20 +14,27 @@ use crate::endpoint::{DialogId, EndReason, ServerTxKey};
 use crate::{Message, Transport};
 use bytes::Bytes;
 use std::any::Any;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// A message body with its media type (an SDP offer or answer passes through untouched).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
-    /// The Content-Type, e.g. `application/sdp`.
-    pub content_type: String,
+    /// The Content-Type (RFC 3261 §20.15), e.g. `application/sdp`: borrowed for the common
+    /// types, so an SDP body names its type without allocating.
+    pub content_type: Cow<'static, str>,
     /// The bytes.
     pub bytes: Bytes,
 }
 
+/// The media type of SDP (RFC 4566 §5).
+const SDP: &str = "application/sdp";
+/// The media type of a body whose message names none (RFC 3261 §7.4.1 leaves it unknown).
+const OCTET_STREAM: &str = "application/octet-stream";
+
 impl Body {
-    /// A body of `content_type`.
-    pub fn new(content_type: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
+    /// A body of `content_type` (a `&'static str` or a `String`).
+    pub fn new(content_type: impl Into<Cow<'static, str>>, bytes: impl Into<Bytes>) -> Self {
         Body {
             content_type: content_type.into(),
             bytes: bytes.into(),
@@ -36,7 +43,7 @@ impl Body {
 
     /// An `application/sdp` body (RFC 3264).
     pub fn sdp(bytes: impl Into<Bytes>) -> Self {
-        Body::new("application/sdp", bytes)
+        Body::new(SDP, bytes)
     }
 
     /// The body of a message, if it has one.
@@ -53,7 +60,12 @@ impl Body {
         if bytes.is_empty() {
             return None;
         }
-        let ct = ct().unwrap_or("application/octet-stream");
+        // Written as the common types are, the type is borrowed; otherwise copied as written.
+        let ct: Cow<'static, str> = match ct() {
+            None => Cow::Borrowed(OCTET_STREAM),
+            Some(SDP) => Cow::Borrowed(SDP),
+            Some(other) => Cow::Owned(other.to_owned()),
+        };
         Some(Body::new(ct, bytes))
     }
 }
@@ -280,5 +292,46 @@ pub trait UacHandler: Send {
     /// The call ended.
     fn on_call_ended(&mut self, dialog: DialogId, reason: &EndReason) {
         let _ = (dialog, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_body(content_type: Option<&str>) -> Message {
+        let ct = content_type.map_or(String::new(), |t| format!("Content-Type: {t}\r\n"));
+        let raw = format!(
+            "INVITE sip:b@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+             From: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.2>\r\nCall-ID: c\r\n\
+             CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n{ct}Content-Length: 3\r\n\r\nv=0"
+        );
+        Message::parse(Bytes::from(raw)).expect("a message")
+    }
+
+    #[test]
+    fn a_body_names_its_type_as_the_message_wrote_it_borrowing_the_common_ones() {
+        let sdp = Body::of(&with_body(Some("application/sdp"))).expect("a body");
+        assert!(matches!(sdp.content_type, Cow::Borrowed("application/sdp")));
+        assert_eq!(sdp.bytes, "v=0");
+        let untyped = Body::of(&with_body(None)).expect("a body");
+        assert!(matches!(
+            untyped.content_type,
+            Cow::Borrowed("application/octet-stream")
+        ));
+        for written in [
+            "Application/SDP",
+            "application/sdp;charset=utf-8",
+            "text/plain",
+        ] {
+            let b = Body::of(&with_body(Some(written))).expect("a body");
+            assert_eq!(b.content_type, written);
+            assert!(matches!(b.content_type, Cow::Owned(_)));
+        }
+        assert_eq!(Body::sdp("v=0"), sdp);
+        assert_eq!(
+            Body::new(String::from("text/plain"), "x").content_type,
+            "text/plain"
+        );
     }
 }

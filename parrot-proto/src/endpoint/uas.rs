@@ -876,10 +876,7 @@ impl Endpoint {
             .reason
             .as_deref()
             .unwrap_or_else(|| crate::builder::reason_phrase(reply.status));
-        let body = reply
-            .body
-            .as_ref()
-            .map(|b| (b.content_type.as_str(), &b.bytes));
+        let body = reply.body.as_ref().map(|b| (&*b.content_type, &b.bytes));
         // A transaction's first response that is also its last (a BYE's 200) is written
         // straight from the request where it has the plain shape: no head is made for it.
         if t.head.is_none() && reply.status >= 200 {
