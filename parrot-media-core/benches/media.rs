@@ -10,6 +10,12 @@ use parrot_media_core::rtp::{RtpHeader, RtpPacket};
 use parrot_media_core::session::{MediaConfig, MediaSession, Role};
 use std::time::{Duration, Instant};
 
+// The benches' one deterministic RNG (and the setup helpers this bench does not call).
+#[allow(dead_code)]
+#[path = "support/setup.rs"]
+mod setup;
+use setup::Rng;
+
 fn g711_benches(c: &mut Criterion) {
     let n = 1 << 16;
     let pcm: Vec<i16> = (0..n).map(|i| (i as i32 - 32768) as i16).collect();
@@ -119,23 +125,6 @@ fn jitter_benches(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-struct Rng(u64);
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 11
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, d)
-    }
 }
 
 fn session_benches(c: &mut Criterion) {

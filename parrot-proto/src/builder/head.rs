@@ -10,6 +10,20 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
+/// The request's header fields a response copies (§8.2.6.2: Via, From, To, Call-ID, CSeq;
+/// Record-Route in a response that makes a dialog, §12.1.1).
+fn copied_to_response(n: HeaderName) -> bool {
+    matches!(
+        n,
+        HeaderName::Via
+            | HeaderName::From
+            | HeaderName::To
+            | HeaderName::CallId
+            | HeaderName::CSeq
+            | HeaderName::RecordRoute
+    )
+}
+
 /// The header lines every response to one request copies (§8.2.6.2), gathered once per server
 /// transaction instead of once per response: the Via values (the top one with its §18.2.2
 /// `received`/`rport` fix), From, To, Call-ID, CSeq and Record-Route, and where our To tag goes
@@ -217,17 +231,6 @@ impl ResponseHead {
             plan: SmallVec::new(),
             sizes: None,
         };
-        let copied = |n: HeaderName| {
-            matches!(
-                n,
-                HeaderName::Via
-                    | HeaderName::From
-                    | HeaderName::To
-                    | HeaderName::CallId
-                    | HeaderName::CSeq
-                    | HeaderName::RecordRoute
-            )
-        };
         if fixed_top {
             // One Via line without a comma holds one value: the fixed top, and nothing to split.
             let mut lines = req.header_lines(HeaderName::Via);
@@ -247,7 +250,7 @@ impl ResponseHead {
         if !req.has_folds() {
             // Every value is its trimmed line, a slice of the request's text: its place is its
             // source, as `src` would find.
-            for (kind, span) in req.value_spans_where(copied) {
+            for (kind, span) in req.value_spans_where(copied_to_response) {
                 if fixed_top && kind == HeaderName::Via {
                     continue;
                 }
@@ -259,7 +262,7 @@ impl ResponseHead {
                 head.push(kind, src);
             }
         } else {
-            for line in req.headers_where(copied) {
+            for line in req.headers_where(copied_to_response) {
                 if fixed_top && line.name == HeaderName::Via {
                     continue;
                 }
@@ -723,17 +726,7 @@ impl ResponseHead {
         if let Some(t) = top {
             line(3 + 2 + t.len());
         }
-        for (kind, span) in req.value_spans_where(|n| {
-            matches!(
-                n,
-                HeaderName::Via
-                    | HeaderName::From
-                    | HeaderName::To
-                    | HeaderName::CallId
-                    | HeaderName::CSeq
-                    | HeaderName::RecordRoute
-            )
-        }) {
+        for (kind, span) in req.value_spans_where(copied_to_response) {
             let (vs, ve) = span.map(|v| (v.start as usize, v.end as usize))?;
             match kind {
                 HeaderName::RecordRoute => return None,

@@ -567,14 +567,8 @@ impl RequestBuilder {
             // Near the limits, or a URI the parser decides on: what `build` gives.
             return self.build().map(|m| m.to_bytes());
         }
-        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
         let mut out = Vec::with_capacity(capacity);
-        out.extend_from_slice(method.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(uri.as_bytes());
-        out.extend_from_slice(b" SIP/2.0\r\n");
-        let mut spans = SmallVec::new();
-        self.h.write(&mut out, &mut spans);
+        self.write_to(&mut out);
         Buffers::put(self.h, slot);
         let raw = Bytes::from(out);
         #[cfg(debug_assertions)]
@@ -614,19 +608,8 @@ impl RequestBuilder {
     /// [`RequestBuilder::build`], its header buffers handed back in `slot` when written.
     pub(crate) fn build_reusing(self, slot: &mut Option<Buffers>) -> Result<Message, BuildError> {
         let (fast, capacity) = self.check_request_line()?;
-        let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
         let mut out = Vec::with_capacity(capacity);
-        out.extend_from_slice(method.as_bytes());
-        out.push(b' ');
-        let us = out.len();
-        out.extend_from_slice(uri.as_bytes());
-        let start = StartSpans::Request {
-            method: Span::new(0, method.len()),
-            uri: Span::new(us, out.len()),
-        };
-        out.extend_from_slice(b" SIP/2.0\r\n");
-        let mut spans = SmallVec::new();
-        let body_start = self.h.write(&mut out, &mut spans);
+        let (start, spans, body_start) = self.write_to(&mut out);
         let built = Headers::finish(Bytes::from(out), start, spans, body_start, fast);
         Buffers::put(self.h, slot);
         built
@@ -666,6 +649,16 @@ impl RequestBuilder {
         }
         wire_room(wire, capacity);
         let mut out = Tail { wire };
+        let (start, spans, body_start) = self.write_to(&mut out);
+        let raw = out.wire.split().freeze();
+        Buffers::put(self.h, slot);
+        (raw, start, spans, body_start)
+    }
+
+    /// The request line and the header lines, written to `out` (§7.1): the start line's
+    /// positions, the lines' and where the body starts. One writer for every build path.
+    #[inline]
+    fn write_to(&self, out: &mut impl Out) -> (StartSpans, SmallVec<[HeaderSpan; 16]>, usize) {
         let (method, uri) = (self.method.as_str(), &self.h.text[self.uri.range()]);
         out.put(method.as_bytes());
         out.put(b" ");
@@ -677,10 +670,8 @@ impl RequestBuilder {
         };
         out.put(b" SIP/2.0\r\n");
         let mut spans = SmallVec::new();
-        let body_start = self.h.write(&mut out, &mut spans);
-        let raw = out.wire.split().freeze();
-        Buffers::put(self.h, slot);
-        (raw, start, spans, body_start)
+        let body_start = self.h.write(out, &mut spans);
+        (start, spans, body_start)
     }
 }
 

@@ -40,26 +40,13 @@ impl<'a> NameAddr<'a> {
     /// [`crate::Message::validate`] check them.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
         let s = trim_lws(s);
-        // The common shape `<uri>` or `<uri>;params`, no display name: one search for '>'.
-        if s.as_bytes().first() == Some(&b'<') {
-            if let Some(gt) = crate::text::find_byte(b'>', s.as_bytes()) {
-                let after = s.get(gt + 1..).unwrap_or_default();
-                let params = match after.as_bytes().first() {
-                    None => Some(""),
-                    Some(b';') => after.get(1..),
-                    Some(_) => None,
-                };
-                if let Some(params) = params {
-                    let uri =
-                        Uri::parse(s.get(1..gt).unwrap_or_default()).map_err(NameAddrError::Uri)?;
-                    return Ok(NameAddr {
-                        display: None,
-                        uri,
-                        angle: true,
-                        params: Params::new(params),
-                    });
-                }
-            }
+        if let Some((uri, params)) = Self::bracketed(s) {
+            return Ok(NameAddr {
+                display: None,
+                uri: Uri::parse(uri).map_err(NameAddrError::Uri)?,
+                angle: true,
+                params: Params::new(params),
+            });
         }
         Self::parse_general(s)
     }
@@ -70,25 +57,32 @@ impl<'a> NameAddr<'a> {
     /// shape: the value is split by the parser's own rule ([`NameAddr::split`]).
     pub(crate) fn check(s: &'a str) -> Result<(&'a str, Params<'a>), NameAddrError> {
         let s = trim_lws(s);
-        if s.as_bytes().first() == Some(&b'<') {
-            if let Some(gt) = crate::text::find_byte(b'>', s.as_bytes()) {
-                let after = s.get(gt + 1..).unwrap_or_default();
-                let params = match after.as_bytes().first() {
-                    None => Some(""),
-                    Some(b';') => after.get(1..),
-                    Some(_) => None,
-                };
-                if let Some(params) = params {
-                    let uri = s.get(1..gt).unwrap_or_default();
-                    Uri::check(uri).map_err(NameAddrError::Uri)?;
-                    return Ok((uri, Params::new(params)));
-                }
-            }
+        if let Some((uri, params)) = Self::bracketed(s) {
+            Uri::check(uri).map_err(NameAddrError::Uri)?;
+            return Ok((uri, Params::new(params)));
         }
         // The other shapes as `parse_general` splits them, the URI checked without being made
         // (its text is the slice the parser would take as `uri_str`).
         let (_, uri, _, params) = Self::split(s, |u| Uri::check(u).map(|_| u))?;
         Ok((uri, Params::new(params)))
+    }
+
+    /// The common shape `<uri>` or `<uri>;params`, no display name (one search for '>'): the
+    /// URI's text and the parameters' text; `None` for every other shape, which
+    /// [`NameAddr::split`] takes.
+    #[inline(always)]
+    fn bracketed(s: &'a str) -> Option<(&'a str, &'a str)> {
+        if s.as_bytes().first() != Some(&b'<') {
+            return None;
+        }
+        let gt = crate::text::find_byte(b'>', s.as_bytes())?;
+        let after = s.get(gt + 1..).unwrap_or_default();
+        let params = match after.as_bytes().first() {
+            None => "",
+            Some(b';') => after.get(1..)?,
+            Some(_) => return None,
+        };
+        Some((s.get(1..gt).unwrap_or_default(), params))
     }
 
     /// [`NameAddr::parse`] for every shape: quoted or token display names, white space
